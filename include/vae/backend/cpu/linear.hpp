@@ -1,0 +1,36 @@
+// cpu kernel of the linear op: three GEMMs through Eigen and a column-sum for the bias.
+#pragma once
+#include "vae/backend/cpu.hpp"
+#include "vae/backend/cpu/gemm.hpp"
+#include "vae/ops/linear.hpp"
+
+namespace vae {
+
+template <>
+struct kernel<linear_op, cpu> {
+  template <class T>
+  static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
+    cpu_detail::gemm<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out);
+    if (bias) {
+      parallel_for(d.rows, d.rows * d.out, [&](std::int64_t r) {
+        T* row = y + r * d.out;
+        for (std::int64_t j = 0; j < d.out; ++j) row[j] += bias[j];
+      });
+    }
+  }
+
+  template <class T>
+  static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
+    if (dx) cpu_detail::gemm<T>(false, false, d.rows, d.in, d.out, T(1), dy, d.out, w, d.in, T(0), dx, d.in);
+    if (dw) cpu_detail::gemm<T>(true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, T(1), dw, d.in);
+    if (dbias) {
+      parallel_for(d.out, d.rows * d.out, [&](std::int64_t j) {
+        T s = 0;
+        for (std::int64_t r = 0; r < d.rows; ++r) s += dy[r * d.out + j];
+        dbias[j] += s;
+      });
+    }
+  }
+};
+
+}  // namespace vae

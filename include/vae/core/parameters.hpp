@@ -1,0 +1,140 @@
+// Flat parameter store: every parameter, gradient and buffer of a model in one allocation each, with PyTorch names.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "vae/core/error.hpp"
+#include "vae/core/rng.hpp"
+#include "vae/core/tensor.hpp"
+
+namespace vae {
+
+// How a parameter is initialised when its store is created (PyTorch's defaults are expressible here).
+struct parameter_init {
+  enum class kind { constant, uniform, normal } how = kind::constant;
+  double a = 0.0;  // constant value | lower bound | mean
+  double b = 0.0;  // -             | upper bound | standard deviation
+
+  static parameter_init constant(double v) { return {kind::constant, v, 0.0}; }
+  static parameter_init uniform(double lo, double hi) { return {kind::uniform, lo, hi}; }
+  static parameter_init normal(double mean, double stddev) { return {kind::normal, mean, stddev}; }
+  // PyTorch's Linear/Conv default: kaiming_uniform(a=√5) on the weight and U(±1/√fan_in) on the bias
+  // both reduce to U(-1/√fan_in, 1/√fan_in).
+  static parameter_init fan_in_uniform(std::int64_t fan_in) {
+    const double bound = fan_in > 0 ? 1.0 / std::sqrt(static_cast<double>(fan_in)) : 0.0;
+    return uniform(-bound, bound);
+  }
+};
+
+// A named slice of a parameter_store, held by the layer that uses it. `value` and `grad` point into the
+// store once it is attached; before that they are null. Non-trainable slices (running statistics) are
+// buffers: saved in checkpoints, never touched by optimizers, their `grad` stays null.
+template <class T>
+struct parameter {
+  vae::shape shape;
+  parameter_init init;
+  bool trainable = true;
+  T* value = nullptr;
+  T* grad = nullptr;
+
+  std::int64_t numel() const { return shape.numel(); }
+  bool bound() const { return value != nullptr; }
+  tensor_view<T> value_view() const { return {value, shape}; }
+  tensor_view<T> grad_view() const { return {grad, shape}; }
+};
+
+// One store entry: the PyTorch-style name ("encoder.0.weight"), shape and offset into the flat buffers.
+struct parameter_entry {
+  std::string name;
+  vae::shape shape;
+  std::int64_t offset = 0;
+  bool trainable = true;
+};
+
+// Something whose parameters can be enumerated with their names.
+template <class M, class T>
+concept HasParameters = requires(M& m, const std::string& prefix) {
+  m.visit_parameters(prefix, [](const std::string&, parameter<T>&) {});
+};
+
+// Owns the flat buffers. Trainable parameters occupy [0, trainable_size()), buffers follow, so an
+// optimizer runs one fused pass over a single contiguous range.
+template <class T, class Backend = cpu>
+class parameter_store {
+ public:
+  parameter_store() = default;
+  parameter_store(const parameter_store&) = delete;  // layers hold pointers into the buffers
+  parameter_store& operator=(const parameter_store&) = delete;
+  parameter_store(parameter_store&&) noexcept = default;
+  parameter_store& operator=(parameter_store&&) noexcept = default;
+
+  // Lays out every parameter of `module`, allocates the buffers, binds the layers' pointers to them
+  // and initialises values from `rng`. A store is attached once.
+  template <class Module>
+    requires HasParameters<Module, T>
+  void attach(Module& module, generator& rng, const std::string& prefix = "") {
+    check(entries_.empty(), "parameter_store::attach: this store is already attached to a module");
+    std::vector<parameter<T>*> slots;
+    std::int64_t offset = 0;
+    for (const bool trainable : {true, false}) {
+      module.visit_parameters(prefix, [&](const std::string& name, parameter<T>& p) {
+        if (p.trainable != trainable) return;
+        for (const auto& e : entries_)
+          check(e.name != name, [&] { return cat("parameter_store: duplicate parameter name '", name, "'"); });
+        entries_.push_back({name, p.shape, offset, p.trainable});
+        slots.push_back(&p);
+        offset += p.numel();
+      });
+      if (trainable) trainable_size_ = offset;
+    }
+    values_.resize(shape{offset});
+    grads_.resize(shape{offset});
+    values_.zero();
+    grads_.zero();
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+      slots[i]->value = values_.data() + entries_[i].offset;
+      slots[i]->grad = slots[i]->trainable ? grads_.data() + entries_[i].offset : nullptr;
+      initialise(*slots[i], rng);
+    }
+  }
+
+  const std::vector<parameter_entry>& entries() const { return entries_; }
+  const parameter_entry* find(const std::string& name) const {
+    for (const auto& e : entries_)
+      if (e.name == name) return &e;
+    return nullptr;
+  }
+  // Total elements, and elements of trainable parameters (a prefix of the buffers).
+  std::int64_t size() const { return values_.numel(); }
+  std::int64_t trainable_size() const { return trainable_size_; }
+
+  T* values() { return values_.data(); }
+  const T* values() const { return values_.data(); }
+  T* grads() { return grads_.data(); }
+  const T* grads() const { return grads_.data(); }
+  tensor<T, Backend>& value_tensor() { return values_; }
+  tensor<T, Backend>& grad_tensor() { return grads_; }
+
+  void zero_grad() { grads_.zero(); }
+
+ private:
+  static void initialise(parameter<T>& p, generator& rng) {
+    const auto n = p.numel();
+    switch (p.init.how) {
+      case parameter_init::kind::constant:
+        for (std::int64_t i = 0; i < n; ++i) p.value[i] = static_cast<T>(p.init.a);
+        break;
+      case parameter_init::kind::uniform: rng.fill_uniform(p.value, n, p.init.a, p.init.b); break;
+      case parameter_init::kind::normal: rng.fill_normal(p.value, n, p.init.a, p.init.b); break;
+    }
+  }
+
+  std::vector<parameter_entry> entries_;
+  std::int64_t trainable_size_ = 0;
+  tensor<T, Backend> values_, grads_;
+};
+
+}  // namespace vae

@@ -1,0 +1,64 @@
+// Sequential<Ls...>: layers composed at compile time, run in order; names follow nn.Sequential ("0.weight").
+#pragma once
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "vae/core/concepts.hpp"
+
+namespace vae {
+
+template <Layer First, Layer... Rest>
+class Sequential {
+ public:
+  using value_type = typename First::value_type;
+  using backend = typename First::backend;
+  static_assert((std::same_as<typename Rest::value_type, value_type> && ...),
+                "Sequential: every layer must use the same scalar type");
+  static_assert((std::same_as<typename Rest::backend, backend> && ...),
+                "Sequential: every layer must use the same backend");
+  static constexpr std::size_t size = 1 + sizeof...(Rest);
+
+  explicit Sequential(First first, Rest... rest) : layers_(std::move(first), std::move(rest)...) {}
+
+  const tensor<value_type, backend>& forward(const tensor<value_type, backend>& x) {
+    return forward_from<0>(x);
+  }
+  const tensor<value_type, backend>& backward(const tensor<value_type, backend>& dy) {
+    return backward_from<size - 1>(dy);
+  }
+
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::get<I>(layers_).visit_parameters(prefix + std::to_string(I) + ".", visit), ...);
+    }(std::make_index_sequence<size>{});
+  }
+
+  void set_training(bool training) {
+    std::apply([&](auto&... layer) { (vae::set_training(layer, training), ...); }, layers_);
+  }
+
+  template <std::size_t I>
+  auto& get() { return std::get<I>(layers_); }
+  template <std::size_t I>
+  const auto& get() const { return std::get<I>(layers_); }
+
+ private:
+  template <std::size_t I>
+  const tensor<value_type, backend>& forward_from(const tensor<value_type, backend>& x) {
+    const auto& y = std::get<I>(layers_).forward(x);
+    if constexpr (I + 1 < size) return forward_from<I + 1>(y);
+    else return y;
+  }
+  template <std::size_t I>
+  const tensor<value_type, backend>& backward_from(const tensor<value_type, backend>& dy) {
+    const auto& dx = std::get<I>(layers_).backward(dy);
+    if constexpr (I > 0) return backward_from<I - 1>(dx);
+    else return dx;
+  }
+
+  std::tuple<First, Rest...> layers_;
+};
+
+}  // namespace vae
