@@ -1,0 +1,44 @@
+// cpu kernel of the activation op: contiguous chunks on the OpenMP pool, a plain (vectorisable) loop per chunk.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "vae/backend/cpu.hpp"
+#include "vae/ops/activations.hpp"
+
+namespace vae {
+
+namespace cpu_detail {
+// Elements per parallel task: large enough to amortise scheduling, small enough to stay in L1/L2.
+inline constexpr std::int64_t activation_chunk = 1 << 13;
+// Rough scalar operations per element of a transcendental activation, for parallel_for's threshold.
+inline constexpr std::int64_t activation_cost = 16;
+
+template <class Body>
+void activation_chunks(std::int64_t n, std::int64_t cost_per_element, Body&& body) {
+  const std::int64_t chunks = (n + activation_chunk - 1) / activation_chunk;
+  parallel_for(chunks, n * cost_per_element, [&](std::int64_t c) {
+    const std::int64_t begin = c * activation_chunk;
+    body(begin, std::min(n, begin + activation_chunk));
+  });
+}
+}  // namespace cpu_detail
+
+template <class Act>
+struct kernel<activation_op<Act>, cpu> {
+  template <class T>
+  static void forward(const Act& act, std::int64_t n, const T* x, T* y) {
+    cpu_detail::activation_chunks(n, cpu_detail::activation_cost, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) y[i] = act.value(x[i]);
+    });
+  }
+
+  template <class T>
+  static void backward(const Act& act, std::int64_t n, const T* x, const T* y, const T* dy, T* dx) {
+    cpu_detail::activation_chunks(n, cpu_detail::activation_cost, [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i) dx[i] = dy[i] * act.derivative(x[i], y[i]);
+    });
+  }
+};
+
+}  // namespace vae

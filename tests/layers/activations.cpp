@@ -1,0 +1,127 @@
+// Activation layers and the activation op: finite-difference gradients, PyTorch parity, Sequential naming, errors.
+#include "vae/layers/activations.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "../test_support.hpp"
+#include "vae/layers/linear.hpp"
+#include "vae/layers/sequential.hpp"
+#include "vae/testing/gradcheck.hpp"
+
+using namespace vae;
+
+static_assert(Layer<ReLU<float>> && Layer<LeakyReLU<double>> && Layer<SiLU<float>> && Layer<GELU<float>> &&
+              Layer<Tanh<float>> && Layer<Sigmoid<float>> && Layer<Softplus<float>>);
+
+namespace {
+
+// Random inputs pushed at least 0.1 away from 0, where ReLU and LeakyReLU have their kink.
+tensor<double> away_from_zero(shape s, generator& rng) {
+  auto x = test::random_tensor<double>(s, rng, 1.5);
+  for (auto& v : x) v = v >= 0 ? v + 0.1 : v - 0.1;
+  return x;
+}
+
+template <class L>
+void check_gradients(L& layer, const std::string& what, std::uint64_t seed) {
+  generator rng(seed);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  CHECK(store.entries().empty());
+  auto x = away_from_zero({3, 7}, rng);
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(what << ": " << report.summary());
+  CHECK(report.ok);
+  CHECK(report.checked == x.numel());
+}
+
+template <class L>
+void check_parity(L& layer, const std::string& name, const std::string& label) {
+  const auto f = test::golden("activations");
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  test::require_parity(layer.forward(x), f, "y_" + name, label + " forward");
+  test::require_parity(layer.backward(r), f, "dx_" + name, label + " dx");
+}
+
+}  // namespace
+
+TEST_CASE("Activation gradients match finite differences (double)") {
+  { ReLU<double> l; check_gradients(l, "ReLU", 1); }
+  { LeakyReLU<double> l(0.2); check_gradients(l, "LeakyReLU", 2); }
+  { SiLU<double> l; check_gradients(l, "SiLU", 3); }
+  { GELU<double> l; check_gradients(l, "GELU", 4); }
+  { GELU<double> l(gelu_approximation::tanh); check_gradients(l, "GELU(tanh)", 5); }
+  { Tanh<double> l; check_gradients(l, "Tanh", 6); }
+  { Sigmoid<double> l; check_gradients(l, "Sigmoid", 7); }
+  { Softplus<double> l; check_gradients(l, "Softplus", 8); }
+  // beta·x crosses the threshold (5) for some inputs: both regimes are checked.
+  { Softplus<double> l(2.0, 5.0); check_gradients(l, "Softplus(beta=2, threshold=5)", 9); }
+}
+
+TEST_CASE("Activations match PyTorch (float32)") {
+  { ReLU<float> l; check_parity(l, "relu", "ReLU"); }
+  { LeakyReLU<float> l(0.2); check_parity(l, "leaky_relu", "LeakyReLU(0.2)"); }
+  { SiLU<float> l; check_parity(l, "silu", "SiLU"); }
+  { GELU<float> l; check_parity(l, "gelu", "GELU"); }
+  { GELU<float> l(gelu_approximation::tanh); check_parity(l, "gelu_tanh", "GELU(tanh)"); }
+  { Tanh<float> l; check_parity(l, "tanh", "Tanh"); }
+  { Sigmoid<float> l; check_parity(l, "sigmoid", "Sigmoid"); }
+  { Softplus<float> l; check_parity(l, "softplus", "Softplus"); }
+  { Softplus<float> l(2.0, 5.0); check_parity(l, "softplus_b2_t5", "Softplus(beta=2, threshold=5)"); }
+}
+
+TEST_CASE("Activation kinks follow PyTorch: ReLU'(0) = 0, LeakyReLU'(0) = slope") {
+  CHECK(activation::ReLU{}.derivative(0.0, 0.0) == 0.0);
+  CHECK(activation::LeakyReLU{0.2}.derivative(0.0, 0.0) == 0.2);
+  CHECK(activation::Softplus{}.value(30.0) == 30.0);
+  CHECK(activation::Sigmoid{}.value(-1000.0) == 0.0);
+  CHECK(activation::Sigmoid{}.value(1000.0) == 1.0);
+}
+
+TEST_CASE("Activation op covers every element of a large (parallel, multi-chunk) tensor") {
+  generator rng(11);
+  const std::int64_t n = 100003;  // not a multiple of the chunk size
+  auto x = test::random_tensor<float>({n}, rng, 2.0);
+  auto dy = test::random_tensor<float>({n}, rng);
+  GELU<float> layer;
+  const auto& y = layer.forward(x);
+  const auto& dx = layer.backward(dy);
+  const activation::GELU g;
+  // Same scalar function, so equal up to FMA contraction / vectorisation differences (a few ulp).
+  auto close = [](float a, float b) { return std::abs(a - b) <= 1e-6f * std::max(1.f, std::abs(b)); };
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!close(y[i], g.value(x[i]))) ++wrong;
+    if (!close(dx[i], dy[i] * g.derivative(x[i], y[i]))) ++wrong;
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("Activations inside Sequential: indices count activation slots, gradients check") {
+  generator rng(12);
+  Sequential<Linear<double>, ReLU<double>, Linear<double>, Tanh<double>> net(Linear<double>(5, 4), ReLU<double>(),
+                                                                            Linear<double>(4, 3), Tanh<double>());
+  parameter_store<double> store;
+  store.attach(net, rng, "dec.");
+  REQUIRE(store.entries().size() == 4);
+  CHECK(store.entries()[0].name == "dec.0.weight");
+  CHECK(store.entries()[1].name == "dec.0.bias");
+  CHECK(store.entries()[2].name == "dec.2.weight");
+  CHECK(store.entries()[3].name == "dec.2.bias");
+  auto x = test::random_tensor<double>({4, 5}, rng);
+  const auto report = testing::check_layer_gradients(net, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+}
+
+TEST_CASE("Activation backward rejects a wrong dy shape and a call before forward") {
+  SiLU<float> layer;
+  tensor<float> x({2, 3}, 0.5f), dy({3, 2}, 1.f);
+  CHECK_THROWS_WITH_AS(layer.backward(dy), doctest::Contains("SiLU::backward called before forward"), vae::error);
+  layer.forward(x);
+  CHECK_THROWS_WITH_AS(layer.backward(dy), doctest::Contains("SiLU::backward: dy: expected shape [2, 3], got [3, 2]"),
+                       vae::error);
+  CHECK_THROWS_WITH_AS(Softplus<float>(0.0), doctest::Contains("beta must be positive, got 0"), vae::error);
+}
