@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Builds vae and runs every test: the Release suite (label slow included), then an ASan+UBSan build.
+#   bash scripts/test.sh            full run
+#   bash scripts/test.sh --quick    Release suite only (no sanitizer build)
+#   bash scripts/test.sh --cuda     also run the tests labelled "cuda" (placeholder: they need a GPU)
+# Build folders: build/ (Release, -march=native) and build-asan/ (override: VAE_BUILD_DIR, VAE_ASAN_BUILD_DIR).
+# Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib/deps.sh
+
+quick=0 cuda=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    --cuda) cuda=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --cuda)" >&2; exit 2 ;;
+  esac
+done
+
+jobs=$(nproc)
+build_dir=${VAE_BUILD_DIR:-build}
+asan_dir=${VAE_ASAN_BUILD_DIR:-build-asan}
+start=$(date +%s)
+total_passed=0 total_failed=0 problems=()
+
+# Runs ctest with the given arguments, adds its counts to the totals, never stops the script.
+run_ctest() {
+  local name="$1"; shift
+  local log rc=0
+  log=$(mktemp)
+  ctest --output-on-failure --timeout 1500 "$@" 2>&1 | tee "$log" || rc=$?
+  local line passed=0 failed=0 total
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1 || true)
+  if [ -n "$line" ]; then
+    failed=$(sed -E 's/.* ([0-9]+) tests? failed out of.*/\1/' <<<"$line")
+    total=$(sed -E 's/.*failed out of ([0-9]+).*/\1/' <<<"$line")
+    passed=$((total - failed))
+  fi
+  rm -f "$log"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  echo "== $name: $passed passed, $failed failed"
+  if [ "$rc" -ne 0 ] || [ "$failed" -ne 0 ]; then problems+=("$name: $failed failed (ctest exit $rc)"); fi
+}
+
+# Configures and builds; a compile error is recorded (its tests then show as "Not Run") and the run goes on.
+build() {
+  local dir="$1"; shift
+  cmake -S . -B "$dir" "$@"
+  local keep_going=(-k)  # make: keep going past a failed target; ninja needs a count
+  grep -q '^CMAKE_GENERATOR:INTERNAL=Ninja' "$dir/CMakeCache.txt" && keep_going=(-k 0)
+  if ! cmake --build "$dir" -j"$jobs" -- "${keep_going[@]}"; then
+    problems+=("build of $dir failed")
+  fi
+}
+
+vae_install_deps
+
+echo "== Release build ($build_dir/)"
+build "$build_dir" -DCMAKE_BUILD_TYPE=Release -DVAE_NATIVE=ON
+# Every test, including label "slow" (end-to-end). Tests labelled "cuda" need a GPU: only with --cuda.
+run_ctest "release" --test-dir "$build_dir" -j"$jobs" -LE cuda
+if [ "$cuda" -eq 1 ]; then
+  run_ctest "cuda" --test-dir "$build_dir" -L cuda
+fi
+
+if [ "$quick" -eq 0 ]; then
+  echo "== ASan+UBSan build ($asan_dir/)"
+  # -O1 -g keeps sanitizer builds and runs fast enough; Eigen's asserts stay on (no NDEBUG).
+  # Tools and benchmarks are not built here: the suite does not need them.
+  build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+    -DVAE_SANITIZE=ON -DVAE_NATIVE=ON -DVAE_BUILD_TOOLS=OFF -DVAE_BUILD_BENCHMARKS=OFF
+  # The end-to-end tests (label "slow") are skipped under sanitizers to stay within the time budget;
+  # they run in the Release pass above.
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    run_ctest "sanitizers" --test-dir "$asan_dir" -j"$jobs" -LE 'slow|cuda'
+fi
+
+echo
+for p in "${problems[@]}"; do echo "FAILED: $p"; done
+echo "time: $(( $(date +%s) - start ))s"
+echo "$total_passed passed, $total_failed failed"
+[ ${#problems[@]} -eq 0 ]
