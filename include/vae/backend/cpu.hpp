@@ -36,6 +36,11 @@ struct cpu {
   static void copy(T* dst, const T* src, std::size_t n) {
     if (n) std::memcpy(dst, src, n * sizeof(T));
   }
+  // Host↔backend transfers (for cpu, plain copies), so backend-neutral code stages data the same way everywhere.
+  template <class T>
+  static void copy_from_host(T* dst, const T* src, std::size_t n) { copy(dst, src, n); }
+  template <class T>
+  static void copy_to_host(T* dst, const T* src, std::size_t n) { copy(dst, src, n); }
   template <class T>
   static void fill(T* dst, std::size_t n, T value) {
     for (std::size_t i = 0; i < n; ++i) dst[i] = value;

@@ -54,10 +54,19 @@ struct parameter_entry {
   bool trainable = true;
 };
 
+namespace detail {
+// Stand-in visitor for the concept below: a named type, because nvcc's front end rejects a lambda
+// inside a requires-expression (the concept would be false for every module in .cu files).
+template <class T>
+struct parameter_visitor_archetype {
+  void operator()(const std::string&, parameter<T>&) const {}
+};
+}  // namespace detail
+
 // Something whose parameters can be enumerated with their names.
 template <class M, class T>
-concept HasParameters = requires(M& m, const std::string& prefix) {
-  m.visit_parameters(prefix, [](const std::string&, parameter<T>&) {});
+concept HasParameters = requires(M& m, const std::string& prefix, detail::parameter_visitor_archetype<T> visit) {
+  m.visit_parameters(prefix, visit);
 };
 
 // Owns the flat buffers. Trainable parameters occupy [0, trainable_size()), buffers follow, so an
@@ -92,13 +101,15 @@ class parameter_store {
     }
     values_.resize(shape{offset});
     grads_.resize(shape{offset});
-    values_.zero();
     grads_.zero();
+    // Initial values are drawn on the host (same draws on every backend) and copied once.
+    std::vector<T> initial(static_cast<std::size_t>(offset), T(0));
     for (std::size_t i = 0; i < slots.size(); ++i) {
+      initialise(slots[i]->init, initial.data() + entries_[i].offset, slots[i]->numel(), rng);
       slots[i]->value = values_.data() + entries_[i].offset;
       slots[i]->grad = slots[i]->trainable ? grads_.data() + entries_[i].offset : nullptr;
-      initialise(*slots[i], rng);
     }
+    Backend::copy_from_host(values_.data(), initial.data(), initial.size());
   }
 
   const std::vector<parameter_entry>& entries() const { return entries_; }
@@ -121,14 +132,13 @@ class parameter_store {
   void zero_grad() { grads_.zero(); }
 
  private:
-  static void initialise(parameter<T>& p, generator& rng) {
-    const auto n = p.numel();
-    switch (p.init.how) {
+  static void initialise(const parameter_init& init, T* out, std::int64_t n, generator& rng) {
+    switch (init.how) {
       case parameter_init::kind::constant:
-        for (std::int64_t i = 0; i < n; ++i) p.value[i] = static_cast<T>(p.init.a);
+        for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(init.a);
         break;
-      case parameter_init::kind::uniform: rng.fill_uniform(p.value, n, p.init.a, p.init.b); break;
-      case parameter_init::kind::normal: rng.fill_normal(p.value, n, p.init.a, p.init.b); break;
+      case parameter_init::kind::uniform: rng.fill_uniform(out, n, init.a, init.b); break;
+      case parameter_init::kind::normal: rng.fill_normal(out, n, init.a, init.b); break;
     }
   }
 
