@@ -68,9 +68,11 @@ fi
 
 if [ "$quick" -eq 0 ]; then
   echo "== ASan+UBSan build ($asan_dir/)"
-  # -O1 -g keeps sanitizer builds and runs fast enough; Eigen's asserts stay on (no NDEBUG).
+  # -O1 -g keeps sanitizer builds and runs fast enough; Eigen's asserts stay on (no NDEBUG). At -O1, g++ 12
+  # reports Eigen's AVX-512 intrinsics (_mm512_undefined_ps) as "used uninitialized" hundreds of times:
+  # -Wno-uninitialized here only; the Release build keeps the warning.
   # Tools and benchmarks are not built here: the suite does not need them.
-  build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+  build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g -Wno-uninitialized" \
     -DVAE_SANITIZE=ON -DVAE_NATIVE=ON -DVAE_BUILD_TOOLS=OFF -DVAE_BUILD_BENCHMARKS=OFF
   # The end-to-end tests (label "slow") are skipped under sanitizers to stay within the time budget;
   # they run in the Release pass above.
