@@ -1,0 +1,190 @@
+// Adam / AdamW: PyTorch parity on a small MLP, the update formula on hand-computed steps, AMSGrad, state hooks, errors.
+#include "vae/train/adam.hpp"
+
+#include <cmath>
+#include <map>
+
+#include "optim_fixture.hpp"
+
+using namespace vae;
+
+TEST_CASE_TEMPLATE("Adam matches torch.optim.Adam over 10 steps of an MLP", T, float, double) {
+  const auto f = test::golden("optim");
+  test::optim_mlp<T> m(f);
+  Adam<T> opt({.lr = 1e-2});
+  m.train_and_compare(opt, f, "adam", test::parity_atol<T>, test::parity_rtol<T>);
+}
+
+TEST_CASE_TEMPLATE("AdamW matches torch.optim.AdamW (weight_decay 0.1) over 10 steps", T, float, double) {
+  const auto f = test::golden("optim");
+  test::optim_mlp<T> m(f);
+  AdamW<T> opt({.lr = 1e-2, .weight_decay = 0.1});
+  m.train_and_compare(opt, f, "adamw", test::parity_atol<T>, test::parity_rtol<T>);
+}
+
+TEST_CASE_TEMPLATE("Adam with AMSGrad and L2 weight decay matches PyTorch over 10 steps", T, float, double) {
+  const auto f = test::golden("optim");
+  test::optim_mlp<T> m(f);
+  Adam<T> opt({.lr = 1e-2, .weight_decay = 1e-2, .amsgrad = true});
+  m.train_and_compare(opt, f, "amsgrad", test::parity_atol<T>, test::parity_rtol<T>);
+}
+
+namespace {
+struct one {
+  test::param_and_buffer<double> module{1, 2};
+  parameter_store<double> store;
+  one() {
+    generator rng(0);
+    store.attach(module, rng);  // w = 1, running = 7
+  }
+  double& p() { return store.values()[0]; }
+  double& g() { return store.grads()[0]; }
+};
+}  // namespace
+
+TEST_CASE("Adam on one element: two hand-computed steps") {
+  one s;
+  Adam<double> opt({.lr = 0.1});
+  // t=1, g=0.5: m = 0.05, v = 0.00025, m̂ = 0.05/0.1 = 0.5, v̂ = 0.00025/0.001 = 0.25 → p = 1 − 0.1·0.5/(0.5 + 1e-8)
+  s.g() = 0.5;
+  opt.step(s.store);
+  const double p1 = 1 - 0.1 * 0.5 / (0.5 + 1e-8);
+  CHECK(s.p() == doctest::Approx(p1).epsilon(1e-15));
+  // t=2, g=−0.25: m = 0.045 − 0.025 = 0.02, v = 0.00024975 + 0.0000625 = 0.00031225,
+  // bias corrections 1 − 0.9² = 0.19 and 1 − 0.999² = 0.001999
+  s.g() = -0.25;
+  opt.step(s.store);
+  const double p2 = p1 - 0.1 * (0.02 / 0.19) / (std::sqrt(0.00031225 / 0.001999) + 1e-8);
+  CHECK(s.p() == doctest::Approx(p2).epsilon(1e-14));
+  CHECK(opt.step_count() == 2);
+  // The buffer after the trainable range is never touched, and the gradient is left as it was.
+  CHECK(s.store.values()[1] == 7.0);
+  CHECK(s.store.values()[2] == 7.0);
+  CHECK(s.g() == -0.25);
+}
+
+TEST_CASE("Adam's weight decay is L2 on the gradient, AdamW's is decoupled") {
+  SUBCASE("Adam: g ← g + wd·p = 0.6, m̂/√v̂ = 1, p = 1 − 0.1") {
+    one s;
+    Adam<double> opt({.lr = 0.1, .eps = 0.0, .weight_decay = 0.1});
+    s.g() = 0.5;
+    opt.step(s.store);
+    CHECK(s.p() == doctest::Approx(0.9).epsilon(1e-15));
+  }
+  SUBCASE("AdamW: p ← p·(1 − 0.1·0.1) = 0.99, then − 0.1") {
+    one s;
+    AdamW<double> opt({.lr = 0.1, .eps = 0.0, .weight_decay = 0.1});
+    s.g() = 0.5;
+    opt.step(s.store);
+    CHECK(s.p() == doctest::Approx(0.89).epsilon(1e-15));
+  }
+  SUBCASE("AdamW's default weight decay is 0.01") {
+    CHECK(AdamW<float>().weight_decay() == 0.01);
+    CHECK(Adam<float>().weight_decay() == 0.0);
+  }
+}
+
+TEST_CASE("AMSGrad divides by the running maximum of v") {
+  one a, b;
+  Adam<double> plain({.lr = 0.1, .beta2 = 0.5});
+  Adam<double> ams({.lr = 0.1, .beta2 = 0.5, .amsgrad = true});
+  a.g() = b.g() = 1.0;
+  plain.step(a.store);
+  ams.step(b.store);
+  CHECK(a.p() == b.p());  // first step: max(0, v) = v
+  a.g() = b.g() = 0.0;
+  const double before = b.p();
+  plain.step(a.store);
+  ams.step(b.store);
+  // t=2, g=0: m = 0.09, v = 0.25, v_max = max(0.5, 0.25) = 0.5; bias corrections 0.19 and 0.75
+  CHECK(b.p() == doctest::Approx(before - 0.1 * (0.09 / 0.19) / (std::sqrt(0.5 / 0.75) + 1e-8)).epsilon(1e-14));
+  CHECK(a.p() < b.p());  // the smaller v of plain Adam gives it the larger step
+}
+
+TEST_CASE_TEMPLATE("Adam's chunked parallel pass equals an element-by-element reference", T, float, double) {
+  const std::int64_t n = 3 * (1 << 13) + 17 + (1 << 16);  // several chunks, the last one partial
+  test::param_and_buffer<T> module(n, 5);
+  parameter_store<T> store;
+  generator rng(1);
+  store.attach(module, rng);
+  rng.fill_normal(store.values(), n, 0.0, 1.0);
+  std::vector<T> p(store.values(), store.values() + n), m(n, T(0)), v(n, T(0));
+  AdamW<T> opt({.lr = 1e-2, .weight_decay = 0.05});
+  for (int t = 1; t <= 3; ++t) {
+    rng.fill_normal(store.grads(), n, 0.0, 1.0);
+    opt.step(store);
+    const T bc1 = static_cast<T>(1 - std::pow(0.9, t)), bc2s = static_cast<T>(std::sqrt(1 - std::pow(0.999, t)));
+    for (std::int64_t i = 0; i < n; ++i) {
+      const T g = store.grads()[i];
+      p[i] *= static_cast<T>(1 - 1e-2 * 0.05);
+      m[i] = T(0.9) * m[i] + T(1 - 0.9) * g;
+      v[i] = T(0.999) * v[i] + static_cast<T>(1 - 0.999) * g * g;
+      p[i] -= static_cast<T>(1e-2 / bc1) * (m[i] / (std::sqrt(v[i]) / bc2s + T(1e-8)));
+    }
+  }
+  double worst = 0;
+  for (std::int64_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(double(store.values()[i]) - double(p[i])));
+  CHECK(worst <= (std::is_same_v<T, float> ? 1e-6 : 1e-14));
+  for (std::int64_t i = n; i < store.size(); ++i) CHECK(store.values()[i] == T(7));
+}
+
+TEST_CASE("Adam state round-trips through visit_state and set_step_count") {
+  const auto f = test::golden("optim");
+  test::optim_mlp<double> a(f), b(f);
+  Adam<double> first({.lr = 1e-2, .amsgrad = true});
+  for (int s = 0; s < 3; ++s) {
+    a.loss_and_grad();
+    first.step(a.store);
+  }
+  std::copy(a.store.values(), a.store.values() + a.store.size(), b.store.values());
+  // A checkpoint: the named tensors and the step count, restored into a fresh optimizer.
+  std::map<std::string, std::vector<double>> saved;
+  first.visit_state([&](const std::string& name, tensor<double>& t) { saved[name] = {t.begin(), t.end()}; });
+  CHECK(saved.size() == 3);
+  CHECK(saved.count("optimizer.exp_avg") == 1);
+  CHECK(saved.count("optimizer.exp_avg_sq") == 1);
+  CHECK(saved.count("optimizer.max_exp_avg_sq") == 1);
+  CHECK(saved["optimizer.exp_avg"].size() == static_cast<std::size_t>(a.store.trainable_size()));
+  Adam<double> resumed({.lr = 1e-2, .amsgrad = true});
+  resumed.prepare(b.store);
+  resumed.visit_state([&](const std::string& name, tensor<double>& t) {
+    std::copy(saved[name].begin(), saved[name].end(), t.data());
+  });
+  resumed.set_step_count(first.step_count());
+  for (int s = 0; s < 2; ++s) {
+    a.loss_and_grad();
+    first.step(a.store);
+    b.loss_and_grad();
+    resumed.step(b.store);
+  }
+  for (std::int64_t i = 0; i < a.store.size(); ++i) CHECK(a.store.values()[i] == b.store.values()[i]);
+  CHECK(std::string(optimizer_step_name) == "optimizer.step");
+}
+
+TEST_CASE("Adam satisfies the Optimizer concept; bad settings and foreign state are clear errors") {
+  static_assert(Optimizer<Adam<float>, float>);
+  static_assert(Optimizer<AdamW<double>, double>);
+  CHECK_THROWS_WITH_AS(Adam<float>({.beta1 = 1.0}), doctest::Contains("Adam: beta1 must be in [0, 1), got 1"),
+                       vae::error);
+  CHECK_THROWS_WITH_AS(AdamW<float>({.lr = -1}), doctest::Contains("AdamW: lr must be >= 0, got -1"), vae::error);
+  one small;
+  test::param_and_buffer<double> bigger_module(4, 1);
+  parameter_store<double> bigger;
+  generator rng(0);
+  bigger.attach(bigger_module, rng);
+  Adam<double> opt;
+  opt.step(small.store);
+  CHECK_THROWS_WITH_AS(opt.step(bigger), doctest::Contains("state 'exp_avg' holds 1 elements but the parameter store has 4"),
+                       vae::error);
+}
+
+TEST_CASE("set_lr changes the step size of the next step") {
+  one a, b;
+  Adam<double> x({.lr = 0.1}), y({.lr = 0.3});
+  x.set_lr(0.3);
+  CHECK(x.lr() == 0.3);
+  a.g() = b.g() = 0.5;
+  x.step(a.store);
+  y.step(b.store);
+  CHECK(a.p() == b.p());
+}
