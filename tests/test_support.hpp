@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/io/safetensors.hpp"

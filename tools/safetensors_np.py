@@ -20,7 +20,7 @@ def save(path, tensors, metadata=None):
         a = tensors[name]
         if hasattr(a, "detach"):
             a = a.detach().cpu().numpy()
-        a = np.ascontiguousarray(a)
+        a = np.asarray(a, order="C")  # ascontiguousarray would turn a 0-d array into shape [1]
         raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
         header[name] = {"dtype": _DTYPES[a.dtype], "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
         blobs.append(raw)

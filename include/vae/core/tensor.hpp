@@ -56,13 +56,13 @@ class tensor {
   tensor(tensor&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
         capacity_(std::exchange(other.capacity_, 0)),
-        shape_(std::exchange(other.shape_, vae::shape{})) {}
+        shape_(std::exchange(other.shape_, vae::shape{0})) {}
   tensor& operator=(tensor&& other) noexcept {
     if (this != &other) {
       Backend::deallocate(data_);
       data_ = std::exchange(other.data_, nullptr);
       capacity_ = std::exchange(other.capacity_, 0);
-      shape_ = std::exchange(other.shape_, vae::shape{});
+      shape_ = std::exchange(other.shape_, vae::shape{0});
     }
     return *this;
   }
@@ -119,7 +119,8 @@ class tensor {
  private:
   T* data_ = nullptr;
   std::size_t capacity_ = 0;
-  vae::shape shape_;
+  // An empty tensor is [0], not rank 0: a rank-0 shape has one element and would claim a null buffer holds it.
+  vae::shape shape_{0};
 };
 
 // Throws a vae::error naming `what` when `actual` differs from `expected`.

@@ -1,0 +1,64 @@
+// run_config: everything that defines a training run; written to DIR/config.json and read back by eval/resume.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "vae/core/error.hpp"
+#include "vae/io/atomic_file.hpp"
+
+namespace vae::cli {
+
+struct run_config {
+  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048
+  std::string data = "fashion-mnist";
+  int epochs = 5;
+  std::int64_t batch = 128;
+  double lr = 1e-3;
+  std::uint64_t seed = 0;
+  std::int64_t image_size = 28;  // folder: sources are resized to this
+  std::int64_t channels = 1;     // folder: 1 or 3
+  bool binarize = true;          // Bernoulli models binarise pixels at > 0.5 like the references
+  std::int64_t latent = 32;
+  double beta = 1.0;             // KL weight
+  std::string quantizer = "ema";  // vq models: vq | ema | fsq | gumbel | rvq
+  std::int64_t codebook_size = 512;
+  std::int64_t code_dim = 64;
+  bool dead_code_restart = true;
+  std::int64_t threads = 0;  // 0 = OpenMP default
+  std::string device = "cpu";
+
+  nlohmann::json to_json() const {
+    return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
+            {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
+            {"beta", beta}, {"quantizer", quantizer}, {"codebook_size", codebook_size}, {"code_dim", code_dim},
+            {"dead_code_restart", dead_code_restart}, {"threads", threads}, {"device", device}};
+  }
+  // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
+  static run_config from_json(const nlohmann::json& j, run_config c = {}) {
+    auto get = [&](const char* key, auto& field) {
+      if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+    };
+    get("model", c.model); get("data", c.data); get("epochs", c.epochs); get("batch", c.batch); get("lr", c.lr);
+    get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
+    get("latent", c.latent); get("beta", c.beta); get("quantizer", c.quantizer);
+    get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
+    get("dead_code_restart", c.dead_code_restart); get("threads", c.threads); get("device", c.device);
+    return c;
+  }
+
+  static run_config load(const std::filesystem::path& file, run_config defaults = {}) {
+    std::ifstream in(file);
+    check(static_cast<bool>(in), [&] { return cat("cannot read config '", file.string(), "'"); });
+    try {
+      return from_json(nlohmann::json::parse(in), defaults);
+    } catch (const nlohmann::json::exception& e) {
+      vae::detail::throw_error(cat("config '", file.string(), "' is not valid: ", e.what()));
+    }
+  }
+  void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
+};
+
+}  // namespace vae::cli
