@@ -1,0 +1,109 @@
+// ConvTranspose2d layer (PyTorch nn.ConvTranspose2d, NCHW): weight [in, out/groups, k, k], bias [out].
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <string>
+
+#include "vae/core/parameters.hpp"
+#include "vae/core/tensor.hpp"
+#include "vae/ops/conv_transpose2d.hpp"
+
+namespace vae {
+
+template <class T = float, class B = cpu>
+class ConvTranspose2d {
+ public:
+  using value_type = T;
+  using backend = B;
+
+  // Arguments in nn.ConvTranspose2d's order: (in, out, kernel_size, stride, padding, output_padding, groups, bias,
+  // dilation); square sizes.
+  ConvTranspose2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel_size,
+                  std::int64_t stride = 1, std::int64_t padding = 0, std::int64_t output_padding = 0,
+                  std::int64_t groups = 1, bool bias = true, std::int64_t dilation = 1)
+      : in_(in_channels), out_(out_channels), k_(kernel_size), stride_(stride), pad_(padding),
+        out_pad_(output_padding), dil_(dilation), groups_(groups), has_bias_(bias) {
+    check(in_channels > 0 && out_channels > 0 && kernel_size > 0 && stride > 0 && padding >= 0 && dilation > 0 &&
+              groups > 0 && output_padding >= 0,
+          [&] {
+            return cat("ConvTranspose2d: expected positive sizes (padding, output_padding ≥ 0), got in=", in_channels,
+                       " out=", out_channels, " kernel=", kernel_size, " stride=", stride, " padding=", padding,
+                       " output_padding=", output_padding, " dilation=", dilation, " groups=", groups);
+          });
+    check(output_padding < std::max(stride, dilation), [&] {
+      return cat("ConvTranspose2d: output_padding must be smaller than stride or dilation, got output_padding=",
+                 output_padding, " stride=", stride, " dilation=", dilation);
+    });
+    check(in_channels % groups == 0 && out_channels % groups == 0, [&] {
+      return cat("ConvTranspose2d: in_channels and out_channels must be divisible by groups, got in=", in_channels,
+                 " out=", out_channels, " groups=", groups);
+    });
+    // PyTorch computes fan_in from weight.size(1)·k·k = (out/groups)·k·k for a transposed convolution.
+    const std::int64_t fan_in = out_ / groups_ * k_ * k_;
+    weight_.shape = {in_, out_ / groups_, k_, k_};
+    weight_.init = parameter_init::fan_in_uniform(fan_in);
+    bias_.shape = {out_};
+    bias_.init = parameter_init::fan_in_uniform(fan_in);
+  }
+
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    visit(prefix + "weight", weight_);
+    if (has_bias_) visit(prefix + "bias", bias_);
+  }
+
+  // x: [N, in, H, W] → y: [N, out, (H−1)·s − 2p + d·(k−1) + op + 1, ...].
+  const tensor<T, B>& forward(const tensor<T, B>& x) {
+    check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
+    check(x.rank() == 4 && x.dim(1) == in_,
+          [&] { return cat("ConvTranspose2d::forward: expected input [N, ", in_, ", H, W], got ", x.shape()); });
+    const auto d = dims(x);
+    check(d.out_h > 0 && d.out_w > 0, [&] {
+      return cat("ConvTranspose2d::forward: input ", x.shape(), " gives an empty output with padding ", pad_);
+    });
+    x_ = &x;
+    d_ = d;
+    y_.resize({d.n, out_, d.out_h, d.out_w});
+    work_.resize({d.work_size()});
+    ops::conv_transpose2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
+                                     work_.data());
+    return y_;
+  }
+
+  const tensor<T, B>& backward(const tensor<T, B>& dy) {
+    check(x_ != nullptr, "ConvTranspose2d::backward called before forward");
+    check_shape(dy.shape(), y_.shape(), "ConvTranspose2d::backward: dy");
+    if (input_grad_) dx_.resize(x_->shape());
+    ops::conv_transpose2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
+                                      weight_.grad, has_bias_ ? bias_.grad : nullptr, work_.data());
+    return dx_;
+  }
+
+  void set_input_gradient(bool enabled) { input_grad_ = enabled; }
+
+  std::int64_t in_channels() const { return in_; }
+  std::int64_t out_channels() const { return out_; }
+  parameter<T>& weight() { return weight_; }
+  parameter<T>& bias() { return bias_; }
+
+ private:
+  conv_transpose2d_dims dims(const tensor<T, B>& x) const {
+    conv_transpose2d_dims d{x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_};
+    d.stride_h = d.stride_w = stride_;
+    d.pad_h = d.pad_w = pad_;
+    d.out_pad_h = d.out_pad_w = out_pad_;
+    d.dil_h = d.dil_w = dil_;
+    d.groups = groups_;
+    return d.finish();
+  }
+
+  std::int64_t in_, out_, k_, stride_, pad_, out_pad_, dil_, groups_;
+  bool has_bias_;
+  bool input_grad_ = true;
+  parameter<T> weight_, bias_;
+  const tensor<T, B>* x_ = nullptr;
+  conv_transpose2d_dims d_{};
+  tensor<T, B> y_, dx_, work_;
+};
+
+}  // namespace vae

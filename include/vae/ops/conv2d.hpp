@@ -1,0 +1,47 @@
+// Conv2d op (PyTorch F.conv2d, NCHW): im2col + GEMM forward, with its backward (dx =, dW +=, db +=).
+#pragma once
+#include <cstdint>
+
+#include "vae/backend/cpu.hpp"
+
+namespace vae {
+
+struct conv2d_op {};
+
+// Geometry of one conv2d call. Input [n, in_c, in_h, in_w], weight [out_c, in_c/groups, k_h, k_w],
+// output [n, out_c, out_h, out_w] with out = (in + 2·pad − dil·(k − 1) − 1) / stride + 1.
+struct conv2d_dims {
+  std::int64_t n, in_c, in_h, in_w;
+  std::int64_t out_c, k_h, k_w;
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
+  std::int64_t out_h = 0, out_w = 0;
+
+  // Fills out_h/out_w from the rest (may come out ≤ 0: the caller checks).
+  conv2d_dims& finish() {
+    out_h = (in_h + 2 * pad_h - dil_h * (k_h - 1) - 1) / stride_h + 1;
+    out_w = (in_w + 2 * pad_w - dil_w * (k_w - 1) - 1) / stride_w + 1;
+    return *this;
+  }
+  // Elements of the im2col buffer [in_c·k_h·k_w, n·out_h·out_w] that forward fills and backward reads.
+  std::int64_t col_size() const { return in_c * k_h * k_w * n * out_h * out_w; }
+  // Elements of the temporary buffer: the output in [out_c, n·oh·ow] order, plus a column gradient for dx.
+  std::int64_t work_size(bool with_dx) const { return n * out_c * out_h * out_w + (with_dx ? col_size() : 0); }
+};
+
+namespace ops {
+// y = conv2d(x, w) + bias (bias may be null). `col` (d.col_size() elements) receives the im2col of x, which
+// conv2d_backward reads: keep it unchanged between the two. `work` holds d.work_size(false) elements.
+template <class B, class T>
+void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* col, T* work) {
+  kernel<conv2d_op, B>::forward(d, x, w, bias, y, col, work);
+}
+// dx = conv2d input gradient (skipped when dx is null), dw += weight gradient, dbias += Σ dy (skipped when null).
+// `col` is the buffer filled by the matching forward call; `work` holds d.work_size(dx != nullptr) elements.
+template <class B, class T>
+void conv2d_backward(const conv2d_dims& d, const T* w, const T* dy, T* dx, T* dw, T* dbias, const T* col, T* work) {
+  kernel<conv2d_op, B>::backward(d, w, dy, dx, dw, dbias, col, work);
+}
+}  // namespace ops
+}  // namespace vae
+
+#include "vae/backend/cpu/conv2d.hpp"

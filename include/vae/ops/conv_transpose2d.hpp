@@ -1,0 +1,45 @@
+// ConvTranspose2d op (PyTorch F.conv_transpose2d, NCHW): GEMM + col2im forward, im2col + GEMM backward.
+#pragma once
+#include <cstdint>
+
+#include "vae/backend/cpu.hpp"
+
+namespace vae {
+
+struct conv_transpose2d_op {};
+
+// Geometry of one transposed convolution. Input [n, in_c, in_h, in_w], weight [in_c, out_c/groups, k_h, k_w],
+// output [n, out_c, out_h, out_w] with out = (in − 1)·stride − 2·pad + dil·(k − 1) + output_padding + 1.
+struct conv_transpose2d_dims {
+  std::int64_t n, in_c, in_h, in_w;
+  std::int64_t out_c, k_h, k_w;
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, out_pad_h = 0, out_pad_w = 0, dil_h = 1, dil_w = 1,
+               groups = 1;
+  std::int64_t out_h = 0, out_w = 0;
+
+  conv_transpose2d_dims& finish() {
+    out_h = (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1;
+    out_w = (in_w - 1) * stride_w - 2 * pad_w + dil_w * (k_w - 1) + out_pad_w + 1;
+    return *this;
+  }
+  // Elements of the temporary buffer the kernels need: columns [out_c·k_h·k_w, n·in_h·in_w] and two
+  // input-sized [in_c, n·in_h·in_w] buffers.
+  std::int64_t work_size() const { return (out_c * k_h * k_w + 2 * in_c) * n * in_h * in_w; }
+};
+
+namespace ops {
+// y = conv_transpose2d(x, w) + bias (bias may be null); `work` holds d.work_size() elements.
+template <class B, class T>
+void conv_transpose2d_forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* work) {
+  kernel<conv_transpose2d_op, B>::forward(d, x, w, bias, y, work);
+}
+// dx = input gradient (skipped when dx is null), dw += weight gradient, dbias += Σ dy (skipped when null).
+template <class B, class T>
+void conv_transpose2d_backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                               T* dbias, T* work) {
+  kernel<conv_transpose2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, work);
+}
+}  // namespace ops
+}  // namespace vae
+
+#include "vae/backend/cpu/conv_transpose2d.hpp"

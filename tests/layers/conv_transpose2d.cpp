@@ -1,0 +1,113 @@
+// ConvTranspose2d: finite-difference gradients (stride/padding/output_padding/dilation/groups), PyTorch parity,
+// accumulation, shape errors.
+#include "vae/layers/conv_transpose2d.hpp"
+
+#include "../test_support.hpp"
+#include "vae/testing/gradcheck.hpp"
+
+using namespace vae;
+
+namespace {
+void check_grads(ConvTranspose2d<double>& layer, shape x_shape, std::uint64_t seed) {
+  generator rng(seed);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  auto x = test::random_tensor<double>(x_shape, rng);
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+  CHECK(report.checked > 0);
+}
+
+void check_parity(ConvTranspose2d<float>& layer, const std::string& fixture, const std::string& label) {
+  const auto f = test::golden(fixture);
+  generator rng(0);
+  parameter_store<float> store;
+  store.attach(layer, rng);
+  test::load_into(layer.weight(), f, "weight");
+  test::load_into(layer.bias(), f, "bias");
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  test::require_parity(layer.forward(x), f, "y", label + " forward");
+  store.zero_grad();
+  test::require_parity(layer.backward(r), f, "dx", label + " dx");
+  tensor<float> dw(layer.weight().shape), db(layer.bias().shape);
+  std::copy(layer.weight().grad, layer.weight().grad + dw.numel(), dw.data());
+  std::copy(layer.bias().grad, layer.bias().grad + db.numel(), db.data());
+  test::require_parity(dw, f, "dweight", label + " dweight");
+  test::require_parity(db, f, "dbias", label + " dbias");
+}
+}  // namespace
+
+TEST_CASE("ConvTranspose2d gradients match finite differences (double)") {
+  SUBCASE("4x4, stride 2, padding 1 (the VAE decoder's layer)") {
+    ConvTranspose2d<double> layer(2, 3, 4, 2, 1);
+    check_grads(layer, {2, 2, 3, 3}, 1);
+  }
+  SUBCASE("3x3, stride 1, padding 1") {
+    ConvTranspose2d<double> layer(3, 2, 3, 1, 1);
+    check_grads(layer, {2, 3, 3, 4}, 2);
+  }
+  SUBCASE("stride 2, padding 1, output_padding 1, dilation 2, groups 2") {
+    ConvTranspose2d<double> layer(4, 6, 3, 2, 1, 1, 2, true, 2);
+    check_grads(layer, {2, 4, 3, 2}, 3);
+  }
+  SUBCASE("stride 3 without bias, output_padding 2") {
+    ConvTranspose2d<double> layer(2, 2, 2, 3, 0, 2, 1, false);
+    check_grads(layer, {1, 2, 3, 3}, 4);
+  }
+}
+
+TEST_CASE("ConvTranspose2d matches PyTorch nn.ConvTranspose2d (float32)") {
+  SUBCASE("4x4, stride 2, padding 1") {
+    ConvTranspose2d<float> layer(3, 4, 4, 2, 1);
+    check_parity(layer, "conv_transpose2d", "ConvTranspose2d");
+  }
+  SUBCASE("stride 2, padding 1, output_padding 1, dilation 2, groups 2") {
+    ConvTranspose2d<float> layer(4, 6, 3, 2, 1, 1, 2, true, 2);
+    check_parity(layer, "conv_transpose2d_groups", "ConvTranspose2d(groups)");
+  }
+}
+
+TEST_CASE("ConvTranspose2d backward accumulates into parameter gradients") {
+  generator rng(6);
+  ConvTranspose2d<double> layer(2, 3, 4, 2, 1);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  auto x = test::random_tensor<double>({2, 2, 3, 3}, rng);
+  const auto& y = layer.forward(x);
+  auto dy = test::random_tensor<double>(y.shape(), rng);
+  store.zero_grad();
+  const tensor<double> dx1 = layer.backward(dy);
+  const std::vector<double> once(store.grads(), store.grads() + store.size());
+  const auto& dx2 = layer.backward(dy);
+  for (std::int64_t i = 0; i < store.size(); ++i) CHECK(store.grads()[i] == doctest::Approx(2 * once[i]));
+  for (std::int64_t i = 0; i < dx1.numel(); ++i) CHECK(dx2[i] == doctest::Approx(dx1[i]));
+}
+
+TEST_CASE("ConvTranspose2d rejects bad shapes and sizes with clear messages") {
+  generator rng(8);
+  ConvTranspose2d<float> layer(3, 4, 4, 2, 1);
+  parameter_store<float> store;
+  store.attach(layer, rng);
+  tensor<float> wrong_c({2, 2, 5, 5}, 0.f);
+  CHECK_THROWS_WITH_AS(layer.forward(wrong_c), doctest::Contains("expected input [N, 3, H, W], got [2, 2, 5, 5]"),
+                       vae::error);
+  tensor<float> flat({2, 75}, 0.f);
+  CHECK_THROWS_WITH_AS(layer.forward(flat), doctest::Contains("got [2, 75]"), vae::error);
+  CHECK_THROWS_AS(ConvTranspose2d<float>(3, 4, 3, 2, 0, 2), vae::error);     // output_padding ≥ stride
+  CHECK_THROWS_AS(ConvTranspose2d<float>(3, 4, 3, 1, 0, 0, 2), vae::error);  // 3 channels in 2 groups
+}
+
+TEST_CASE("ConvTranspose2d parameters get PyTorch names, shapes and default init bounds") {
+  generator rng(9);
+  ConvTranspose2d<float> layer(4, 6, 3, 2, 1, 0, 2);
+  parameter_store<float> store;
+  store.attach(layer, rng, "dec.0.");
+  REQUIRE(store.entries().size() == 2);
+  CHECK(store.entries()[0].name == "dec.0.weight");
+  CHECK(store.entries()[0].shape == shape{4, 3, 3, 3});
+  CHECK(store.entries()[1].name == "dec.0.bias");
+  const float bound = 1.0f / std::sqrt(27.0f);
+  for (std::int64_t i = 0; i < store.size(); ++i) CHECK(std::abs(store.values()[i]) <= bound);
+}
