@@ -41,4 +41,14 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   else run(a, b);
 }
 
+// Instantiating gemm costs ~10 s of compile time per translation unit at -O3 (Eigen's kernels for every transpose
+// case). A program with many translation units (our test suite) defines VAE_EXTERN_GEMM and instantiates both
+// types once (see tests/gemm_instances.cpp); header-only users need do nothing.
+#ifdef VAE_EXTERN_GEMM
+extern template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                                 std::int64_t, const float*, std::int64_t, float, float*, std::int64_t);
+extern template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*,
+                                  std::int64_t, const double*, std::int64_t, double, double*, std::int64_t);
+#endif
+
 }  // namespace vae::cpu_detail
