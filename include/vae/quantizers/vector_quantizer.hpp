@@ -1,0 +1,483 @@
+// VectorQuantizer (VQ-VAE, van den Oord et al. 2017) and the shared nearest-code machinery of EMAVectorQuantizer.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vae/backend/cpu.hpp"
+#include "vae/backend/cpu/gemm.hpp"
+#include "vae/core/parameters.hpp"
+#include "vae/core/rng.hpp"
+#include "vae/core/tensor.hpp"
+#include "vae/layers/linear.hpp"
+#include "vae/quantizers/quantizer.hpp"
+
+namespace vae {
+namespace detail {
+
+// Nearest-code quantizer over z_e [N, D, h, w]; Ema selects the codebook update (gradient of the CodebookLoss
+// when false, exponential moving averages when true). Row r of the flattened input is position (n, y, x).
+//
+// Pipeline per row: z (D) → [in_proj: Linear D→d] → [cosine: z/‖z‖] = z_c (d) → nearest code by squared
+// distance ‖z_c‖² − 2 z_c·Eᵀ + ‖E‖² (one GEMM, codes l2-normalised when cosine) → e (d) → [out_proj: Linear
+// d→D] → z_q. The straight-through output value is e itself (so decoding tokens reproduces it bit for bit);
+// its gradient reaches z_c unchanged. Losses are measured between z_c and e (in code space), mean over
+// all M·d elements like F.mse_loss.
+template <class T, class B, bool Ema>
+class vq_base {
+ public:
+  using value_type = T;
+  using backend = B;
+  static_assert(std::same_as<typename B::memory_space, host_memory>, "vector quantizers: host backends only for now");
+
+  vq_base(std::int64_t num_codes, std::int64_t dim, quantizer_options opt = {})
+      : K_(num_codes), D_(dim), d_(opt.codebook_dim > 0 ? opt.codebook_dim : dim), opt_(opt), rng_(opt.seed),
+        stats_(num_codes) {
+    check(num_codes > 0 && dim > 0, [&] {
+      return cat("VectorQuantizer: codebook size and dimension must be positive, got K=", num_codes, " D=", dim);
+    });
+    check(num_codes <= std::numeric_limits<std::int32_t>::max(), "VectorQuantizer: codebook size exceeds int32 tokens");
+    check(opt.beta >= 0 && (!Ema || (opt.ema_decay >= 0 && opt.ema_decay < 1 && opt.ema_eps > 0)),
+          [&] { return cat("VectorQuantizer: bad options beta=", opt.beta, " ema_decay=", opt.ema_decay); });
+    codebook_.shape = {K_, d_};
+    codebook_.init = parameter_init::uniform(-1.0 / static_cast<double>(K_), 1.0 / static_cast<double>(K_));
+    codebook_.trainable = !Ema;
+    if (d_ != D_) {
+      in_proj_.emplace(D_, d_);
+      out_proj_.emplace(d_, D_);
+    }
+    if (Ema) {
+      ema_count_ = {shape{K_}, parameter_init::constant(1.0), false};
+      ema_sum_ = {shape{K_, d_}, parameter_init::constant(0.0), false};
+    }
+    initted_ = {shape{1}, parameter_init::constant(0.0), false};
+    unused_ = {shape{K_}, parameter_init::constant(0.0), false};
+  }
+
+  // Names (prefix is "codebook." in VQVAE): "weight" [K, d]; with projections "in_proj.weight/bias",
+  // "out_proj.weight/bias"; buffers (trainable=false, saved in checkpoints): "ema_cluster_size" [K] and
+  // "ema_embed_sum" [K, d] (EMA), "initted" [1] (EMA or k-means), "unused_steps" [K] (dead-code restart).
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    visit(prefix + "weight", codebook_);
+    if (in_proj_) {
+      in_proj_->visit_parameters(prefix + "in_proj.", visit);
+      out_proj_->visit_parameters(prefix + "out_proj.", visit);
+    }
+    if (Ema) {
+      visit(prefix + "ema_cluster_size", ema_count_);
+      visit(prefix + "ema_embed_sum", ema_sum_);
+    }
+    if (Ema || opt_.kmeans_init) visit(prefix + "initted", initted_);
+    if (opt_.restart_after_steps > 0) visit(prefix + "unused_steps", unused_);
+  }
+
+  void set_training(bool training) { training_ = training; }
+  bool training() const { return training_; }
+
+  // z_e [N, D, h, w] → z_q [N, D, h, w]. In training mode (and not frozen) also: k-means initialisation once,
+  // the EMA codebook update (EMA only, after z_q and the loss are taken from the pre-update codebook, as
+  // Sonnet), dead-code restarts. Every non-frozen call adds its indices to stats().
+  const tensor<T, B>& forward(const tensor<T, B>& z) {
+    check(codebook_.bound(), "VectorQuantizer::forward: parameters are not attached to a parameter_store");
+    check(z.rank() == 4 && z.dim(1) == D_,
+          [&] { return cat("VectorQuantizer::forward: expected z_e [N, ", D_, ", h, w], got ", z.shape()); });
+    const std::int64_t N = z.dim(0), hw = z.dim(2) * z.dim(3), M = N * hw;
+    if (frozen_)
+      check(z.shape() == zq_.shape(),
+            "VectorQuantizer::forward: frozen assignment needs the same input shape as when it was frozen");
+    nhw_ = shape{N, z.dim(2), z.dim(3)};
+    zf_.resize({M, D_});
+    nchw_to_rows(z.data(), zf_.data(), N, D_, hw);
+    const tensor<T, B>* zp = &zf_;
+    if (in_proj_) zp = &in_proj_->forward(zf_);
+    zp_ = zp;
+    if (opt_.cosine) {
+      zn_.resize({M, d_});
+      znorm_.resize({M});
+      normalize_rows(zp->data(), zn_.data(), znorm_.data(), M);
+      zc_ = &zn_;
+    } else {
+      zc_ = zp;
+    }
+    const bool learn = training_ && !frozen_;
+    if (learn && (Ema || opt_.kmeans_init) && initted_.value[0] == T(0)) initialise(M);
+    const T* E = effective_codebook();
+    eq_.resize({M, d_});
+    if (!frozen_) {
+      idx_.resize(nhw_);
+      nearest(zc_->data(), E, M);
+    }
+    const T* zc = zc_->data();
+    parallel_for(M, M * d_, [&](std::int64_t r) {
+      std::copy(E + idx_[r] * d_, E + idx_[r] * d_ + d_, eq_.data() + r * d_);
+    });
+    double se = 0;
+    for (std::int64_t i = 0; i < M * d_; ++i) {
+      const double diff = static_cast<double>(zc[i]) - static_cast<double>(eq_[i]);
+      se += diff * diff;
+    }
+    mse_ = M * d_ > 0 ? se / static_cast<double>(M * d_) : 0.0;
+    const tensor<T, B>* st = &eq_;
+    if (frozen_) {
+      st_.resize({M, d_});
+      for (std::int64_t i = 0; i < M * d_; ++i) st_[i] = zc[i] + offset_[i];
+      st = &st_;
+    }
+    const tensor<T, B>* out = st;
+    if (out_proj_) out = &out_proj_->forward(*st);
+    zq_.resize(z.shape());
+    rows_to_nchw(out->data(), zq_.data(), N, D_, hw);
+    if (!frozen_) stats_.add(idx_.data(), M);
+    if (learn) {
+      count_batch(M);
+      if constexpr (Ema) ema_update(M);
+      if (opt_.restart_after_steps > 0) restart_dead_codes(M);
+    }
+    forwarded_ = true;
+    return zq_;
+  }
+
+  // dz_q [N, D, h, w] → dz_e: straight-through (dz_q passed to z_c) + the CommitmentLoss gradient, chained
+  // through normalisation and in_proj; the CodebookLoss gradient is ADDED to the codebook's grad (not EMA).
+  const tensor<T, B>& backward(const tensor<T, B>& dzq) {
+    check(forwarded_, "VectorQuantizer::backward called before forward");
+    check_shape(dzq.shape(), zq_.shape(), "VectorQuantizer::backward: dz_q");
+    const std::int64_t N = dzq.dim(0), hw = dzq.dim(2) * dzq.dim(3), M = N * hw;
+    g_.resize({M, D_});
+    nchw_to_rows(dzq.data(), g_.data(), N, D_, hw);
+    const tensor<T, B>* gl = &g_;
+    if (out_proj_) gl = &out_proj_->backward(g_);
+    dzc_.resize({M, d_});
+    B::copy(dzc_.data(), gl->data(), static_cast<std::size_t>(M * d_));
+    add_commitment_grad(M);
+    if constexpr (!Ema) add_codebook_grad(M);
+    return finish(M);
+  }
+
+  // The gradient of one loss term alone, for routing tests: returns its dz_e (zero for CodebookLoss) and
+  // ADDS its codebook gradient (none for CommitmentLoss). No straight-through part.
+  template <class Term>
+  const tensor<T, B>& backward_term() {
+    check(forwarded_, "VectorQuantizer::backward_term called before forward");
+    const std::int64_t M = zc_->dim(0);
+    dzc_.resize({M, d_});
+    dzc_.zero();
+    if constexpr (std::same_as<Term, CommitmentLoss>) add_commitment_grad(M);
+    else if constexpr (std::same_as<Term, CodebookLoss>) {
+      static_assert(!Ema, "EMAVectorQuantizer has no CodebookLoss term (its codebook follows moving averages)");
+      add_codebook_grad(M);
+    } else static_assert(sizeof(Term) == 0, "backward_term: Term is CodebookLoss or CommitmentLoss");
+    return finish(M);
+  }
+  template <class Term>
+  double term_value() const {
+    if constexpr (std::same_as<Term, CommitmentLoss>) return opt_.beta * mse_;
+    else {
+      static_assert(std::same_as<Term, CodebookLoss> && !Ema, "term_value: CodebookLoss (not EMA) or CommitmentLoss");
+      return mse_;
+    }
+  }
+
+  // Codebook + β·commitment (VectorQuantizer) or β·commitment (EMA) of the last forward.
+  double loss() const { return Ema ? opt_.beta * mse_ : (1.0 + opt_.beta) * mse_; }
+  const tensor<std::int32_t, B>& indices() const { return idx_; }
+  // Squared distances [N·h·w, K] of the last non-frozen forward (rows in (n, y, x) order).
+  const tensor<T, B>& distances() const { return dist_; }
+
+  // tokens [N, h, w] → z_q [N, D, h, w], the same values forward produced for those tokens. Uses out_proj's
+  // forward, so it invalidates a pending backward.
+  void lookup(const tensor<std::int32_t, B>& idx, tensor<T, B>& zq) {
+    check(codebook_.bound(), "VectorQuantizer::lookup: parameters are not attached to a parameter_store");
+    check(idx.rank() == 3, [&] { return cat("VectorQuantizer::lookup: expected tokens [N, h, w], got ", idx.shape()); });
+    const std::int64_t N = idx.dim(0), hw = idx.dim(1) * idx.dim(2), M = N * hw;
+    for (std::int64_t r = 0; r < M; ++r)
+      check(idx[r] >= 0 && idx[r] < K_, [&] {
+        return cat("VectorQuantizer::lookup: token ", idx[r], " at position ", r, " is outside [0, ", K_, ")");
+      });
+    const T* E = effective_codebook();
+    lk_.resize({M, d_});
+    for (std::int64_t r = 0; r < M; ++r) std::copy(E + idx[r] * d_, E + idx[r] * d_ + d_, lk_.data() + r * d_);
+    const tensor<T, B>* out = &lk_;
+    if (out_proj_) out = &out_proj_->forward(lk_);
+    zq.resize({N, D_, idx.dim(1), idx.dim(2)});
+    rows_to_nchw(out->data(), zq.data(), N, D_, hw);
+  }
+
+  // For finite-difference tests: while frozen, forward keeps the last indices and the straight-through
+  // offset c = e − z_c of the last forward, outputs out_proj(z_c + c) and measures the loss against the
+  // CURRENT codebook rows of the frozen indices. That makes forward + loss a smooth function of z_e and every
+  // trainable parameter whose exact gradient is what backward returns. No statistics or updates while frozen.
+  void set_frozen_assignment(bool frozen) {
+    if (frozen && !frozen_) {
+      check(forwarded_, "VectorQuantizer::set_frozen_assignment: call forward first");
+      offset_.resize(eq_.shape());
+      for (std::int64_t i = 0; i < eq_.numel(); ++i) offset_[i] = eq_[i] - (*zc_)[i];
+    }
+    frozen_ = frozen;
+  }
+
+  codebook_stats& stats() { return stats_; }
+  const codebook_stats& stats() const { return stats_; }
+  std::int64_t codebook_size() const { return K_; }
+  std::int64_t dim() const { return D_; }
+  std::int64_t code_dim() const { return d_; }
+  std::int64_t total_restarts() const { return total_restarts_; }
+  const quantizer_options& options() const { return opt_; }
+  parameter<T>& codebook() { return codebook_; }
+  parameter<T>& ema_cluster_size() { return ema_count_; }
+  parameter<T>& ema_embed_sum() { return ema_sum_; }
+  parameter<T>& unused_steps() { return unused_; }
+  bool initialised() const { return initted_.bound() && initted_.value[0] != T(0); }
+  Linear<T, B>* in_proj() { return in_proj_ ? &*in_proj_ : nullptr; }
+  Linear<T, B>* out_proj() { return out_proj_ ? &*out_proj_ : nullptr; }
+
+ private:
+  static constexpr double norm_eps = 1e-12;  // F.normalize's eps
+
+  void normalize_rows(const T* src, T* dst, T* norms, std::int64_t rows) const {
+    const std::int64_t d = d_;
+    parallel_for(rows, rows * d, [&](std::int64_t r) {
+      double s = 0;
+      for (std::int64_t j = 0; j < d; ++j) s += static_cast<double>(src[r * d + j]) * src[r * d + j];
+      const double n = std::max(std::sqrt(s), norm_eps);
+      norms[r] = static_cast<T>(n);
+      for (std::int64_t j = 0; j < d; ++j) dst[r * d + j] = static_cast<T>(src[r * d + j] / n);
+    });
+  }
+  const T* effective_codebook() {
+    if (!opt_.cosine) return codebook_.value;
+    en_.resize({K_, d_});
+    enorm_.resize({K_});
+    normalize_rows(codebook_.value, en_.data(), enorm_.data(), K_);
+    return en_.data();
+  }
+
+  // Distances as one GEMM (−2 z·Eᵀ) plus the two squared norms, then a parallel argmin per row (first minimum).
+  void nearest(const T* z, const T* E, std::int64_t M) {
+    const std::int64_t K = K_, d = d_;
+    dist_.resize({M, K});
+    enorm2_.resize({K});
+    for (std::int64_t k = 0; k < K; ++k) {
+      T s = 0;
+      for (std::int64_t j = 0; j < d; ++j) s += E[k * d + j] * E[k * d + j];
+      enorm2_[k] = s;
+    }
+    cpu_detail::gemm<T>(false, true, M, K, d, T(-2), z, d, E, d, T(0), dist_.data(), K);
+    parallel_for(M, M * (K + d), [&](std::int64_t r) {
+      T zz = 0;
+      for (std::int64_t j = 0; j < d; ++j) zz += z[r * d + j] * z[r * d + j];
+      T* row = dist_.data() + r * K;
+      std::int32_t best = 0;
+      for (std::int64_t k = 0; k < K; ++k) {
+        row[k] = (zz + row[k]) + enorm2_[k];
+        if (row[k] < row[best]) best = static_cast<std::int32_t>(k);
+      }
+      idx_[r] = best;
+    });
+  }
+
+  void add_commitment_grad(std::int64_t M) {
+    const T* zc = zc_->data();
+    const double s = 2.0 * opt_.beta / static_cast<double>(M * d_);
+    for (std::int64_t i = 0; i < M * d_; ++i) dzc_[i] += static_cast<T>(s * (zc[i] - eq_[i]));
+  }
+  void add_codebook_grad(std::int64_t M) {
+    if (!codebook_.grad) return;
+    const T* zc = zc_->data();
+    const double s = 2.0 / static_cast<double>(M * d_);
+    const std::int64_t d = d_;
+    if (!opt_.cosine) {
+      for (std::int64_t r = 0; r < M; ++r) {
+        T* g = codebook_.grad + idx_[r] * d;
+        for (std::int64_t j = 0; j < d; ++j) g[j] += static_cast<T>(s * (eq_[r * d + j] - zc[r * d + j]));
+      }
+      return;
+    }
+    // Through the row normalisation e = E/‖E‖: dE = (de − e (e·de)) / ‖E‖.
+    den_.resize({K_, d});
+    den_.zero();
+    for (std::int64_t r = 0; r < M; ++r) {
+      T* g = den_.data() + idx_[r] * d;
+      for (std::int64_t j = 0; j < d; ++j) g[j] += static_cast<T>(s * (eq_[r * d + j] - zc[r * d + j]));
+    }
+    for (std::int64_t k = 0; k < K_; ++k) {
+      const T* e = en_.data() + k * d;
+      const T* g = den_.data() + k * d;
+      double dot = 0;
+      for (std::int64_t j = 0; j < d; ++j) dot += static_cast<double>(e[j]) * g[j];
+      for (std::int64_t j = 0; j < d; ++j) codebook_.grad[k * d + j] += static_cast<T>((g[j] - e[j] * dot) / enorm_[k]);
+    }
+  }
+  // dz_c (in dzc_) → through the normalisation and in_proj → dz_e [N, D, h, w].
+  const tensor<T, B>& finish(std::int64_t M) {
+    const tensor<T, B>* g = &dzc_;
+    const std::int64_t d = d_;
+    if (opt_.cosine) {
+      dzp_.resize({M, d});
+      parallel_for(M, M * d, [&](std::int64_t r) {
+        const T* zn = zn_.data() + r * d;
+        const T* gr = dzc_.data() + r * d;
+        double dot = 0;
+        for (std::int64_t j = 0; j < d; ++j) dot += static_cast<double>(zn[j]) * gr[j];
+        for (std::int64_t j = 0; j < d; ++j) dzp_[r * d + j] = static_cast<T>((gr[j] - zn[j] * dot) / znorm_[r]);
+      });
+      g = &dzp_;
+    }
+    if (in_proj_) g = &in_proj_->backward(*g);
+    dze_.resize({nhw_[0], D_, nhw_[1], nhw_[2]});
+    rows_to_nchw(g->data(), dze_.data(), nhw_[0], D_, nhw_[1] * nhw_[2]);
+    return dze_;
+  }
+
+  void count_batch(std::int64_t M) {
+    batch_counts_.assign(static_cast<std::size_t>(K_), 0);
+    for (std::int64_t r = 0; r < M; ++r) ++batch_counts_[static_cast<std::size_t>(idx_[r])];
+  }
+
+  // First training forward: optional k-means on this batch's z_c, then (EMA) the moving averages start from
+  // the codebook with a cluster size of 1 per code.
+  void initialise(std::int64_t M) {
+    if (opt_.kmeans_init && M > 0) kmeans(zc_->data(), M);
+    if constexpr (Ema) reset_ema_all();
+    initted_.value[0] = T(1);
+  }
+  void reset_ema_all() {
+    for (std::int64_t k = 0; k < K_; ++k) reset_ema(k);
+  }
+  void reset_ema(std::int64_t k) {
+    if constexpr (Ema) {
+      ema_count_.value[k] = T(1);
+      std::copy(codebook_.value + k * d_, codebook_.value + (k + 1) * d_, ema_sum_.value + k * d_);
+    }
+  }
+
+  // Lloyd's algorithm on the rows z [M, d] from k-means++ seeds; an empty cluster keeps its
+  // centroid; with cosine codes the centroids are re-normalised after each mean (spherical k-means).
+  void kmeans(const T* z, std::int64_t M) {
+    const std::int64_t K = K_, d = d_;
+    T* E = codebook_.value;
+    // k-means++ seeding: each next centroid is a row drawn with probability ∝ its squared distance to the
+    // nearest centroid so far (uniform once every row coincides with a centroid).
+    std::vector<double> dmin(static_cast<std::size_t>(M), std::numeric_limits<double>::infinity());
+    auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
+    for (std::int64_t k = 0; k < K; ++k) {
+      std::copy(z + r * d, z + r * d + d, E + k * d);
+      double total = 0;
+      for (std::int64_t i = 0; i < M; ++i) {
+        double s = 0;
+        for (std::int64_t j = 0; j < d; ++j) {
+          const double diff = static_cast<double>(z[i * d + j]) - E[k * d + j];
+          s += diff * diff;
+        }
+        dmin[i] = std::min(dmin[i], s);
+        total += dmin[i];
+      }
+      if (total <= 0) {
+        r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
+        continue;
+      }
+      double u = rng_.uniform() * total;
+      r = M - 1;
+      for (std::int64_t i = 0; i < M; ++i) {
+        u -= dmin[i];
+        if (u <= 0 && dmin[i] > 0) {
+          r = i;
+          break;
+        }
+      }
+    }
+    idx_.resize({M});
+    std::vector<double> sums(static_cast<std::size_t>(K * d));
+    std::vector<std::int64_t> counts(static_cast<std::size_t>(K));
+    for (int it = 0; it < opt_.kmeans_iters; ++it) {
+      nearest(z, E, M);
+      std::fill(sums.begin(), sums.end(), 0.0);
+      std::fill(counts.begin(), counts.end(), 0);
+      for (std::int64_t r = 0; r < M; ++r) {
+        ++counts[idx_[r]];
+        for (std::int64_t j = 0; j < d; ++j) sums[idx_[r] * d + j] += z[r * d + j];
+      }
+      for (std::int64_t k = 0; k < K; ++k) {
+        if (counts[k] == 0) continue;
+        double n2 = 0;
+        for (std::int64_t j = 0; j < d; ++j) n2 += sums[k * d + j] * sums[k * d + j];
+        const double div = opt_.cosine ? std::max(std::sqrt(n2), norm_eps) : static_cast<double>(counts[k]);
+        for (std::int64_t j = 0; j < d; ++j) E[k * d + j] = static_cast<T>(sums[k * d + j] / div);
+      }
+    }
+  }
+
+  // N_k ← λN_k + (1−λ)n_k, S_k ← λS_k + (1−λ)Σ_{r→k} z_r, Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN, E_k = S_k/Ñ_k.
+  void ema_update(std::int64_t M) {
+    const std::int64_t K = K_, d = d_;
+    const double lambda = opt_.ema_decay;
+    const T* z = zc_->data();
+    std::vector<double> sums(static_cast<std::size_t>(K * d), 0.0);
+    for (std::int64_t r = 0; r < M; ++r)
+      for (std::int64_t j = 0; j < d; ++j) sums[idx_[r] * d + j] += z[r * d + j];
+    double n = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+      ema_count_.value[k] = static_cast<T>(lambda * ema_count_.value[k] + (1 - lambda) * batch_counts_[k]);
+      n += ema_count_.value[k];
+    }
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double smoothed = (ema_count_.value[k] + opt_.ema_eps) / (n + K * opt_.ema_eps) * n;
+      for (std::int64_t j = 0; j < d; ++j) {
+        T& s = ema_sum_.value[k * d + j];
+        s = static_cast<T>(lambda * s + (1 - lambda) * sums[k * d + j]);
+        codebook_.value[k * d + j] = static_cast<T>(s / smoothed);
+      }
+    }
+  }
+
+  // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a
+  // random row of this batch's z_c (its EMA state restarts with it) and the restart is counted.
+  void restart_dead_codes(std::int64_t M) {
+    std::int64_t n = 0;
+    for (std::int64_t k = 0; k < K_; ++k) {
+      unused_.value[k] = batch_counts_[k] > 0 ? T(0) : unused_.value[k] + T(1);
+      if (unused_.value[k] < static_cast<T>(opt_.restart_after_steps) || M == 0) continue;
+      const auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
+      const T* src = zc_->data() + r * d_;
+      std::copy(src, src + d_, codebook_.value + k * d_);
+      reset_ema(k);
+      unused_.value[k] = T(0);
+      ++n;
+    }
+    stats_.add_restarts(n);
+    total_restarts_ += n;
+  }
+
+  std::int64_t K_, D_, d_;
+  quantizer_options opt_;
+  generator rng_;
+  codebook_stats stats_;
+  parameter<T> codebook_, ema_count_, ema_sum_, initted_, unused_;
+  std::optional<Linear<T, B>> in_proj_, out_proj_;
+  bool training_ = true, frozen_ = false, forwarded_ = false;
+  double mse_ = 0;
+  std::int64_t total_restarts_ = 0;
+  shape nhw_{0, 0, 0};
+  const tensor<T, B>* zp_ = nullptr;
+  const tensor<T, B>* zc_ = nullptr;
+  tensor<T, B> zf_, zn_, znorm_, en_, enorm_, enorm2_, dist_, eq_, st_, offset_, zq_, g_, dzc_, dzp_, den_, dze_, lk_;
+  tensor<std::int32_t, B> idx_;
+  std::vector<std::int64_t> batch_counts_;
+};
+
+}  // namespace detail
+
+// VectorQuantizer: codebook [K, d] trained by the CodebookLoss gradient; loss = ‖sg[z] − e‖² + β‖z − sg[e]‖²
+// (means over all elements), β = options.beta (0.25). Codebook init U(−1/K, 1/K) like the reference.
+template <class T = float, class B = cpu>
+class VectorQuantizer : public detail::vq_base<T, B, false> {
+ public:
+  using detail::vq_base<T, B, false>::vq_base;
+};
+
+}  // namespace vae
