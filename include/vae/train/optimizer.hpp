@@ -63,7 +63,7 @@ void for_chunks(std::int64_t n, std::int64_t cost_per_element, Body&& body) {
 // checks that the store still has that size (a state restored from a checkpoint of another model fails here).
 template <class T, class B>
 void prepare_state(tensor<T, B>& state, std::int64_t n, const char* owner, const char* name) {
-  if (state.rank() == 0) {  // never sized (a default tensor is rank 0)
+  if (state.empty()) {  // never sized (a default tensor is [0])
     state.resize(shape{n});
     state.zero();
     return;
