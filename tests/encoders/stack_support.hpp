@@ -1,0 +1,45 @@
+// Helpers for the encoder/decoder tests: whole-stack PyTorch parity and state_dict name/shape checks.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../test_support.hpp"
+
+namespace vae::test {
+
+// Loads every parameter "p.<name>" of the fixture (names as the store gives them), runs forward on "x"
+// (parity with "y"), backward with "r" (parity of every gradient "g.<name>", and of "dx" when check_dx).
+template <class M>
+void require_stack_parity(M& model, parameter_store<float>& store, const io::safetensors_file& f,
+                          const std::string& label, bool check_dx, double atol = 1e-5, double rtol = 1e-4) {
+  for (const auto& e : store.entries()) {
+    const auto& st = f.at("p." + e.name);
+    check_shape(st.dims, e.shape, ("fixture 'p." + e.name + "'").c_str());
+    const auto v = st.values<float>();
+    std::copy(v.begin(), v.end(), store.values() + e.offset);
+  }
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  require_parity(model.forward(x), f, "y", label + " forward", atol, rtol);
+  store.zero_grad();
+  const auto& dx = model.backward(r);
+  if (check_dx) require_parity(dx, f, "dx", label + " dx", atol, rtol);
+  for (const auto& e : store.entries()) {
+    tensor<float> g(e.shape);
+    std::copy(store.grads() + e.offset, store.grads() + e.offset + e.shape.numel(), g.data());
+    require_parity(g, f, "g." + e.name, label + " d" + e.name, atol, rtol);
+  }
+}
+
+// The store's entries are exactly `expected` (PyTorch state_dict order, names and shapes).
+inline void require_names(const parameter_store<float>& store,
+                          const std::vector<std::pair<std::string, shape>>& expected) {
+  REQUIRE(store.entries().size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    CHECK(store.entries()[i].name == expected[i].first);
+    CHECK(store.entries()[i].shape == expected[i].second);
+  }
+}
+
+}  // namespace vae::test
