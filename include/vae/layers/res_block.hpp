@@ -1,0 +1,127 @@
+// ResBlock: y = x + c2(act(c1(act(x)))) with c1 3×3 channels→hidden, c2 1×1 hidden→channels (vqvae.py's Res),
+// optionally GroupNorm before each activation, and a run-time choice of ReLU or SiLU.
+#pragma once
+#include <concepts>
+#include <cstdint>
+#include <string>
+
+#include "vae/core/parameters.hpp"
+#include "vae/core/tensor.hpp"
+#include "vae/layers/activations.hpp"
+#include "vae/layers/conv2d.hpp"
+#include "vae/layers/group_norm.hpp"
+
+namespace vae {
+
+// The activation of the conv stacks (ResBlock, ResNetEncoder, ResNetDecoder), chosen at run time from a config.
+enum class conv_activation { relu, silu };
+
+namespace detail {
+// ReLU or SiLU picked at construction; one instance per use (it keeps its input for backward).
+template <class T, class B>
+class switchable_activation {
+ public:
+  using value_type = T;
+  using backend = B;
+
+  explicit switchable_activation(conv_activation kind = conv_activation::relu) : kind_(kind) {}
+
+  template <class Visitor>
+  void visit_parameters(const std::string&, Visitor&&) {}
+
+  const tensor<T, B>& forward(const tensor<T, B>& x) {
+    return kind_ == conv_activation::relu ? relu_.forward(x) : silu_.forward(x);
+  }
+  const tensor<T, B>& backward(const tensor<T, B>& dy) {
+    return kind_ == conv_activation::relu ? relu_.backward(dy) : silu_.backward(dy);
+  }
+
+ private:
+  conv_activation kind_;
+  ReLU<T, B> relu_;
+  SiLU<T, B> silu_;
+};
+}  // namespace detail
+
+struct res_block_options {
+  std::int64_t channels = 128;    // input = output channels
+  std::int64_t hidden = 32;       // channels between the 3×3 and the 1×1 convolution
+  std::int64_t norm_groups = 0;   // 0: no normalisation (vqvae.py); g > 0: GroupNorm(g, ·) before each activation
+  conv_activation activation = conv_activation::relu;
+};
+
+// Names: "c1.weight", "c1.bias", "c2.weight", "c2.bias" (as vqvae.py's Res); with norm_groups > 0 also
+// "norm1.weight/bias" (over channels, before the first activation) and "norm2.weight/bias" (over hidden).
+template <class T = float, class B = cpu>
+class ResBlock {
+ public:
+  using value_type = T;
+  using backend = B;
+
+  static_assert(std::same_as<typename B::memory_space, host_memory>,
+                "ResBlock: only host backends for now (the skip addition runs on the host)");
+
+  explicit ResBlock(const res_block_options& o)
+      : opt_(o),
+        c1_(o.channels, o.hidden, 3, 1, 1),
+        c2_(o.hidden, o.channels, 1),
+        norm1_(o.norm_groups > 0 ? o.norm_groups : 1, o.channels),
+        norm2_(o.norm_groups > 0 ? o.norm_groups : 1, o.hidden),
+        act1_(o.activation),
+        act2_(o.activation) {}
+  ResBlock(std::int64_t channels, std::int64_t hidden) : ResBlock(res_block_options{channels, hidden}) {}
+
+  template <class Visitor>
+  void visit_parameters(const std::string& prefix, Visitor&& visit) {
+    if (opt_.norm_groups > 0) norm1_.visit_parameters(prefix + "norm1.", visit);
+    c1_.visit_parameters(prefix + "c1.", visit);
+    if (opt_.norm_groups > 0) norm2_.visit_parameters(prefix + "norm2.", visit);
+    c2_.visit_parameters(prefix + "c2.", visit);
+  }
+
+  // x: [N, channels, H, W] → same shape.
+  const tensor<T, B>& forward(const tensor<T, B>& x) {
+    check(x.rank() == 4 && x.dim(1) == opt_.channels,
+          [&] { return cat("ResBlock::forward: expected input [N, ", opt_.channels, ", H, W], got ", x.shape()); });
+    const tensor<T, B>* h = &x;
+    if (opt_.norm_groups > 0) h = &norm1_.forward(*h);
+    h = &act1_.forward(*h);
+    h = &c1_.forward(*h);
+    if (opt_.norm_groups > 0) h = &norm2_.forward(*h);
+    h = &act2_.forward(*h);
+    h = &c2_.forward(*h);
+    y_.resize(x.shape());
+    add(x.data(), h->data(), y_.data(), x.numel());
+    return y_;
+  }
+
+  const tensor<T, B>& backward(const tensor<T, B>& dy) {
+    check_shape(dy.shape(), y_.shape(), "ResBlock::backward: dy");
+    const tensor<T, B>* g = &c2_.backward(dy);
+    g = &act2_.backward(*g);
+    if (opt_.norm_groups > 0) g = &norm2_.backward(*g);
+    g = &c1_.backward(*g);
+    g = &act1_.backward(*g);
+    if (opt_.norm_groups > 0) g = &norm1_.backward(*g);
+    dx_.resize(dy.shape());
+    add(dy.data(), g->data(), dx_.data(), dy.numel());
+    return dx_;
+  }
+
+  const res_block_options& options() const { return opt_; }
+  Conv2d<T, B>& c1() { return c1_; }
+  Conv2d<T, B>& c2() { return c2_; }
+
+ private:
+  static void add(const T* a, const T* b, T* out, std::int64_t n) {
+    parallel_for(n, n, [&](std::int64_t i) { out[i] = a[i] + b[i]; });
+  }
+
+  res_block_options opt_;
+  Conv2d<T, B> c1_, c2_;
+  GroupNorm<T, B> norm1_, norm2_;
+  detail::switchable_activation<T, B> act1_, act2_;
+  tensor<T, B> y_, dx_;
+};
+
+}  // namespace vae
