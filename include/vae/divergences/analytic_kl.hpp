@@ -21,21 +21,21 @@ inline constexpr bool dependent_false = false;
 template <class P>
 struct analytic_kl_prior_check {
   static_assert(GaussianPrior<P>,
-                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior); got a "
+                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior), got a "
                 "non-Gaussian prior: use MonteCarloKL");
   static constexpr bool value = GaussianPrior<P>;
 };
 template <class T, class B>
 struct analytic_kl_prior_check<MixtureOfGaussiansPrior<T, B>> {
   static_assert(dependent_false<T>,
-                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior); got "
+                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior), got "
                 "MixtureOfGaussiansPrior: use MonteCarloKL");
   static constexpr bool value = false;
 };
 template <class T, class B>
 struct analytic_kl_prior_check<VampPrior<T, B>> {
   static_assert(dependent_false<T>,
-                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior); got "
+                "AnalyticGaussianKL needs a Gaussian prior (StandardNormalPrior or LearnableGaussianPrior), got "
                 "VampPrior: use MonteCarloKL");
   static constexpr bool value = false;
 };

@@ -46,6 +46,9 @@ struct MMD {
   static constexpr bool is_kl = false;
   Kernel kernel{};
 
+  MMD() = default;
+  explicit MMD(Kernel k) : kernel(k) {}
+
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                Prior& prior, generator& rng, divergence_stats& stats) {
