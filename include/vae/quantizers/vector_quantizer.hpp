@@ -272,12 +272,16 @@ class vq_base {
       T zz = 0;
       for (std::int64_t j = 0; j < d; ++j) zz += z[r * d + j] * z[r * d + j];
       T* row = dist_.data() + r * K;
-      std::int32_t best = 0;
+      const T* ee = enorm2_.data();
+      // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
+      T m = std::numeric_limits<T>::infinity();
       for (std::int64_t k = 0; k < K; ++k) {
-        row[k] = (zz + row[k]) + enorm2_[k];
-        if (row[k] < row[best]) best = static_cast<std::int32_t>(k);
+        row[k] = (zz + row[k]) + ee[k];
+        m = row[k] < m ? row[k] : m;
       }
-      idx_[r] = best;
+      std::int64_t best = 0;
+      while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
+      idx_[r] = static_cast<std::int32_t>(best);
     });
   }
 
