@@ -8,6 +8,9 @@
 #include "vae/layers/reshape.hpp"
 #include "vae/layers/sequential.hpp"
 #include "vae/quantizers/ema_vector_quantizer.hpp"
+#include "vae/quantizers/fsq.hpp"
+#include "vae/quantizers/gumbel_quantizer.hpp"
+#include "vae/quantizers/residual_vq.hpp"
 #include "vae/quantizers/vector_quantizer.hpp"
 #include "vae/testing/gradcheck.hpp"
 
@@ -20,11 +23,13 @@ using TinyEncoder = Sequential<Flatten<T>, Linear<T>, Reshape<T>>;
 template <class T>
 using TinyDecoder = Sequential<Flatten<T>, Linear<T>, Reshape<T>>;
 
+// D: encoder output channels; C: quantizer output channels (differs for GumbelQuantizer's code_dim).
 template <class T, class Q>
-auto make_model(std::int64_t D, Q q) {
+auto make_model(std::int64_t D, Q q, std::int64_t C = 0) {
+  if (C == 0) C = D;
   return VQVAE<TinyEncoder<T>, TinyDecoder<T>, Q, T>(
       TinyEncoder<T>(Flatten<T>(), Linear<T>(16, D * 4), Reshape<T>(shape{D, 2, 2})),
-      TinyDecoder<T>(Flatten<T>(), Linear<T>(D * 4, 16), Reshape<T>(shape{1, 4, 4})), std::move(q));
+      TinyDecoder<T>(Flatten<T>(), Linear<T>(C * 4, 16), Reshape<T>(shape{1, 4, 4})), std::move(q));
 }
 }  // namespace
 
@@ -124,6 +129,57 @@ TEST_CASE("VQVAE learns: SGD on a small batch lowers the loss (VectorQuantizer a
   opt.kmeans_init = true;
   run(VectorQuantizer<float>(8, 4, opt));
   run(EMAVectorQuantizer<float>(8, 4, opt));
+}
+
+TEST_CASE("VQVAE runs with every quantizer: training steps, then an exact token round trip at evaluation") {
+  auto run = [](auto model, const shape& token_shape) {
+    generator rng(5);
+    parameter_store<float> store;
+    store.attach(model, rng);
+    auto x = test::random_tensor<float>({4, 1, 4, 4}, rng);
+    model.set_training(true);
+    for (int step = 0; step < 5; ++step) {
+      store.zero_grad();
+      const double loss = model.train_step_loss(x, step);
+      CHECK(std::isfinite(loss));
+      CHECK(loss == doctest::Approx(model.last_reconstruction_loss() + model.last_quantizer_loss()));
+      for (std::int64_t i = 0; i < store.trainable_size(); ++i) store.values()[i] -= 0.05f * store.grads()[i];
+    }
+    model.set_training(false);
+    tensor<float> recon, decoded;
+    model.reconstruct(x, recon);
+    tensor<std::int32_t> tokens;
+    model.encode_tokens(x, tokens);
+    CHECK(tokens.shape() == token_shape);
+    model.decode_tokens(tokens, decoded);
+    REQUIRE(decoded.shape() == recon.shape());
+    for (std::int64_t i = 0; i < recon.numel(); ++i) CHECK(decoded[i] == recon[i]);
+  };
+  run(make_model<float>(3, FSQ<float>({5, 4, 3})), shape{4, 2, 2});
+  gumbel_options g;
+  g.anneal_steps = 4;
+  run(make_model<float>(3, GumbelQuantizer<float>(3, 10, 2, g), 2), shape{4, 2, 2});
+  run(make_model<float>(3, ResidualVQ<float>(3, 6, 3)), shape{3, 4, 2, 2});
+  quantizer_options o;
+  o.restart_after_steps = 2;
+  o.cosine = true;
+  run(make_model<float>(3, EMAVectorQuantizer<float>(6, 3, o)), shape{4, 2, 2});
+}
+
+TEST_CASE("VQVAE passes the step to step-dependent quantizers (Gumbel temperature)") {
+  gumbel_options g;
+  g.tau_start = 1.0;
+  g.tau_end = 0.25;
+  g.anneal_steps = 10;
+  auto model = make_model<float>(3, GumbelQuantizer<float>(3, 5, 2, g), 2);
+  generator rng(6);
+  parameter_store<float> store;
+  store.attach(model, rng);
+  auto x = test::random_tensor<float>({2, 1, 4, 4}, rng);
+  model.train_step_loss(x, 5);
+  CHECK(model.quantizer().temperature() == doctest::Approx(0.5));
+  model.train_step_loss(x, 10);
+  CHECK(model.quantizer().temperature() == doctest::Approx(0.25));
 }
 
 TEST_CASE("VQVAE reports a decoder whose output does not match the input") {
