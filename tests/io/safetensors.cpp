@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <numbers>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -81,7 +82,7 @@ TEST_CASE("safetensors: reads a file written by tools/safetensors_np.py (committ
   const auto d = f.at("f64").values<double>();
   CHECK(d[0] == 1e-300);
   CHECK(std::signbit(d[1]));
-  CHECK(d[2] == M_PI);
+  CHECK(d[2] == std::numbers::pi);
   const auto h = f.at("f16").values<float>();  // includes the largest half and the smallest normal/subnormal
   CHECK(h[0] == 1.f);
   CHECK(h[1] == -2.5f);
