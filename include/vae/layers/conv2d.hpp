@@ -57,10 +57,8 @@ class Conv2d {
     x_ = &x;
     d_ = d;
     y_.resize({d.n, out_, d.out_h, d.out_w});
-    col_.resize({d.col_size()});
-    work_.resize({d.work_size(false)});
-    ops::conv2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(), col_.data(),
-                           work_.data());
+    scratch_.resize({ops::conv2d_scratch_size<B>(d)});
+    ops::conv2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(), scratch_.data());
     return y_;
   }
 
@@ -68,9 +66,9 @@ class Conv2d {
     check(x_ != nullptr, "Conv2d::backward called before forward");
     check_shape(dy.shape(), y_.shape(), "Conv2d::backward: dy");
     if (input_grad_) dx_.resize(x_->shape());
-    work_.resize({d_.work_size(input_grad_)});
-    ops::conv2d_backward<B>(d_, weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr, weight_.grad,
-                            has_bias_ ? bias_.grad : nullptr, col_.data(), work_.data());
+    scratch_.resize({ops::conv2d_scratch_size<B>(d_)});
+    ops::conv2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
+                            weight_.grad, has_bias_ ? bias_.grad : nullptr, scratch_.data());
     return dx_;
   }
 
@@ -98,7 +96,7 @@ class Conv2d {
   parameter<T> weight_, bias_;
   const tensor<T, B>* x_ = nullptr;
   conv2d_dims d_{};
-  tensor<T, B> y_, dx_, col_, work_;
+  tensor<T, B> y_, dx_, scratch_;
 };
 
 }  // namespace vae

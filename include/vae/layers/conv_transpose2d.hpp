@@ -64,7 +64,7 @@ class ConvTranspose2d {
     x_ = &x;
     d_ = d;
     y_.resize({d.n, out_, d.out_h, d.out_w});
-    work_.resize({d.work_size()});
+    work_.resize({ops::conv_transpose2d_scratch_size<B>(d)});
     ops::conv_transpose2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
                                      work_.data());
     return y_;
@@ -74,6 +74,7 @@ class ConvTranspose2d {
     check(x_ != nullptr, "ConvTranspose2d::backward called before forward");
     check_shape(dy.shape(), y_.shape(), "ConvTranspose2d::backward: dy");
     if (input_grad_) dx_.resize(x_->shape());
+    work_.resize({ops::conv_transpose2d_scratch_size<B>(d_)});
     ops::conv_transpose2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
                                       weight_.grad, has_bias_ ? bias_.grad : nullptr, work_.data());
     return dx_;

@@ -22,24 +22,24 @@ struct conv2d_dims {
     out_w = (in_w + 2 * pad_w - dil_w * (k_w - 1) - 1) / stride_w + 1;
     return *this;
   }
-  // Elements of the im2col buffer [in_c·k_h·k_w, n·out_h·out_w] that forward fills and backward reads.
-  std::int64_t col_size() const { return in_c * k_h * k_w * n * out_h * out_w; }
-  // Elements of the temporary buffer: the output in [out_c, n·oh·ow] order, plus a column gradient for dx.
-  std::int64_t work_size(bool with_dx) const { return n * out_c * out_h * out_w + (with_dx ? col_size() : 0); }
 };
 
 namespace ops {
-// y = conv2d(x, w) + bias (bias may be null). `col` (d.col_size() elements) receives the im2col of x, which
-// conv2d_backward reads: keep it unchanged between the two. `work` holds d.work_size(false) elements.
-template <class B, class T>
-void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* col, T* work) {
-  kernel<conv2d_op, B>::forward(d, x, w, bias, y, col, work);
+// Elements of the scratch buffer the backend's kernels need for this call (the cpu kernel: per-thread columns).
+template <class B>
+std::int64_t conv2d_scratch_size(const conv2d_dims& d) {
+  return kernel<conv2d_op, B>::scratch_size(d);
 }
-// dx = conv2d input gradient (skipped when dx is null), dw += weight gradient, dbias += Σ dy (skipped when null).
-// `col` is the buffer filled by the matching forward call; `work` holds d.work_size(dx != nullptr) elements.
+// y = conv2d(x, w) + bias (bias may be null); `scratch` holds conv2d_scratch_size<B>(d) elements.
 template <class B, class T>
-void conv2d_backward(const conv2d_dims& d, const T* w, const T* dy, T* dx, T* dw, T* dbias, const T* col, T* work) {
-  kernel<conv2d_op, B>::backward(d, w, dy, dx, dw, dbias, col, work);
+void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+  kernel<conv2d_op, B>::forward(d, x, w, bias, y, scratch);
+}
+// dx = input gradient (skipped when dx is null), dw += weight gradient (skipped when null), dbias += Σ dy over
+// N, H, W (skipped when null). x is the forward input; `scratch` holds conv2d_scratch_size<B>(d) elements.
+template <class B, class T>
+void conv2d_backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias, T* scratch) {
+  kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch);
 }
 }  // namespace ops
 }  // namespace vae

@@ -22,18 +22,21 @@ struct conv_transpose2d_dims {
     out_w = (in_w - 1) * stride_w - 2 * pad_w + dil_w * (k_w - 1) + out_pad_w + 1;
     return *this;
   }
-  // Elements of the temporary buffer the kernels need: columns [out_c·k_h·k_w, n·in_h·in_w] and two
-  // input-sized [in_c, n·in_h·in_w] buffers.
-  std::int64_t work_size() const { return (out_c * k_h * k_w + 2 * in_c) * n * in_h * in_w; }
 };
 
 namespace ops {
-// y = conv_transpose2d(x, w) + bias (bias may be null); `work` holds d.work_size() elements.
+// Elements of the scratch buffer the backend's kernels need for this call.
+template <class B>
+std::int64_t conv_transpose2d_scratch_size(const conv_transpose2d_dims& d) {
+  return kernel<conv_transpose2d_op, B>::scratch_size(d);
+}
+// y = conv_transpose2d(x, w) + bias (bias may be null); `work` holds conv_transpose2d_scratch_size<B>(d) elements.
 template <class B, class T>
 void conv_transpose2d_forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* work) {
   kernel<conv_transpose2d_op, B>::forward(d, x, w, bias, y, work);
 }
-// dx = input gradient (skipped when dx is null), dw += weight gradient, dbias += Σ dy (skipped when null).
+// dx = input gradient (skipped when dx is null), dw += weight gradient (skipped when null), dbias += Σ dy over
+// N, H, W (skipped when null). x is the forward input; `work` holds conv_transpose2d_scratch_size<B>(d) elements.
 template <class B, class T>
 void conv_transpose2d_backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw,
                                T* dbias, T* work) {

@@ -1,5 +1,6 @@
-// cpu kernel of the conv2d op: im2col over the whole batch into [C·kh·kw, N·OH·OW], one GEMM per group, col2im.
+// cpu kernel of the conv2d op: the batch in cache-sized chunks of images, each im2col → one GEMM per group → NCHW.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
@@ -16,12 +17,24 @@ struct window_geometry {
   std::int64_t n, c, h, w, k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh, ow;
 };
 
+// Output columns x ∈ [lo, hi) read input column x·stride + off inside [0, w); the rest read padding.
+inline void valid_range(std::int64_t ow, std::int64_t w, std::int64_t stride, std::int64_t off, std::int64_t& lo,
+                        std::int64_t& hi) {
+  lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  hi = w - off <= 0 ? 0 : (w - off - 1) / stride + 1;
+  if (hi > ow) hi = ow;
+  if (lo > hi) lo = hi;
+}
+
 // col[(c·k_h + i)·k_w + j, b·oh·ow + y·ow + x] = src[b, c, y·s − p + i·d, x·s − p + j·d] (0 outside).
 template <class T>
 void im2col(const window_geometry& g, const T* src, T* col) {
   const std::int64_t rows = g.c * g.k_h * g.k_w, plane = g.oh * g.ow, cols = g.n * plane;
   parallel_for(rows, rows * cols, [&](std::int64_t r) {
     const std::int64_t j = r % g.k_w, i = (r / g.k_w) % g.k_h, c = r / (g.k_w * g.k_h);
+    const std::int64_t off = j * g.dil_w - g.pad_w, sw = g.stride_w;
+    std::int64_t lo, hi;
+    valid_range(g.ow, g.w, sw, off, lo, hi);
     T* out = col + r * cols;
     for (std::int64_t b = 0; b < g.n; ++b) {
       const T* img = src + (b * g.c + c) * g.h * g.w;
@@ -33,15 +46,15 @@ void im2col(const window_geometry& g, const T* src, T* col) {
           continue;
         }
         const T* row = img + iy * g.w;
-        const std::int64_t off = j * g.dil_w - g.pad_w;
-        if (g.stride_w == 1 && off >= 0 && off + g.ow <= g.w) {
-          for (std::int64_t x = 0; x < g.ow; ++x) o[x] = row[x + off];
+        for (std::int64_t x = 0; x < lo; ++x) o[x] = T(0);
+        if (sw == 1) {
+          for (std::int64_t x = lo; x < hi; ++x) o[x] = row[x + off];
+        } else if (sw == 2) {
+          for (std::int64_t x = lo; x < hi; ++x) o[x] = row[2 * x + off];
         } else {
-          for (std::int64_t x = 0; x < g.ow; ++x) {
-            const std::int64_t ix = x * g.stride_w + off;
-            o[x] = (ix >= 0 && ix < g.w) ? row[ix] : T(0);
-          }
+          for (std::int64_t x = lo; x < hi; ++x) o[x] = row[x * sw + off];
         }
+        for (std::int64_t x = hi; x < g.ow; ++x) o[x] = T(0);
       }
     }
   });
@@ -58,15 +71,18 @@ void col2im(const window_geometry& g, const T* col, T* dst) {
     for (std::int64_t i = 0; i < g.k_h; ++i) {
       for (std::int64_t j = 0; j < g.k_w; ++j) {
         const T* in = col + ((c * g.k_h + i) * g.k_w + j) * cols + b * plane;
-        const std::int64_t off = j * g.dil_w - g.pad_w;
+        const std::int64_t off = j * g.dil_w - g.pad_w, sw = g.stride_w;
+        std::int64_t lo, hi;
+        valid_range(g.ow, g.w, sw, off, lo, hi);
         for (std::int64_t y = 0; y < g.oh; ++y) {
           const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h;
           if (iy < 0 || iy >= g.h) continue;
           T* row = img + iy * g.w;
           const T* src = in + y * g.ow;
-          for (std::int64_t x = 0; x < g.ow; ++x) {
-            const std::int64_t ix = x * g.stride_w + off;
-            if (ix >= 0 && ix < g.w) row[ix] += src[x];
+          if (sw == 1) {
+            for (std::int64_t x = lo; x < hi; ++x) row[x + off] += src[x];
+          } else {
+            for (std::int64_t x = lo; x < hi; ++x) row[x * sw + off] += src[x];
           }
         }
       }
@@ -109,50 +125,120 @@ void add_channel_sums(std::int64_t n, std::int64_t c, std::int64_t p, const T* s
   });
 }
 
-inline window_geometry input_windows(const conv2d_dims& d) {
-  return {d.n, d.in_c, d.in_h, d.in_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
+// Windows over images [b0, b0 + count) of the conv input.
+inline window_geometry input_windows(const conv2d_dims& d, std::int64_t count) {
+  return {count, d.in_c, d.in_h, d.in_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
           d.pad_h, d.pad_w, d.dil_h, d.dil_w, d.out_h, d.out_w};
+}
+
+// How a batch is cut: chunks of `per_chunk` images (so one chunk's columns, about 1 MiB, stay in cache between
+// im2col and the GEMM), dealt round-robin to `tasks` parallel tasks, each with its own scratch. Fixed by
+// (sizes, thread count), so results are reproducible for a given thread count.
+struct chunk_plan {
+  std::int64_t per_chunk = 1, chunks = 1, tasks = 1;
+};
+inline chunk_plan plan_chunks(std::int64_t n, std::int64_t col_per_image) {
+  constexpr std::int64_t target = 1 << 18;  // floats of columns per chunk
+  chunk_plan p;
+  p.per_chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(n, target / std::max<std::int64_t>(1, col_per_image)));
+  p.chunks = n > 0 ? (n + p.per_chunk - 1) / p.per_chunk : 0;
+  p.tasks = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), p.chunks));
+  return p;
+}
+// Runs body(task, first_image, image_count) for every chunk, chunk c on task c % tasks.
+template <class Body>
+void for_chunks(const chunk_plan& p, std::int64_t n, std::int64_t cost, Body&& body) {
+  parallel_for(p.tasks, cost, [&](std::int64_t t) {
+    for (std::int64_t c = t; c < p.chunks; c += p.tasks) {
+      const std::int64_t b0 = c * p.per_chunk;
+      body(t, b0, std::min(p.per_chunk, n - b0));
+    }
+  });
+}
+// dst += Σ_t partial[t] over `tasks` buffers of `size` elements, in task order.
+template <class T>
+void reduce_partials(const T* partial, std::int64_t tasks, std::int64_t size, T* dst) {
+  parallel_for(size, size * tasks, [&](std::int64_t i) {
+    T s = dst[i];
+    for (std::int64_t t = 0; t < tasks; ++t) s += partial[t * size + i];
+    dst[i] = s;
+  });
 }
 
 }  // namespace cpu_detail
 
 template <>
 struct kernel<conv2d_op, cpu> {
-  // col = [in_c·kk, n·ohw]; work = [out_c, n·ohw] (+ [in_c·kk, n·ohw] for the column gradient in backward).
-  template <class T>
-  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* col, T* work) {
-    const auto g = cpu_detail::input_windows(d);
-    const std::int64_t ohw = d.out_h * d.out_w, cols = d.n * ohw;
-    const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
-    T* ycn = work;
-    cpu_detail::im2col(g, x, col);
-    for (std::int64_t gr = 0; gr < d.groups; ++gr)
-      cpu_detail::gemm<T>(false, false, cout_g, cols, kg, T(1), w + gr * cout_g * kg, kg, col + gr * kg * cols, cols,
-                          T(0), ycn + gr * cout_g * cols, cols);
-    cpu_detail::cn_to_nchw(d.n, d.out_c, ohw, ycn, bias, y);
+  // Per task: col [in_c·kk, nb·ohw], out [out_c, nb·ohw], dcol [in_c·kk, nb·ohw] (backward with dx),
+  // then one partial weight gradient [out_c, in_c/groups·kk] per task when there is more than one task.
+  struct layout {
+    cpu_detail::chunk_plan plan;
+    std::int64_t col, out, per_task, dw;
+  };
+  static layout plan(const conv2d_dims& d) {
+    layout l;
+    const std::int64_t ohw = d.out_h * d.out_w, rows = d.in_c * d.k_h * d.k_w;
+    l.plan = cpu_detail::plan_chunks(d.n, rows * ohw);
+    l.col = rows * l.plan.per_chunk * ohw;
+    l.out = d.out_c * l.plan.per_chunk * ohw;
+    l.per_task = 2 * l.col + l.out;
+    l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
+    return l;
+  }
+  static std::int64_t scratch_size(const conv2d_dims& d) {
+    const auto l = plan(d);
+    return l.plan.tasks * (l.per_task + l.dw);
   }
 
   template <class T>
-  static void backward(const conv2d_dims& d, const T* w, const T* dy, T* dx, T* dw, T* dbias, const T* col,
-                       T* work) {
-    const auto g = cpu_detail::input_windows(d);
-    const std::int64_t ohw = d.out_h * d.out_w, cols = d.n * ohw;
+  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const auto l = plan(d);
+    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
-    T* dycn = work;
+    cpu_detail::for_chunks(l.plan, d.n, d.n * d.out_c * ohw * kg, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* col = scratch + t * l.per_task;
+      T* out = col + l.col;
+      const std::int64_t cols = nb * ohw;
+      cpu_detail::im2col(cpu_detail::input_windows(d, nb), x + b0 * in_img, col);
+      for (std::int64_t gr = 0; gr < d.groups; ++gr)
+        cpu_detail::gemm<T>(false, false, cout_g, cols, kg, T(1), w + gr * cout_g * kg, kg, col + gr * kg * cols, cols,
+                            T(0), out + gr * cout_g * cols, cols);
+      cpu_detail::cn_to_nchw(nb, d.out_c, ohw, out, bias, y + b0 * d.out_c * ohw);
+    });
+  }
+
+  template <class T>
+  static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       T* scratch) {
+    const auto l = plan(d);
+    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
+    const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
-    cpu_detail::nchw_to_cn(d.n, d.out_c, ohw, dy, dycn);
-    if (dw) {
-      for (std::int64_t gr = 0; gr < d.groups; ++gr)
-        cpu_detail::gemm<T>(false, true, cout_g, kg, cols, T(1), dycn + gr * cout_g * cols, cols, col + gr * kg * cols,
-                            cols, T(1), dw + gr * cout_g * kg, kg);
-    }
-    if (dx) {
-      T* dcol = work + d.out_c * cols;
-      for (std::int64_t gr = 0; gr < d.groups; ++gr)
-        cpu_detail::gemm<T>(true, false, kg, cols, cout_g, T(1), w + gr * cout_g * kg, kg, dycn + gr * cout_g * cols,
-                            cols, T(0), dcol + gr * kg * cols, cols);
-      cpu_detail::col2im(g, dcol, dx);
-    }
+    if (!dw && !dx) return;
+    T* partials = scratch + l.plan.tasks * l.per_task;
+    if (dw && l.dw) std::fill(partials, partials + l.plan.tasks * l.dw, T(0));
+    const std::int64_t cost = d.n * d.out_c * ohw * kg * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* col = scratch + t * l.per_task;
+      T* dout = col + l.col;
+      T* dcol = dout + l.out;
+      const std::int64_t cols = nb * ohw;
+      cpu_detail::nchw_to_cn(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, dout);
+      if (dw) {
+        T* g = l.dw ? partials + t * l.dw : dw;
+        cpu_detail::im2col(cpu_detail::input_windows(d, nb), x + b0 * in_img, col);
+        for (std::int64_t gr = 0; gr < d.groups; ++gr)
+          cpu_detail::gemm<T>(false, true, cout_g, kg, cols, T(1), dout + gr * cout_g * cols, cols,
+                              col + gr * kg * cols, cols, T(1), g + gr * cout_g * kg, kg);
+      }
+      if (dx) {
+        for (std::int64_t gr = 0; gr < d.groups; ++gr)
+          cpu_detail::gemm<T>(true, false, kg, cols, cout_g, T(1), w + gr * cout_g * kg, kg,
+                              dout + gr * cout_g * cols, cols, T(0), dcol + gr * kg * cols, cols);
+        cpu_detail::col2im(cpu_detail::input_windows(d, nb), dcol, dx + b0 * in_img);
+      }
+    });
+    if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
   }
 };
 

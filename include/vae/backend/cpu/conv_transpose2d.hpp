@@ -1,5 +1,7 @@
-// cpu kernel of the conv_transpose2d op: the adjoint of conv2d (columns = Wᵀ·x, col2im; backward im2col + GEMMs).
+// cpu kernel of the conv_transpose2d op: the adjoint of conv2d (columns = Wᵀ·x, col2im; backward im2col + GEMMs),
+// over cache-sized chunks of images like the conv2d kernel.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
@@ -10,59 +12,94 @@
 namespace vae {
 
 namespace cpu_detail {
-// The output seen as the input of the matching conv2d: windows over [n, out_c, out_h, out_w] on an in_h×in_w grid.
-inline window_geometry output_windows(const conv_transpose2d_dims& d) {
-  return {d.n, d.out_c, d.out_h, d.out_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
+// The output seen as the input of the matching conv2d: windows over `count` images [out_c, out_h, out_w] on an
+// in_h×in_w grid.
+inline window_geometry output_windows(const conv_transpose2d_dims& d, std::int64_t count) {
+  return {count, d.out_c, d.out_h, d.out_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
           d.pad_h, d.pad_w, d.dil_h, d.dil_w, d.in_h, d.in_w};
 }
 }  // namespace cpu_detail
 
 template <>
 struct kernel<conv_transpose2d_op, cpu> {
-  // work = [col: out_c·kk, n·hw][xcn: in_c, n·hw][dxcn: in_c, n·hw]
+  // Per task: col [out_c·kk, nb·hw], xcn [in_c, nb·hw], dxcn [in_c, nb·hw]; then one partial weight gradient
+  // [in_c, out_c/groups·kk] per task when there is more than one task.
+  struct layout {
+    cpu_detail::chunk_plan plan;
+    std::int64_t col, xcn, per_task, dw;
+  };
+  static layout plan(const conv_transpose2d_dims& d) {
+    layout l;
+    const std::int64_t hw = d.in_h * d.in_w, rows = d.out_c * d.k_h * d.k_w;
+    l.plan = cpu_detail::plan_chunks(d.n, rows * hw);
+    l.col = rows * l.plan.per_chunk * hw;
+    l.xcn = d.in_c * l.plan.per_chunk * hw;
+    l.per_task = l.col + 2 * l.xcn;
+    l.dw = l.plan.tasks > 1 ? d.in_c * rows / d.groups : 0;
+    return l;
+  }
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d) {
+    const auto l = plan(d);
+    return l.plan.tasks * (l.per_task + l.dw);
+  }
+
   template <class T>
-  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* work) {
-    const std::int64_t hw = d.in_h * d.in_w, cols = d.n * hw;
+  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const auto l = plan(d);
+    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, plane = d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
-    T* col = work;
-    T* xcn = work + d.out_c * d.k_h * d.k_w * cols;
-    cpu_detail::nchw_to_cn(d.n, d.in_c, hw, x, xcn);
-    for (std::int64_t gr = 0; gr < d.groups; ++gr)
-      cpu_detail::gemm<T>(true, false, kg, cols, cin_g, T(1), w + gr * cin_g * kg, kg, xcn + gr * cin_g * cols, cols,
-                          T(0), col + gr * kg * cols, cols);
-    cpu_detail::col2im(cpu_detail::output_windows(d), col, y);
-    if (bias) {
-      const std::int64_t plane = d.out_h * d.out_w;
-      parallel_for(d.n * d.out_c, d.n * d.out_c * plane, [&](std::int64_t bc) {
-        T* o = y + bc * plane;
-        const T b = bias[bc % d.out_c];
-        for (std::int64_t t = 0; t < plane; ++t) o[t] += b;
-      });
-    }
+    cpu_detail::for_chunks(l.plan, d.n, d.n * hw * d.in_c * kg, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* col = scratch + t * l.per_task;
+      T* xcn = col + l.col;
+      const std::int64_t cols = nb * hw;
+      cpu_detail::nchw_to_cn(nb, d.in_c, hw, x + b0 * d.in_c * hw, xcn);
+      for (std::int64_t gr = 0; gr < d.groups; ++gr)
+        cpu_detail::gemm<T>(true, false, kg, cols, cin_g, T(1), w + gr * cin_g * kg, kg, xcn + gr * cin_g * cols,
+                            cols, T(0), col + gr * kg * cols, cols);
+      T* yb = y + b0 * out_img;
+      cpu_detail::col2im(cpu_detail::output_windows(d, nb), col, yb);
+      if (bias) {
+        for (std::int64_t bc = 0; bc < nb * d.out_c; ++bc) {
+          T* o = yb + bc * plane;
+          const T b = bias[bc % d.out_c];
+          for (std::int64_t p = 0; p < plane; ++p) o[p] += b;
+        }
+      }
+    });
   }
 
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* work) {
-    const std::int64_t hw = d.in_h * d.in_w, cols = d.n * hw;
+                       T* scratch) {
+    const auto l = plan(d);
+    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
-    T* dcol = work;
-    T* xcn = work + d.out_c * d.k_h * d.k_w * cols;
-    T* dxcn = xcn + d.in_c * cols;
     if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, d.out_h * d.out_w, dy, dbias);
-    cpu_detail::im2col(cpu_detail::output_windows(d), dy, dcol);
-    if (dw) {
-      cpu_detail::nchw_to_cn(d.n, d.in_c, hw, x, xcn);
-      for (std::int64_t gr = 0; gr < d.groups; ++gr)
-        cpu_detail::gemm<T>(false, true, cin_g, kg, cols, T(1), xcn + gr * cin_g * cols, cols, dcol + gr * kg * cols,
-                            cols, T(1), dw + gr * cin_g * kg, kg);
-    }
-    if (dx) {
-      for (std::int64_t gr = 0; gr < d.groups; ++gr)
-        cpu_detail::gemm<T>(false, false, cin_g, cols, kg, T(1), w + gr * cin_g * kg, kg, dcol + gr * kg * cols, cols,
-                            T(0), dxcn + gr * cin_g * cols, cols);
-      cpu_detail::cn_to_nchw<T>(d.n, d.in_c, hw, dxcn, nullptr, dx);
-    }
+    if (!dw && !dx) return;
+    T* partials = scratch + l.plan.tasks * l.per_task;
+    if (dw && l.dw) std::fill(partials, partials + l.plan.tasks * l.dw, T(0));
+    const std::int64_t cost = d.n * hw * d.in_c * kg * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* dcol = scratch + t * l.per_task;
+      T* xcn = dcol + l.col;
+      T* dxcn = xcn + l.xcn;
+      const std::int64_t cols = nb * hw;
+      cpu_detail::im2col(cpu_detail::output_windows(d, nb), dy + b0 * out_img, dcol);
+      if (dw) {
+        T* g = l.dw ? partials + t * l.dw : dw;
+        cpu_detail::nchw_to_cn(nb, d.in_c, hw, x + b0 * d.in_c * hw, xcn);
+        for (std::int64_t gr = 0; gr < d.groups; ++gr)
+          cpu_detail::gemm<T>(false, true, cin_g, kg, cols, T(1), xcn + gr * cin_g * cols, cols,
+                              dcol + gr * kg * cols, cols, T(1), g + gr * cin_g * kg, kg);
+      }
+      if (dx) {
+        for (std::int64_t gr = 0; gr < d.groups; ++gr)
+          cpu_detail::gemm<T>(false, false, cin_g, cols, kg, T(1), w + gr * cin_g * kg, kg, dcol + gr * kg * cols,
+                              cols, T(0), dxcn + gr * cin_g * cols, cols);
+        cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + b0 * d.in_c * hw);
+      }
+    });
+    if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
   }
 };
 
