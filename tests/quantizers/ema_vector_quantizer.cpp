@@ -67,29 +67,41 @@ TEST_CASE("EMAVectorQuantizer performs the hand-computed EMA step (decay 0.99, L
 }
 
 TEST_CASE("EMAVectorQuantizer gradient: straight-through plus the commitment term only (double, finite differences)") {
-  generator rng(2);
-  EMAVectorQuantizer<double> q(6, 3);
-  parameter_store<double> store;
-  store.attach(q, rng);
-  rng.fill_normal(q.codebook().value, q.codebook().numel(), 0.0, 0.8);
-  auto z = test::random_tensor<double>({2, 3, 2, 2}, rng);
-  auto r = test::random_tensor<double>({2, 3, 2, 2}, rng);
-  q.set_training(false);
-  q.forward(z);
-  const tensor<double> dz = q.backward(r);
-  q.set_frozen_assignment(true);
-  testing::gradcheck_report report;
-  testing::check_gradient(
-      [&] {
-        const auto& y = q.forward(z);
-        double s = 0;
-        for (std::int64_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
-        return s + q.loss();
-      },
-      z.data(), dz.data(), z.numel(), "z_e", {}, report);
-  INFO(report.summary());
-  CHECK(report.ok);
-  CHECK(q.loss() == doctest::Approx(q.term_value<CommitmentLoss>()));
+  quantizer_options plain, proj;
+  proj.codebook_dim = 2;  // trainable in/out projections around an EMA codebook
+  proj.cosine = true;
+  for (const auto& opt : {plain, proj}) {
+    CAPTURE(opt.codebook_dim);
+    generator rng(2);
+    EMAVectorQuantizer<double> q(6, 3, opt);
+    parameter_store<double> store;
+    store.attach(q, rng);
+    rng.fill_normal(q.codebook().value, q.codebook().numel(), 0.0, 0.8);
+    auto z = test::random_tensor<double>({2, 3, 2, 2}, rng);
+    auto r = test::random_tensor<double>({2, 3, 2, 2}, rng);
+    q.set_training(false);
+    q.forward(z);
+    store.zero_grad();
+    const tensor<double> dz = q.backward(r);
+    const std::vector<double> grads(store.grads(), store.grads() + store.trainable_size());
+    q.set_frozen_assignment(true);
+    auto f = [&] {
+      const auto& y = q.forward(z);
+      double s = 0;
+      for (std::int64_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
+      return s + q.loss();
+    };
+    testing::gradcheck_report report;
+    testing::check_gradient(f, z.data(), dz.data(), z.numel(), "z_e", {}, report);
+    for (const auto& e : store.entries())
+      if (e.trainable)
+        testing::check_gradient(f, store.values() + e.offset, grads.data() + e.offset, e.shape.numel(), e.name, {},
+                                report);
+    INFO(report.summary());
+    CHECK(report.ok);
+    CHECK(store.trainable_size() == (opt.codebook_dim ? 2 * 3 + 2 + 3 * 2 + 3 : 0));
+    CHECK(q.loss() == doctest::Approx(q.term_value<CommitmentLoss>()));
+  }
 }
 
 TEST_CASE("EMAVectorQuantizer dead-code restart re-seeds the code and resets its moving averages") {
