@@ -60,8 +60,8 @@ class VAE {
   static_assert(detail::ScalarMatches<PriorP, T> && detail::ScalarMatches<LikelihoodP, T>,
                 "VAE: the prior and likelihood must use the model's scalar type T (e.g. LearnableGaussianPrior<double> "
                 "in a VAE<..., double>)");
-  static_assert(Prior<PriorP, T, B>, "VAE: the Prior policy does not model vae::Prior (priors/prior.hpp)");
-  static_assert(Likelihood<LikelihoodP, T, B>,
+  static_assert(!detail::ScalarMatches<PriorP, T> || Prior<PriorP, T, B>, "VAE: the Prior policy does not model vae::Prior (priors/prior.hpp)");
+  static_assert(!detail::ScalarMatches<LikelihoodP, T> || Likelihood<LikelihoodP, T, B>,
                 "VAE: the Likelihood policy does not model vae::Likelihood (likelihoods/likelihood.hpp)");
   static_assert(Weighting<WeightingP>, "VAE: the Weighting policy does not model vae::Weighting (weighting/weighting.hpp)");
   // `|| true`: a refused pair fails inside the divergence with its own message, and only there.
