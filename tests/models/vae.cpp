@@ -391,3 +391,28 @@ TEST_CASE("Every policy combination instantiates in float and trains: Adam lower
     CHECK(last < first - 1.0);
   }
 }
+
+TEST_CASE("train_step_loss ADDS into the parameter grads; elbo of an MMD model is the single-sample-KL ELBO") {
+  const auto x = binary_batch(4, 5, 30);
+  VAE<MLPEncoder<double>, MLPDecoder<double>, StandardNormalPrior, MMD<>, BernoulliLikelihood, ConstantBeta, double>
+      mmd(MLPEncoder<double>(5, 6, 4, 4), MLPDecoder<double>(2, 4, 6, 5), 2);
+  VAE<MLPEncoder<double>, MLPDecoder<double>, StandardNormalPrior, MonteCarloKL, BernoulliLikelihood, ConstantBeta,
+      double>
+      mc(MLPEncoder<double>(5, 6, 4, 4), MLPDecoder<double>(2, 4, 6, 5), 2);
+  generator i1(4), i2(4);
+  parameter_store<double> s1, s2;
+  s1.attach(mmd, i1);
+  s2.attach(mc, i2);
+  std::vector<double> a(4), b(4);
+  generator r1(6), r2(6);
+  CHECK(mmd.elbo(x, r1, a) == doctest::Approx(mc.elbo(x, r2, b)).epsilon(1e-14));
+  for (int i = 0; i < 4; ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-14));
+
+  s2.zero_grad();
+  generator r3(8);
+  mc.train_step_loss(x, r3, 0);
+  const std::vector<double> once(s2.grads(), s2.grads() + s2.trainable_size());
+  generator r4(8);
+  mc.train_step_loss(x, r4, 0);
+  for (std::int64_t i = 0; i < s2.trainable_size(); ++i) REQUIRE(s2.grads()[i] == doctest::Approx(2 * once[i]));
+}
