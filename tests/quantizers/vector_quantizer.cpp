@@ -57,6 +57,7 @@ TEST_CASE("VectorQuantizer matches the PyTorch reference (distances, indices, lo
   test::load_into(q.codebook(), f, "codebook");
   const auto z = f.at("z").to_tensor<float>();
   const auto r = f.at("r").to_tensor<float>();
+  q.set_keep_distances(true);
   test::require_parity(q.forward(z), f, "zq", "VQ z_q");
   test::require_parity(q.distances(), f, "distances", "VQ distances");
   const auto expected_idx = f.at("indices").values<std::int32_t>();
@@ -263,6 +264,38 @@ TEST_CASE("VectorQuantizer lookup decodes tokens to the forward's z_q exactly (w
   q.lookup(tokens, out);
   REQUIRE(out.shape() == zq.shape());
   for (std::int64_t i = 0; i < zq.numel(); ++i) CHECK(out[i] == zq[i]);
+}
+
+TEST_CASE("VectorQuantizer in row blocks (large M·K) assigns the same codes as one full distance matrix") {
+  generator rng(12);
+  VectorQuantizer<float> q(1500, 3);  // 4M/1500 = 2796 rows per block: 3 blocks for 6000 rows
+  parameter_store<float> store;
+  store.attach(q, rng);
+  rng.fill_normal(q.codebook().value, q.codebook().numel(), 0.0, 1.0);
+  auto z = test::random_tensor<float>({6, 3, 25, 40}, rng);
+  q.set_training(false);
+  q.forward(z);
+  const tensor<std::int32_t> blocked = q.indices();
+  CHECK_THROWS_WITH_AS(q.distances(), doctest::Contains("set_keep_distances"), error);
+  q.set_keep_distances(true);
+  q.forward(z);
+  REQUIRE(q.distances().shape() == shape{6000, 1500});
+  for (std::int64_t i = 0; i < blocked.numel(); ++i) REQUIRE(q.indices()[i] == blocked[i]);
+  // and the code is truly the nearest one (checked in double on a few rows)
+  for (const std::int64_t r : {0L, 2796L, 5999L}) {
+    const std::int64_t n = r / 1000, p = r % 1000;
+    double best = 1e300;
+    std::int64_t arg = -1;
+    for (std::int64_t k = 0; k < 1500; ++k) {
+      double s = 0;
+      for (std::int64_t c = 0; c < 3; ++c) {
+        const double diff = static_cast<double>(z[(n * 3 + c) * 1000 + p]) - q.codebook().value[k * 3 + c];
+        s += diff * diff;
+      }
+      if (s < best) best = s, arg = k;
+    }
+    CHECK(q.indices()[r] == arg);
+  }
 }
 
 TEST_CASE("VectorQuantizer rejects bad shapes and tokens with clear errors") {

@@ -186,8 +186,13 @@ class vq_base {
   // Codebook + β·commitment (VectorQuantizer) or β·commitment (EMA) of the last forward.
   double loss() const { return Ema ? opt_.beta * mse_ : (1.0 + opt_.beta) * mse_; }
   const tensor<std::int32_t, B>& indices() const { return idx_; }
-  // Squared distances [N·h·w, K] of the last non-frozen forward (rows in (n, y, x) order).
-  const tensor<T, B>& distances() const { return dist_; }
+  // Squared distances [N·h·w, K] of the last non-frozen forward (rows in (n, y, x) order); only with
+  // set_keep_distances(true) (otherwise they are computed in bounded row blocks and not kept).
+  const tensor<T, B>& distances() const {
+    check(keep_distances_, "VectorQuantizer::distances: call set_keep_distances(true) before forward");
+    return dist_;
+  }
+  void set_keep_distances(bool keep) { keep_distances_ = keep; }
 
   // tokens [N, h, w] → z_q [N, D, h, w], the same values forward produced for those tokens. Uses out_proj's
   // forward, so it invalidates a pending backward.
@@ -238,6 +243,7 @@ class vq_base {
 
  private:
   static constexpr double norm_eps = 1e-12;  // F.normalize's eps
+  static constexpr std::int64_t distance_block_elements = std::int64_t{1} << 22;  // 16 MiB of float distances
 
   void normalize_rows(const T* src, T* dst, T* norms, std::int64_t rows) const {
     const std::int64_t d = d_;
@@ -258,31 +264,39 @@ class vq_base {
   }
 
   // Distances as one GEMM (−2 z·Eᵀ) plus the two squared norms, then a parallel argmin per row (first minimum).
+  // Rows go in blocks of at most distance_block_elements / K so the distance buffer stays bounded (a 32×32 grid
+  // with K = 2048 at batch 128 would need 1 GiB at once); with keep_distances all M·K distances are kept.
   void nearest(const T* z, const T* E, std::int64_t M) {
     const std::int64_t K = K_, d = d_;
-    dist_.resize({M, K});
     enorm2_.resize({K});
     for (std::int64_t k = 0; k < K; ++k) {
       T s = 0;
       for (std::int64_t j = 0; j < d; ++j) s += E[k * d + j] * E[k * d + j];
       enorm2_[k] = s;
     }
-    cpu_detail::gemm<T>(false, true, M, K, d, T(-2), z, d, E, d, T(0), dist_.data(), K);
-    parallel_for(M, M * (K + d), [&](std::int64_t r) {
-      T zz = 0;
-      for (std::int64_t j = 0; j < d; ++j) zz += z[r * d + j] * z[r * d + j];
-      T* row = dist_.data() + r * K;
-      const T* ee = enorm2_.data();
-      // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
-      T m = std::numeric_limits<T>::infinity();
-      for (std::int64_t k = 0; k < K; ++k) {
-        row[k] = (zz + row[k]) + ee[k];
-        m = row[k] < m ? row[k] : m;
-      }
-      std::int64_t best = 0;
-      while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
-      idx_[r] = static_cast<std::int32_t>(best);
-    });
+    const std::int64_t block = keep_distances_ ? std::max<std::int64_t>(M, 1)
+                                               : std::max<std::int64_t>(1, distance_block_elements / K);
+    dist_.resize({std::min(M, block), K});
+    for (std::int64_t r0 = 0; r0 < M; r0 += block) {
+      const std::int64_t rows = std::min(block, M - r0);
+      const T* zb = z + r0 * d;
+      cpu_detail::gemm<T>(false, true, rows, K, d, T(-2), zb, d, E, d, T(0), dist_.data(), K);
+      parallel_for(rows, rows * (K + d), [&](std::int64_t r) {
+        T zz = 0;
+        for (std::int64_t j = 0; j < d; ++j) zz += zb[r * d + j] * zb[r * d + j];
+        T* row = dist_.data() + r * K;
+        const T* ee = enorm2_.data();
+        // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
+        T m = std::numeric_limits<T>::infinity();
+        for (std::int64_t k = 0; k < K; ++k) {
+          row[k] = (zz + row[k]) + ee[k];
+          m = row[k] < m ? row[k] : m;
+        }
+        std::int64_t best = 0;
+        while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
+        idx_[r0 + r] = static_cast<std::int32_t>(best);
+      });
+    }
   }
 
   void add_commitment_grad(std::int64_t M) {
@@ -463,7 +477,7 @@ class vq_base {
   codebook_stats stats_;
   parameter<T> codebook_, ema_count_, ema_sum_, initted_, unused_;
   std::optional<Linear<T, B>> in_proj_, out_proj_;
-  bool training_ = true, frozen_ = false, forwarded_ = false;
+  bool training_ = true, frozen_ = false, forwarded_ = false, keep_distances_ = false;
   double mse_ = 0;
   std::int64_t total_restarts_ = 0;
   shape nhw_{0, 0, 0};
