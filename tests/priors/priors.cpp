@@ -1,6 +1,7 @@
 // Priors: log-densities (closed form, PyTorch mixture fixture, K=1 mixture = Gaussian), finite-difference gradients
 // in z and in every prior parameter (VampPrior: in the encoder outputs), sampling moments, accumulation, errors.
 #include <cmath>
+#include <numbers>
 #include <vector>
 
 #include "../test_support.hpp"
@@ -53,7 +54,7 @@ TEST_CASE("StandardNormalPrior log_prob is Σ −½(z² + log 2π); its gradient
   std::vector<double> r(2);
   StandardNormalPrior{}.log_prob(z, r);
   double e0 = 0;
-  for (int j = 0; j < 3; ++j) e0 += -0.5 * (z[j] * z[j] + std::log(2 * M_PI));
+  for (int j = 0; j < 3; ++j) e0 += -0.5 * (z[j] * z[j] + std::log(2 * std::numbers::pi));
   CHECK(r[0] == doctest::Approx(e0).epsilon(1e-14));
   generator rng(1);
   auto zz = test::random_tensor<double>({4, 3}, rng);
