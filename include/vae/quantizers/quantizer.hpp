@@ -76,15 +76,14 @@ class codebook_stats {
 
 // The two VQ loss terms as distinct types (DESIGN §3). Both equal a mean squared error between the encoder
 // output z (after projection/normalisation) and its selected code e; they differ in where the gradient goes.
-// CodebookLoss: weight · mean‖sg[z] − e‖² → gradient reaches the codebook only.
+// Tags, used as q.term_value<CodebookLoss>() and q.backward_term<CodebookLoss>():
+// CodebookLoss: mean‖sg[z] − e‖² (weight 1) → gradient reaches the codebook only.
 struct CodebookLoss {
   static constexpr const char* name = "codebook_loss";
-  double weight = 1.0;
 };
-// CommitmentLoss: β · mean‖z − sg[e]‖² → gradient reaches the encoder only.
+// CommitmentLoss: β · mean‖z − sg[e]‖² (β = quantizer_options::beta) → gradient reaches the encoder only.
 struct CommitmentLoss {
   static constexpr const char* name = "commitment_loss";
-  double weight = 0.25;
 };
 
 // Quantizer: z_e [N, D, h, w] → z_q (the straight-through value) and integer tokens.
