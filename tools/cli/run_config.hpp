@@ -27,6 +27,8 @@ struct run_config {
   std::int64_t codebook_size = 512;
   std::int64_t code_dim = 64;
   bool dead_code_restart = true;
+  std::int64_t restart_after_steps = 100;  // a code unused this many steps is re-seeded (with dead_code_restart)
+  bool kmeans_init = true;                 // vq models: k-means codebook initialisation on the first batch
   std::int64_t threads = 0;  // 0 = OpenMP default
   std::string device = "cpu";
 
@@ -34,10 +36,12 @@ struct run_config {
     return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
             {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
             {"beta", beta}, {"quantizer", quantizer}, {"codebook_size", codebook_size}, {"code_dim", code_dim},
-            {"dead_code_restart", dead_code_restart}, {"threads", threads}, {"device", device}};
+            {"dead_code_restart", dead_code_restart},
+            {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"device", device}};
   }
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
-  static run_config from_json(const nlohmann::json& j, run_config c = {}) {
+  static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
+  static run_config from_json(const nlohmann::json& j, run_config c) {
     auto get = [&](const char* key, auto& field) {
       if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
     };
@@ -45,11 +49,13 @@ struct run_config {
     get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
     get("latent", c.latent); get("beta", c.beta); get("quantizer", c.quantizer);
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
-    get("dead_code_restart", c.dead_code_restart); get("threads", c.threads); get("device", c.device);
+    get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
+    get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("device", c.device);
     return c;
   }
 
-  static run_config load(const std::filesystem::path& file, run_config defaults = {}) {
+  static run_config load(const std::filesystem::path& file) { return load(file, run_config()); }
+  static run_config load(const std::filesystem::path& file, run_config defaults) {
     std::ifstream in(file);
     check(static_cast<bool>(in), [&] { return cat("cannot read config '", file.string(), "'"); });
     try {

@@ -1,0 +1,384 @@
+// vae: the command-line tool — train, evaluate, sample, reconstruct, encode and decode latent generative models.
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "cli/presets.hpp"
+#include "cli/run_config.hpp"
+#include "cli/runner.hpp"
+#include "vae/data/dataset.hpp"
+#include "vae/io/npy.hpp"
+#include "vae/io/png.hpp"
+#include "vae/train/adam.hpp"
+#include "vae/train/checkpoint.hpp"
+#include "vae/train/grad_clip.hpp"
+#include "vae/train/metrics_log.hpp"
+#include "vae/train/progress.hpp"
+
+namespace fs = std::filesystem;
+using vae::cat;
+using vae::check;
+
+namespace {
+
+constexpr const char* model_file = "model.safetensors";
+constexpr const char* optimizer_file = "optimizer.safetensors";
+constexpr const char* config_file = "config.json";
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+vae::data::dataset load_data(const vae::cli::run_config& c) {
+  vae::data::load_options o;
+  o.image_size = static_cast<int>(c.image_size);
+  o.channels = static_cast<int>(c.channels);
+  o.seed = c.seed;
+  auto d = vae::data::load_dataset(c.data, o);
+  if (vae::cli::binarizes(c)) {
+    d.train_images = vae::data::binarize(d.train_images, 0.5f);
+    d.test_images = vae::data::binarize(d.test_images, 0.5f);
+  }
+  return d;
+}
+
+vae::cli::image_shape shape_of(const vae::data::dataset& d) {
+  const auto& t = d.train_images;
+  return {t.dim(1), t.dim(2), t.dim(3)};
+}
+
+void set_threads(std::int64_t threads) {
+  if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
+}
+
+struct loaded_run {
+  vae::cli::run_config config;
+  vae::data::dataset data;
+  std::unique_ptr<vae::cli::runner> model;
+};
+
+// Rebuilds a trained run from DIR: its config, its data and its weights.
+loaded_run open_run(const fs::path& dir) {
+  check(fs::exists(dir / config_file) && fs::exists(dir / model_file), [&] {
+    return cat("'", dir.string(), "' is not a training run: it needs ", config_file, " and ", model_file,
+               " (written by `vae train --out DIR`)");
+  });
+  loaded_run r;
+  r.config = vae::cli::run_config::load(dir / config_file);
+  set_threads(r.config.threads);
+  r.data = load_data(r.config);
+  vae::generator init(r.config.seed);
+  r.model = vae::cli::make_runner(r.config, shape_of(r.data), init);
+  vae::load_parameters(dir / model_file, r.model->store());
+  r.model->set_training(false);
+  return r;
+}
+
+// First `n` test images, [n, C, H, W].
+vae::tensor<float> first_test_images(const vae::data::dataset& d, std::int64_t n) {
+  vae::tensor<float> x;
+  vae::cli::detail::slice_rows(d.test_images, 0, std::min(n, d.test_images.dim(0)), x);
+  return x;
+}
+
+// Originals interleaved with their reconstructions: rows of 8 originals over 8 reconstructions.
+void write_reconstructions(vae::cli::runner& m, const vae::data::dataset& d, const fs::path& file, std::int64_t n) {
+  auto x = first_test_images(d, n);
+  const auto originals = x;
+  vae::tensor<float> rec;
+  m.reconstruct(x, rec);
+  const std::int64_t per = originals.numel() / originals.dim(0);
+  vae::shape s = originals.shape();
+  s[0] = 2 * originals.dim(0);
+  vae::tensor<float> grid(s);
+  const std::int64_t rows = (originals.dim(0) + 7) / 8;
+  std::int64_t out = 0;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (const vae::tensor<float>* src : {&originals, static_cast<const vae::tensor<float>*>(&rec)})
+      for (std::int64_t i = r * 8; i < std::min(originals.dim(0), r * 8 + 8); ++i)
+        std::copy(src->data() + i * per, src->data() + (i + 1) * per, grid.data() + (out++) * per);
+  vae::io::write_png_grid(file.string(), grid, 8);
+}
+
+void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::path& dir, std::uint64_t seed) {
+  m.set_training(false);
+  write_reconstructions(m, d, dir / "reconstructions.png", 32);
+  if (m.generative()) {
+    vae::generator rng(seed ^ 0x5eedULL);
+    vae::tensor<float> s;
+    m.sample(64, rng, s);
+    vae::io::write_png_grid((dir / "samples.png").string(), s, 8);
+    // Interpolations between pairs of test images (rows: 0→1, 2→3, ...), 10 steps each.
+    vae::tensor<float> rows, pair, line;
+    auto x = first_test_images(d, 8);
+    const std::int64_t per = x.numel() / x.dim(0);
+    vae::shape gs = x.shape();
+    gs[0] = 4 * 10;
+    rows.resize(gs);
+    for (std::int64_t p = 0; p < 4; ++p) {
+      vae::cli::detail::slice_rows(x, 2 * p, 2 * p + 2, pair);
+      m.interpolate(pair, 10, line);
+      std::copy(line.data(), line.data() + 10 * per, rows.data() + p * 10 * per);
+    }
+    vae::io::write_png_grid((dir / "interpolation.png").string(), rows, 10);
+  }
+}
+
+struct train_args {
+  std::string model = "mlp-vae", config, data = "fashion-mnist", out = "out/run", resume;
+  int epochs = 5;
+  std::int64_t batch = 128, image_size = 0, channels = 0, latent = 32, codebook_size = 512, code_dim = 64,
+               threads = 0, limit = 0;
+  double lr = 1e-3, beta = 1.0;
+  std::uint64_t seed = 0;
+  std::string quantizer = "ema";
+  bool no_restart = false, no_kmeans = false;
+};
+
+int run_train(const train_args& a, CLI::App& cmd) {
+  vae::cli::run_config c;
+  fs::path dir = a.out;
+  std::int64_t start_epoch = 0, step = 0;
+  const bool resuming = !a.resume.empty();
+  if (resuming) {
+    dir = a.resume;
+    c = vae::cli::run_config::load(dir / config_file);
+    if (cmd.count("--epochs")) c.epochs = a.epochs;
+  } else {
+    if (!a.config.empty()) c = vae::cli::run_config::load(a.config);
+    auto set = [&](const char* flag, auto& field, const auto& value) {
+      if (cmd.count(flag) || a.config.empty()) field = value;
+    };
+    set("--model", c.model, a.model);
+    set("--data", c.data, a.data);
+    set("--epochs", c.epochs, a.epochs);
+    set("--batch", c.batch, a.batch);
+    set("--lr", c.lr, a.lr);
+    set("--seed", c.seed, a.seed);
+    set("--latent", c.latent, a.latent);
+    set("--beta", c.beta, a.beta);
+    set("--quantizer", c.quantizer, a.quantizer);
+    set("--codebook-size", c.codebook_size, a.codebook_size);
+    set("--code-dim", c.code_dim, a.code_dim);
+    set("--threads", c.threads, a.threads);
+    if (cmd.count("--image-size")) c.image_size = a.image_size;
+    if (cmd.count("--channels")) c.channels = a.channels;
+    if (a.no_restart) c.dead_code_restart = false;
+    if (a.no_kmeans) c.kmeans_init = false;
+    if (c.model == "vq-vae-2048") c.codebook_size = 2048;
+  }
+  check(vae::cli::known_model(c.model), [&] {
+    return cat("unknown model '", c.model, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae or vq-vae-2048");
+  });
+  check(c.batch > 0 && c.epochs >= 0 && c.lr > 0,
+        [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
+  set_threads(c.threads);
+  fs::create_directories(dir);
+
+  auto progress = vae::Progress::to_stderr();
+  progress.note(cat("loading ", c.data));
+  auto data = load_data(c);
+  if (a.limit > 0 && a.limit < data.train_images.dim(0)) {
+    vae::tensor<float> t;
+    vae::cli::detail::slice_rows(data.train_images, 0, a.limit, t);
+    data.train_images = std::move(t);
+  }
+  const auto s = shape_of(data);
+  vae::generator init(c.seed);
+  auto model = vae::cli::make_runner(c, s, init);
+  vae::Adam<float> opt({.lr = c.lr});
+  if (resuming) {
+    vae::load_parameters(dir / model_file, model->store());
+    const auto meta = vae::load_optimizer_state(dir / optimizer_file, opt, model->store());
+    start_epoch = std::stoll(meta.at("epoch"));
+    step = std::stoll(meta.at("step"));
+    progress.note(cat("resuming ", dir.string(), " after epoch ", start_epoch, " (step ", step, ")"));
+  } else {
+    c.save(dir / config_file);
+  }
+  progress.note(cat(c.model, ": ", model->store().trainable_size(), " trainable parameters; ", data.train_images.dim(0),
+                    " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
+
+  vae::MetricsLog log(dir);
+  // drop_last like the references: every step sees a full batch.
+  vae::data::batch_sampler sampler(data.train_images.dim(0), c.batch, c.seed + 1, /*drop_last=*/true);
+  // Draws continue from where a resumed run stopped: the generator is keyed by (seed, step).
+  vae::tensor<float> batch;
+  std::vector<std::int64_t> idx;
+  for (std::int64_t e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
+  for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+    if (epoch > start_epoch) sampler.new_epoch();
+    const std::int64_t steps = sampler.batches_per_epoch();
+    progress.start_epoch(epoch + 1, c.epochs, steps);
+    model->set_training(true);
+    model->reset_epoch_stats();
+    vae::generator rng(c.seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 17);
+    double loss_sum = 0, train_seconds = 0;
+    std::int64_t seen = 0, epoch_steps = 0;
+    while (sampler.next(idx)) {
+      const double t0 = now_seconds();
+      vae::data::gather(data.train_images, idx, batch);
+      model->store().zero_grad();
+      const double loss = model->train_step(batch, rng, step);
+      if (!std::isfinite(loss)) {
+        const auto bad = vae::first_nonfinite_grad(model->store());
+        vae::detail::throw_error(cat(
+            "training stopped: the loss is ", loss, " at epoch ", epoch + 1, ", step ", step + 1, " (",
+            model->last_loss_parts(), "); first non-finite gradient: ", bad ? *bad : std::string("none"),
+            ". The last good checkpoint (after epoch ", epoch, ") is kept in ", dir.string(),
+            "; lower --lr or check the data"));
+      }
+      opt.step(model->store());
+      train_seconds += now_seconds() - t0;
+      ++step;
+      ++epoch_steps;
+      loss_sum += loss * static_cast<double>(idx.size());
+      seen += static_cast<std::int64_t>(idx.size());
+      progress.advance(loss, static_cast<std::int64_t>(idx.size()));
+    }
+    nlohmann::json rec = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
+    rec.update(model->epoch_stats());
+    model->set_training(false);
+    vae::generator eval_rng(c.seed + 7);
+    const double t_eval = now_seconds();
+    rec.update(model->evaluate(data.test_images, eval_rng, {}));
+    rec["eval_seconds"] = now_seconds() - t_eval;
+    rec["seconds"] = train_seconds;
+    rec["train_samples_per_s"] = static_cast<double>(seen) / train_seconds;
+    // Checkpoint after each epoch: model first, then the optimizer state that names the epoch; both atomic.
+    vae::save_parameters(dir / model_file, model->store(), {{"model", c.model}, {"epoch", std::to_string(epoch + 1)}});
+    vae::save_optimizer_state(dir / optimizer_file, opt, model->store(),
+                              {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
+    c.save(dir / config_file);
+    log.write(rec);
+    std::string extra = cat(", test_loss ", rec["test_loss"].get<double>());
+    if (rec.contains("test_elbo")) extra = cat(", test_elbo ", rec["test_elbo"].get<double>());
+    if (rec.contains("train_codebook_usage"))
+      extra += cat(", codes used ", rec["train_codes_used"].get<std::int64_t>(), "/",
+                   rec["train_codebook_size"].get<std::int64_t>());
+    progress.end_epoch(loss_sum / static_cast<double>(seen), extra);
+    std::cout << rec.dump() << std::endl;
+  }
+  write_pictures(*model, data, dir, c.seed);
+  progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(), " and pictures in ",
+                    dir.string()));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vae: train and use autoencoders, VAEs and VQ-VAEs (header-only C++20 library vae)"};
+  app.require_subcommand(1);
+
+  train_args ta;
+  auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png}");
+  train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048");
+  train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
+  train->add_option("--data", ta.data,
+                    "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR (default fashion-mnist)");
+  train->add_option("--epochs", ta.epochs, "epochs (default 5)");
+  train->add_option("--batch", ta.batch, "batch size (default 128)");
+  train->add_option("--lr", ta.lr, "Adam learning rate (default 1e-3)");
+  train->add_option("--seed", ta.seed, "seed for initialisation, shuffling and sampling (default 0)");
+  train->add_option("--out", ta.out, "run directory (default out/run)");
+  train->add_option("--resume", ta.resume, "continue the run in DIR up to --epochs");
+  train->add_option("--image-size", ta.image_size, "folder/npy data: resize to this square size");
+  train->add_option("--channels", ta.channels, "folder data: 1 or 3 channels");
+  train->add_option("--latent", ta.latent, "VAE/AE latent size (default 32)");
+  train->add_option("--beta", ta.beta, "KL weight β (default 1)");
+  train->add_option("--quantizer", ta.quantizer, "vq | ema (default ema)");
+  train->add_option("--codebook-size", ta.codebook_size, "codebook size K (default 512)");
+  train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");
+  train->add_flag("--no-restart", ta.no_restart, "vq models: no dead-code restart");
+  train->add_flag("--no-kmeans", ta.no_kmeans, "vq models: no k-means codebook initialisation");
+  train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
+  train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
+
+  std::string run_dir, out_file, tokens_file;
+  std::int64_t iwae_k = 0, n = 1000, n_samples = 64, encode_n = 0;
+  auto* eval = app.add_subcommand("eval", "print test metrics of a run as one JSON object");
+  eval->add_option("--run", run_dir, "run directory")->required();
+  eval->add_option("--iwae-k", iwae_k, "VAE: importance samples for log p(x) (0 = skip)");
+  eval->add_option("--n", n, "VAE: test images for the importance-sampled estimate (default 1000)");
+  auto* sample = app.add_subcommand("sample", "decode samples from the prior into a PNG grid");
+  sample->add_option("--run", run_dir, "run directory")->required();
+  sample->add_option("--n", n_samples, "number of samples (default 64)");
+  sample->add_option("--out", out_file, "PNG file")->required();
+  auto* reconstruct = app.add_subcommand("reconstruct", "test images over their reconstructions, as a PNG grid");
+  reconstruct->add_option("--run", run_dir, "run directory")->required();
+  reconstruct->add_option("--n", n_samples, "number of test images (default 64)");
+  reconstruct->add_option("--out", out_file, "PNG file")->required();
+  auto* encode = app.add_subcommand("encode", "vq models: the test set's token grids as int32 .npy [N, h, w]");
+  encode->add_option("--run", run_dir, "run directory")->required();
+  encode->add_option("--out", out_file, ".npy file")->required();
+  encode->add_option("--n", encode_n, "number of test images (default all)");
+  auto* decode = app.add_subcommand("decode", "vq models: decode token grids (.npy) to a PNG grid");
+  decode->add_option("--run", run_dir, "run directory")->required();
+  decode->add_option("--tokens", tokens_file, ".npy of int32 tokens [N, h, w]")->required();
+  decode->add_option("--out", out_file, "PNG file")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    if (*train) return run_train(ta, *train);
+    auto r = open_run(run_dir);
+    if (*eval) {
+      vae::generator rng(r.config.seed + 7);
+      vae::cli::eval_request req;
+      req.iwae_k = iwae_k;
+      req.iwae_n = n;
+      auto j = r.model->evaluate(r.data.test_images, rng, req);
+      j["run"] = run_dir;
+      j["model"] = r.config.model;
+      std::cout << j.dump() << std::endl;
+    } else if (*sample) {
+      vae::generator rng(r.config.seed ^ 0xabcdefULL);
+      vae::tensor<float> s;
+      r.model->sample(n_samples, rng, s);
+      vae::io::write_png_grid(out_file, s, 8);
+      std::cerr << "wrote " << out_file << "\n";
+    } else if (*reconstruct) {
+      write_reconstructions(*r.model, r.data, out_file, n_samples);
+      std::cerr << "wrote " << out_file << "\n";
+    } else if (*encode) {
+      check(r.model->has_tokens(), [&] { return cat("'", r.config.model, "' has no tokens: encode needs a vq model"); });
+      const std::int64_t all_n = r.data.test_images.dim(0);
+      const std::int64_t total = encode_n > 0 ? std::min(encode_n, all_n) : all_n;
+      vae::tensor<std::int32_t> all, part;
+      vae::tensor<float> x;
+      for (std::int64_t b = 0; b < total; b += 500) {
+        vae::cli::detail::slice_rows(r.data.test_images, b, std::min(total, b + 500), x);
+        r.model->encode_tokens(x, part);
+        if (b == 0) {
+          vae::shape s = part.shape();
+          s[0] = total;
+          all.resize(s);
+        }
+        std::copy(part.data(), part.data() + part.numel(), all.data() + b * (part.numel() / part.dim(0)));
+      }
+      vae::io::write_npy(out_file, all.data(), all.shape());
+      std::cerr << "wrote " << out_file << " (" << all.shape() << " int32 tokens)\n";
+    } else if (*decode) {
+      auto tokens = vae::io::read_npy(tokens_file).as<std::int32_t>();
+      vae::tensor<float> out;
+      r.model->decode_tokens(tokens, out);
+      vae::io::write_png_grid(out_file, out, 8);
+      std::cerr << "wrote " << out_file << "\n";
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "vae: error: " << e.what() << "\n";
+    return 1;
+  }
+}
