@@ -52,6 +52,14 @@ TEST_CASE("ConvTranspose2d gradients match finite differences (double)") {
     ConvTranspose2d<double> layer(4, 6, 3, 2, 1, 1, 2, true, 2);
     check_grads(layer, {2, 4, 3, 2}, 3);
   }
+  SUBCASE("1x1, dilation 2, output_padding 1 (output larger than input)") {
+    ConvTranspose2d<double> layer(3, 2, 1, 1, 0, 1, 1, true, 2);
+    check_grads(layer, {2, 3, 3, 2}, 5);
+  }
+  SUBCASE("1x1 pointwise") {
+    ConvTranspose2d<double> layer(3, 2, 1);
+    check_grads(layer, {2, 3, 3, 2}, 6);
+  }
   SUBCASE("stride 3 without bias, output_padding 2") {
     ConvTranspose2d<double> layer(2, 2, 2, 3, 0, 2, 1, false);
     check_grads(layer, {1, 2, 3, 3}, 4);

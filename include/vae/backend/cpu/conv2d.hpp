@@ -26,10 +26,22 @@ inline void valid_range(std::int64_t ow, std::int64_t w, std::int64_t stride, st
   if (lo > hi) lo = hi;
 }
 
+// A 1×1 window with stride 1 and no padding: the columns are the image in [c, n·h·w] order.
+inline bool pointwise(const window_geometry& g) {
+  return g.k_h == 1 && g.k_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0 &&
+         g.oh == g.h && g.ow == g.w;
+}
+
 // col[(c·k_h + i)·k_w + j, b·oh·ow + y·ow + x] = src[b, c, y·s − p + i·d, x·s − p + j·d] (0 outside).
 template <class T>
 void im2col(const window_geometry& g, const T* src, T* col) {
   const std::int64_t rows = g.c * g.k_h * g.k_w, plane = g.oh * g.ow, cols = g.n * plane;
+  if (pointwise(g)) {
+    parallel_for(g.c, rows * cols, [&](std::int64_t c) {
+      for (std::int64_t b = 0; b < g.n; ++b) std::copy_n(src + (b * g.c + c) * plane, plane, col + c * cols + b * plane);
+    });
+    return;
+  }
   parallel_for(rows, rows * cols, [&](std::int64_t r) {
     const std::int64_t j = r % g.k_w, i = (r / g.k_w) % g.k_h, c = r / (g.k_w * g.k_h);
     const std::int64_t off = j * g.dil_w - g.pad_w, sw = g.stride_w;
@@ -64,6 +76,13 @@ void im2col(const window_geometry& g, const T* src, T* col) {
 template <class T>
 void col2im(const window_geometry& g, const T* col, T* dst) {
   const std::int64_t plane = g.oh * g.ow, cols = g.n * plane, kk = g.k_h * g.k_w;
+  if (pointwise(g)) {
+    parallel_for(g.n * g.c, g.n * g.c * plane, [&](std::int64_t bc) {
+      const std::int64_t b = bc / g.c, c = bc % g.c;
+      std::copy_n(col + c * cols + b * plane, plane, dst + bc * plane);
+    });
+    return;
+  }
   parallel_for(g.n * g.c, g.n * g.c * kk * plane, [&](std::int64_t bc) {
     const std::int64_t b = bc / g.c, c = bc % g.c;
     T* img = dst + bc * g.h * g.w;
