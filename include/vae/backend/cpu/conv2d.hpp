@@ -162,6 +162,11 @@ inline chunk_plan plan_chunks(std::int64_t n, std::int64_t col_per_image) {
   p.per_chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(n, target / std::max<std::int64_t>(1, col_per_image)));
   p.chunks = n > 0 ? (n + p.per_chunk - 1) / p.per_chunk : 0;
   p.tasks = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), p.chunks));
+  if (p.chunks > p.tasks) {  // balance: a whole number of (smaller) chunks per task
+    const std::int64_t rounds = (p.chunks + p.tasks - 1) / p.tasks;
+    p.per_chunk = (n + rounds * p.tasks - 1) / (rounds * p.tasks);
+    p.chunks = (n + p.per_chunk - 1) / p.per_chunk;
+  }
   return p;
 }
 // Runs body(task, first_image, image_count) for every chunk, chunk c on task c % tasks.
