@@ -50,3 +50,12 @@ TEST_CASE("ConvDecoder rejects a wrong latent size") {
   tensor<float> z({2, 4}, 0.f);
   CHECK_THROWS_WITH_AS(dec.forward(z), doctest::Contains("expected input [N, 3], got [2, 4]"), vae::error);
 }
+
+TEST_CASE("ConvDecoder backward accumulates into parameter gradients") {
+  generator rng(11);
+  ConvDecoder<double> m(3, 8, 4, 3, 1);
+  parameter_store<double> store;
+  store.attach(m, rng);
+  const auto x = test::random_tensor<double>({2, 3}, rng);
+  test::require_accumulates(m, store, x, rng);
+}

@@ -63,3 +63,12 @@ TEST_CASE("ResNetDecoder rejects bad shapes") {
   CHECK_THROWS_WITH_AS(dec.forward(z), doctest::Contains("expected input [N, 3, h, w], got [2, 4, 2, 2]"),
                        vae::error);
 }
+
+TEST_CASE("ResNetDecoder backward accumulates into parameter gradients") {
+  generator rng(11);
+  ResNetDecoder<double> m({3, 4, 2, 2, 2, 1});
+  parameter_store<double> store;
+  store.attach(m, rng);
+  const auto x = test::random_tensor<double>({2, 3, 2, 2}, rng);
+  test::require_accumulates(m, store, x, rng);
+}

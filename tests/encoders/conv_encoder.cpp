@@ -63,3 +63,12 @@ TEST_CASE("ConvEncoder takes flattened input, gives the same output, and rejects
                        vae::error);
   CHECK_THROWS_AS(ConvEncoder<float>(1, 10, 2, 3, 4), vae::error);
 }
+
+TEST_CASE("ConvEncoder backward accumulates into parameter gradients") {
+  generator rng(11);
+  ConvEncoder<double> m(1, 8, 2, 3, 4);
+  parameter_store<double> store;
+  store.attach(m, rng);
+  const auto x = test::random_tensor<double>({2, 1, 8, 8}, rng);
+  test::require_accumulates(m, store, x, rng);
+}

@@ -66,3 +66,12 @@ TEST_CASE("ResNetEncoder rejects bad shapes and options") {
                        vae::error);
   CHECK_THROWS_AS(ResNetEncoder<float>({1, 6, 2, 1, 3, 3}), vae::error);  // 6 not divisible by 4
 }
+
+TEST_CASE("ResNetEncoder backward accumulates into parameter gradients") {
+  generator rng(11);
+  ResNetEncoder<double> m({1, 4, 2, 2, 2, 3});
+  parameter_store<double> store;
+  store.attach(m, rng);
+  const auto x = test::random_tensor<double>({2, 1, 8, 8}, rng);
+  test::require_accumulates(m, store, x, rng);
+}

@@ -42,4 +42,16 @@ inline void require_names(const parameter_store<float>& store,
   }
 }
 
+// backward ADDS into parameter gradients: a second backward with the same dy doubles every gradient.
+template <class M>
+void require_accumulates(M& model, parameter_store<double>& store, const tensor<double>& x, generator& rng) {
+  const auto& y = model.forward(x);
+  auto dy = random_tensor<double>(y.shape(), rng);
+  store.zero_grad();
+  model.backward(dy);
+  const std::vector<double> once(store.grads(), store.grads() + store.size());
+  model.backward(dy);
+  for (std::int64_t i = 0; i < store.size(); ++i) CHECK(store.grads()[i] == doctest::Approx(2 * once[i]));
+}
+
 }  // namespace vae::test
