@@ -151,6 +151,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     dir = a.resume;
     c = vae::cli::run_config::load(dir / config_file);
     if (cmd.count("--epochs")) c.epochs = a.epochs;
+    if (cmd.count("--lr")) c.lr = a.lr;  // e.g. continue with a lower learning rate
   } else {
     if (!a.config.empty()) c = vae::cli::run_config::load(a.config);
     auto set = [&](const char* flag, auto& field, const auto& value) {
@@ -168,6 +169,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     set("--codebook-size", c.codebook_size, a.codebook_size);
     set("--code-dim", c.code_dim, a.code_dim);
     set("--threads", c.threads, a.threads);
+    set("--limit", c.limit, a.limit);
     if (cmd.count("--image-size")) c.image_size = a.image_size;
     if (cmd.count("--channels")) c.channels = a.channels;
     if (a.no_restart) c.dead_code_restart = false;
@@ -185,9 +187,9 @@ int run_train(const train_args& a, CLI::App& cmd) {
   auto progress = vae::Progress::to_stderr();
   progress.note(cat("loading ", c.data));
   auto data = load_data(c);
-  if (a.limit > 0 && a.limit < data.train_images.dim(0)) {
+  if (c.limit > 0 && c.limit < data.train_images.dim(0)) {
     vae::tensor<float> t;
-    vae::cli::detail::slice_rows(data.train_images, 0, a.limit, t);
+    vae::cli::detail::slice_rows(data.train_images, 0, c.limit, t);
     data.train_images = std::move(t);
   }
   const auto s = shape_of(data);
@@ -231,8 +233,9 @@ int run_train(const train_args& a, CLI::App& cmd) {
         const auto bad = vae::first_nonfinite_grad(model->store());
         vae::detail::throw_error(cat(
             "training stopped: the loss is ", loss, " at epoch ", epoch + 1, ", step ", step + 1, " (",
-            model->last_loss_parts(), "); first non-finite gradient: ", bad ? *bad : std::string("none"),
-            ". The last good checkpoint (after epoch ", epoch, ") is kept in ", dir.string(),
+            model->last_loss_parts(), "); first non-finite gradient: ", bad ? *bad : std::string("none"), ". ",
+            epoch > 0 ? cat("The last good checkpoint (after epoch ", epoch, ") is kept in ", dir.string())
+                      : std::string("No checkpoint had been written yet"),
             "; lower --lr or check the data"));
       }
       opt.step(model->store());
@@ -338,6 +341,7 @@ int main(int argc, char** argv) {
       vae::cli::eval_request req;
       req.iwae_k = iwae_k;
       req.iwae_n = n;
+      req.check_tokens = r.model->has_tokens();
       auto j = r.model->evaluate(r.data.test_images, rng, req);
       j["run"] = run_dir;
       j["model"] = r.config.model;

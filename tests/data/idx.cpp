@@ -12,7 +12,7 @@
 
 namespace {
 namespace fs = std::filesystem;
-fs::path temp_dir() {
+fs::path idx_temp_dir() {
   static const fs::path dir = [] {
     auto d = fs::temp_directory_path() / ("vae_test_idx_" + std::to_string(::getpid()));
     fs::create_directories(d);
@@ -28,7 +28,7 @@ std::vector<unsigned char> idx_bytes(std::vector<std::uint32_t> dims, std::size_
   return b;
 }
 std::string write(const std::string& name, const std::vector<unsigned char>& b, bool gz = false) {
-  const auto p = (temp_dir() / name).string();
+  const auto p = (idx_temp_dir() / name).string();
   if (gz) {
     gzFile f = gzopen(p.c_str(), "wb");
     gzwrite(f, b.data(), static_cast<unsigned>(b.size()));
@@ -39,7 +39,7 @@ std::string write(const std::string& name, const std::vector<unsigned char>& b, 
   }
   return p;
 }
-std::string error_of(const std::string& path) {
+std::string idx_error_of(const std::string& path) {
   try {
     vae::data::read_idx(path);
   } catch (const vae::error& e) {
@@ -71,28 +71,28 @@ TEST_CASE("idx: a large gzipped file (more than one read chunk) inflates complet
 }
 
 TEST_CASE("idx: corrupt and truncated files give errors naming the file and the problem") {
-  auto e = error_of(write("short", {0, 0}));
+  auto e = idx_error_of(write("short", {0, 0}));
   CHECK(e.find("short") != std::string::npos);
   CHECK(e.find("too short") != std::string::npos);
 
   auto bad = idx_bytes({2}, 2);
   bad[0] = 0x1f;
-  e = error_of(write("magic", bad));
+  e = idx_error_of(write("magic", bad));
   CHECK(e.find("bad magic 0x1f000801") != std::string::npos);
-  e = error_of(write("float", idx_bytes({2}, 8, 0x0D)));
+  e = idx_error_of(write("float", idx_bytes({2}, 8, 0x0D)));
   CHECK(e.find("element type 0x0d is not supported") != std::string::npos);
-  e = error_of(write("rank0", idx_bytes({}, 0)));
+  e = idx_error_of(write("rank0", idx_bytes({}, 0)));
   CHECK(e.find("rank 0") != std::string::npos);
 
   auto cut_header = idx_bytes({2, 3, 4}, 0);
   cut_header.resize(10);
-  CHECK(error_of(write("cut_header", cut_header)).find("shorter than its 16-byte header") != std::string::npos);
+  CHECK(idx_error_of(write("cut_header", cut_header)).find("shorter than its 16-byte header") != std::string::npos);
 
-  e = error_of(write("trunc", idx_bytes({3, 2, 4}, 20)));
+  e = idx_error_of(write("trunc", idx_bytes({3, 2, 4}, 20)));
   CHECK(e.find("data section is 20 bytes") != std::string::npos);
   CHECK(e.find("need 24 (truncated file)") != std::string::npos);
-  CHECK(error_of(write("trailing", idx_bytes({3}, 5))).find("trailing bytes") != std::string::npos);
-  CHECK(error_of(write("overflow", idx_bytes({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, 0))).find("overflows") !=
+  CHECK(idx_error_of(write("trailing", idx_bytes({3}, 5))).find("trailing bytes") != std::string::npos);
+  CHECK(idx_error_of(write("overflow", idx_bytes({0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu}, 0))).find("overflows") !=
         std::string::npos);
 
   // A .gz cut short: zlib reports an unexpected end of file.
@@ -103,11 +103,11 @@ TEST_CASE("idx: corrupt and truncated files give errors naming the file and the 
     gz.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
   gz.resize(gz.size() / 2);
-  e = error_of(write("half.gz", gz));
+  e = idx_error_of(write("half.gz", gz));
   CHECK(e.find("half.gz") != std::string::npos);
   CHECK(e.find("truncated or corrupt .gz") != std::string::npos);
 
-  CHECK(error_of((temp_dir() / "missing").string()).find("no such file") != std::string::npos);
+  CHECK(idx_error_of((idx_temp_dir() / "missing").string()).find("no such file") != std::string::npos);
 
   const auto labels = write("labels3", idx_bytes({3}, 3));
   CHECK_THROWS_WITH_AS(vae::data::read_idx_images(labels), doctest::Contains("expected images (magic 0x00000803"),

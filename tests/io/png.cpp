@@ -11,7 +11,7 @@
 
 namespace {
 namespace fs = std::filesystem;
-fs::path temp_dir() {
+fs::path png_temp_dir() {
   static const fs::path dir = [] {
     auto d = fs::temp_directory_path() / ("vae_test_png_" + std::to_string(::getpid()));
     fs::create_directories(d);
@@ -50,7 +50,7 @@ TEST_CASE("make_grid: layout, padding, clamping like torchvision.utils.make_grid
 TEST_CASE("write_png_grid / write_png: files decode back to the same pixels (grey and RGB)") {
   vae::tensor<float> rgb(vae::shape{2, 3, 4, 5});
   for (std::int64_t i = 0; i < rgb.numel(); ++i) rgb[i] = static_cast<float>(i % 17) / 16.f;
-  const auto path = (temp_dir() / "grid.png").string();
+  const auto path = (png_temp_dir() / "grid.png").string();
   vae::io::write_png_grid(path, rgb, 8, 2);
   const auto expect = vae::io::make_grid(rgb, 8, 2);
   const auto back = vae::io::read_image(path);
@@ -60,12 +60,12 @@ TEST_CASE("write_png_grid / write_png: files decode back to the same pixels (gre
   CHECK(back.pixels == expect.pixels);
   // Only the final file is left: the atomic writer removed its temporary.
   int files = 0;
-  for (const auto& e : fs::directory_iterator(temp_dir())) files += e.path().filename().string().find("grid.png") != std::string::npos;
+  for (const auto& e : fs::directory_iterator(png_temp_dir())) files += e.path().filename().string().find("grid.png") != std::string::npos;
   CHECK(files == 1);
 
   std::vector<std::uint8_t> grey(6 * 4);
   for (std::size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<std::uint8_t>(i * 10);
-  const auto gp = (temp_dir() / "grey.png").string();
+  const auto gp = (png_temp_dir() / "grey.png").string();
   vae::io::write_png(gp, grey.data(), 6, 4, 1);
   const auto g = vae::io::read_image(gp);
   CHECK(g.width == 6);
@@ -80,7 +80,7 @@ TEST_CASE("write_png_grid / write_png: files decode back to the same pixels (gre
 
 TEST_CASE("read_image decodes JPEG (approximately: lossy)") {
   std::vector<std::uint8_t> px(16 * 16 * 3, 200);
-  const auto jp = (temp_dir() / "flat.jpg").string();
+  const auto jp = (png_temp_dir() / "flat.jpg").string();
   REQUIRE(stbi_write_jpg(jp.c_str(), 16, 16, 3, px.data(), 95) != 0);
   const auto j = vae::io::read_image(jp);
   CHECK(j.width == 16);
@@ -92,14 +92,14 @@ TEST_CASE("png: bad inputs give clear errors") {
   vae::tensor<float> two(vae::shape{1, 2, 3, 3}, 0.5f);
   CHECK_THROWS_WITH_AS(vae::io::make_grid(two), doctest::Contains("C = 1 or 3, got [1, 2, 3, 3]"), vae::error);
   vae::tensor<float> flat(vae::shape{4, 9}, 0.5f);
-  CHECK_THROWS_WITH_AS(vae::io::write_png_grid((temp_dir() / "x.png").string(), flat),
+  CHECK_THROWS_WITH_AS(vae::io::write_png_grid((png_temp_dir() / "x.png").string(), flat),
                        doctest::Contains("expected images [N, C, H, W]"), vae::error);
   vae::tensor<float> one(vae::shape{1, 1, 2, 2}, 0.5f);
   CHECK_THROWS_WITH_AS(vae::io::make_grid(one, 0), doctest::Contains("nrow > 0"), vae::error);
   std::uint8_t p[4] = {};
-  CHECK_THROWS_WITH_AS(vae::io::write_png((temp_dir() / "y.png").string(), p, 2, 2, 5), doctest::Contains("1..4 channels"),
+  CHECK_THROWS_WITH_AS(vae::io::write_png((png_temp_dir() / "y.png").string(), p, 2, 2, 5), doctest::Contains("1..4 channels"),
                        vae::error);
-  const auto junk = temp_dir() / "junk.png";
+  const auto junk = png_temp_dir() / "junk.png";
   {
     std::ofstream out(junk, std::ios::binary);
     out << "this is not an image";
@@ -107,13 +107,13 @@ TEST_CASE("png: bad inputs give clear errors") {
   CHECK_THROWS_WITH_AS(vae::io::read_image(junk.string()), doctest::Contains("junk.png': cannot decode"), vae::error);
   // A PNG cut in half.
   const auto whole = vae::io::encode_png(p, 2, 2, 1);
-  const auto cut = temp_dir() / "cut.png";
+  const auto cut = png_temp_dir() / "cut.png";
   {
     std::ofstream out(cut, std::ios::binary);
     out.write(reinterpret_cast<const char*>(whole.data()), static_cast<std::streamsize>(whole.size() / 2));
   }
   CHECK_THROWS_WITH_AS(vae::io::read_image(cut.string()), doctest::Contains("cannot decode"), vae::error);
-  CHECK_THROWS_WITH_AS(vae::io::read_image((temp_dir() / "none.png").string()), doctest::Contains("cannot open image file"),
+  CHECK_THROWS_WITH_AS(vae::io::read_image((png_temp_dir() / "none.png").string()), doctest::Contains("cannot open image file"),
                        vae::error);
   CHECK_THROWS_WITH_AS(vae::io::write_png_grid("/nonexistent-dir/z.png", one), doctest::Contains("cannot create a temporary"),
                        vae::error);

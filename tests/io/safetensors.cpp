@@ -14,7 +14,7 @@
 
 namespace {
 namespace fs = std::filesystem;
-fs::path temp_dir() {
+fs::path st_temp_dir() {
   static const fs::path dir = [] {
     auto d = fs::temp_directory_path() / ("vae_test_safetensors_" + std::to_string(::getpid()));
     fs::create_directories(d);
@@ -54,7 +54,7 @@ TEST_CASE("safetensors: writer/reader round trip with metadata and several dtype
   w.add("counts", c);
   CHECK(w.header().size() % 8 == 0);
   CHECK_THROWS_WITH_AS(w.add("b", b), doctest::Contains("duplicate tensor name 'b'"), vae::error);
-  const auto path = temp_dir() / "rt.safetensors";
+  const auto path = st_temp_dir() / "rt.safetensors";
   w.save(path);
   const auto f = vae::io::safetensors_file::load(path);
   CHECK(f.metadata.at("step") == "12");
@@ -135,6 +135,6 @@ TEST_CASE("safetensors: corrupt files give clear errors") {
         std::string::npos);
   CHECK(error_of(make_file(R"({"__metadata__":{"a":1}})", 0)).find("not a string") != std::string::npos);
   CHECK(error_of(make_file("[1,2]", 0)).find("not a JSON object") != std::string::npos);
-  CHECK_THROWS_WITH_AS(vae::io::safetensors_file::load(temp_dir() / "missing.safetensors"),
+  CHECK_THROWS_WITH_AS(vae::io::safetensors_file::load(st_temp_dir() / "missing.safetensors"),
                        doctest::Contains("cannot open safetensors file"), vae::error);
 }

@@ -19,7 +19,7 @@ void check_grads(Conv2d<double>& layer, shape x_shape, std::uint64_t seed) {
 }
 
 template <class L>
-void check_parity(L& layer, const std::string& fixture, const std::string& label) {
+void conv2d_check_parity(L& layer, const std::string& fixture, const std::string& label) {
   const auto f = test::golden(fixture);
   generator rng(0);
   parameter_store<float> store;
@@ -65,11 +65,11 @@ TEST_CASE("Conv2d gradients match finite differences (double)") {
 TEST_CASE("Conv2d matches PyTorch nn.Conv2d (float32)") {
   SUBCASE("3x3, padding 1") {
     Conv2d<float> layer(3, 4, 3, 1, 1);
-    check_parity(layer, "conv2d", "Conv2d");
+    conv2d_check_parity(layer, "conv2d", "Conv2d");
   }
   SUBCASE("stride 2, padding 2, dilation 2, groups 2") {
     Conv2d<float> layer(4, 6, 3, 2, 2, 2, 2);
-    check_parity(layer, "conv2d_groups", "Conv2d(groups)");
+    conv2d_check_parity(layer, "conv2d_groups", "Conv2d(groups)");
   }
 }
 

@@ -10,7 +10,7 @@ static_assert(Layer<LayerNorm<float>> && Layer<LayerNorm<double>>);
 
 namespace {
 template <class T>
-tensor<T> grad_of(parameter<T>& p) {
+tensor<T> ln_grad_of(parameter<T>& p) {
   tensor<T> g(p.shape);
   std::copy(p.grad, p.grad + g.numel(), g.data());
   return g;
@@ -75,8 +75,8 @@ TEST_CASE("LayerNorm matches PyTorch nn.LayerNorm (float32)") {
   test::require_parity(layer.forward(x), f, "y", "LayerNorm forward");
   store.zero_grad();
   test::require_parity(layer.backward(r), f, "dx", "LayerNorm dx");
-  test::require_parity(grad_of(layer.weight()), f, "dweight", "LayerNorm dweight");
-  test::require_parity(grad_of(layer.bias()), f, "dbias", "LayerNorm dbias");
+  test::require_parity(ln_grad_of(layer.weight()), f, "dweight", "LayerNorm dweight");
+  test::require_parity(ln_grad_of(layer.bias()), f, "dbias", "LayerNorm dbias");
 }
 
 TEST_CASE("LayerNorm backward accumulates into parameter gradients") {

@@ -60,7 +60,7 @@ inline std::unique_ptr<runner> make_runner(const run_config& c, image_shape s, g
   });
   const std::int64_t latent = c.latent;
   if (c.model == "mlp-ae" || c.model == "conv-ae" || is_vae(c.model))
-    check(s.h == s.w && s.h % 4 == 0 || c.model.starts_with("mlp"),
+    check((s.h == s.w && s.h % 4 == 0) || c.model.starts_with("mlp"),
           [&] { return cat(c.model, ": images must be square with a side divisible by 4, got ", s.h, "x", s.w); });
   if (c.model == "mlp-ae") {
     Autoencoder<MLPEncoder<float>, MLPDecoder<float>, losses::BCEWithLogits> m(

@@ -30,6 +30,7 @@ struct run_config {
   std::int64_t restart_after_steps = 100;  // a code unused this many steps is re-seeded (with dead_code_restart)
   bool kmeans_init = true;                 // vq models: k-means codebook initialisation on the first batch
   std::int64_t threads = 0;  // 0 = OpenMP default
+  std::int64_t limit = 0;    // train on the first `limit` training images only (0 = all)
   std::string device = "cpu";
 
   nlohmann::json to_json() const {
@@ -37,7 +38,8 @@ struct run_config {
             {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
             {"beta", beta}, {"quantizer", quantizer}, {"codebook_size", codebook_size}, {"code_dim", code_dim},
             {"dead_code_restart", dead_code_restart},
-            {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"device", device}};
+            {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
+            {"device", device}};
   }
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
   static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
@@ -50,7 +52,7 @@ struct run_config {
     get("latent", c.latent); get("beta", c.beta); get("quantizer", c.quantizer);
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
     get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
-    get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("device", c.device);
+    get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("limit", c.limit); get("device", c.device);
     return c;
   }
 

@@ -22,6 +22,7 @@ struct eval_request {
   std::int64_t iwae_k = 0;    // > 0: importance-sampled log p(x) with K samples (VAE only)
   std::int64_t iwae_n = 1000; //   on the first iwae_n test images
   std::int64_t batch = 500;
+  bool check_tokens = false;  // vq: decode(encode(x)) must equal reconstruct(x) bit for bit on the evaluated images
 };
 
 // The per-image data shape [C, H, W] the run was configured with.
@@ -262,6 +263,7 @@ class vq_runner final : public runner {
       se += detail::squared_error(out_, x_);
     }
     nlohmann::json j = stats_json("");
+    if (req.check_tokens) j["token_roundtrip_exact"] = tokens_reproduce_reconstructions(test, n, req.batch);
     const double mse = se / static_cast<double>(n * shape_.pixels());
     j["test_mse"] = mse;
     j["test_loss"] = mse;
@@ -283,6 +285,18 @@ class vq_runner final : public runner {
   }
 
  private:
+  bool tokens_reproduce_reconstructions(const tensor<float>& test, std::int64_t n, std::int64_t batch) {
+    tensor<std::int32_t> tokens;
+    tensor<float> decoded;
+    for (std::int64_t b = 0; b < n; b += batch) {
+      detail::slice_rows(test, b, std::min(n, b + batch), x_);
+      model_.reconstruct(x_, out_);
+      model_.encode_tokens(x_, tokens);
+      model_.decode_tokens(tokens, decoded);
+      if (decoded.shape() != out_.shape() || !std::equal(out_.begin(), out_.end(), decoded.begin())) return false;
+    }
+    return true;
+  }
   nlohmann::json stats_json(const std::string& prefix) {
     const auto& s = model_.stats();
     return {{prefix + "perplexity", s.perplexity()},

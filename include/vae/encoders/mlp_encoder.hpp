@@ -38,6 +38,8 @@ class MLPEncoder {
     net_.visit_parameters(prefix, visit);
   }
   void set_training(bool training) { net_.set_training(training); }
+  // Off by default; VampPrior turns it on (its pseudo-inputs are parameters that need d loss / d input).
+  void set_input_gradient(bool on) { net_.template get<0>().set_input_gradient(on); }
 
  private:
   network net_;

@@ -1,8 +1,7 @@
 // Consumer smoke test: a Linear forward through the installed headers, checked against a hand computation.
 #include <cmath>
 #include <cstdio>
-#include <vae/core/tensor.hpp>
-#include <vae/layers/linear.hpp>
+#include <vae/vae.hpp>  // the umbrella header, as a user writes it
 
 int main() {
   vae::Linear<float> layer(3, 2);

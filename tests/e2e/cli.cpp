@@ -1,0 +1,175 @@
+// End-to-end: the `vae` tool trains, checkpoints, resumes, evaluates, samples and stops cleanly on NaN (label slow).
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "vae/io/npy.hpp"
+#include "vae/io/safetensors.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path tool = fs::path(VAE_BINARY_DIR) / "tools" / "vae";
+
+struct result {
+  int status;
+  std::string output;
+};
+
+// Runs the tool with `args`, capturing stdout and stderr together.
+result run(const std::string& args) {
+  const std::string cmd = "OMP_NUM_THREADS=2 " + tool.string() + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int rc = ::pclose(p);
+  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+std::vector<nlohmann::json> read_metrics(const fs::path& dir) {
+  std::ifstream in(dir / "metrics.jsonl");
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+nlohmann::json last_json_line(const std::string& out) {
+  std::istringstream in(out);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.front() == '{') last = nlohmann::json::parse(line);
+  return last;
+}
+
+// Skips the whole program (exit 77, which ctest reports as skipped) when the tool or the data is missing.
+bool ready() {
+  if (!fs::exists(tool)) {
+    std::printf("SKIPPED: %s was not built (configure with VAE_BUILD_TOOLS=ON)\n", tool.c_str());
+    std::exit(77);
+  }
+  if (!fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    std::printf("SKIPPED: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)\n");
+    std::exit(77);
+  }
+  return true;
+}
+
+fs::path scratch(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("vae_e2e_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("mlp-vae: train, resume, eval, sample, reconstruct; NaN stops and keeps the last good checkpoint") {
+  if (!ready()) return;
+  const auto dir = scratch("mlp");
+  auto r = run("train --model mlp-vae --epochs 1 --limit 2560 --seed 3 --out " + dir.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  for (const char* f : {"config.json", "model.safetensors", "optimizer.safetensors", "metrics.jsonl",
+                        "reconstructions.png", "samples.png", "interpolation.png"})
+    CHECK(fs::exists(dir / f));
+  auto m = read_metrics(dir);
+  REQUIRE(m.size() == 1);
+  for (const char* k : {"epoch", "train_loss", "test_loss", "test_elbo", "test_mse", "seconds", "train_samples_per_s"})
+    CHECK(m[0].contains(k));
+  CHECK(m[0]["test_elbo"].get<double>() < 0);
+  // PyTorch-loadable names.
+  const auto weights = vae::io::safetensors_file::load(dir / "model.safetensors");
+  CHECK(weights.find("enc.0.weight") != nullptr);
+  CHECK(weights.at("dec.4.bias").dims == vae::shape{784});
+
+  r = run("train --resume " + dir.string() + " --epochs 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  m = read_metrics(dir);
+  REQUIRE(m.size() == 2);
+  CHECK(m[1]["epoch"] == 2);
+  CHECK(m[1]["step"].get<int>() == 2 * (2560 / 128));
+  CHECK(m[1]["train_loss"].get<double>() < m[0]["train_loss"].get<double>());
+
+  r = run("eval --run " + dir.string() + " --iwae-k 10 --n 50");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto e = last_json_line(r.output);
+  CHECK(e["test_nll_is"].get<double>() > 0);
+  CHECK(-e["test_nll_is"].get<double>() >= e["test_elbo"].get<double>() - 5.0);  // IWAE bound ≥ ELBO (up to noise)
+  CHECK(e["bits_per_dim"].get<double>() > 0);
+
+  CHECK(run("sample --run " + dir.string() + " --n 16 --out " + (dir / "s.png").string()).status == 0);
+  CHECK(fs::file_size(dir / "s.png") > 100);
+  CHECK(run("reconstruct --run " + dir.string() + " --out " + (dir / "r.png").string()).status == 0);
+  CHECK(fs::exists(dir / "r.png"));
+
+  // A learning rate of 1e9 blows up at once: the tool stops, names the step, and leaves the checkpoint alone.
+  const auto before = slurp(dir / "model.safetensors");
+  r = run("train --resume " + dir.string() + " --epochs 3 --lr 1e9");
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("training stopped") != std::string::npos);
+  CHECK(r.output.find("step") != std::string::npos);
+  CHECK(r.output.find("last good checkpoint (after epoch 2)") != std::string::npos);
+  CHECK(slurp(dir / "model.safetensors") == before);
+  fs::remove_all(dir.parent_path());
+}
+
+TEST_CASE("vq-vae: codebook metrics, tokens round trip through encode/decode") {
+  if (!ready()) return;
+  const auto dir = scratch("vq");
+  auto r = run("train --model vq-vae --quantizer ema --epochs 1 --limit 1280 --out " + dir.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto m = read_metrics(dir);
+  REQUIRE(m.size() == 1);
+  for (const char* k : {"test_mse", "perplexity", "codebook_usage", "train_codebook_usage", "train_perplexity",
+                        "train_dead_code_restarts"})
+    CHECK(m[0].contains(k));
+  r = run("encode --run " + dir.string() + " --n 64 --out " + (dir / "tokens.npy").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto tokens = vae::io::read_npy((dir / "tokens.npy").string());
+  CHECK(tokens.dims == vae::shape{64, 7, 7});
+  CHECK(tokens.type == vae::io::dtype::i32);
+  r = run("decode --run " + dir.string() + " --tokens " + (dir / "tokens.npy").string() + " --out " +
+          (dir / "decoded.png").string());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(fs::exists(dir / "decoded.png"));
+  r = run("eval --run " + dir.string());
+  INFO(r.output);
+  const auto e = last_json_line(r.output);
+  CHECK(e["token_roundtrip_exact"] == true);
+  fs::remove_all(dir.parent_path());
+}
+
+TEST_CASE("bad input: unknown model, missing run, wrong data spec") {
+  if (!ready()) return;
+  auto r = run("train --model nope --out " + scratch("bad").string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("unknown model 'nope'") != std::string::npos);
+  r = run("eval --run /nonexistent/run");
+  CHECK(r.status != 0);
+  CHECK(r.output.find("is not a training run") != std::string::npos);
+  r = run("train --data npy:/nonexistent.npy --out " + scratch("bad2").string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("/nonexistent.npy") != std::string::npos);
+}
