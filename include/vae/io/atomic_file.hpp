@@ -1,6 +1,7 @@
 // Atomic file replacement: write to a temporary beside the target, fsync, rename over it, fsync the folder.
 #pragma once
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,9 +44,16 @@ class file_sink {
 // or any step fails, the old file at `path` is untouched and the temporary is removed.
 inline void write_file_atomically(const std::filesystem::path& path, const std::function<void(file_sink&)>& fill) {
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  std::string tmpl = (dir / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  std::string name = ".";  // built in steps: g++ 12 warns (-Wrestrict, falsely) on "." + string
+  name += path.filename().string();
+  name += ".tmp-XXXXXX";
+  std::string tmpl = (dir / name).string();
   const int fd = ::mkstemp(tmpl.data());
   check(fd >= 0, [&] { return cat("cannot create a temporary file in '", dir.string(), "': ", std::strerror(errno)); });
+  // mkstemp creates the file 0600; give it the mode a plain create would (0666 less the umask).
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
   try {
     file_sink sink(fd, tmpl);
     fill(sink);
