@@ -34,3 +34,6 @@ void group_norm_backward(const group_norm_dims& d, const T* x, const T* weight, 
 }  // namespace vae
 
 #include "vae/backend/cpu/group_norm.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/group_norm.cuh"
+#endif
