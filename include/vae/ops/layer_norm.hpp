@@ -32,3 +32,6 @@ void layer_norm_backward(const layer_norm_dims& d, const T* x, const T* weight, 
 }  // namespace vae
 
 #include "vae/backend/cpu/layer_norm.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/layer_norm.cuh"
+#endif
