@@ -43,3 +43,6 @@ void batch_norm_backward(const batch_norm_dims& d, bool training, const T* x, co
 }  // namespace vae
 
 #include "vae/backend/cpu/batch_norm.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/batch_norm.cuh"
+#endif

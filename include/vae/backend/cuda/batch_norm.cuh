@@ -1,0 +1,147 @@
+// cuda kernel of the batch-norm op: one block per channel (batch × spatial values, strided) for the training
+// statistics and the backward, one thread per element for eval mode; sums in double through shared memory.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "vae/backend/cuda.hpp"
+#include "vae/backend/cuda/reduce.cuh"
+#include "vae/ops/batch_norm.hpp"
+
+namespace vae {
+
+namespace cuda_detail {
+
+// Element k ∈ [0, batch·spatial) of channel c, in NCHW.
+__device__ inline std::int64_t batch_norm_at(const batch_norm_dims& d, std::int64_t c, std::int64_t k) {
+  return ((k / d.spatial) * d.channels + c) * d.spatial + k % d.spatial;
+}
+
+// Block c: mean, biased variance, rstd, running statistics (unbiased variance), then y.
+template <class T>
+__global__ void batch_norm_train_kernel(batch_norm_dims d, double eps, double momentum, const T* x, const T* weight,
+                                        const T* bias, T* y, T* mean, T* rstd, T* running_mean, T* running_var) {
+  const std::int64_t c = blockIdx.x, count = d.batch * d.spatial;
+  double s = 0;
+  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) s += static_cast<double>(x[batch_norm_at(d, c, k)]);
+  const double m = block_sum(s) / static_cast<double>(count);
+  double ss = 0;
+  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) {
+    const double v = static_cast<double>(x[batch_norm_at(d, c, k)]) - m;
+    ss += v * v;
+  }
+  ss = block_sum(ss);
+  const double var = ss / static_cast<double>(count);
+  const double rs = 1.0 / std::sqrt(var + eps);
+  if (threadIdx.x == 0) {
+    mean[c] = static_cast<T>(m);
+    rstd[c] = static_cast<T>(rs);
+    if (running_mean)
+      running_mean[c] = static_cast<T>((1 - momentum) * static_cast<double>(running_mean[c]) + momentum * m);
+    if (running_var) {
+      const double unbiased = count > 1 ? ss / static_cast<double>(count - 1) : var;
+      running_var[c] = static_cast<T>((1 - momentum) * static_cast<double>(running_var[c]) + momentum * unbiased);
+    }
+  }
+  const T scale = static_cast<T>(weight ? static_cast<double>(weight[c]) * rs : rs);
+  const T shift = bias ? bias[c] : T(0), mt = static_cast<T>(m);
+  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) {
+    const std::int64_t at = batch_norm_at(d, c, k);
+    y[at] = (x[at] - mt) * scale + shift;
+  }
+}
+
+// Thread c: the saved statistics of eval mode (mean = running_mean, rstd from running_var).
+template <class T>
+__global__ void batch_norm_eval_stats_kernel(batch_norm_dims d, double eps, const T* running_mean,
+                                             const T* running_var, T* mean, T* rstd) {
+  const std::int64_t c = thread_index();
+  if (c >= d.channels) return;
+  mean[c] = running_mean[c];
+  rstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+}
+
+// One thread per element: y = (x − running_mean[c])·(rs·w[c]) + b[c], rs in double as the cpu kernel.
+template <class T>
+__global__ void batch_norm_eval_apply_kernel(batch_norm_dims d, double eps, const T* x, const T* weight, const T* bias,
+                                             const T* running_mean, const T* running_var, T* y) {
+  const std::int64_t i = thread_index();
+  if (i >= d.batch * d.channels * d.spatial) return;
+  const std::int64_t c = (i / d.spatial) % d.channels;
+  const double rs = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
+  const T scale = static_cast<T>(weight ? static_cast<double>(weight[c]) * rs : rs);
+  const T shift = bias ? bias[c] : T(0);
+  y[i] = (x[i] - running_mean[c]) * scale + shift;
+}
+
+// Block c: sg = Σ dy, sgx = Σ dy·x̂; the parameter gradients, then dx (training: through the statistics).
+template <class T>
+__global__ void batch_norm_backward_kernel(batch_norm_dims d, bool training, const T* x, const T* weight,
+                                           const T* mean, const T* rstd, const T* dy, T* dx, T* dweight, T* dbias) {
+  const std::int64_t c = blockIdx.x, count = d.batch * d.spatial;
+  const double m = static_cast<double>(mean[c]), rs = static_cast<double>(rstd[c]);
+  double sg = 0, sgx = 0;
+  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) {
+    const std::int64_t at = batch_norm_at(d, c, k);
+    const double g = static_cast<double>(dy[at]);
+    sg += g;
+    sgx += g * (static_cast<double>(x[at]) - m);
+  }
+  block_sum2(sg, sgx);
+  sgx *= rs;
+  if (threadIdx.x == 0) {
+    if (dweight) dweight[c] += static_cast<T>(sgx);
+    if (dbias) dbias[c] += static_cast<T>(sg);
+  }
+  if (!dx) return;
+  const double w = weight ? static_cast<double>(weight[c]) : 1.0;
+  const double inv_count = 1.0 / static_cast<double>(count);
+  const T ka = static_cast<T>(rs * w), kb = static_cast<T>(training ? rs * w * sg * inv_count : 0.0),
+          kc = static_cast<T>(training ? rs * rs * w * sgx * inv_count : 0.0), mt = static_cast<T>(m);
+  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) {
+    const std::int64_t at = batch_norm_at(d, c, k);
+    dx[at] = training ? ka * dy[at] - kb - (x[at] - mt) * kc : ka * dy[at];
+  }
+}
+
+}  // namespace cuda_detail
+
+template <>
+struct kernel<batch_norm_op, cuda> {
+  template <class T>
+  static void forward_train(const batch_norm_dims& d, double eps, double momentum, const T* x, const T* weight,
+                            const T* bias, T* y, T* mean, T* rstd, T* running_mean, T* running_var) {
+    if (d.channels == 0) return;
+    cuda_detail::batch_norm_train_kernel<<<cuda_detail::row_blocks(d.channels), cuda_detail::reduce_threads, 0,
+                                           cuda_detail::stream()>>>(d, eps, momentum, x, weight, bias, y, mean, rstd,
+                                                                    running_mean, running_var);
+    cuda_detail::check_launch("vae::cuda batch_norm forward (training)");
+  }
+
+  template <class T>
+  static void forward_eval(const batch_norm_dims& d, double eps, const T* x, const T* weight, const T* bias,
+                           const T* running_mean, const T* running_var, T* y, T* mean, T* rstd) {
+    if (d.channels == 0) return;
+    cuda_detail::batch_norm_eval_stats_kernel<<<cuda_detail::blocks_for(d.channels), cuda_detail::threads_per_block, 0,
+                                                cuda_detail::stream()>>>(d, eps, running_mean, running_var, mean, rstd);
+    cuda_detail::check_launch("vae::cuda batch_norm eval statistics");
+    const std::int64_t n = d.batch * d.channels * d.spatial;
+    if (n == 0) return;
+    cuda_detail::batch_norm_eval_apply_kernel<<<cuda_detail::blocks_for(n), cuda_detail::threads_per_block, 0,
+                                                cuda_detail::stream()>>>(d, eps, x, weight, bias, running_mean,
+                                                                         running_var, y);
+    cuda_detail::check_launch("vae::cuda batch_norm forward (eval)");
+  }
+
+  template <class T>
+  static void backward(const batch_norm_dims& d, bool training, const T* x, const T* weight, const T* mean,
+                       const T* rstd, const T* dy, T* dx, T* dweight, T* dbias) {
+    if (d.channels == 0) return;
+    cuda_detail::batch_norm_backward_kernel<<<cuda_detail::row_blocks(d.channels), cuda_detail::reduce_threads, 0,
+                                              cuda_detail::stream()>>>(d, training, x, weight, mean, rstd, dy, dx,
+                                                                       dweight, dbias);
+    cuda_detail::check_launch("vae::cuda batch_norm backward");
+  }
+};
+
+}  // namespace vae

@@ -1,0 +1,72 @@
+// CUDA batch-norm kernel against the cpu kernel: training and eval forward (y, saved statistics, running
+// statistics) and backward of both modes (dx, dweight +=, dbias +=).
+#include "vae/backend/cuda/batch_norm.cuh"
+
+#include "cuda_test_support.cuh"
+
+using namespace vae;
+using cuda_test::random_tensor;
+using cuda_test::require_close;
+
+// Same arithmetic as the cpu kernel (statistics in double, applied in T); differences: the order of the double
+// sums (negligible) and the device's FMA contraction (≤ 1–2 float ulps of |y| ≲ 5). float32: atol 1e-5 /
+// rtol 1e-5 forward and running statistics, atol 1e-5 / rtol 1e-4 backward. double: 1e-12.
+template <class T>
+void check_batch_norm(const batch_norm_dims& d, bool affine, generator& rng) {
+  const bool is_float = std::is_same_v<T, float>;
+  const double atol = is_float ? 1e-5 : 1e-12, rtol_f = is_float ? 1e-5 : 1e-12, rtol_b = is_float ? 1e-4 : 1e-12;
+  const shape xs{d.batch, d.channels, d.spatial}, cs{d.channels};
+  auto x = random_tensor<T>(xs, rng, 2.0);
+  for (std::int64_t i = 0; i < x.numel(); ++i) x[i] += T(1);
+  const auto w = random_tensor<T>(cs, rng), b = random_tensor<T>(cs, rng), dy = random_tensor<T>(xs, rng);
+  auto rm = random_tensor<T>(cs, rng), rv = random_tensor<T>(cs, rng);
+  for (std::int64_t c = 0; c < d.channels; ++c) rv[c] = std::abs(rv[c]) + T(0.5);
+  const T* wp = affine ? w.data() : nullptr;
+  const T* bp = affine ? b.data() : nullptr;
+  const auto gx = to<cuda>(x), gw = to<cuda>(w), gb = to<cuda>(b), gdy = to<cuda>(dy);
+  const T* gwp = affine ? gw.data() : nullptr;
+  const T* gbp = affine ? gb.data() : nullptr;
+  const std::string label = cat("batch_norm ", xs, affine ? " affine" : "");
+
+  for (const bool training : {true, false}) {
+    const std::string mode = label + (training ? " training" : " eval");
+    auto grm = to<cuda>(rm), grv = to<cuda>(rv);
+    tensor<T> y(xs), mean(cs), rstd(cs), dx(xs);
+    tensor<T, cuda> gy(xs), gmean(cs), grstd(cs), gdx(xs);
+    if (training) {
+      ops::batch_norm_forward_train<cpu>(d, 1e-5, 0.1, x.data(), wp, bp, y.data(), mean.data(), rstd.data(), rm.data(),
+                                         rv.data());
+      ops::batch_norm_forward_train<cuda>(d, 1e-5, 0.1, gx.data(), gwp, gbp, gy.data(), gmean.data(), grstd.data(),
+                                          grm.data(), grv.data());
+      require_close(grm, rm, mode + " running_mean", atol, rtol_f);
+      require_close(grv, rv, mode + " running_var", atol, rtol_f);
+    } else {
+      ops::batch_norm_forward_eval<cpu>(d, 1e-5, x.data(), wp, bp, rm.data(), rv.data(), y.data(), mean.data(),
+                                        rstd.data());
+      ops::batch_norm_forward_eval<cuda>(d, 1e-5, gx.data(), gwp, gbp, grm.data(), grv.data(), gy.data(), gmean.data(),
+                                         grstd.data());
+    }
+    require_close(gy, y, mode + " y", atol, rtol_f);
+    require_close(gmean, mean, mode + " mean", atol, rtol_f);
+    require_close(grstd, rstd, mode + " rstd", atol, rtol_f);
+
+    auto dw = random_tensor<T>(cs, rng), db = random_tensor<T>(cs, rng);
+    auto gdw = to<cuda>(dw), gdb = to<cuda>(db);
+    const auto gmean_ref = to<cuda>(mean), grstd_ref = to<cuda>(rstd);
+    ops::batch_norm_backward<cpu>(d, training, x.data(), wp, mean.data(), rstd.data(), dy.data(), dx.data(),
+                                  affine ? dw.data() : nullptr, affine ? db.data() : nullptr);
+    ops::batch_norm_backward<cuda>(d, training, gx.data(), gwp, gmean_ref.data(), grstd_ref.data(), gdy.data(),
+                                   gdx.data(), affine ? gdw.data() : nullptr, affine ? gdb.data() : nullptr);
+    require_close(gdx, dx, mode + " dx", atol, rtol_b);
+    require_close(gdw, dw, mode + " dweight (+=)", atol, rtol_b);
+    require_close(gdb, db, mode + " dbias (+=)", atol, rtol_b);
+  }
+}
+
+TEST_CASE_TEMPLATE("cuda batch_norm forward and backward match the cpu kernel", T, float, double) {
+  generator rng(63);
+  check_batch_norm<T>({4, 6, 49}, true, rng);     // 196 values per channel < one block of threads
+  check_batch_norm<T>({16, 3, 100}, true, rng);   // several values per thread, strided over the batch
+  check_batch_norm<T>({8, 5, 1}, false, rng);     // BatchNorm1d-like: spatial 1, no affine
+  check_batch_norm<T>({1, 4, 1}, true, rng);      // one value per channel: unbiased variance falls back
+}
