@@ -75,3 +75,6 @@ void log_softmax_backward(const tensor<T, B>& y, const tensor<T, B>& dy, tensor<
 }  // namespace vae
 
 #include "vae/backend/cpu/softmax.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/softmax.cuh"
+#endif
