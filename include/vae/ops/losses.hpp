@@ -143,3 +143,6 @@ double cross_entropy_loss(const tensor<T, B>& logits, const tensor<I, B>& target
 }  // namespace vae
 
 #include "vae/backend/cpu/losses.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/losses.cuh"
+#endif
