@@ -34,3 +34,6 @@ void avg_pool2d_backward(const avg_pool2d_dims& d, const T* dy, T* dx) {
 }  // namespace vae
 
 #include "vae/backend/cpu/avg_pool2d.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/avg_pool2d.cuh"
+#endif

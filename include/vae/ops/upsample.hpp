@@ -28,3 +28,6 @@ void upsample_nearest_backward(const upsample_dims& d, const T* dy, T* dx) {
 }  // namespace vae
 
 #include "vae/backend/cpu/upsample.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/upsample.cuh"
+#endif
