@@ -1,9 +1,15 @@
-// Row-major GEMM on the cpu backend through Eigen::Map (Eigen parallelises on the OpenMP pool).
+// Row-major GEMM on the cpu backend through Eigen::Map (Eigen parallelises on the OpenMP pool; with EIGEN_USE_BLAS, bands on the OpenMP pool, one BLAS call each).
 #pragma once
 #include <Eigen/Core>
+#include <algorithm>
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
+
+#if defined(EIGEN_USE_BLAS)
+// OpenBLAS's thread-count setter, weak so that another BLAS (or none) links too: null when it is absent.
+extern "C" __attribute__((weak)) void openblas_set_num_threads(int);
+#endif
 
 namespace vae::cpu_detail {
 
@@ -17,7 +23,7 @@ using mut_map = Eigen::Map<row_major<T>, Eigen::Unaligned, Eigen::OuterStride<>>
 // C[M,N] = alpha · op(A) · op(B) + beta · C, all row-major with leading dimensions lda, ldb, ldc.
 // op(A) is [M,K]: A is [M,K] or, transposed, [K,M]. op(B) is [K,N]: B is [K,N] or, transposed, [N,K].
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+void gemm_eigen(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
   if (M == 0 || N == 0) return;
   mut_map<T> c(C, M, N, Eigen::OuterStride<>(ldc));
@@ -40,6 +46,54 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   else if (trans_b) run(a, b.transpose());
   else run(a, b);
 }
+
+#if defined(EIGEN_USE_BLAS)
+// With EIGEN_USE_BLAS the products above go to BLAS. A pthread OpenBLAS keeps its own thread pool, which fights
+// the OpenMP pool (spinning OpenMP workers against OpenBLAS workers on the same cores: mlp-vae steps 3-10x slower
+// on 2 cores). So BLAS runs single-threaded and the product is split here over the one OpenMP pool: each thread
+// computes a band of C's rows (or columns, when C is wider than tall) with one BLAS call over the full K.
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  static const bool single = [] {
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)single;
+  const int threads = max_threads();
+  const std::int64_t flops = 2 * M * N * K;
+#if defined(_OPENMP)
+  if (threads > 1 && !omp_in_parallel() && flops >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
+    const bool by_rows = M >= N;
+    const std::int64_t len = by_rows ? M : N;
+    const std::int64_t align = 16;  // bands in whole SIMD widths of C
+#pragma omp parallel num_threads(threads)
+    {
+      const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const std::int64_t per = ((len + nt - 1) / nt + align - 1) / align * align;
+      const std::int64_t b0 = std::min(len, t * per), b1 = std::min(len, b0 + per);
+      if (b1 > b0) {
+        if (by_rows) {
+          const T* a = trans_a ? A + b0 : A + b0 * lda;
+          gemm_eigen<T>(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
+        } else {
+          const T* b = trans_b ? B + b0 * ldb : B + b0;
+          gemm_eigen<T>(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
+        }
+      }
+    }
+    return;
+  }
+#endif
+  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#else
+template <class T>
+void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#endif
 
 // Instantiating gemm costs ~10 s of compile time per translation unit at -O3 (Eigen's kernels for every transpose
 // case). A program with many translation units (our test suite) defines VAE_EXTERN_GEMM and instantiates both
