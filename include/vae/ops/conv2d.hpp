@@ -45,3 +45,6 @@ void conv2d_backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, 
 }  // namespace vae
 
 #include "vae/backend/cpu/conv2d.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/conv2d.cuh"
+#endif
