@@ -46,3 +46,6 @@ void conv_transpose2d_backward(const conv_transpose2d_dims& d, const T* x, const
 }  // namespace vae
 
 #include "vae/backend/cpu/conv_transpose2d.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/conv_transpose2d.cuh"
+#endif
