@@ -143,3 +143,6 @@ void activation_backward(const Act& act, std::int64_t n, const T* x, const T* y,
 }  // namespace vae
 
 #include "vae/backend/cpu/activations.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/activations.cuh"
+#endif

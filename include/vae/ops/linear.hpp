@@ -28,3 +28,6 @@ void linear_backward(const linear_dims& d, const T* x, const T* w, const T* dy, 
 }  // namespace vae
 
 #include "vae/backend/cpu/linear.hpp"
+#if defined(__CUDACC__) && defined(VAE_WITH_CUDA)
+#include "vae/backend/cuda/linear.cuh"
+#endif
