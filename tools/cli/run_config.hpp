@@ -18,8 +18,8 @@ struct run_config {
   std::int64_t batch = 128;
   double lr = 1e-3;
   std::uint64_t seed = 0;
-  std::int64_t image_size = 28;  // folder: sources are resized to this
-  std::int64_t channels = 1;     // folder: 1 or 3
+  std::int64_t image_size = 0;   // > 0: images are centre-cropped and resized to this square size (0 = keep)
+  std::int64_t channels = 0;     // 1 or 3: convert images to this many channels (0 = keep)
   bool binarize = true;          // Bernoulli models binarise pixels at > 0.5 like the references
   std::int64_t latent = 32;
   double beta = 1.0;             // KL weight
