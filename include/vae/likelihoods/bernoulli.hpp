@@ -25,7 +25,11 @@ template <class T>
 void bernoulli_load(const T* out, std::int64_t len, bernoulli_array& o, bernoulli_array& e) {
   for (std::int64_t k = 0; k < len; ++k) o[k] = static_cast<double>(out[k]);
   for (std::int64_t k = len; k < bernoulli_chunk; ++k) o[k] = 0.0;
-  e = (-o.abs()).exp();
+  // Through a runtime-sized map: on the fixed-size array GCC 12 unrolls Eigen's AVX-512 packet exp and then warns
+  // about its own intrinsics' `__Y = __Y` idiom (-Wuninitialized, a false positive).
+  using map = Eigen::Map<Eigen::ArrayXd>;
+  using const_map = Eigen::Map<const Eigen::ArrayXd>;
+  map(e.data(), bernoulli_chunk) = (-const_map(o.data(), bernoulli_chunk).abs()).exp();
 }
 
 // Σ_k softplus(o_k) − o_k·x_k over one row of p values: softplus(o) = max(o, 0) + log1p(e), with log1p(e) =
