@@ -1,0 +1,232 @@
+// Host emulation of the cuda kernels (see run.sh): each block's threads are std::threads, __syncthreads a
+// std::barrier, __shared__ a static (blocks run one after another), cuBLAS cpu_detail::gemm. Every op is compared
+// with its cpu kernel in double (relative 1e-12): this checks the kernels' indexing and reductions, not the device.
+#include <barrier>
+#include <cmath>
+#include <math.h>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <thread>
+#include <vector>
+#include <algorithm>
+#include "vae/ops/group_norm.hpp"
+#include "vae/ops/layer_norm.hpp"
+#include "vae/ops/batch_norm.hpp"
+#include "vae/ops/softmax.hpp"
+#include "vae/ops/losses.hpp"
+#include "vae/train/sgd.hpp"
+#include "vae/train/adam.hpp"
+#include "vae/ops/conv2d.hpp"
+#include "vae/ops/conv_transpose2d.hpp"
+#include "vae/ops/upsample.hpp"
+#include "vae/ops/avg_pool2d.hpp"
+
+struct emu_dim { unsigned x; };
+thread_local emu_dim threadIdx, blockIdx;
+emu_dim blockDim{256};
+std::barrier<>* emu_bar = nullptr;
+inline void __syncthreads() { emu_bar->arrive_and_wait(); }
+#define __global__
+#define __device__
+#define __shared__ static
+
+namespace vae {
+template <class Op> struct emu_kernel;
+inline void emu_launch(unsigned blocks, unsigned threads, const std::function<void()>& f) {
+  blockDim.x = threads;
+  for (unsigned b = 0; b < blocks; ++b) {
+    std::barrier<> bar(threads);
+    emu_bar = &bar;
+    std::vector<std::thread> ts;
+    for (unsigned t = 0; t < threads; ++t) ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = b; f(); });
+    for (auto& t : ts) t.join();
+  }
+}
+template <class T> void emu_copy_to_host(T* dst, const T* src, std::size_t n) { std::copy_n(src, n, dst); }
+namespace cuda_detail {
+inline constexpr unsigned threads_per_block = 256;
+inline unsigned blocks_for(std::int64_t n) { return static_cast<unsigned>((n + 255) / 256); }
+inline std::int64_t thread_index() { return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; }
+inline void check_launch(const char*) {}
+inline int stream() { return 0; }
+// cuBLAS stand-in: the cpu GEMM (the real cuda_detail::gemm is checked against it by tests/cuda/linear.cu on a GPU).
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A, std::int64_t lda,
+          const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  cpu_detail::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+}  // namespace cuda_detail
+}  // namespace vae
+#include "kernels_emu.hpp"
+
+using namespace vae;
+std::mt19937 gen(7);
+std::vector<double> rnd(std::int64_t n, double scale = 1, double shift = 0) {
+  std::normal_distribution<double> N; std::vector<double> v(n); for (auto& e : v) e = shift + scale * N(gen); return v; }
+int fails = 0;
+void cmp(const char* what, const std::vector<double>& a, const std::vector<double>& b, double tol = 1e-12) {
+  double m = 0; for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]) / (1 + std::abs(b[i])));
+  if (!(m <= tol)) { ++fails; std::printf("FAIL %s: %g\n", what, m); }
+}
+void cmpv(const char* what, double a, double b) { if (!(std::abs(a - b) <= 1e-12 * (1 + std::abs(b)))) { ++fails; std::printf("FAIL %s: %g vs %g\n", what, a, b); } }
+
+template <class K, class E, class D>
+void conv_case(const char* what, D d, std::int64_t wsize, std::int64_t xin, std::int64_t yout, std::int64_t oc) {
+  auto x = rnd(xin), w = rnd(wsize), b = rnd(oc), dy = rnd(yout), dw = rnd(wsize), db = rnd(oc);
+  std::vector<double> y1(yout), y2(yout), dx1(xin), dx2(xin), dw1 = dw, dw2 = dw, db1 = db, db2 = db;
+  std::vector<double> s1(K::scratch_size(d)), s2(E::scratch_size(d));
+  K::forward(d, x.data(), w.data(), b.data(), y1.data(), s1.data());
+  E::forward(d, x.data(), w.data(), b.data(), y2.data(), s2.data());
+  K::backward(d, x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), s1.data());
+  E::backward(d, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data(), s2.data());
+  cmp(what, y2, y1); cmp(what, dx2, dx1); cmp(what, dw2, dw1); cmp(what, db2, db1);
+}
+
+void conv_pool_upsample() {
+  for (int g : {1, 2}) for (int k : {1, 3, 4}) for (int s : {1, 2}) for (int p : {0, 1}) for (int dil : {1, 2}) {
+    conv2d_dims d{2, 2 * g, 7, 6, 2 * g, k, k % 3 + 1, s, 3 - s, p, 1 - p, dil, 3 - dil, g};  // h and w differ
+    d.finish();
+    if (d.out_h > 0 && d.out_w > 0)
+      conv_case<kernel<conv2d_op, cpu>, emu_kernel<conv2d_op>>("conv2d", d, d.out_c * (d.in_c / g) * d.k_h * d.k_w,
+                                                               2 * d.in_c * 42, 2 * d.out_c * d.out_h * d.out_w, d.out_c);
+    conv_transpose2d_dims t{2, 2 * g, 4, 5, 2 * g, k, k % 3 + 1, s, 3 - s, p, 1 - p, s - 1, 2 - s, dil, 3 - dil, g};
+    t.finish();
+    if (t.out_h > 0 && t.out_w > 0)
+      conv_case<kernel<conv_transpose2d_op, cpu>, emu_kernel<conv_transpose2d_op>>(
+          "conv_transpose2d", t, t.in_c * (t.out_c / g) * t.k_h * t.k_w, 2 * t.in_c * 20, 2 * t.out_c * t.out_h * t.out_w, t.out_c);
+  }
+  for (int k : {1, 2, 3}) for (int s : {1, 2, 3}) for (int p : {0, 1}) {
+    if (2 * p > k) continue;
+    avg_pool2d_dims d{3, 7, 9, k, s, p};
+    d.finish();
+    auto x = rnd(3 * 63), dy = rnd(3 * d.out_h * d.out_w);
+    std::vector<double> y1(dy.size()), y2(dy.size()), dx1(x.size()), dx2(x.size());
+    kernel<avg_pool2d_op, cpu>::forward(d, x.data(), y1.data());
+    emu_kernel<avg_pool2d_op>::forward(d, x.data(), y2.data());
+    kernel<avg_pool2d_op, cpu>::backward(d, dy.data(), dx1.data());
+    emu_kernel<avg_pool2d_op>::backward(d, dy.data(), dx2.data());
+    cmp("avg_pool2d forward", y2, y1); cmp("avg_pool2d backward", dx2, dx1);
+  }
+  for (int s : {1, 2, 3}) {
+    upsample_dims d{4, 5, 7, s};
+    auto x = rnd(140), dy = rnd(140 * s * s);
+    std::vector<double> y1(dy.size()), y2(dy.size()), dx1(x.size()), dx2(x.size());
+    kernel<upsample_nearest_op, cpu>::forward(d, x.data(), y1.data());
+    emu_kernel<upsample_nearest_op>::forward(d, x.data(), y2.data());
+    kernel<upsample_nearest_op, cpu>::backward(d, dy.data(), dx1.data());
+    emu_kernel<upsample_nearest_op>::backward(d, dy.data(), dx2.data());
+    cmp("upsample forward", y2, y1); cmp("upsample backward", dx2, dx1);
+  }
+}
+
+int main() {
+  conv_pool_upsample();
+  using T = double;
+  for (auto d : {group_norm_dims{3, 8, 4, 37}, group_norm_dims{2, 12, 3, 100}, group_norm_dims{2, 6, 6, 25}}) for (bool aff : {true, false}) {
+    const auto n = d.batch * d.channels * d.spatial, nb = d.batch * d.groups;
+    auto x = rnd(n, 3, 2), w = rnd(d.channels), b = rnd(d.channels), dy = rnd(n), dw = rnd(d.channels), db = rnd(d.channels);
+    std::vector<T> y1(n), y2(n), m1(nb), m2(nb), r1(nb), r2(nb), dx1(n), dx2(n), dw1 = dw, dw2 = dw, db1 = db, db2 = db;
+    const T* wp = aff ? w.data() : nullptr; const T* bp = aff ? b.data() : nullptr;
+    kernel<group_norm_op, cpu>::forward(d, 1e-5, x.data(), wp, bp, y1.data(), m1.data(), r1.data());
+    emu_kernel<group_norm_op>::forward(d, 1e-5, x.data(), wp, bp, y2.data(), m2.data(), r2.data());
+    cmp("gn y", y2, y1); cmp("gn mean", m2, m1); cmp("gn rstd", r2, r1);
+    kernel<group_norm_op, cpu>::backward(d, x.data(), wp, m1.data(), r1.data(), dy.data(), dx1.data(), dw1.data(), db1.data());
+    emu_kernel<group_norm_op>::backward(d, x.data(), wp, m1.data(), r1.data(), dy.data(), dx2.data(), dw2.data(), db2.data());
+    cmp("gn dx", dx2, dx1); cmp("gn dw", dw2, dw1); cmp("gn db", db2, db1);
+  }
+  for (auto d : {layer_norm_dims{7, 64}, layer_norm_dims{3, 1000}, layer_norm_dims{5, 1}}) for (bool aff : {true, false}) {
+    const auto n = d.rows * d.features;
+    auto x = rnd(n, 3, -1.5), w = rnd(d.features), b = rnd(d.features), dy = rnd(n), dw = rnd(d.features), db = rnd(d.features);
+    std::vector<T> y1(n), y2(n), m1(d.rows), m2(d.rows), r1(d.rows), r2(d.rows), dx1(n), dx2(n), dw1 = dw, dw2 = dw, db1 = db, db2 = db;
+    const T* wp = aff ? w.data() : nullptr; const T* bp = aff ? b.data() : nullptr;
+    kernel<layer_norm_op, cpu>::forward(d, 1e-5, x.data(), wp, bp, y1.data(), m1.data(), r1.data());
+    emu_kernel<layer_norm_op>::forward(d, 1e-5, x.data(), wp, bp, y2.data(), m2.data(), r2.data());
+    cmp("ln y", y2, y1); cmp("ln mean", m2, m1); cmp("ln rstd", r2, r1);
+    kernel<layer_norm_op, cpu>::backward(d, x.data(), wp, m1.data(), r1.data(), dy.data(), dx1.data(), dw1.data(), db1.data());
+    emu_kernel<layer_norm_op>::backward(d, x.data(), wp, m1.data(), r1.data(), dy.data(), dx2.data(), dw2.data(), db2.data());
+    cmp("ln dx", dx2, dx1); cmp("ln dw", dw2, dw1); cmp("ln db", db2, db1);
+  }
+  for (auto d : {batch_norm_dims{4, 6, 49}, batch_norm_dims{16, 3, 30}, batch_norm_dims{8, 5, 1}}) for (bool tr : {true, false}) {
+    const auto n = d.batch * d.channels * d.spatial, C = d.channels;
+    auto x = rnd(n, 2, 1), w = rnd(C), b = rnd(C), dy = rnd(n), dw = rnd(C), db = rnd(C), rm = rnd(C), rv = rnd(C, 0.1, 1);
+    std::vector<T> y1(n), y2(n), m1(C), m2(C), r1(C), r2(C), dx1(n), dx2(n), dw1 = dw, dw2 = dw, db1 = db, db2 = db, rm1 = rm, rm2 = rm, rv1 = rv, rv2 = rv;
+    if (tr) {
+      kernel<batch_norm_op, cpu>::forward_train(d, 1e-5, 0.1, x.data(), w.data(), b.data(), y1.data(), m1.data(), r1.data(), rm1.data(), rv1.data());
+      emu_kernel<batch_norm_op>::forward_train(d, 1e-5, 0.1, x.data(), w.data(), b.data(), y2.data(), m2.data(), r2.data(), rm2.data(), rv2.data());
+      cmp("bn running mean", rm2, rm1); cmp("bn running var", rv2, rv1);
+    } else {
+      kernel<batch_norm_op, cpu>::forward_eval(d, 1e-5, x.data(), w.data(), b.data(), rm.data(), rv.data(), y1.data(), m1.data(), r1.data());
+      emu_kernel<batch_norm_op>::forward_eval(d, 1e-5, x.data(), w.data(), b.data(), rm.data(), rv.data(), y2.data(), m2.data(), r2.data());
+    }
+    cmp("bn y", y2, y1); cmp("bn mean", m2, m1); cmp("bn rstd", r2, r1);
+    kernel<batch_norm_op, cpu>::backward(d, tr, x.data(), w.data(), m1.data(), r1.data(), dy.data(), dx1.data(), dw1.data(), db1.data());
+    emu_kernel<batch_norm_op>::backward(d, tr, x.data(), w.data(), m1.data(), r1.data(), dy.data(), dx2.data(), dw2.data(), db2.data());
+    cmp("bn dx", dx2, dx1); cmp("bn dw", dw2, dw1); cmp("bn db", db2, db1);
+  }
+  for (auto d : {softmax_dims{9, 10}, softmax_dims{3, 1000}, softmax_dims{4, 1}}) {
+    const auto n = d.rows * d.cols;
+    auto x = rnd(n, 5), dy = rnd(n);
+    std::vector<T> y1(n), y2(n), dx1(n), dx2(n);
+    kernel<softmax_op, cpu>::softmax_forward(d, x.data(), y1.data()); emu_kernel<softmax_op>::softmax_forward(d, x.data(), y2.data()); cmp("softmax", y2, y1);
+    kernel<softmax_op, cpu>::softmax_backward(d, y1.data(), dy.data(), dx1.data()); emu_kernel<softmax_op>::softmax_backward(d, y1.data(), dy.data(), dx2.data()); cmp("softmax bwd", dx2, dx1);
+    kernel<softmax_op, cpu>::log_softmax_forward(d, x.data(), y1.data()); emu_kernel<softmax_op>::log_softmax_forward(d, x.data(), y2.data()); cmp("log_softmax", y2, y1);
+    kernel<softmax_op, cpu>::log_softmax_backward(d, y1.data(), dy.data(), dx1.data()); emu_kernel<softmax_op>::log_softmax_backward(d, y1.data(), dy.data(), dx2.data()); cmp("log_softmax bwd", dx2, dx1);
+    std::vector<T> inplace = x; emu_kernel<softmax_op>::softmax_forward(d, inplace.data(), inplace.data());
+    kernel<softmax_op, cpu>::softmax_forward(d, x.data(), y1.data()); cmp("softmax in place", inplace, y1);
+  }
+  for (std::int64_t n : {1, 255, 256, 257, 3001}) {
+    auto x = rnd(n, 3), t = rnd(n, 3);
+    auto tp = t; for (auto& e : tp) e = 1 / (1 + std::exp(-e));
+    std::vector<T> dx1(n), dx2(n), p1(n), p2(n);
+    cmpv("mse", kernel<elementwise_loss_op<losses::MSE>, cpu>::run(losses::MSE{}, n, x.data(), t.data(), 0.5, dx1.data(), p1.data()),
+         emu_kernel<elementwise_loss_op<losses::MSE>>::run(losses::MSE{}, n, x.data(), t.data(), 0.5, dx2.data(), p2.data()));
+    cmp("mse dx", dx2, dx1); cmp("mse per", p2, p1);
+    cmpv("l1", kernel<elementwise_loss_op<losses::L1>, cpu>::run(losses::L1{}, n, x.data(), t.data(), 1.0, dx1.data(), p1.data()),
+         emu_kernel<elementwise_loss_op<losses::L1>>::run(losses::L1{}, n, x.data(), t.data(), 1.0, dx2.data(), p2.data()));
+    cmp("l1 dx", dx2, dx1); cmp("l1 per", p2, p1);
+    cmpv("bce", kernel<elementwise_loss_op<losses::BCEWithLogits>, cpu>::run(losses::BCEWithLogits{}, n, x.data(), tp.data(), 1.0, dx1.data(), p1.data()),
+         emu_kernel<elementwise_loss_op<losses::BCEWithLogits>>::run(losses::BCEWithLogits{}, n, x.data(), tp.data(), 1.0, dx2.data(), p2.data()));
+    cmp("bce dx", dx2, dx1); cmp("bce per", p2, p1);
+  }
+  for (auto [rows, classes] : {std::pair<std::int64_t, std::int64_t>{17, 10}, {4, 700}})
+    for (auto r : {loss_reduction::none, loss_reduction::mean, loss_reduction::sum}) {
+      auto x = rnd(rows * classes, 4);
+      std::vector<std::int32_t> t(rows);
+      for (std::int64_t i = 0; i < rows; ++i) t[i] = i % 5 == 3 ? -100 : (i * 7 + 3) % classes;
+      std::vector<T> dx1(rows * classes), dx2(rows * classes), p1(rows), p2(rows);
+      cmpv("ce", kernel<cross_entropy_op, cpu>::run(rows, classes, x.data(), t.data(), -100, r, dx1.data(), p1.data()),
+           emu_kernel<cross_entropy_op>::run(rows, classes, x.data(), t.data(), -100, r, dx2.data(), p2.data()));
+      cmp("ce dx", dx2, dx1); cmp("ce per", p2, p1);
+    }
+  {  // optimizers: one step each variant from the same state
+    const std::int64_t n = 600;
+    for (int v = 0; v < 4; ++v) {
+      auto p = rnd(n), g = rnd(n), buf = rnd(n);
+      auto p1 = p, p2 = p, b1 = buf, b2 = buf;
+      sgd_step_args<T> a; a.n = n; a.grad = g.data(); a.lr = 0.05; a.momentum = v ? 0.9 : 0; a.dampening = 0.1; a.one_minus_dampening = 0.9;
+      a.weight_decay = 0.01; a.nesterov = v == 3; a.first_step = v == 2;
+      a.param = p1.data(); a.momentum_buffer = v ? b1.data() : nullptr;
+      if (v) { if (a.first_step) { if (a.nesterov) detail::sgd_update_host<true, true, true>(a); else detail::sgd_update_host<true, true, false>(a); }
+               else { if (a.nesterov) detail::sgd_update_host<true, false, true>(a); else detail::sgd_update_host<true, false, false>(a); } }
+      else detail::sgd_update_host<false, false, false>(a);
+      a.param = p2.data(); a.momentum_buffer = v ? b2.data() : nullptr;
+      emu_kernel<sgd_op>::step(a);
+      cmp("sgd p", p2, p1); cmp("sgd buf", b2, b1);
+    }
+    for (bool ams : {false, true}) {
+      auto p = rnd(n), g = rnd(n), m = rnd(n, 0.1), vv = rnd(n, 0.01, 0.05), vm = rnd(n, 0.01, 0.06);
+      auto p1 = p, p2 = p, m1 = m, m2 = m, v1 = vv, v2 = vv, x1 = vm, x2 = vm;
+      adam_step_args<T> a; a.n = n; a.grad = g.data(); a.beta1 = 0.9; a.beta2 = 0.999; a.eps = 1e-8; a.one_minus_beta1 = 0.1; a.one_minus_beta2 = 0.001;
+      a.l2 = 0.1; a.decay_factor = 0.999; a.step_size = 0.01 / 0.19; a.bias_correction2_sqrt = std::sqrt(0.002);
+      a.param = p1.data(); a.exp_avg = m1.data(); a.exp_avg_sq = v1.data(); a.max_exp_avg_sq = ams ? x1.data() : nullptr;
+      if (ams) detail::adam_update_host<true>(a); else detail::adam_update_host<false>(a);
+      a.param = p2.data(); a.exp_avg = m2.data(); a.exp_avg_sq = v2.data(); a.max_exp_avg_sq = ams ? x2.data() : nullptr;
+      emu_kernel<adam_op>::step(a);
+      cmp("adam p", p2, p1); cmp("adam m", m2, m1); cmp("adam v", v2, v1); cmp("adam vmax", x2, x1);
+    }
+  }
+  std::printf("emulation done, %d failures\n", fails);
+  return fails != 0;
+}
