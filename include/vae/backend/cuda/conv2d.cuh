@@ -12,9 +12,21 @@ namespace vae {
 
 namespace cuda_detail {
 
-// For ONE image (g.n is ignored): col[(c·k_h + i)·k_w + j, y·ow + x] = src[c, y·s − p + i·d, x·s − p + j·d], 0 outside.
+// Sliding-window geometry of ONE image [c, h, w] seen through k_h×k_w windows giving an [oh, ow] grid (as
+// window without the batch). Our own copy: this header is included from the bottom of
+// ops/conv2d.hpp, which may be read from inside backend/cpu/conv2d.hpp before the cpu one is defined.
+struct window {
+  std::int64_t c, h, w, k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh, ow;
+};
+// The conv input's windows.
+inline window input_windows(const conv2d_dims& d) {
+  return {d.in_c, d.in_h, d.in_w, d.k_h, d.k_w, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
+          d.out_h, d.out_w};
+}
+
+// For ONE image: col[(c·k_h + i)·k_w + j, y·ow + x] = src[c, y·s − p + i·d, x·s − p + j·d], 0 outside.
 template <class T>
-__global__ void im2col_kernel(cpu_detail::window_geometry g, const T* src, T* col) {
+__global__ void im2col_kernel(window g, const T* src, T* col) {
   const std::int64_t plane = g.oh * g.ow, k = thread_index();
   if (k >= g.c * g.k_h * g.k_w * plane) return;
   const std::int64_t p = k % plane, r = k / plane;
@@ -27,7 +39,7 @@ __global__ void im2col_kernel(cpu_detail::window_geometry g, const T* src, T* co
 // The adjoint of im2col for ONE image: dst[c, iy, ix] = Σ of the col entries that read it, gathered in (i, j)
 // order (the cpu kernel's order of additions for each element). dst is overwritten.
 template <class T>
-__global__ void col2im_kernel(cpu_detail::window_geometry g, const T* col, T* dst) {
+__global__ void col2im_kernel(window g, const T* col, T* dst) {
   const std::int64_t k = thread_index();
   if (k >= g.c * g.h * g.w) return;
   const std::int64_t ix = k % g.w, iy = (k / g.w) % g.h, c = k / (g.w * g.h), plane = g.oh * g.ow;
@@ -65,14 +77,14 @@ __global__ void channel_sums_kernel(std::int64_t n, std::int64_t channels, std::
 }
 
 template <class T>
-void im2col(const cpu_detail::window_geometry& g, const T* src, T* col) {
+void im2col(const window& g, const T* src, T* col) {
   const std::int64_t n = g.c * g.k_h * g.k_w * g.oh * g.ow;
   if (n == 0) return;
   im2col_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, src, col);
   check_launch("vae::cuda im2col");
 }
 template <class T>
-void col2im(const cpu_detail::window_geometry& g, const T* col, T* dst) {
+void col2im(const window& g, const T* col, T* dst) {
   const std::int64_t n = g.c * g.h * g.w;
   if (n == 0) return;
   col2im_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, col, dst);
@@ -103,7 +115,7 @@ struct kernel<conv2d_op, cuda> {
   static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
-    const auto g = cpu_detail::input_windows(d, 1);
+    const auto g = cuda_detail::input_windows(d);
     for (std::int64_t b = 0; b < d.n; ++b) {
       cuda_detail::im2col(g, x + b * in_img, scratch);
       T* yb = y + b * d.out_c * ohw;  // one image of NCHW output is [out_c, ohw]: the GEMM's layout
@@ -120,7 +132,7 @@ struct kernel<conv2d_op, cuda> {
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
-    const auto g = cpu_detail::input_windows(d, 1);
+    const auto g = cuda_detail::input_windows(d);
     for (std::int64_t b = 0; b < d.n; ++b) {
       const T* dyb = dy + b * d.out_c * ohw;
       if (dw) {  // dw_g[cout_g, kg] += dy_g[cout_g, ohw] · col_gᵀ

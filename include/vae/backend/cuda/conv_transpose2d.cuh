@@ -10,6 +10,14 @@
 
 namespace vae {
 
+namespace cuda_detail {
+// The output seen as the input of the matching conv2d: one image [out_c, out_h, out_w] on an in_h×in_w grid.
+inline window output_windows(const conv_transpose2d_dims& d) {
+  return {d.out_c, d.out_h, d.out_w, d.k_h, d.k_w, d.stride_h, d.stride_w, d.pad_h, d.pad_w, d.dil_h, d.dil_w,
+          d.in_h, d.in_w};
+}
+}  // namespace cuda_detail
+
 template <>
 struct kernel<conv_transpose2d_op, cuda> {
   // The columns of one image: [out_c·k_h·k_w, in_h·in_w].
@@ -21,7 +29,7 @@ struct kernel<conv_transpose2d_op, cuda> {
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
-    const auto g = cpu_detail::output_windows(d, 1);
+    const auto g = cuda_detail::output_windows(d);
     for (std::int64_t b = 0; b < d.n; ++b) {
       const T* xb = x + b * d.in_c * hw;  // one image of NCHW input is [in_c, hw]
       for (std::int64_t gr = 0; gr < d.groups; ++gr)  // col_g[kg, hw] = w_gᵀ · x_g with w_g [cin_g, kg]
@@ -39,7 +47,7 @@ struct kernel<conv_transpose2d_op, cuda> {
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, d.out_h * d.out_w, dy, dbias);
     if (!dw && !dx) return;
-    const auto g = cpu_detail::output_windows(d, 1);
+    const auto g = cuda_detail::output_windows(d);
     for (std::int64_t b = 0; b < d.n; ++b) {
       cuda_detail::im2col(g, dy + b * out_img, scratch);  // dcol [out_c·kk, hw]
       if (dw) {  // dw_g[cin_g, kg] += x_g[cin_g, hw] · dcol_gᵀ
