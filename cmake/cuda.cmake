@@ -62,5 +62,8 @@ if(VAE_WITH_CUDA)
       add_test(NAME cuda/${name} COMMAND ${target})
       set_tests_properties(cuda/${name} PROPERTIES LABELS cuda SKIP_RETURN_CODE 77)
     endforeach()
+    # The kernels' indexing and reductions emulated on the host (no GPU needed; python3 + g++, ~1 min).
+    add_test(NAME cuda-emulation COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/emulation/run.sh)
+    set_tests_properties(cuda-emulation PROPERTIES LABELS "cuda-emulation;slow")
   endif()
 endif()
