@@ -52,7 +52,7 @@ for v in $VARIANTS; do
   cmake --build "$BUILD" -j"$(nproc)" --target vae_bench >/dev/null
 done
 
-if [ "$QUICK" = 1 ]; then VAE_SECONDS=6; TORCH_SECONDS=12; else VAE_SECONDS=20; TORCH_SECONDS=30; fi
+if [ "$QUICK" = 1 ]; then VAE_SECONDS=6; TORCH_SECONDS=20; else VAE_SECONDS=20; TORCH_SECONDS=30; fi
 
 ref_script() {
   case "$1" in
