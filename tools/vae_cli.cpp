@@ -297,7 +297,7 @@ int main(int argc, char** argv) {
   train->add_option("--channels", ta.channels, "folder data: 1 or 3 channels");
   train->add_option("--latent", ta.latent, "VAE/AE latent size (default 32)");
   train->add_option("--beta", ta.beta, "KL weight β (default 1)");
-  train->add_option("--quantizer", ta.quantizer, "vq | ema (default ema)");
+  train->add_option("--quantizer", ta.quantizer, "vq | ema | fsq | gumbel | rvq (default ema)");
   train->add_option("--codebook-size", ta.codebook_size, "codebook size K (default 512)");
   train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");
   train->add_flag("--no-restart", ta.no_restart, "vq models: no dead-code restart");
@@ -364,12 +364,17 @@ int main(int argc, char** argv) {
       for (std::int64_t b = 0; b < total; b += 500) {
         vae::cli::detail::slice_rows(r.data.test_images, b, std::min(total, b + 500), x);
         r.model->encode_tokens(x, part);
+        // Tokens are [N, h, w], or [levels, N, h, w] for residual quantizers: batches stack along N.
+        const bool leveled = part.rank() == 4;
+        const std::int64_t levels = leveled ? part.dim(0) : 1, nb = leveled ? part.dim(1) : part.dim(0);
         if (b == 0) {
           vae::shape s = part.shape();
-          s[0] = total;
+          s[leveled ? 1 : 0] = total;
           all.resize(s);
         }
-        std::copy(part.data(), part.data() + part.numel(), all.data() + b * (part.numel() / part.dim(0)));
+        const std::int64_t per = part.numel() / (levels * nb);
+        for (std::int64_t l = 0; l < levels; ++l)
+          std::copy(part.data() + l * nb * per, part.data() + (l + 1) * nb * per, all.data() + (l * total + b) * per);
       }
       vae::io::write_npy(out_file, all.data(), all.shape());
       std::cerr << "wrote " << out_file << " (" << all.shape() << " int32 tokens)\n";

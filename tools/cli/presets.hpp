@@ -18,6 +18,9 @@
 #include "vae/models/vqvae.hpp"
 #include "vae/priors/standard_normal.hpp"
 #include "vae/quantizers/ema_vector_quantizer.hpp"
+#include "vae/quantizers/fsq.hpp"
+#include "vae/quantizers/gumbel_quantizer.hpp"
+#include "vae/quantizers/residual_vq.hpp"
 #include "vae/quantizers/vector_quantizer.hpp"
 #include "vae/weighting/weighting.hpp"
 
@@ -105,7 +108,20 @@ inline std::unique_ptr<runner> make_runner(const run_config& c, image_shape s, g
   };
   if (c.quantizer == "vq") return build(VectorQuantizer<float>(K, c.code_dim, qo));
   if (c.quantizer == "ema") return build(EMAVectorQuantizer<float>(K, c.code_dim, qo));
-  vae::detail::throw_error(cat("unknown quantizer '", c.quantizer, "' for ", c.model, ": choose vq or ema"));
+  if (c.quantizer == "rvq") return build(ResidualVQ<float>(/*levels=*/2, K, c.code_dim, qo));
+  if (c.quantizer == "gumbel") {
+    gumbel_options go;
+    go.seed = c.seed;
+    return build(GumbelQuantizer<float>(c.code_dim, K, c.code_dim, go));
+  }
+  if (c.quantizer == "fsq") {
+    // FSQ's implicit codebook: levels {8, 5, 5, 5} = 1000 codes on 4 channels (the encoder emits 4).
+    eo.code_dim = 4;
+    dopt.code_dim = 4;
+    return build(FSQ<float>({8, 5, 5, 5}));
+  }
+  vae::detail::throw_error(
+      cat("unknown quantizer '", c.quantizer, "' for ", c.model, ": choose vq, ema, fsq, gumbel or rvq"));
 }
 
 }  // namespace vae::cli
