@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "vae/backend/cpu.hpp"
-#include "vae/backend/cpu/gemm.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/linear.hpp"
+#include "vae/ops/vq_nearest.hpp"
 #include "vae/quantizers/quantizer.hpp"
 
 namespace vae {
@@ -263,39 +263,20 @@ class vq_base {
     return en_.data();
   }
 
-  // Distances as one GEMM (−2 z·Eᵀ) plus the two squared norms, then a parallel argmin per row (first minimum).
-  // Rows go in blocks of at most distance_block_elements / K so the distance buffer stays bounded (a 32×32 grid
-  // with K = 2048 at batch 128 would need 1 GiB at once); with keep_distances all M·K distances are kept.
+  // Distances as one GEMM (−2 z·Eᵀ) plus the two squared norms, then a parallel argmin per row (first minimum):
+  // the vq_nearest op (ops/vq_nearest.hpp). Rows go in blocks of at most distance_block_elements / K so the
+  // distance buffer stays bounded (a 32×32 grid with K = 2048 at batch 128 would need 1 GiB at once); with
+  // keep_distances all M·K distances are kept.
   void nearest(const T* z, const T* E, std::int64_t M) {
     const std::int64_t K = K_, d = d_;
     enorm2_.resize({K});
-    for (std::int64_t k = 0; k < K; ++k) {
-      T s = 0;
-      for (std::int64_t j = 0; j < d; ++j) s += E[k * d + j] * E[k * d + j];
-      enorm2_[k] = s;
-    }
+    ops::vq_code_norms<B>(vq_nearest_dims{M, K, d}, E, enorm2_.data());
     const std::int64_t block = keep_distances_ ? std::max<std::int64_t>(M, 1)
                                                : std::max<std::int64_t>(1, distance_block_elements / K);
     dist_.resize({std::min(M, block), K});
     for (std::int64_t r0 = 0; r0 < M; r0 += block) {
       const std::int64_t rows = std::min(block, M - r0);
-      const T* zb = z + r0 * d;
-      cpu_detail::gemm<T>(false, true, rows, K, d, T(-2), zb, d, E, d, T(0), dist_.data(), K);
-      parallel_for(rows, rows * (K + d), [&](std::int64_t r) {
-        T zz = 0;
-        for (std::int64_t j = 0; j < d; ++j) zz += zb[r * d + j] * zb[r * d + j];
-        T* row = dist_.data() + r * K;
-        const T* ee = enorm2_.data();
-        // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
-        T m = std::numeric_limits<T>::infinity();
-        for (std::int64_t k = 0; k < K; ++k) {
-          row[k] = (zz + row[k]) + ee[k];
-          m = row[k] < m ? row[k] : m;
-        }
-        std::int64_t best = 0;
-        while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
-        idx_[r0 + r] = static_cast<std::int32_t>(best);
-      });
+      ops::vq_nearest<B>(vq_nearest_dims{rows, K, d}, z + r0 * d, E, enorm2_.data(), dist_.data(), idx_.data() + r0);
     }
   }
 

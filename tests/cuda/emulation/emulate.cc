@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 #include <algorithm>
+#include <limits>
 #include "vae/ops/group_norm.hpp"
 #include "vae/ops/layer_norm.hpp"
 #include "vae/ops/batch_norm.hpp"
@@ -21,6 +22,7 @@
 #include "vae/ops/conv_transpose2d.hpp"
 #include "vae/ops/upsample.hpp"
 #include "vae/ops/avg_pool2d.hpp"
+#include "vae/ops/vq_nearest.hpp"
 
 struct emu_dim { unsigned x; };
 thread_local emu_dim threadIdx, blockIdx;
@@ -121,8 +123,49 @@ void conv_pool_upsample() {
   }
 }
 
+// vq_nearest: same GEMM stand-in and the same serial norms as the cpu kernel, so the distances agree and the
+// block argmin must reproduce the cpu's indices exactly: codes below/above the 256 threads of a row's block, integer
+// data full of exact ties (lowest index wins), a NaN code column and an all-NaN row (last code).
+void vq_nearest_cases() {
+  std::uniform_int_distribution<int> small(-2, 2);
+  for (int variant = 0; variant < 5; ++variant) {
+    const vq_nearest_dims d = variant == 0 ? vq_nearest_dims{13, 7, 3} : variant == 1 ? vq_nearest_dims{9, 257, 8}
+                              : variant == 2 ? vq_nearest_dims{6, 600, 5} : vq_nearest_dims{20, 300, 4};
+    auto z = rnd(d.rows * d.dim), E = rnd(d.codes * d.dim);
+    if (variant >= 3) {  // integer entries: exact distances, many ties; code 1 copies code 0, code 290 copies 289
+      for (auto& e : z) e = small(gen);
+      for (auto& e : E) e = small(gen) / 2;
+      for (std::int64_t j = 0; j < d.dim; ++j) { E[d.dim + j] = E[j]; E[290 * d.dim + j] = E[289 * d.dim + j]; }
+    }
+    if (variant == 4) {  // code 0 NaN in every row; row 3 all NaN
+      E[0] = std::numeric_limits<double>::quiet_NaN();
+      z[3 * d.dim] = std::numeric_limits<double>::quiet_NaN();
+    }
+    std::vector<double> n1(d.codes), n2(d.codes), d1(d.rows * d.codes), d2(d.rows * d.codes);
+    std::vector<std::int32_t> i1(d.rows, -1), i2(d.rows, -1);
+    kernel<vq_nearest_op, cpu>::code_norms(d, E.data(), n1.data());
+    emu_kernel<vq_nearest_op>::code_norms(d, E.data(), n2.data());
+    kernel<vq_nearest_op, cpu>::nearest(d, z.data(), E.data(), n1.data(), d1.data(), i1.data());
+    emu_kernel<vq_nearest_op>::nearest(d, z.data(), E.data(), n1.data(), d2.data(), i2.data());
+    if (variant < 4) { cmp("vq_nearest code norms", n2, n1); cmp("vq_nearest distances", d2, d1); }
+    if (i1 != i2) { ++fails; std::printf("FAIL vq_nearest indices (variant %d)\n", variant); }
+    if (variant == 4 && i1[3] != d.codes - 1) { ++fails; std::printf("FAIL vq_nearest all-NaN row\n"); }
+    if (variant >= 3) {
+      std::int64_t ties = 0;
+      for (std::int64_t r = 0; r < d.rows; ++r) {
+        if (i1[r] == 1 || i1[r] == 290) { ++fails; std::printf("FAIL vq_nearest picked a duplicate code\n"); }
+        std::int64_t holders = 0;
+        for (std::int64_t k = 0; k < d.codes; ++k) holders += d1[r * d.codes + k] == d1[r * d.codes + i1[r]];
+        ties += holders > 1;
+      }
+      if (ties < d.rows / 2) { ++fails; std::printf("FAIL vq_nearest: only %ld tie rows\n", static_cast<long>(ties)); }
+    }
+  }
+}
+
 int main() {
   conv_pool_upsample();
+  vq_nearest_cases();
   using T = double;
   for (auto d : {group_norm_dims{3, 8, 4, 37}, group_norm_dims{2, 12, 3, 100}, group_norm_dims{2, 6, 6, 25}}) for (bool aff : {true, false}) {
     const auto n = d.batch * d.channels * d.spatial, nb = d.batch * d.groups;

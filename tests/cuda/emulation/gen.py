@@ -1,12 +1,14 @@
 # Turns the committed cuda kernel headers into host C++ for emulate.cc: drops includes, renames kernel<Op, cuda>
-# to emu_kernel<Op>, and rewrites every launch `k<<<blocks, threads, 0, stream>>>(args);` into
-# `emu_launch(blocks, threads, [&] { k(args); });`. Usage: python3 gen.py <include/vae/backend/cuda> <out.hpp>
+# to emu_kernel<Op>, makes device temporaries (tensor<T, cuda>) host tensors, and rewrites every launch
+# `k<<<blocks, threads, 0, stream>>>(args);` into `emu_launch(blocks, threads, [&] { k(args); });`.
+# Usage: python3 gen.py <include/vae/backend/cuda> <out.hpp>
 import re
 import sys
 
 root, out_path = sys.argv[1], sys.argv[2]
 files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'softmax.cuh', 'losses.cuh',
-         'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh']
+         'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
+         'vq_nearest.cuh']
 
 
 def split_top(s):
@@ -35,7 +37,7 @@ for f in files:
     s = open(root + '/' + f).read()
     s = '\n'.join(l for l in s.split('\n') if not l.startswith('#'))
     s = re.sub(r'struct kernel<(.*?), cuda>', r'struct emu_kernel<\1>', s)
-    s = s.replace('tensor<double, cuda>', 'tensor<double, cpu>').replace('cuda::copy_to_host', 'emu_copy_to_host')
+    s = re.sub(r'tensor<(\w+), cuda>', r'tensor<\1, cpu>', s).replace('cuda::copy_to_host', 'emu_copy_to_host')
     s = re.sub(r'([\w:]+(?:<[\w:<>, ]*>)?)\s*<<<(.*?)>>>\((.*?)\);', launch, s, flags=re.S)
     if '<<<' in s:
         sys.exit('gen.py: a launch in %s was not rewritten' % f)

@@ -18,3 +18,4 @@
 #include "vae/backend/cuda/softmax.cuh"
 #include "vae/backend/cuda/transfer.cuh"
 #include "vae/backend/cuda/upsample.cuh"
+#include "vae/backend/cuda/vq_nearest.cuh"
