@@ -5,6 +5,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/gemm.hpp"
+#include "vae/core/error.hpp"
 #include "vae/ops/conv2d.hpp"
 
 namespace vae {
@@ -189,6 +190,100 @@ void reduce_partials(const T* partial, std::int64_t tasks, std::int64_t size, T*
   });
 }
 
+
+// ---- Channels-last columns. With few output positions per image (7×7, 14×14) the NCHW columns above copy runs
+// of a handful of strided elements; in channels-last order every window entry is a contiguous run of all c
+// channels, so im2col/col2im become vectorised copies/adds of c floats. Used when the sliding-window side has
+// at least `channels_last_min` channels (see conv_path below).
+inline constexpr std::int64_t channels_last_min = 16;
+
+// col[(b·oh + y)·ow + x, (i·k_w + j)·c + ch] = src[b, y·s − p + i·d, x·s − p + j·d, ch] (src is [n, h, w, c];
+// 0 outside).
+template <class T>
+void im2col_cl(const window_geometry& g, const T* src, T* col) {
+  for (std::int64_t b = 0; b < g.n; ++b)
+    for (std::int64_t y = 0; y < g.oh; ++y)
+      for (std::int64_t x = 0; x < g.ow; ++x) {
+        T* o = col + ((b * g.oh + y) * g.ow + x) * g.k_h * g.k_w * g.c;
+        for (std::int64_t i = 0; i < g.k_h; ++i) {
+          const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h;
+          for (std::int64_t j = 0; j < g.k_w; ++j, o += g.c) {
+            const std::int64_t ix = x * g.stride_w - g.pad_w + j * g.dil_w;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w)
+              std::fill_n(o, g.c, T(0));
+            else
+              std::copy_n(src + ((b * g.h + iy) * g.w + ix) * g.c, g.c, o);
+          }
+        }
+      }
+}
+// The adjoint of im2col_cl: dst [n, h, w, c] = Σ of the col entries that read each element (dst is overwritten;
+// every element sums its entries in (b, y, x, i, j) order).
+template <class T>
+void col2im_cl(const window_geometry& g, const T* col, T* dst) {
+  std::fill_n(dst, g.n * g.h * g.w * g.c, T(0));
+  for (std::int64_t b = 0; b < g.n; ++b)
+    for (std::int64_t y = 0; y < g.oh; ++y)
+      for (std::int64_t x = 0; x < g.ow; ++x) {
+        const T* o = col + ((b * g.oh + y) * g.ow + x) * g.k_h * g.k_w * g.c;
+        for (std::int64_t i = 0; i < g.k_h; ++i) {
+          const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h;
+          for (std::int64_t j = 0; j < g.k_w; ++j, o += g.c) {
+            const std::int64_t ix = x * g.stride_w - g.pad_w + j * g.dil_w;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+            T* d = dst + ((b * g.h + iy) * g.w + ix) * g.c;
+            for (std::int64_t ch = 0; ch < g.c; ++ch) d[ch] += o[ch];
+          }
+        }
+      }
+}
+// [n, c, p] → [n, p, c] (serial: called inside a chunk task).
+template <class T>
+void nchw_to_nhwc(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, T* dst) {
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch) {
+      const T* s = src + (b * c + ch) * p;
+      T* o = dst + b * p * c + ch;
+      for (std::int64_t t = 0; t < p; ++t) o[t * c] = s[t];
+    }
+}
+// [n, p, c] → [n, c, p], plus bias[c] when bias is not null (serial).
+template <class T>
+void nhwc_to_nchw(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, const T* bias, T* dst) {
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch) {
+      const T* s = src + b * p * c + ch;
+      T* o = dst + (b * c + ch) * p;
+      const T add = bias ? bias[ch] : T(0);
+      for (std::int64_t t = 0; t < p; ++t) o[t] = s[t * c] + add;
+    }
+}
+// A weight [o, i, kk] (PyTorch order) as [o, kk, i], the channels-last column order.
+template <class T>
+void weight_to_channels_last(std::int64_t o, std::int64_t i, std::int64_t kk, const T* w, T* r) {
+  parallel_for(o, o * i * kk, [&](std::int64_t a) {
+    for (std::int64_t c = 0; c < i; ++c)
+      for (std::int64_t k = 0; k < kk; ++k) r[(a * kk + k) * i + c] = w[(a * i + c) * kk + k];
+  });
+}
+// dst[o, i, kk] += Σ_t partial_t[o, kk, i] over `tasks` buffers of o·kk·i elements, summed in task order.
+template <class T>
+void add_weight_from_channels_last(std::int64_t o, std::int64_t i, std::int64_t kk, const T* partial,
+                                   std::int64_t tasks, T* dst) {
+  const std::int64_t size = o * i * kk;
+  parallel_for(o, size * tasks, [&](std::int64_t a) {
+    for (std::int64_t c = 0; c < i; ++c)
+      for (std::int64_t k = 0; k < kk; ++k) {
+        T s = 0;
+        for (std::int64_t t = 0; t < tasks; ++t) s += partial[t * size + (a * kk + k) * i + c];
+        dst[(a * i + c) * kk + k] += s;
+      }
+  });
+}
+
+// Which column layout a conv kernel uses: NCHW columns (any groups, few channels, large images) or channels-last
+// columns (groups = 1 and at least channels_last_min channels on the windowed side).
+enum class conv_path { columns, channels_last };
 }  // namespace cpu_detail
 
 template <>
@@ -209,13 +304,38 @@ struct kernel<conv2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
-  static std::int64_t scratch_size(const conv2d_dims& d) {
+  static cpu_detail::conv_path path_for(const conv2d_dims& d) {
+    return d.groups == 1 && d.in_c >= cpu_detail::channels_last_min ? cpu_detail::conv_path::channels_last
+                                                                       : cpu_detail::conv_path::columns;
+  }
+  static std::int64_t scratch_size(const conv2d_dims& d) { return scratch_size(d, path_for(d)); }
+  static std::int64_t scratch_size(const conv2d_dims& d, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      const auto l = plan_cl(d);
+      return l.plan.tasks * (l.per_task + l.w) + l.w;
+    }
     const auto l = plan(d);
     return l.plan.tasks * (l.per_task + l.dw);
   }
 
   template <class T>
   static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    forward(d, x, w, bias, y, scratch, path_for(d));
+  }
+  template <class T>
+  static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       T* scratch) {
+    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d));
+  }
+  // The same, on an explicit path (tests compare the two; `scratch` holds scratch_size(d, path) elements).
+  template <class T>
+  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      check(d.groups == 1, "conv2d: the channels-last path needs groups == 1");
+      forward_cl(d, x, w, bias, y, scratch);
+      return;
+    }
     const auto l = plan(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
@@ -233,7 +353,12 @@ struct kernel<conv2d_op, cpu> {
 
   template <class T>
   static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
+                       T* scratch, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      check(d.groups == 1, "conv2d: the channels-last path needs groups == 1");
+      backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
+      return;
+    }
     const auto l = plan(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
@@ -263,6 +388,82 @@ struct kernel<conv2d_op, cpu> {
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
+  }
+
+ private:
+  // Channels-last: per task xl [nb·ihw, in_c], col [nb·ohw, K] (none when the window is pointwise: col = xl),
+  // out [nb·ohw, out_c]; then one weight buffer [out_c, K] per task (backward partials) and one shared
+  // [out_c, K] (the weight in column order), K = kk·in_c.
+  struct layout_cl {
+    cpu_detail::chunk_plan plan;
+    std::int64_t xl, col, out, per_task, w;
+    bool pointwise;
+  };
+  static layout_cl plan_cl(const conv2d_dims& d) {
+    layout_cl l;
+    const std::int64_t ohw = d.out_h * d.out_w, k = d.in_c * d.k_h * d.k_w;
+    l.pointwise = cpu_detail::pointwise(cpu_detail::input_windows(d, 1));
+    l.plan = cpu_detail::plan_chunks(d.n, k * ohw);
+    l.xl = d.in_c * d.in_h * d.in_w * l.plan.per_chunk;
+    l.col = l.pointwise ? 0 : k * ohw * l.plan.per_chunk;
+    l.out = d.out_c * ohw * l.plan.per_chunk;
+    l.per_task = l.xl + l.col + l.out;
+    l.w = d.out_c * k;
+    return l;
+  }
+
+  template <class T>
+  static void forward_cl(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const auto l = plan_cl(d);
+    const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
+    T* wr = scratch + l.plan.tasks * (l.per_task + l.w);
+    cpu_detail::weight_to_channels_last(d.out_c, d.in_c, kk, w, wr);
+    cpu_detail::for_chunks(l.plan, d.n, d.n * d.out_c * ohw * k, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* xl = scratch + t * l.per_task;
+      T* col = xl + l.xl;
+      T* out = col + l.col;
+      cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
+      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::input_windows(d, nb), xl, col);
+      const T* cols = l.pointwise ? xl : col;
+      cpu_detail::gemm<T>(false, true, nb * ohw, d.out_c, k, T(1), cols, k, wr, k, T(0), out, d.out_c);
+      cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, out, bias, y + b0 * d.out_c * ohw);
+    });
+  }
+
+  template <class T>
+  static void backward_cl(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                          T* scratch) {
+    const auto l = plan_cl(d);
+    const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
+    if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    if (!dw && !dx) return;
+    T* partials = scratch + l.plan.tasks * l.per_task;
+    T* wr = partials + l.plan.tasks * l.w;
+    if (dx) cpu_detail::weight_to_channels_last(d.out_c, d.in_c, kk, w, wr);
+    if (dw) std::fill(partials, partials + l.plan.tasks * l.w, T(0));
+    const std::int64_t cost = d.n * d.out_c * ohw * k * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* xl = scratch + t * l.per_task;
+      T* col = xl + l.xl;
+      T* dout = col + l.col;
+      const std::int64_t rows = nb * ohw;
+      const auto g = cpu_detail::input_windows(d, nb);
+      cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, dout);
+      if (dw) {
+        cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
+        if (!l.pointwise) cpu_detail::im2col_cl(g, xl, col);
+        cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xl : col, k, T(1),
+                            partials + t * l.w, k);
+      }
+      if (dx) {
+        // dcol [rows, K] overwrites the columns (done with), then folds into xl, which becomes dx channels-last.
+        T* dcol = l.pointwise ? xl : col;
+        cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);
+        if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, xl);
+        cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dx + b0 * d.in_c * ihw);
+      }
+    });
+    if (dw) cpu_detail::add_weight_from_channels_last(d.out_c, d.in_c, kk, partials, l.plan.tasks, dw);
   }
 };
 

@@ -38,13 +38,39 @@ struct kernel<conv_transpose2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.in_c * rows / d.groups : 0;
     return l;
   }
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d) {
+  // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels.
+  static cpu_detail::conv_path path_for(const conv_transpose2d_dims& d) {
+    return d.groups == 1 && d.out_c >= cpu_detail::channels_last_min ? cpu_detail::conv_path::channels_last
+                                                                        : cpu_detail::conv_path::columns;
+  }
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return scratch_size(d, path_for(d)); }
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      const auto l = plan_cl(d);
+      return l.plan.tasks * (l.per_task + l.w) + l.w;
+    }
     const auto l = plan(d);
     return l.plan.tasks * (l.per_task + l.dw);
   }
 
   template <class T>
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    forward(d, x, w, bias, y, scratch, path_for(d));
+  }
+  template <class T>
+  static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       T* scratch) {
+    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d));
+  }
+  // The same, on an explicit path (tests compare the two; `scratch` holds scratch_size(d, path) elements).
+  template <class T>
+  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
+      forward_cl(d, x, w, bias, y, scratch);
+      return;
+    }
     const auto l = plan(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, plane = d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
@@ -70,7 +96,12 @@ struct kernel<conv_transpose2d_op, cpu> {
 
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
+                       T* scratch, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::channels_last) {
+      check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
+      backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
+      return;
+    }
     const auto l = plan(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
@@ -100,6 +131,78 @@ struct kernel<conv_transpose2d_op, cpu> {
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
+  }
+
+ private:
+  // Channels-last: per task xl [nb·ihw, in_c], col [nb·ihw, K] (none when pointwise: col = yl), yl [nb·ohw, out_c];
+  // then one weight buffer [in_c, K] per task (backward partials) and one shared (the weight in column order),
+  // K = kk·out_c. The windows run over the output (out_c channels) onto the input grid.
+  struct layout_cl {
+    cpu_detail::chunk_plan plan;
+    std::int64_t xl, col, yl, per_task, w;
+    bool pointwise;
+  };
+  static layout_cl plan_cl(const conv_transpose2d_dims& d) {
+    layout_cl l;
+    const std::int64_t ihw = d.in_h * d.in_w, k = d.out_c * d.k_h * d.k_w;
+    l.pointwise = cpu_detail::pointwise(cpu_detail::output_windows(d, 1));
+    l.plan = cpu_detail::plan_chunks(d.n, k * ihw);
+    l.xl = d.in_c * ihw * l.plan.per_chunk;
+    l.col = l.pointwise ? 0 : k * ihw * l.plan.per_chunk;
+    l.yl = d.out_c * d.out_h * d.out_w * l.plan.per_chunk;
+    l.per_task = l.xl + l.col + l.yl;
+    l.w = d.in_c * k;
+    return l;
+  }
+
+  template <class T>
+  static void forward_cl(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    const auto l = plan_cl(d);
+    const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
+    T* wr = scratch + l.plan.tasks * (l.per_task + l.w);
+    cpu_detail::weight_to_channels_last(d.in_c, d.out_c, kk, w, wr);
+    cpu_detail::for_chunks(l.plan, d.n, d.n * ihw * d.in_c * k, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* xl = scratch + t * l.per_task;
+      T* col = xl + l.xl;
+      T* yl = col + l.col;
+      cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
+      T* cols = l.pointwise ? yl : col;
+      cpu_detail::gemm<T>(false, false, nb * ihw, k, d.in_c, T(1), xl, d.in_c, wr, k, T(0), cols, k);
+      if (!l.pointwise) cpu_detail::col2im_cl(cpu_detail::output_windows(d, nb), col, yl);
+      cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, yl, bias, y + b0 * d.out_c * ohw);
+    });
+  }
+
+  template <class T>
+  static void backward_cl(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                          T* dbias, T* scratch) {
+    const auto l = plan_cl(d);
+    const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
+    if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    if (!dw && !dx) return;
+    T* partials = scratch + l.plan.tasks * l.per_task;
+    T* wr = partials + l.plan.tasks * l.w;
+    if (dx) cpu_detail::weight_to_channels_last(d.in_c, d.out_c, kk, w, wr);
+    if (dw) std::fill(partials, partials + l.plan.tasks * l.w, T(0));
+    const std::int64_t cost = d.n * ihw * d.in_c * k * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+      T* xl = scratch + t * l.per_task;
+      T* col = xl + l.xl;
+      T* yl = col + l.col;
+      const std::int64_t rows = nb * ihw;
+      cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, yl);
+      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::output_windows(d, nb), yl, col);
+      const T* dcol = l.pointwise ? yl : col;
+      if (dw) {
+        cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
+        cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), xl, d.in_c, dcol, k, T(1), partials + t * l.w, k);
+      }
+      if (dx) {
+        cpu_detail::gemm<T>(false, true, rows, d.in_c, k, T(1), dcol, k, wr, k, T(0), xl, d.in_c);
+        cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dx + b0 * d.in_c * ihw);
+      }
+    });
+    if (dw) cpu_detail::add_weight_from_channels_last(d.in_c, d.out_c, kk, partials, l.plan.tasks, dw);
   }
 };
 

@@ -3,6 +3,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "vae/backend/cpu.hpp"
 
@@ -47,14 +48,45 @@ void gemm_eigen(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std:
   else run(a, b);
 }
 
+// A no-op band epilogue (see gemm_bands).
+struct no_epilogue {
+  void operator()(std::int64_t, std::int64_t, std::int64_t, std::int64_t) const {}
+};
+
 #if defined(EIGEN_USE_BLAS)
-// With EIGEN_USE_BLAS the products above go to BLAS. A pthread OpenBLAS keeps its own thread pool, which fights
+// With EIGEN_USE_BLAS the products go straight to BLAS's ?gemm_ (Eigen's own BLAS route first zeroes C, then calls
+// it with beta = 1: one wasted pass over C per product). A pthread OpenBLAS keeps its own thread pool, which fights
 // the OpenMP pool (spinning OpenMP workers against OpenBLAS workers on the same cores: mlp-vae steps 3-10x slower
 // on 2 cores). So BLAS runs single-threaded and the product is split here over the one OpenMP pool: each thread
 // computes a band of C's rows (or columns, when C is wider than tall) with one BLAS call over the full K.
 template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+void blas_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+               std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep each one's transpose.
+    const char ta = trans_b ? 'T' : 'N', tb = trans_a ? 'T' : 'N';
+    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+    const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+    if (K == 0) {  // BLAS leaves C alone only for beta = 1; be explicit for the other cases
+      gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
+    if constexpr (std::is_same_v<T, float>)
+      sgemm_(&ta, &tb, &m, &n, &k, &alpha, B, &la, A, &lb, &beta, C, &lc);
+    else
+      dgemm_(&ta, &tb, &m, &n, &k, &alpha, B, &la, A, &lb, &beta, C, &lc);
+  } else {
+    gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
+// C = alpha·op(A)·op(B) + beta·C, then epilogue(r0, r1, c0, c1) on each finished band of C (rows [r0, r1), columns
+// [c0, c1)) by the thread that computed it, while the band is still in its cache.
+template <class T, class Epilogue = no_epilogue>
+void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc,
+                Epilogue&& epilogue = {}) {
   static const bool single = [] {
     if (openblas_set_num_threads) openblas_set_num_threads(1);
     return true;
@@ -75,25 +107,44 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
       if (b1 > b0) {
         if (by_rows) {
           const T* a = trans_a ? A + b0 : A + b0 * lda;
-          gemm_eigen<T>(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
+          blas_gemm<T>(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
+          epilogue(b0, b1, std::int64_t{0}, N);
         } else {
           const T* b = trans_b ? B + b0 * ldb : B + b0;
-          gemm_eigen<T>(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
+          blas_gemm<T>(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
+          epilogue(std::int64_t{0}, M, b0, b1);
         }
       }
     }
     return;
   }
 #endif
-  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  blas_gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  epilogue(std::int64_t{0}, M, std::int64_t{0}, N);
 }
 #else
+// C = alpha·op(A)·op(B) + beta·C (Eigen parallelises inside), then the epilogue over bands of 16 rows in parallel.
+template <class T, class Epilogue = no_epilogue>
+void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc,
+                Epilogue&& epilogue = {}) {
+  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  constexpr std::int64_t rows_per_band = 16;
+  parallel_for((M + rows_per_band - 1) / rows_per_band, M * N, [&](std::int64_t b) {
+    epilogue(b * rows_per_band, std::min(M, (b + 1) * rows_per_band), std::int64_t{0}, N);
+  });
+}
+#endif
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+#if defined(EIGEN_USE_BLAS)
+  gemm_bands<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, no_epilogue{});
+#else
   gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-}
 #endif
+}
 
 // Instantiating gemm costs ~10 s of compile time per translation unit at -O3 (Eigen's kernels for every transpose
 // case). A program with many translation units (our test suite) defines VAE_EXTERN_GEMM and instantiates both

@@ -13,13 +13,15 @@ template <>
 struct kernel<linear_op, cpu> {
   template <class T>
   static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    cpu_detail::gemm<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out);
-    if (bias) {
-      parallel_for(d.rows, d.rows * d.out, [&](std::int64_t r) {
+    // The bias is added by each thread to the band of y it just computed (still in its cache).
+    auto add_bias = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+      if (!bias) return;
+      for (std::int64_t r = r0; r < r1; ++r) {
         T* row = y + r * d.out;
-        for (std::int64_t j = 0; j < d.out; ++j) row[j] += bias[j];
-      });
-    }
+        for (std::int64_t j = c0; j < c1; ++j) row[j] += bias[j];
+      }
+    };
+    cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, add_bias);
   }
 
   template <class T>

@@ -1,0 +1,146 @@
+// The channels-last column path of the cpu conv2d / conv_transpose2d kernels against the NCHW column path (the
+// path the finite-difference and PyTorch parity tests of tests/layers cover), in double, forward and backward, on
+// strided, padded, dilated, pointwise and multi-chunk geometries; plus which path each reference layer takes.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "vae/core/rng.hpp"
+#include "vae/ops/conv2d.hpp"
+#include "vae/ops/conv_transpose2d.hpp"
+
+namespace {
+
+using vae::cpu_detail::conv_path;
+
+std::vector<double> cl_random(std::int64_t n, vae::generator& rng) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  rng.fill_normal(v.data(), n, 0.0, 1.0);
+  return v;
+}
+
+double cl_gap(const std::vector<double>& a, const std::vector<double>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i])));
+  return worst;
+}
+
+// Everything one path produces from the same inputs: y, dx, dw (+= onto a non-zero start), dbias (+=).
+struct cl_results {
+  std::vector<double> y, dx, dw, dbias;
+};
+
+template <class Kernel, class Dims>
+cl_results cl_run(const Dims& d, conv_path path, std::int64_t x_size, std::int64_t w_size, std::int64_t y_size,
+                      std::uint64_t seed) {
+  vae::generator rng(seed);
+  const auto x = cl_random(x_size, rng), w = cl_random(w_size, rng), bias = cl_random(d.out_c, rng);
+  const auto dy = cl_random(y_size, rng);
+  cl_results r;
+  r.y.assign(static_cast<std::size_t>(y_size), 0.0);
+  r.dx.assign(static_cast<std::size_t>(x_size), 0.0);
+  r.dw = cl_random(w_size, rng);  // the kernels accumulate into dw and dbias
+  r.dbias = cl_random(d.out_c, rng);
+  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d, path)));
+  Kernel::forward(d, x.data(), w.data(), bias.data(), r.y.data(), scratch.data(), path);
+  Kernel::backward(d, x.data(), w.data(), dy.data(), r.dx.data(), r.dw.data(), r.dbias.data(), scratch.data(), path);
+  return r;
+}
+
+template <class Kernel, class Dims>
+void cl_compare(const std::string& label, const Dims& d, std::int64_t x_size, std::int64_t w_size,
+                   std::int64_t y_size) {
+  const auto a = cl_run<Kernel>(d, conv_path::columns, x_size, w_size, y_size, 7);
+  const auto b = cl_run<Kernel>(d, conv_path::channels_last, x_size, w_size, y_size, 7);
+  const double gy = cl_gap(b.y, a.y), gdx = cl_gap(b.dx, a.dx);
+  const double gdw = cl_gap(b.dw, a.dw), gdb = cl_gap(b.dbias, a.dbias);
+  MESSAGE(label << ": channels-last vs columns, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
+                << ", dbias " << gdb);
+  // Both paths sum the same products in different orders: double rounding only.
+  CHECK(gy < 1e-12);
+  CHECK(gdx < 1e-12);
+  CHECK(gdw < 1e-12);
+  CHECK(gdb < 1e-12);
+}
+
+vae::conv2d_dims cl_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
+                      std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dil) {
+  vae::conv2d_dims d{n, ci, h, w, co, k, k};
+  d.stride_h = d.stride_w = stride;
+  d.pad_h = d.pad_w = pad;
+  d.dil_h = d.dil_w = dil;
+  return d.finish();
+}
+
+vae::conv_transpose2d_dims cl_conv_t(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
+                                  std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t out_pad,
+                                  std::int64_t dil) {
+  vae::conv_transpose2d_dims d{n, ci, h, w, co, k, k};
+  d.stride_h = d.stride_w = stride;
+  d.pad_h = d.pad_w = pad;
+  d.out_pad_h = d.out_pad_w = out_pad;
+  d.dil_h = d.dil_w = dil;
+  return d.finish();
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: the channels-last path equals the NCHW column path") {
+  using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+  struct named {
+    const char* label;
+    vae::conv2d_dims d;
+  };
+  const named cases[] = {
+      {"4x4 s2 p1 (vq-vae conv2)", cl_conv(3, 16, 14, 14, 24, 4, 2, 1, 1)},
+      {"3x3 s1 p1", cl_conv(2, 17, 7, 7, 5, 3, 1, 1, 1)},
+      {"pointwise 1x1", cl_conv(3, 20, 7, 7, 9, 1, 1, 0, 1)},
+      {"1x1 stride 2 (not pointwise)", cl_conv(2, 16, 9, 9, 4, 1, 2, 0, 1)},
+      {"3x3 dilation 2, pad 2, non-square", cl_conv(2, 16, 9, 6, 3, 3, 1, 2, 2)},
+      {"5x5 s3 p0", cl_conv(2, 3, 11, 13, 4, 5, 3, 0, 1)},
+      {"multi-chunk batch (many tasks and rounds)", cl_conv(60, 16, 12, 12, 8, 3, 1, 1, 1)},
+  };
+  for (const auto& c : cases) {
+    const auto& d = c.d;
+    cl_compare<K>(c.label, d, d.n * d.in_c * d.in_h * d.in_w, d.out_c * d.in_c * d.k_h * d.k_w,
+                     d.n * d.out_c * d.out_h * d.out_w);
+  }
+}
+
+TEST_CASE("conv_transpose2d: the channels-last path equals the NCHW column path") {
+  using K = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
+  struct named {
+    const char* label;
+    vae::conv_transpose2d_dims d;
+  };
+  const named cases[] = {
+      {"4x4 s2 p1 (vq-vae decoder)", cl_conv_t(3, 24, 7, 7, 16, 4, 2, 1, 0, 1)},
+      {"3x3 s2 p1 output_padding 1", cl_conv_t(2, 5, 6, 5, 18, 3, 2, 1, 1, 1)},
+      {"pointwise 1x1", cl_conv_t(3, 7, 6, 6, 16, 1, 1, 0, 0, 1)},
+      {"3x3 dilation 2", cl_conv_t(2, 4, 5, 7, 16, 3, 1, 1, 0, 2)},
+      {"few output channels", cl_conv_t(2, 6, 5, 5, 2, 4, 2, 1, 0, 1)},
+      {"multi-chunk batch", cl_conv_t(50, 8, 8, 8, 16, 4, 2, 1, 0, 1)},
+  };
+  for (const auto& c : cases) {
+    const auto& d = c.d;
+    cl_compare<K>(c.label, d, d.n * d.in_c * d.in_h * d.in_w, d.in_c * d.out_c * d.k_h * d.k_w,
+                     d.n * d.out_c * d.out_h * d.out_w);
+  }
+}
+
+TEST_CASE("conv kernels pick channels-last only for groups = 1 and enough channels on the windowed side") {
+  using C = vae::kernel<vae::conv2d_op, vae::cpu>;
+  using T = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
+  CHECK(C::path_for(cl_conv(8, 64, 14, 14, 128, 4, 2, 1, 1)) == conv_path::channels_last);  // vq-vae conv2
+  CHECK(C::path_for(cl_conv(8, 1, 28, 28, 64, 4, 2, 1, 1)) == conv_path::columns);          // first layer: 1 channel
+  auto grouped = cl_conv(8, 64, 14, 14, 64, 3, 1, 1, 1);
+  grouped.groups = 4;
+  CHECK(C::path_for(grouped) == conv_path::columns);
+  CHECK(T::path_for(cl_conv_t(8, 128, 7, 7, 64, 4, 2, 1, 0, 1)) == conv_path::channels_last);
+  CHECK(T::path_for(cl_conv_t(8, 64, 14, 14, 1, 4, 2, 1, 0, 1)) == conv_path::columns);  // last layer: 1 channel
+}
