@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # compare.sh: vae_bench beside the PyTorch reference scripts (../shared/reference/), alternately A B A B, one table.
 #
-#   benchmarks/compare.sh [--quick] [--openblas | --both] [--models "mlp-vae conv-vae vq-vae"] [--reps N]
+#   benchmarks/compare.sh [--quick] [--eigen | --both] [--models "mlp-vae conv-vae vq-vae"] [--reps N]
 #
-# Builds vae_bench in Release in its own folder (build-bench; build-bench-openblas with --openblas, which routes
-# Eigen's products to OpenBLAS via -DVAE_USE_OPENBLAS=ON; --both builds and runs the two), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
+# Builds vae_bench in Release in its own folder (build-bench-openblas: products through OpenBLAS, the library's
+# default when libopenblas-dev is installed; --eigen: build-bench with -DVAE_USE_OPENBLAS=OFF, Eigen's own products;
+# --both builds and runs the two), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
 # each model runs vae_bench and the PyTorch reference N times each, interleaved (vae, torch, vae, torch, ...), both with
 # the same thread count (THREADS, default 2) and prints medians. PyTorch runs with OMP_WAIT_POLICY=passive as the
 # reference README says (its fast setting on this machine). vae_bench runs with the environment it is given.
@@ -15,17 +16,18 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REF="${VAE_REFERENCE_DIR:-$ROOT/../shared/reference}"
 THREADS="${THREADS:-2}"
 QUICK=0
-OPENBLAS=0  # 0: Eigen, 1: OpenBLAS, 2: both
+OPENBLAS=1  # 0: Eigen, 1: OpenBLAS (the default build), 2: both
 MODELS="mlp-vae conv-vae vq-vae"
 REPS=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --openblas) OPENBLAS=1 ;;
+    --eigen) OPENBLAS=0 ;;
     --both) OPENBLAS=2 ;;
     --models) MODELS="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", seconds, "timed training seconds after the warm-up window (default 20)");
   app.add_option("--threads", threads, "OpenMP threads (default 2)");
   app.add_option("--batch", batch, "batch size (default 128)");
+  int eval_reps = 3;
+  app.add_option("--eval-reps", eval_reps, "timed evaluation passes over the test set (default 3; median reported)")
+      ->check(CLI::PositiveNumber);
   app.add_option("--device", device, "cpu (cuda: see issue #6; not built into this tool yet)");
   CLI11_PARSE(app, argc, argv);
   try {
@@ -110,7 +113,7 @@ int main(int argc, char** argv) {
         if (t - start > seconds && rates.size() >= 3) break;
       }
     }
-    // Evaluation: full passes over the test set in batches, median of 3 after one warm-up pass.
+    // Evaluation: full passes over the test set in batches, median of --eval-reps after one warm-up pass.
     m->set_training(false);
     const auto& te = data.test_images;
     auto one_pass = [&] {
@@ -121,7 +124,7 @@ int main(int argc, char** argv) {
     };
     one_pass();
     std::vector<double> eval_rates;
-    for (int r = 0; r < 3; ++r) {
+    for (int r = 0; r < eval_reps; ++r) {
       const double e0 = now();
       one_pass();
       eval_rates.push_back(static_cast<double>((te.dim(0) / batch) * batch) / (now() - e0));

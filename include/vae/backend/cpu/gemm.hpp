@@ -146,6 +146,74 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
 #endif
 }
 
+// One product's arguments, for running two independent products side by side (gemm_pair).
+template <class T>
+struct gemm_call {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  T alpha;
+  const T* A;
+  std::int64_t lda;
+  const T* B;
+  std::int64_t ldb;
+  T beta;
+  T* C;
+  std::int64_t ldc;
+};
+
+// Band `part` of `parts` of one product (rows of C when it is taller than wide, else columns), computed by the
+// calling thread alone.
+template <class T>
+void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts) {
+  const bool by_rows = g.M >= g.N;
+  const std::int64_t len = by_rows ? g.M : g.N, align = 16;
+  const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
+  const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
+  if (b1 <= b0) return;
+#if defined(EIGEN_USE_BLAS)
+  auto serial = [](auto&&... a) { blas_gemm<T>(a...); };
+#else
+  auto serial = [](auto&&... a) { gemm_eigen<T>(a...); };  // inside a parallel region Eigen runs serially
+#endif
+  if (by_rows)
+    serial(g.trans_a, g.trans_b, b1 - b0, g.N, g.K, g.alpha, g.trans_a ? g.A + b0 : g.A + b0 * g.lda, g.lda, g.B,
+           g.ldb, g.beta, g.C + b0 * g.ldc, g.ldc);
+  else
+    serial(g.trans_a, g.trans_b, g.M, b1 - b0, g.K, g.alpha, g.A, g.lda, g.trans_b ? g.B + b0 * g.ldb : g.B + b0,
+           g.ldb, g.beta, g.C + b0, g.ldc);
+}
+
+// Two independent products at once: half of the pool computes `first`, the other half `second`, each half in
+// bands. A linear layer's dx and dW products have equal cost, so on 2 threads each runs whole on its own core:
+// one BLAS call per product instead of two half-size ones (each of which packs the full shared operand), and
+// one fork/join instead of two.
+template <class T>
+void gemm_pair(const gemm_call<T>& first, const gemm_call<T>& second) {
+  auto serially = [](const gemm_call<T>& g) {
+    gemm<T>(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+  };
+#if defined(_OPENMP)
+  const int threads = max_threads();
+  if (threads > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(threads)
+    {
+      const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads(), half = std::max<std::int64_t>(1, nt / 2);
+      if (nt == 1) {
+        gemm_part(first, 0, 1);
+        gemm_part(second, 0, 1);
+      } else if (t < half) {
+        gemm_part(first, t, half);
+      } else {
+        gemm_part(second, t - half, nt - half);
+      }
+    }
+    return;
+  }
+#endif
+  serially(first);
+  serially(second);
+}
+
 // Instantiating gemm costs ~10 s of compile time per translation unit at -O3 (Eigen's kernels for every transpose
 // case). A program with many translation units (our test suite) defines VAE_EXTERN_GEMM and instantiates both
 // types once (see tests/gemm_instances.cpp); header-only users need do nothing.
