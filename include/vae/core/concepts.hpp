@@ -30,7 +30,8 @@ concept Layer = requires(L& layer, const tensor<typename L::value_type, typename
   typename L::backend;
   { layer.forward(t) } -> std::convertible_to<const tensor<typename L::value_type, typename L::backend>&>;
   { layer.backward(t) } -> std::convertible_to<const tensor<typename L::value_type, typename L::backend>&>;
-  layer.visit_parameters(prefix, [](const std::string&, parameter<typename L::value_type>&) {});
+  // A named archetype, not a lambda: nvcc rejects a lambda inside a requires-expression (Layer would be false).
+  layer.visit_parameters(prefix, detail::parameter_visitor_archetype<typename L::value_type>{});
 };
 
 // Layers with train/eval behaviour (Dropout, BatchNorm) expose set_training; others need not.

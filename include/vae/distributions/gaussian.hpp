@@ -1,4 +1,5 @@
-// Diagonal-Gaussian and log-space helpers shared by the VAE policies (double accumulation, host tensors).
+// Diagonal-Gaussian and log-space helpers shared by the VAE policies (double accumulation; the tensor forms of
+// split/join/reparameterize run on any backend through ops/gaussian_latent.hpp, the rest index host tensors).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -10,6 +11,8 @@
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/ops/gaussian_latent.hpp"
+#include "vae/ops/host_only.hpp"
 
 namespace vae::dist {
 
@@ -53,11 +56,7 @@ void split_posterior(const tensor<T, B>& h, tensor<T, B>& mu, tensor<T, B>& logv
   const std::int64_t n = h.dim(0), d = h.dim(1) / 2;
   mu.resize({n, d});
   logvar.resize({n, d});
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < d; ++j) {
-      mu[i * d + j] = h[i * 2 * d + j];
-      logvar[i * d + j] = h[i * 2 * d + d + j];
-    }
+  ops::split_posterior<B>(n, d, h.data(), mu.data(), logvar.data());
 }
 
 // Joins (dmu, dlogvar) [N, D] into dh [N, 2D] (the inverse of split_posterior).
@@ -65,36 +64,40 @@ template <class T, class B>
 void join_posterior(const tensor<T, B>& dmu, const tensor<T, B>& dlogvar, tensor<T, B>& dh) {
   const std::int64_t n = dmu.dim(0), d = dmu.dim(1);
   dh.resize({n, 2 * d});
-  for (std::int64_t i = 0; i < n; ++i)
-    for (std::int64_t j = 0; j < d; ++j) {
-      dh[i * 2 * d + j] = dmu[i * d + j];
-      dh[i * 2 * d + d + j] = dlogvar[i * d + j];
-    }
+  ops::join_posterior<B>(n, d, dmu.data(), dlogvar.data(), dh.data());
 }
 
-// z = mu + exp(logvar / 2) · eps.
+// z = mu + exp(logvar / 2) · eps for a given eps (host tensors: IWAE draws its own eps).
 template <class T, class B>
 void reparameterize(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& eps, tensor<T, B>& z) {
+  static_assert(HostBackend<B>, "dist::reparameterize with a given eps: host backends only for now (use draw_reparameterized)");
   check_shape(logvar.shape(), mu.shape(), "reparameterize: logvar");
   check_shape(eps.shape(), mu.shape(), "reparameterize: eps");
   z.resize(mu.shape());
-  for (std::int64_t i = 0; i < mu.numel(); ++i)
-    z[i] = static_cast<T>(mu[i] + std::exp(0.5 * static_cast<double>(logvar[i])) * eps[i]);
+  kernel<reparameterize_op, cpu>::combine(mu.numel(), mu.data(), logvar.data(), eps.data(), z.data());
+}
+
+// eps ~ N(0, I) (mu.numel() draws from rng, as rng.fill_normal) and z = mu + exp(logvar / 2) · eps, on any backend.
+template <class T, class B>
+void draw_reparameterized(const tensor<T, B>& mu, const tensor<T, B>& logvar, generator& rng, tensor<T, B>& eps,
+                          tensor<T, B>& z) {
+  check_shape(logvar.shape(), mu.shape(), "draw_reparameterized: logvar");
+  eps.resize(mu.shape());
+  z.resize(mu.shape());
+  ops::reparameterize<B>(rng, mu.numel(), mu.data(), logvar.data(), eps.data(), z.data());
 }
 
 // Pathwise chain rule of the reparameterisation: dmu += dz, dlogvar += dz · eps · exp(logvar/2) / 2.
 template <class T, class B>
 void reparameterize_backward(const tensor<T, B>& logvar, const tensor<T, B>& eps, const tensor<T, B>& dz,
                              tensor<T, B>& dmu, tensor<T, B>& dlogvar) {
-  for (std::int64_t i = 0; i < dz.numel(); ++i) {
-    dmu[i] = static_cast<T>(dmu[i] + dz[i]);
-    dlogvar[i] = static_cast<T>(dlogvar[i] + dz[i] * eps[i] * 0.5 * std::exp(0.5 * static_cast<double>(logvar[i])));
-  }
+  ops::reparameterize_backward<B>(dz.numel(), logvar.data(), eps.data(), dz.data(), dmu.data(), dlogvar.data());
 }
 
 // log q(z|x) per row for z = mu + σ·eps, written in eps: Σ_j −½(eps² + logvar + log 2π).
 template <class T, class B>
 void posterior_log_prob(const tensor<T, B>& logvar, const tensor<T, B>& eps, std::span<double> per_row) {
+  static_assert(HostBackend<B>, "dist::posterior_log_prob (MonteCarloKL, IWAE): host backends only for now");
   const std::int64_t n = logvar.dim(0), d = logvar.dim(1);
   for (std::int64_t i = 0; i < n; ++i) {
     double s = 0;

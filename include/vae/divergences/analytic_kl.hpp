@@ -1,13 +1,19 @@
 // AnalyticGaussianKL: closed-form KL(q(z|x) ‖ p(z)) for a diagonal-Gaussian prior; other priors fail to compile.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <span>
 #include <type_traits>
+#include <vector>
 
 #include "vae/divergences/divergence.hpp"
+#include "vae/ops/gaussian_latent.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
 
+struct StandardNormalPrior;
 template <class T, class B>
 class MixtureOfGaussiansPrior;
 template <class T, class B>
@@ -42,7 +48,10 @@ struct analytic_kl_prior_check<VampPrior<T, B>> {
 }  // namespace detail
 
 // KL_ij = ½[lv_p − lv_q + (exp(lv_q) + (mu − m_p)²)/exp(lv_p) − 1]; for N(0, I): ½(mu² + σ² − log σ² − 1).
-// Decomposes per dimension (per_dim = batch means, for FreeBits). Does not use z or eps.
+// Decomposes per dimension (per_dim = batch means, for FreeBits). Does not use z or eps. The element loops are the
+// gaussian_kl_op kernels (ops/gaussian_latent.hpp): forward_rows / backward_rows keep their values in B's memory
+// (the VAE reads them back once per step); forward / backward (host statistics) wrap them. On a device backend the
+// prior must be StandardNormalPrior (LearnableGaussianPrior is host-only for now).
 struct AnalyticGaussianKL {
   static constexpr bool per_dimension = true;
   static constexpr bool is_kl = true;
@@ -52,23 +61,71 @@ struct AnalyticGaussianKL {
     return detail::analytic_kl_prior_check<std::remove_cvref_t<Prior>>::value;
   }
 
+  // per_row [N] and per_dim [D] in B's memory: WRITTEN with Σ_j KL_ij and (1/N) Σ_i KL_ij.
+  template <class T, class B, class Prior>
+  void forward_rows(const tensor<T, B>& mu, const tensor<T, B>& logvar, Prior& prior, std::span<double> per_row,
+                    std::span<double> per_dim) const {
+    if constexpr (accepts<Prior>()) {
+      check(mu.rank() == 2 && mu.dim(0) > 0 && mu.dim(1) > 0,
+            [&] { return cat("AnalyticGaussianKL::forward: expected mu [N, D], got ", mu.shape()); });
+      check_shape(logvar.shape(), mu.shape(), "AnalyticGaussianKL::forward: logvar");
+      const std::int64_t n = mu.dim(0), d = mu.dim(1);
+      check(per_row.size() == static_cast<std::size_t>(n) && per_dim.size() == static_cast<std::size_t>(d), [&] {
+        return cat("AnalyticGaussianKL::forward: expected ", n, " row and ", d, " dimension slots, got ", per_row.size(),
+                   " and ", per_dim.size());
+      });
+      prior.check_latent_dim(d);
+      const prior_arrays<B, Prior> p(prior, d);
+      ops::gaussian_kl<B>(n, d, mu.data(), logvar.data(), p.mean(), p.log_var(), per_row.data(), per_dim.data());
+    }
+  }
+
+  // row_scale [N] and dim_scale [D or empty = 1] in B's memory: ADDS the gradient of Σ_ij row_i·dim_j·KL_ij into
+  // dmu, dlogvar and the prior's parameters.
+  template <class T, class B, class Prior>
+  void backward_rows(const tensor<T, B>& mu, const tensor<T, B>& logvar, Prior& prior,
+                     std::span<const double> row_scale, std::span<const double> dim_scale, tensor<T, B>& dmu,
+                     tensor<T, B>& dlogvar) const {
+    if constexpr (accepts<Prior>()) {
+      const std::int64_t n = mu.dim(0), d = mu.dim(1);
+      check_shape(dmu.shape(), mu.shape(), "AnalyticGaussianKL::backward: dmu");
+      check_shape(dlogvar.shape(), mu.shape(), "AnalyticGaussianKL::backward: dlogvar");
+      check(row_scale.size() == static_cast<std::size_t>(n),
+            [&] { return cat("AnalyticGaussianKL::backward: expected ", n, " row scales, got ", row_scale.size()); });
+      check(dim_scale.empty() || dim_scale.size() == static_cast<std::size_t>(d),
+            [&] { return cat("AnalyticGaussianKL::backward: expected ", d, " dimension scales, got ", dim_scale.size()); });
+      prior.check_latent_dim(d);
+      const prior_arrays<B, Prior> p(prior, d);
+      std::vector<double> g_mean, g_log_var;
+      if constexpr (prior_arrays<B, Prior>::has_gradient) {
+        g_mean.resize(static_cast<std::size_t>(d));
+        g_log_var.resize(static_cast<std::size_t>(d));
+      }
+      ops::gaussian_kl_backward<B>(n, d, mu.data(), logvar.data(), p.mean(), p.log_var(), row_scale.data(),
+                                   dim_scale.empty() ? nullptr : dim_scale.data(), dmu.data(), dlogvar.data(),
+                                   g_mean.empty() ? nullptr : g_mean.data(), g_log_var.empty() ? nullptr : g_log_var.data());
+      if constexpr (prior_arrays<B, Prior>::has_gradient)
+        for (std::int64_t j = 0; j < d; ++j)
+          prior.add_gaussian_grad(j, g_mean[static_cast<std::size_t>(j)], g_log_var[static_cast<std::size_t>(j)]);
+    }
+  }
+
+  // Host statistics (any backend: on a device backend the values are computed there and copied back).
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                Prior& prior, generator&, divergence_stats& stats) const {
     if constexpr (accepts<Prior>()) {
       detail::check_posterior("AnalyticGaussianKL::forward", mu, logvar, z, eps);
-      const std::int64_t n = mu.dim(0), d = mu.dim(1);
-      prior.check_latent_dim(d);
-      stats.per_row.assign(static_cast<std::size_t>(n), 0.0);
-      stats.per_dim.assign(static_cast<std::size_t>(d), 0.0);
-      for (std::int64_t j = 0; j < d; ++j) {
-        const double mp = prior.gaussian_mean(j), lvp = prior.gaussian_log_var(j), inv = std::exp(-lvp);
-        for (std::int64_t i = 0; i < n; ++i) {
-          const double lv = logvar[i * d + j], diff = static_cast<double>(mu[i * d + j]) - mp;
-          const double kl = 0.5 * (lvp - lv + (std::exp(lv) + diff * diff) * inv - 1.0);
-          stats.per_row[static_cast<std::size_t>(i)] += kl;
-          stats.per_dim[static_cast<std::size_t>(j)] += kl / static_cast<double>(n);
-        }
+      const auto n = static_cast<std::size_t>(mu.dim(0)), d = static_cast<std::size_t>(mu.dim(1));
+      stats.per_row.resize(n);
+      stats.per_dim.resize(d);
+      if constexpr (HostBackend<B>) {
+        forward_rows(mu, logvar, prior, std::span<double>(stats.per_row), std::span<double>(stats.per_dim));
+      } else {
+        tensor<double, B> buf(shape{static_cast<std::int64_t>(n + d)});
+        forward_rows(mu, logvar, prior, std::span<double>(buf.data(), n), std::span<double>(buf.data() + n, d));
+        B::copy_to_host(stats.per_row.data(), buf.data(), n);
+        B::copy_to_host(stats.per_dim.data(), buf.data() + n, d);
       }
     }
   }
@@ -80,26 +137,44 @@ struct AnalyticGaussianKL {
     if constexpr (accepts<Prior>()) {
       detail::check_posterior("AnalyticGaussianKL::backward", mu, logvar, z, eps);
       detail::check_grads("AnalyticGaussianKL::backward", mu, dmu, dlogvar, dz, scale);
-      const std::int64_t n = mu.dim(0), d = mu.dim(1);
-      check(scale.dim.empty() || scale.dim.size() == static_cast<std::size_t>(d),
-            [&] { return cat("AnalyticGaussianKL::backward: expected ", d, " dimension scales, got ", scale.dim.size()); });
-      prior.check_latent_dim(d);
-      for (std::int64_t j = 0; j < d; ++j) {
-        const double mp = prior.gaussian_mean(j), lvp = prior.gaussian_log_var(j), inv = std::exp(-lvp);
-        const double sd = scale.dim.empty() ? 1.0 : scale.dim[static_cast<std::size_t>(j)];
-        double gmp = 0, glvp = 0;
-        for (std::int64_t i = 0; i < n; ++i) {
-          const double s = sd * scale.row[static_cast<std::size_t>(i)];
-          const double lv = logvar[i * d + j], diff = static_cast<double>(mu[i * d + j]) - mp, vq = std::exp(lv);
-          dmu[i * d + j] = static_cast<T>(dmu[i * d + j] + s * diff * inv);
-          dlogvar[i * d + j] = static_cast<T>(dlogvar[i * d + j] + s * 0.5 * (vq * inv - 1.0));
-          gmp -= s * diff * inv;
-          glvp += s * 0.5 * (1.0 - (vq + diff * diff) * inv);
-        }
-        prior.add_gaussian_grad(j, gmp, glvp);
+      if constexpr (HostBackend<B>) {
+        backward_rows(mu, logvar, prior, std::span<const double>(scale.row), std::span<const double>(scale.dim), dmu,
+                      dlogvar);
+      } else {
+        const auto n = scale.row.size(), nd = scale.dim.size();
+        tensor<double, B> buf(shape{static_cast<std::int64_t>(n + nd)});
+        B::copy_from_host(buf.data(), scale.row.data(), n);
+        B::copy_from_host(buf.data() + n, scale.dim.data(), nd);
+        backward_rows(mu, logvar, prior, std::span<const double>(buf.data(), n),
+                      std::span<const double>(buf.data() + n, nd), dmu, dlogvar);
       }
     }
   }
+
+ private:
+  // The prior's (m_j, lv_j) as double arrays for the kernel: null for StandardNormalPrior (the kernels' N(0, I)),
+  // host copies of gaussian_mean / gaussian_log_var otherwise (host backends only).
+  template <class B, class Prior>
+  struct prior_arrays {
+    static constexpr bool standard = std::same_as<std::remove_cvref_t<Prior>, StandardNormalPrior>;
+    static constexpr bool has_gradient = !standard;
+    static_assert(standard || HostBackend<B>,
+                  "AnalyticGaussianKL: on a device backend only StandardNormalPrior for now (LearnableGaussianPrior: "
+                  "host backends only for now)");
+    std::vector<double> m, lv;
+    prior_arrays(const Prior& prior, std::int64_t d) {
+      if constexpr (!standard) {
+        m.resize(static_cast<std::size_t>(d));
+        lv.resize(static_cast<std::size_t>(d));
+        for (std::int64_t j = 0; j < d; ++j) {
+          m[static_cast<std::size_t>(j)] = prior.gaussian_mean(j);
+          lv[static_cast<std::size_t>(j)] = prior.gaussian_log_var(j);
+        }
+      }
+    }
+    const double* mean() const { return m.empty() ? nullptr : m.data(); }
+    const double* log_var() const { return lv.empty() ? nullptr : lv.data(); }
+  };
 };
 
 }  // namespace vae

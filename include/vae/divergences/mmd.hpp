@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vae/divergences/divergence.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
@@ -52,6 +53,7 @@ struct MMD {
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                Prior& prior, generator& rng, divergence_stats& stats) {
+    static_assert(HostBackend<B>, "MMD: host backends only for now");
     detail::check_posterior("MMD::forward", mu, logvar, z, eps);
     check(z.dim(0) >= 2, [&] { return cat("MMD: needs at least 2 latents per batch, got ", z.shape()); });
     auto& y = std::get<tensor<T, B>>(samples_);
@@ -86,6 +88,7 @@ struct MMD {
   template <class T, class B, class Prior>
   void backward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                 Prior& prior, const divergence_scale& scale, tensor<T, B>& dmu, tensor<T, B>& dlogvar, tensor<T, B>& dz) {
+    static_assert(HostBackend<B>, "MMD: host backends only for now");
     detail::check_posterior("MMD::backward", mu, logvar, z, eps);
     detail::check_grads("MMD::backward", mu, dmu, dlogvar, dz, scale);
     check(scale.dim.empty(), "MMD::backward: does not decompose per dimension (no dimension scales)");

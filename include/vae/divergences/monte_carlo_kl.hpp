@@ -4,6 +4,7 @@
 
 #include "vae/distributions/gaussian.hpp"
 #include "vae/divergences/divergence.hpp"
+#include "vae/ops/host_only.hpp"
 
 namespace vae {
 
@@ -17,6 +18,7 @@ struct MonteCarloKL {
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                Prior& prior, generator&, divergence_stats& stats) {
+    static_assert(HostBackend<B>, "MonteCarloKL: host backends only for now");
     detail::check_posterior("MonteCarloKL::forward", mu, logvar, z, eps);
     const auto n = static_cast<std::size_t>(mu.dim(0));
     stats.per_row.resize(n);
@@ -31,6 +33,7 @@ struct MonteCarloKL {
   void backward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                 Prior& prior, const divergence_scale& scale, tensor<T, B>& dmu, tensor<T, B>& dlogvar,
                 tensor<T, B>& dz) {
+    static_assert(HostBackend<B>, "MonteCarloKL: host backends only for now");
     detail::check_posterior("MonteCarloKL::backward", mu, logvar, z, eps);
     detail::check_grads("MonteCarloKL::backward", mu, dmu, dlogvar, dz, scale);
     check(scale.dim.empty(), "MonteCarloKL::backward: does not decompose per dimension (no dimension scales)");

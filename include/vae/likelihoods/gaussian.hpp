@@ -6,10 +6,13 @@
 
 #include "vae/distributions/gaussian.hpp"
 #include "vae/likelihoods/likelihood.hpp"
+#include "vae/ops/host_only.hpp"
+#include "vae/ops/likelihood_terms.hpp"
 
 namespace vae {
 
-// −log N(x | out, c·I) exactly: Σ ½(x − out)²/c + ½ log(2πc). The decoder output is the mean.
+// −log N(x | out, c·I) exactly: Σ ½(x − out)²/c + ½ log(2πc). The decoder output is the mean. Runs on every backend
+// with a gaussian_likelihood_op kernel (ops/likelihood_terms.hpp); the spans point into B's memory.
 struct GaussianLikelihood {
   double variance = 1.0;
 
@@ -17,26 +20,14 @@ struct GaussianLikelihood {
   void nll(const tensor<T, B>& out, const tensor<T, B>& x, std::span<double> per_image) const {
     check(variance > 0, [&] { return cat("GaussianLikelihood: variance must be positive, got ", variance); });
     const auto p = detail::check_likelihood_shapes("GaussianLikelihood::nll", out, x, 1, per_image.size());
-    const double c = 0.5 * (dist::log_2pi + std::log(variance));
-    for (std::int64_t i = 0; i < x.dim(0); ++i) {
-      double s = 0;
-      for (std::int64_t j = i * p; j < (i + 1) * p; ++j) {
-        const double d = static_cast<double>(x[j]) - out[j];
-        s += 0.5 * d * d / variance + c;
-      }
-      per_image[static_cast<std::size_t>(i)] = s;
-    }
+    ops::gaussian_nll<B>(x.dim(0), p, variance, out.data(), x.data(), per_image.data());
   }
   template <class T, class B>
   void backward(const tensor<T, B>& out, const tensor<T, B>& x, std::span<const double> row_weight,
                 tensor<T, B>& d_out) const {
     const auto p = detail::check_likelihood_shapes("GaussianLikelihood::backward", out, x, 1, row_weight.size());
     d_out.resize(out.shape());
-    for (std::int64_t i = 0; i < x.dim(0); ++i) {
-      const double w = row_weight[static_cast<std::size_t>(i)] / variance;
-      for (std::int64_t j = i * p; j < (i + 1) * p; ++j)
-        d_out[j] = static_cast<T>(w * (static_cast<double>(out[j]) - x[j]));
-    }
+    ops::gaussian_nll_backward<B>(x.dim(0), p, variance, out.data(), x.data(), row_weight.data(), d_out.data());
   }
   template <class T, class B>
   void mean(const tensor<T, B>& out, tensor<T, B>& pixels) const { pixels = out; }
@@ -49,6 +40,8 @@ struct GaussianLikelihood {
 // Σ ½(x − out)² e^{−2s} + s + ½ log 2π.
 template <class T = float, class B = cpu>
 class GaussianLearnedGlobalSigma {
+  static_assert(HostBackend<B>, "GaussianLearnedGlobalSigma: host backends only for now");
+
  public:
   using value_type = T;
   GaussianLearnedGlobalSigma() {
@@ -102,6 +95,7 @@ class GaussianLearnedGlobalSigma {
 struct GaussianLearnedPixelSigma {
   template <class T, class B>
   void nll(const tensor<T, B>& out, const tensor<T, B>& x, std::span<double> per_image) const {
+    static_assert(HostBackend<B>, "GaussianLearnedPixelSigma: host backends only for now");
     const auto p = detail::check_likelihood_shapes("GaussianLearnedPixelSigma::nll", out, x, 2, per_image.size());
     for (std::int64_t i = 0; i < x.dim(0); ++i) {
       double acc = 0;
@@ -116,6 +110,7 @@ struct GaussianLearnedPixelSigma {
   template <class T, class B>
   void backward(const tensor<T, B>& out, const tensor<T, B>& x, std::span<const double> row_weight,
                 tensor<T, B>& d_out) const {
+    static_assert(HostBackend<B>, "GaussianLearnedPixelSigma: host backends only for now");
     const auto p =
         detail::check_likelihood_shapes("GaussianLearnedPixelSigma::backward", out, x, 2, row_weight.size());
     d_out.resize(out.shape());
@@ -132,6 +127,7 @@ struct GaussianLearnedPixelSigma {
   // The mean channels, shaped like the data: [N, P] for flat outputs, [N, C, H, W] for pictures.
   template <class T, class B>
   void mean(const tensor<T, B>& out, tensor<T, B>& pixels) const {
+    static_assert(HostBackend<B>, "GaussianLearnedPixelSigma: host backends only for now");
     shape s = out.shape();
     check(s.rank() >= 2 && s[1] % 2 == 0,
           [&] { return cat("GaussianLearnedPixelSigma::mean: expected [N, 2C, ...], got ", out.shape()); });

@@ -16,6 +16,9 @@ namespace vae {
 //   mean(out, pixels)                    the likelihood's mean, shaped like x;
 //   output_multiplier()                  decoder values per data value (2 when the decoder also emits log σ);
 //   visit_parameters(prefix, visit)      learned parameters (none for most).
+// The spans (per_image, row_weight) point into B's memory: host memory for cpu, device memory for cuda (the VAE
+// keeps them there and reads the per-image values back once per step). Policies that still index elements on the
+// host (the learned-σ Gaussians) static_assert HostBackend<B> with their name.
 template <class L, class T, class B>
 concept Likelihood = requires(L& l, const tensor<T, B>& t, tensor<T, B>& out, std::span<double> s,
                               std::span<const double> w, const std::string& prefix) {
@@ -23,7 +26,7 @@ concept Likelihood = requires(L& l, const tensor<T, B>& t, tensor<T, B>& out, st
   l.backward(t, t, w, out);
   l.mean(t, out);
   { l.output_multiplier() } -> std::convertible_to<int>;
-  l.visit_parameters(prefix, [](const std::string&, parameter<T>&) {});
+  l.visit_parameters(prefix, detail::parameter_visitor_archetype<T>{});  // not a lambda: nvcc rejects those here
 };
 
 namespace detail {

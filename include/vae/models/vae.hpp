@@ -20,6 +20,7 @@
 #include "vae/likelihoods/bernoulli.hpp"
 #include "vae/likelihoods/likelihood.hpp"
 #include "vae/objectives/iwae.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 #include "vae/priors/standard_normal.hpp"
 #include "vae/weighting/weighting.hpp"
@@ -45,7 +46,14 @@ concept ScalarMatches = !requires { typename P::value_type; } || std::same_as<ty
 // z [N, latent] to the likelihood's parameters ([N, m·P...], m = output_multiplier()). Per step:
 //   loss = mean_i nll_i + Weighting.penalty(step, Divergence(q, prior)).value
 // Parameters: encoder "enc.", decoder "dec.", prior "prior.", likelihood "likelihood." (the MLP preset gives
-// enc.0.weight … dec.4.bias, as the reference vae_mlp.py). Host (cpu) tensors: the policies index elements.
+// enc.0.weight … dec.4.bias, as the reference vae_mlp.py).
+// Backends: on cpu the policies run their cpu kernels on host memory. On a device backend (cuda) the train step and
+// elbo keep every tensor on the device: the policies' element loops are backend ops (ops/likelihood_terms.hpp,
+// ops/gaussian_latent.hpp), eps is drawn there from the same Philox stream, and the host sees one download per call
+// (per-image nll, per-row and per-dimension divergence: 2N + D doubles) and, in a train step, one upload (the row
+// weights and the Weighting's scales: 2N (+ D) doubles), because the Weighting runs on the host. Policies that still
+// index host memory (MixtureOfGaussiansPrior, VampPrior, LearnableGaussianPrior, MonteCarloKL, MMD, the learned-σ
+// Gaussians) and the IWAE objective fail to compile on a device backend with "<Policy>: host backends only for now".
 // VampPrior (an EncoderDependentPrior): each call runs the encoder on the pseudo-inputs first, the main batch
 // second, and (train steps) re-runs the pseudo-input forward/backward after the main backward, so cached
 // activations never interleave. The encoder must then produce input gradients: the model calls its
@@ -100,36 +108,41 @@ class VAE {
   // One training step's forward and backward on x [N, ...]: ADDS the gradient of the returned batch-mean loss
   // into the parameter store (the caller zeroes grads and steps the optimizer). eps comes from rng.
   double train_step_loss(const tensor_type& x, generator& rng, std::int64_t step) {
-    const auto n = check_batch("VAE::train_step_loss", x);
-    prior_forward();
-    posterior(x);
-    draw(rng);
-    const auto& out = dec_.forward(z_);
-    nll_.resize(n);
-    lik_.nll(out, x, nll_);
-    div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
-    const auto pen = weight_.penalty(step, stats_);
-    double rec = 0;
-    for (double v : nll_) rec += v;
-    last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
+    if constexpr (!HostBackend<B>) {
+      return device_train_step_loss(x, rng, step);
+    } else {
+      const auto n = check_batch("VAE::train_step_loss", x);
+      prior_forward();
+      posterior(x);
+      draw(rng);
+      const auto& out = dec_.forward(z_);
+      nll_.resize(n);
+      lik_.nll(out, x, nll_);
+      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+      const auto pen = weight_.penalty(step, stats_);
+      double rec = 0;
+      for (double v : nll_) rec += v;
+      last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
 
-    row_w_.assign(n, 1.0 / static_cast<double>(n));
-    lik_.backward(out, x, row_w_, dout_);
-    dz_ = dec_.backward(dout_);
-    zero_like(dmu_, mu_);
-    zero_like(dlogvar_, mu_);
-    div_.backward(mu_, logvar_, z_, eps_, prior_, pen.scale, dmu_, dlogvar_, dz_);
-    dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
-    dist::join_posterior(dmu_, dlogvar_, dh_);
-    enc_.backward(dh_);
-    prior_backward();
-    return last_.reconstruction + last_.penalty;
+      row_w_.assign(n, 1.0 / static_cast<double>(n));
+      lik_.backward(out, x, row_w_, dout_);
+      dz_ = dec_.backward(dout_);
+      zero_like(dmu_, mu_);
+      zero_like(dlogvar_, mu_);
+      div_.backward(mu_, logvar_, z_, eps_, prior_, pen.scale, dmu_, dlogvar_, dz_);
+      dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
+      dist::join_posterior(dmu_, dlogvar_, dh_);
+      enc_.backward(dh_);
+      prior_backward();
+      return last_.reconstruction + last_.penalty;
+    }
   }
 
   // IWAE training step (objectives/iwae.hpp): loss = mean_i −log(1/k Σ_s p(x_i|z_s)p(z_s)/q(z_s|x_i)) with k
   // samples per image decoded as one batch of k·N; gradients (ADDED) weight each sample by its self-normalised
   // importance weight. Ignores the Divergence and Weighting policies. k = 1 equals the ELBO with MonteCarloKL.
   double train_step_iwae(const tensor_type& x, std::int64_t k, generator& rng) {
+    static_assert(HostBackend<B>, "IWAE (VAE::train_step_iwae): host backends only for now");
     const auto n = check_batch("VAE::train_step_iwae", x);
     check(k > 0, [&] { return cat("VAE::train_step_iwae: k must be positive, got ", k); });
     prior_forward();
@@ -184,32 +197,38 @@ class VAE {
 
   // Evaluation (no backward): per_image[i] = ELBO_i = −nll_i − KL_i (one z sample; the KL is the Divergence
   // when it is a KL, else MonteCarloKL; β = 1 whatever the Weighting). Returns the batch mean.
+  // per_image is host memory on every backend.
   double elbo(const tensor_type& x, generator& rng, std::span<double> per_image) {
     const auto n = check_batch("VAE::elbo", x);
     check(per_image.size() == n, [&] { return cat("VAE::elbo: expected ", n, " per-image slots, got ", per_image.size()); });
-    prior_forward();
-    posterior(x);
-    draw(rng);
-    const auto& out = dec_.forward(z_);
-    nll_.resize(n);
-    lik_.nll(out, x, nll_);
-    if constexpr (DivergenceP::is_kl) {
-      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+    if constexpr (!HostBackend<B>) {
+      return device_elbo(x, rng, per_image);
     } else {
-      MonteCarloKL mc;
-      mc.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+      prior_forward();
+      posterior(x);
+      draw(rng);
+      const auto& out = dec_.forward(z_);
+      nll_.resize(n);
+      lik_.nll(out, x, nll_);
+      if constexpr (DivergenceP::is_kl) {
+        div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+      } else {
+        MonteCarloKL mc;
+        mc.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+      }
+      double mean = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        per_image[i] = -nll_[i] - stats_.per_row[i];
+        mean += per_image[i];
+      }
+      return mean / static_cast<double>(n);
     }
-    double mean = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      per_image[i] = -nll_[i] - stats_.per_row[i];
-      mean += per_image[i];
-    }
-    return mean / static_cast<double>(n);
   }
 
   // Importance-sampled log-likelihood (IWAE bound with K samples from q(z|x)), streaming over samples with a
   // running log-sum-exp: per_image[i] = log(1/K Σ_k p(x_i|z_k) p(z_k) / q(z_k|x_i)). Returns the batch mean.
   double iwae_log_likelihood(const tensor_type& x, std::int64_t K, generator& rng, std::span<double> per_image) {
+    static_assert(HostBackend<B>, "IWAE (VAE::iwae_log_likelihood): host backends only for now");
     const auto n = check_batch("VAE::iwae_log_likelihood", x);
     check(K > 0, [&] { return cat("VAE::iwae_log_likelihood: K must be positive, got ", K); });
     check(per_image.size() == n,
@@ -297,10 +316,93 @@ class VAE {
     });
     dist::split_posterior(h, mu_, logvar_);
   }
-  void draw(generator& rng) {
-    eps_.resize(mu_.shape());
-    rng.fill_normal(eps_.data(), eps_.numel());
-    dist::reparameterize(mu_, logvar_, eps_, z_);
+  void draw(generator& rng) { dist::draw_reparameterized(mu_, logvar_, rng, eps_, z_); }
+
+  // The divergence has the B-memory interface (forward_rows / backward_rows) a device backend needs.
+  static constexpr bool device_divergence =
+      requires(DivergenceP& dv, PriorP& p, const tensor_type& t, tensor_type& g, std::span<double> s,
+               std::span<const double> c) {
+        dv.forward_rows(t, t, p, s, s);
+        dv.backward_rows(t, t, p, c, c, g, g);
+      };
+
+  // Device backends: the per-image likelihood and per-row / per-dimension divergence values land in rows_ (B's
+  // memory: [nll N | divergence N | per-dimension D]) and come back to the host in one copy.
+  void device_forward_terms(const tensor_type& x, const tensor_type& out, std::size_t n) {
+    const auto d = static_cast<std::size_t>(latent_);
+    rows_.resize(shape{static_cast<std::int64_t>(2 * n + d)});
+    double* r = rows_.data();
+    lik_.nll(out, x, std::span<double>(r, n));
+    div_.forward_rows(mu_, logvar_, prior_, std::span<double>(r + n, n), std::span<double>(r + 2 * n, d));
+    rows_host_.resize(2 * n + d);
+    B::copy_to_host(rows_host_.data(), r, rows_host_.size());  // the step's one read-back (waits for the stream)
+    nll_.assign(rows_host_.begin(), rows_host_.begin() + static_cast<std::ptrdiff_t>(n));
+    stats_.per_row.assign(rows_host_.begin() + static_cast<std::ptrdiff_t>(n),
+                          rows_host_.begin() + static_cast<std::ptrdiff_t>(2 * n));
+    stats_.per_dim.assign(rows_host_.begin() + static_cast<std::ptrdiff_t>(2 * n), rows_host_.end());
+  }
+
+  double device_train_step_loss(const tensor_type& x, generator& rng, std::int64_t step) {
+    const auto n = check_batch("VAE::train_step_loss", x);
+    prior_forward();
+    posterior(x);
+    draw(rng);
+    const auto& out = dec_.forward(z_);
+    if constexpr (!device_divergence) {
+      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);  // host-only divergence: its static_assert names it
+      return 0.0;
+    } else {
+      device_forward_terms(x, out, n);
+      const auto pen = weight_.penalty(step, stats_);
+      double rec = 0;
+      for (double v : nll_) rec += v;
+      last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
+
+      // Upload [likelihood row weights N | divergence row scales N | dimension scales D or 0] in one copy.
+      check(pen.scale.row.size() == n,
+            [&] { return cat("VAE: the Weighting returned ", pen.scale.row.size(), " row scales for ", n, " rows"); });
+      const std::size_t nd = pen.scale.dim.size();
+      scales_host_.assign(n, 1.0 / static_cast<double>(n));
+      scales_host_.insert(scales_host_.end(), pen.scale.row.begin(), pen.scale.row.end());
+      scales_host_.insert(scales_host_.end(), pen.scale.dim.begin(), pen.scale.dim.end());
+      scales_.resize(shape{static_cast<std::int64_t>(scales_host_.size())});
+      B::copy_from_host(scales_.data(), scales_host_.data(), scales_host_.size());
+      const double* s = scales_.data();
+
+      lik_.backward(out, x, std::span<const double>(s, n), dout_);
+      dz_ = dec_.backward(dout_);
+      zero_like(dmu_, mu_);
+      zero_like(dlogvar_, mu_);
+      div_.backward_rows(mu_, logvar_, prior_, std::span<const double>(s + n, n), std::span<const double>(s + 2 * n, nd),
+                         dmu_, dlogvar_);
+      dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
+      dist::join_posterior(dmu_, dlogvar_, dh_);
+      enc_.backward(dh_);
+      prior_backward();
+      return last_.reconstruction + last_.penalty;
+    }
+  }
+
+  double device_elbo(const tensor_type& x, generator& rng, std::span<double> per_image) {
+    static_assert(DivergenceP::is_kl, "VAE::elbo on a device backend: MonteCarloKL (used for non-KL divergences): "
+                                      "host backends only for now");
+    const auto n = per_image.size();
+    prior_forward();
+    posterior(x);
+    draw(rng);
+    const auto& out = dec_.forward(z_);
+    if constexpr (!device_divergence) {
+      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);  // host-only divergence: its static_assert names it
+      return 0.0;
+    } else {
+      device_forward_terms(x, out, n);
+    }
+    double mean = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      per_image[i] = -nll_[i] - stats_.per_row[i];
+      mean += per_image[i];
+    }
+    return mean / static_cast<double>(n);
   }
   void prior_forward() {
     if constexpr (encoder_dependent_prior) {
@@ -343,6 +445,8 @@ class VAE {
   tensor_type mu_, logvar_, eps_, z_, dz_, dmu_, dlogvar_, dh_, dout_;
   tensor_type mu_k_, logvar_k_, eps_k_, z_k_, x_k_, dmu_k_, dlogvar_k_;
   std::vector<double> nll_, logp_, logq_, logw_, bound_, row_w_, neg_w_;
+  tensor<double, B> rows_, scales_;                 // device backends: per-row terms and scales in B's memory
+  std::vector<double> rows_host_, scales_host_;     // their host copies
   divergence_stats stats_;
   loss_parts last_;
 };

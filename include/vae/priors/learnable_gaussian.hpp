@@ -5,12 +5,15 @@
 #include <string>
 
 #include "vae/distributions/gaussian.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
 
 template <class T = float, class B = cpu>
 class LearnableGaussianPrior {
+  static_assert(HostBackend<B>, "LearnableGaussianPrior: host backends only for now");
+
  public:
   using value_type = T;
   explicit LearnableGaussianPrior(std::int64_t latent) : d_(latent) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vae/distributions/gaussian.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
@@ -64,6 +65,8 @@ struct diag_mixture {
 
 template <class T = float, class B = cpu>
 class MixtureOfGaussiansPrior {
+  static_assert(HostBackend<B>, "MixtureOfGaussiansPrior: host backends only for now");
+
  public:
   using value_type = T;
   // Means start N(0, 1) (distinct components), log-variances 0, logits 0 (uniform weights).

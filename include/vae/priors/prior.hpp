@@ -22,7 +22,7 @@ concept Prior = requires(P& p, const tensor<T, B>& z, tensor<T, B>& dz, std::spa
   p.log_prob(z, s);
   p.backward(z, w, dz);
   p.sample(dz, rng);
-  p.visit_parameters(prefix, [](const std::string&, parameter<T>&) {});
+  p.visit_parameters(prefix, detail::parameter_visitor_archetype<T>{});  // not a lambda: nvcc rejects those here
 };
 
 // A prior that is one diagonal Gaussian N(m, diag(exp(lv))): exposes m_j, lv_j per latent dimension and takes

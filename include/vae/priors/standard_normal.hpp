@@ -1,9 +1,11 @@
-// StandardNormalPrior: p(z) = N(0, I).
+// StandardNormalPrior: p(z) = N(0, I). sample runs on any backend (ops::fill_normal); log_prob/backward index host tensors.
 #pragma once
 #include <span>
 #include <string>
 
 #include "vae/distributions/gaussian.hpp"
+#include "vae/ops/gaussian_latent.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
@@ -11,6 +13,7 @@ namespace vae {
 struct StandardNormalPrior {
   template <class T, class B>
   void log_prob(const tensor<T, B>& z, std::span<double> per_row) const {
+    static_assert(HostBackend<B>, "StandardNormalPrior::log_prob (MonteCarloKL, MMD, IWAE): host backends only for now");
     detail::check_latents("StandardNormalPrior::log_prob", z, per_row.size());
     const std::int64_t d = z.dim(1);
     for (std::int64_t i = 0; i < z.dim(0); ++i) {
@@ -24,6 +27,7 @@ struct StandardNormalPrior {
   }
   template <class T, class B>
   void backward(const tensor<T, B>& z, std::span<const double> row_weight, tensor<T, B>& dz) const {
+    static_assert(HostBackend<B>, "StandardNormalPrior::backward (MonteCarloKL, MMD, IWAE): host backends only for now");
     detail::check_latents("StandardNormalPrior::backward", z, row_weight.size());
     check_shape(dz.shape(), z.shape(), "StandardNormalPrior::backward: dz");
     const std::int64_t d = z.dim(1);
@@ -33,7 +37,7 @@ struct StandardNormalPrior {
   }
   template <class T, class B>
   void sample(tensor<T, B>& z, generator& rng) const {
-    rng.fill_normal(z.data(), z.numel());
+    ops::fill_normal<B>(rng, z.data(), z.numel());
   }
   template <class V>
   void visit_parameters(const std::string&, V&&) {}

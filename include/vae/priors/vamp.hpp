@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "vae/distributions/gaussian.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/priors/mixture_of_gaussians.hpp"
 #include "vae/priors/prior.hpp"
 
@@ -22,6 +23,8 @@ namespace vae {
 // The encoder must produce input gradients (its first layer's set_input_gradient(true)).
 template <class T = float, class B = cpu>
 class VampPrior {
+  static_assert(HostBackend<B>, "VampPrior: host backends only for now");
+
  public:
   using value_type = T;
   VampPrior(std::int64_t components, std::int64_t input_dim) : k_(components), in_(input_dim) {

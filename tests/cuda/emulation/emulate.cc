@@ -22,6 +22,8 @@
 #include "vae/ops/conv_transpose2d.hpp"
 #include "vae/ops/upsample.hpp"
 #include "vae/ops/avg_pool2d.hpp"
+#include "vae/ops/gaussian_latent.hpp"
+#include "vae/ops/likelihood_terms.hpp"
 #include "vae/ops/vq_nearest.hpp"
 
 struct emu_dim { unsigned x; };
@@ -84,6 +86,72 @@ void conv_case(const char* what, D d, std::int64_t wsize, std::int64_t xin, std:
   K::backward(d, x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), s1.data());
   E::backward(d, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data(), s2.data());
   cmp(what, y2, y1); cmp(what, dx2, dx1); cmp(what, dw2, dw1); cmp(what, db2, db1);
+}
+
+// The VAE policy ops (ops/likelihood_terms.hpp, ops/gaussian_latent.hpp): Bernoulli / Gaussian per-image sums in
+// one block per image (p below and above the 256 threads), their gradients, the sigmoid mean, split/join of
+// (mu, logvar), the reparameterisation drawing eps from the same Philox stream as the cpu (and reserving the same
+// number of draws), and the standard-normal KL per row / per dimension (N above 256) with its gradient.
+void vae_policy_cases() {
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  for (auto [rows, p] : {std::pair<std::int64_t, std::int64_t>{3, 1}, {5, 300}, {4, 700}}) {
+    const auto n = rows * p;
+    auto out = rnd(n, 4), x = rnd(n), w = rnd(rows, 0.3, 0.1);
+    for (auto& e : x) e = unit(gen);
+    std::vector<double> r1(rows), r2(rows), d1(n), d2(n), m1(n), m2(n);
+    kernel<bernoulli_likelihood_op, cpu>::nll(rows, p, out.data(), x.data(), r1.data());
+    emu_kernel<bernoulli_likelihood_op>::nll(rows, p, out.data(), x.data(), r2.data());
+    cmp("bernoulli nll", r2, r1);
+    kernel<bernoulli_likelihood_op, cpu>::backward(rows, p, out.data(), x.data(), w.data(), d1.data());
+    emu_kernel<bernoulli_likelihood_op>::backward(rows, p, out.data(), x.data(), w.data(), d2.data());
+    cmp("bernoulli grad", d2, d1);
+    kernel<bernoulli_likelihood_op, cpu>::mean(n, out.data(), m1.data());
+    emu_kernel<bernoulli_likelihood_op>::mean(n, out.data(), m2.data());
+    cmp("bernoulli mean", m2, m1);
+    kernel<gaussian_likelihood_op, cpu>::nll(rows, p, 0.3, out.data(), x.data(), r1.data());
+    emu_kernel<gaussian_likelihood_op>::nll(rows, p, 0.3, out.data(), x.data(), r2.data());
+    cmp("gaussian nll", r2, r1);
+    kernel<gaussian_likelihood_op, cpu>::backward(rows, p, 0.3, out.data(), x.data(), w.data(), d1.data());
+    emu_kernel<gaussian_likelihood_op>::backward(rows, p, 0.3, out.data(), x.data(), w.data(), d2.data());
+    cmp("gaussian grad", d2, d1);
+  }
+  for (auto [n, d] : {std::pair<std::int64_t, std::int64_t>{7, 5}, {300, 3}, {2, 260}}) {
+    const auto m = n * d;
+    auto h = rnd(2 * m), dz = rnd(m), dmu = rnd(m), dlv = rnd(m), rs = rnd(n, 0.1), ds = rnd(d, 1, 0.5);
+    std::vector<double> mu1(m), mu2(m), lv1(m), lv2(m), h1(2 * m), h2(2 * m);
+    kernel<posterior_split_op, cpu>::split(n, d, h.data(), mu1.data(), lv1.data());
+    emu_kernel<posterior_split_op>::split(n, d, h.data(), mu2.data(), lv2.data());
+    cmp("split mu", mu2, mu1, 0); cmp("split logvar", lv2, lv1, 0);
+    kernel<posterior_split_op, cpu>::join(n, d, mu1.data(), lv1.data(), h1.data());
+    emu_kernel<posterior_split_op>::join(n, d, mu1.data(), lv1.data(), h2.data());
+    cmp("join", h2, h1, 0); cmp("join inverts split", h1, h, 0);
+    generator g1(31), g2(31);
+    g1.reserve(17); g2.reserve(17);
+    std::vector<double> e1(m), e2(m), z1(m), z2(m);
+    kernel<reparameterize_op, cpu>::forward(g1, m, mu1.data(), lv1.data(), e1.data(), z1.data());
+    emu_kernel<reparameterize_op>::forward(g2, m, mu1.data(), lv1.data(), e2.data(), z2.data());
+    cmp("reparameterize eps", e2, e1); cmp("reparameterize z", z2, z1);
+    if (g1.offset() != g2.offset()) { ++fails; std::printf("FAIL reparameterize: generator offsets differ\n"); }
+    auto a1 = dmu, a2 = dmu, b1 = dlv, b2 = dlv;
+    kernel<reparameterize_op, cpu>::backward(m, lv1.data(), e1.data(), dz.data(), a1.data(), b1.data());
+    emu_kernel<reparameterize_op>::backward(m, lv1.data(), e1.data(), dz.data(), a2.data(), b2.data());
+    cmp("reparameterize dmu", a2, a1); cmp("reparameterize dlogvar", b2, b1);
+    kernel<normal_fill_op, cpu>::run(g1, e1.data(), m);
+    emu_kernel<normal_fill_op>::run(g2, e2.data(), m);
+    cmp("fill_normal", e2, e1);
+    if (g1.offset() != g2.offset()) { ++fails; std::printf("FAIL fill_normal: generator offsets differ\n"); }
+    std::vector<double> pr1(n), pr2(n), pd1(d), pd2(d);
+    kernel<gaussian_kl_op, cpu>::forward(n, d, mu1.data(), lv1.data(), nullptr, nullptr, pr1.data(), pd1.data());
+    emu_kernel<gaussian_kl_op>::forward(n, d, mu1.data(), lv1.data(), nullptr, nullptr, pr2.data(), pd2.data());
+    cmp("kl per row", pr2, pr1); cmp("kl per dim", pd2, pd1);
+    for (bool dims : {false, true}) {
+      auto c1 = dmu, c2 = dmu, f1 = dlv, f2 = dlv;
+      const double* dsp = dims ? ds.data() : nullptr;
+      kernel<gaussian_kl_op, cpu>::backward(n, d, mu1.data(), lv1.data(), nullptr, nullptr, rs.data(), dsp, c1.data(), f1.data(), nullptr, nullptr);
+      emu_kernel<gaussian_kl_op>::backward(n, d, mu1.data(), lv1.data(), nullptr, nullptr, rs.data(), dsp, c2.data(), f2.data(), nullptr, nullptr);
+      cmp("kl dmu", c2, c1); cmp("kl dlogvar", f2, f1);
+    }
+  }
 }
 
 void conv_pool_upsample() {
@@ -270,6 +338,7 @@ int main() {
       cmp("adam p", p2, p1); cmp("adam m", m2, m1); cmp("adam v", v2, v1); cmp("adam vmax", x2, x1);
     }
   }
+  vae_policy_cases();
   std::printf("emulation done, %d failures\n", fails);
   return fails != 0;
 }

@@ -9,6 +9,7 @@ root, out_path = sys.argv[1], sys.argv[2]
 files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'softmax.cuh', 'losses.cuh',
          'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
          'vq_nearest.cuh']
+files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
 
 
 def split_top(s):

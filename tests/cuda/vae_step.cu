@@ -1,0 +1,156 @@
+// VAE<..., cuda> against VAE<..., cpu> from the same seed: identical initial weights, then 3 Adam train steps (loss,
+// every gradient and parameter after each step), one eval ELBO, decode and sample, for the MLP preset (Bernoulli,
+// ConstantBeta; fixed-variance Gaussian with FreeBits) and the conv preset (Bernoulli). Written for a GPU machine:
+// here it is compiled by nvcc and skipped (exit 77) without a device; it has never been run on a GPU yet.
+#include "vae/backend/cuda/adam_step.cuh"
+#include "vae/backend/cuda/transfer.cuh"
+#include "vae/decoders/conv_decoder.hpp"
+#include "vae/decoders/mlp_decoder.hpp"
+#include "vae/encoders/conv_encoder.hpp"
+#include "vae/encoders/mlp_encoder.hpp"
+#include "vae/likelihoods/gaussian.hpp"
+#include "vae/models/vae.hpp"
+#include "vae/train/adam.hpp"
+
+#include <cmath>
+#include <type_traits>
+#include <vector>
+
+#include "cuda_test_support.cuh"
+
+using namespace vae;
+using cuda_test::compare;
+using cuda_test::require_close;
+
+namespace {
+
+// Tolerances. Both sides compute the policy terms in double; what differs is the layers' float/double arithmetic
+// (cuBLAS vs Eigen summation order, FMA contraction) and the device's exp/log in the last bit.
+//   float:  losses rtol 1e-5; gradients atol 1e-5 + rtol 1e-3 (gradients of ~1e-2 sums of float terms); parameters
+//           atol 1e-6 + rtol 1e-5. Adam runs with eps = 1e-3 so that its update lr·m/(√v + eps) is Lipschitz in the
+//           gradient (constant lr/eps = 1): with the default eps, a gradient of ~1e-7 whose float noise flips its
+//           sign would move the two parameters 2·lr apart, a difference of rounding, not of the kernels.
+//   double: losses rtol 1e-11, gradients atol 1e-11 + rtol 1e-9, parameters atol 1e-12 + rtol 1e-10.
+template <class T>
+struct tolerance {
+  static constexpr bool single = std::is_same_v<T, float>;
+  static constexpr double loss_rtol = single ? 1e-5 : 1e-11;
+  static constexpr double grad_atol = single ? 1e-5 : 1e-11, grad_rtol = single ? 1e-3 : 1e-9;
+  static constexpr double param_atol = single ? 1e-6 : 1e-12, param_rtol = single ? 1e-5 : 1e-10;
+};
+
+void check_scalar(double device, double host, double rtol, const std::string& label) {
+  const double err = std::abs(device - host);
+  MESSAGE("cuda vs cpu " << label << ": " << device << " vs " << host << " (abs err " << err << ")");
+  CHECK_MESSAGE(err <= rtol * std::abs(host), label << ": " << device << " vs " << host);
+}
+
+// Runs both models side by side. HostModel/DeviceModel differ only in the backend argument.
+template <class T, class HostModel, class DeviceModel>
+void compare_models(HostModel& host, DeviceModel& device, shape batch_shape, const std::string& label) {
+  using tol = tolerance<T>;
+  generator init_host(2024), init_device(2024);
+  parameter_store<T, cpu> host_store;
+  parameter_store<T, cuda> device_store;
+  host_store.attach(host, init_host);
+  device_store.attach(device, init_device);
+  REQUIRE(host_store.size() == device_store.size());
+  REQUIRE(host_store.size() > 0);
+  // Initial values are drawn on the host and uploaded: bit-identical.
+  require_close(device_store.value_tensor(), host_store.value_tensor(), label + " initial parameters", 0.0, 0.0);
+
+  tensor<T> x(batch_shape);
+  generator data(7);
+  data.fill_uniform(x.data(), x.numel(), 0.0, 1.0);
+  const auto x_device = to<cuda>(x);
+
+  const adam_options options{.lr = 1e-3, .eps = 1e-3};
+  Adam<T, cpu> host_opt(options);
+  Adam<T, cuda> device_opt(options);
+  generator rng_host(99), rng_device(99);
+  for (int step = 0; step < 3; ++step) {
+    const std::string at = label + " step " + std::to_string(step);
+    host_store.zero_grad();
+    device_store.zero_grad();
+    const double host_loss = host.train_step_loss(x, rng_host, step);
+    const double device_loss = device.train_step_loss(x_device, rng_device, step);
+    CHECK(rng_host.offset() == rng_device.offset());  // the same eps draws were reserved
+    check_scalar(device_loss, host_loss, tol::loss_rtol, at + " loss");
+    check_scalar(device.last_loss_parts().reconstruction, host.last_loss_parts().reconstruction, tol::loss_rtol,
+                 at + " reconstruction");
+    check_scalar(device.last_loss_parts().divergence, host.last_loss_parts().divergence, tol::loss_rtol,
+                 at + " divergence");
+    require_close(device_store.grad_tensor(), host_store.grad_tensor(), at + " gradients", tol::grad_atol,
+                  tol::grad_rtol);
+    host_opt.step(host_store);
+    device_opt.step(device_store);
+    require_close(device_store.value_tensor(), host_store.value_tensor(), at + " parameters", tol::param_atol,
+                  tol::param_rtol);
+  }
+
+  const auto n = static_cast<std::size_t>(x.dim(0));
+  std::vector<double> host_elbo(n), device_elbo(n);
+  const double host_mean = host.elbo(x, rng_host, host_elbo);
+  const double device_mean = device.elbo(x_device, rng_device, device_elbo);
+  check_scalar(device_mean, host_mean, tol::loss_rtol, label + " eval ELBO");
+  const auto c = compare(device_elbo.data(), host_elbo.data(), static_cast<std::int64_t>(n), 0.0, tol::loss_rtol);
+  MESSAGE("cuda vs cpu " << label << " per-image ELBO: " << c.summary);
+  CHECK_MESSAGE(c.ok, label << " per-image ELBO: " << c.summary);
+
+  // decode (the likelihood's mean through its op) of the same latents.
+  tensor<T> z({3, host.latent()});
+  generator zs(5);
+  zs.fill_normal(z.data(), z.numel());
+  tensor<T> host_pixels;
+  tensor<T, cuda> device_pixels;
+  host.decode(z, host_pixels);
+  device.decode(to<cuda>(z), device_pixels);
+  require_close(device_pixels, host_pixels, label + " decode", tol::grad_atol, tol::grad_rtol);
+  // sample: z ~ N(0, I) drawn on each side from generators in the same state, then decoded.
+  host.sample(4, rng_host, host_pixels);
+  device.sample(4, rng_device, device_pixels);
+  CHECK(rng_host.offset() == rng_device.offset());
+  require_close(device_pixels, host_pixels, label + " sample", tol::grad_atol, tol::grad_rtol);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("VAE<MLP, Bernoulli, AnalyticGaussianKL, cuda>: 3 Adam steps and the ELBO match cpu", T, float,
+                   double) {
+  const std::int64_t in = 50, latent = 6;
+  VAE<MLPEncoder<T, cpu>, MLPDecoder<T, cpu>, StandardNormalPrior, AnalyticGaussianKL, BernoulliLikelihood,
+      ConstantBeta, T, cpu>
+      host(MLPEncoder<T, cpu>(in, 32, 24, 2 * latent), MLPDecoder<T, cpu>(latent, 24, 32, in), latent);
+  VAE<MLPEncoder<T, cuda>, MLPDecoder<T, cuda>, StandardNormalPrior, AnalyticGaussianKL, BernoulliLikelihood,
+      ConstantBeta, T, cuda>
+      device(MLPEncoder<T, cuda>(in, 32, 24, 2 * latent), MLPDecoder<T, cuda>(latent, 24, 32, in), latent);
+  compare_models<T>(host, device, shape{37, in}, "mlp bernoulli");
+}
+
+TEST_CASE_TEMPLATE("VAE<MLP, fixed-variance Gaussian, FreeBits, cuda>: 3 Adam steps and the ELBO match cpu", T, float,
+                   double) {
+  const std::int64_t in = 40, latent = 5;
+  const GaussianLikelihood lik{0.25};
+  const FreeBits bits{0.05, 1.0};  // some dimensions above λ, some below: per-dimension scales of 0 and 1
+  VAE<MLPEncoder<T, cpu>, MLPDecoder<T, cpu>, StandardNormalPrior, AnalyticGaussianKL, GaussianLikelihood, FreeBits,
+      T, cpu>
+      host(MLPEncoder<T, cpu>(in, 20, 16, 2 * latent), MLPDecoder<T, cpu>(latent, 16, 20, in), latent, {}, {}, lik,
+           bits);
+  VAE<MLPEncoder<T, cuda>, MLPDecoder<T, cuda>, StandardNormalPrior, AnalyticGaussianKL, GaussianLikelihood, FreeBits,
+      T, cuda>
+      device(MLPEncoder<T, cuda>(in, 20, 16, 2 * latent), MLPDecoder<T, cuda>(latent, 16, 20, in), latent, {}, {}, lik,
+             bits);
+  compare_models<T>(host, device, shape{19, in}, "mlp gaussian freebits");
+}
+
+TEST_CASE("VAE<ConvEncoder, ConvDecoder, Bernoulli, cuda>: 3 Adam steps and the ELBO match cpu") {
+  using T = float;
+  const std::int64_t size = 8, latent = 4;
+  VAE<ConvEncoder<T, cpu>, ConvDecoder<T, cpu>, StandardNormalPrior, AnalyticGaussianKL, BernoulliLikelihood,
+      ConstantBeta, T, cpu>
+      host(ConvEncoder<T, cpu>(1, size, 4, 8, 2 * latent), ConvDecoder<T, cpu>(latent, size, 8, 4, 1), latent);
+  VAE<ConvEncoder<T, cuda>, ConvDecoder<T, cuda>, StandardNormalPrior, AnalyticGaussianKL, BernoulliLikelihood,
+      ConstantBeta, T, cuda>
+      device(ConvEncoder<T, cuda>(1, size, 4, 8, 2 * latent), ConvDecoder<T, cuda>(latent, size, 8, 4, 1), latent);
+  compare_models<T>(host, device, shape{6, 1, size, size}, "conv bernoulli");
+}
