@@ -144,3 +144,60 @@ TEST_CASE("conv kernels pick channels-last only for groups = 1 and enough channe
   CHECK(T::path_for(cl_conv_t(8, 128, 7, 7, 64, 4, 2, 1, 0, 1)) == conv_path::channels_last);
   CHECK(T::path_for(cl_conv_t(8, 64, 14, 14, 1, 4, 2, 1, 0, 1)) == conv_path::columns);  // last layer: 1 channel
 }
+
+TEST_CASE("transpose_matrix (the channels-last layout changes): float AVX tiles and edges equal the plain loop") {
+  vae::generator rng(11);
+  const std::int64_t sizes[][2] = {{8, 8}, {16, 49}, {49, 128}, {128, 196}, {3, 5}, {13, 9}, {1, 17}, {64, 1}};
+  for (const auto& sz : sizes) {
+    const std::int64_t rows = sz[0], cols = sz[1], lds = cols + 3, ldd = rows + 5;
+    std::vector<float> src(static_cast<std::size_t>(rows * lds)), dst(static_cast<std::size_t>(cols * ldd), -7.f);
+    rng.fill_normal(src.data(), static_cast<std::int64_t>(src.size()), 0.0, 1.0);
+    vae::cpu_detail::transpose_matrix(src.data(), rows, cols, lds, dst.data(), ldd);
+    std::int64_t wrong = 0, padding_touched = 0;
+    for (std::int64_t j = 0; j < cols; ++j) {
+      for (std::int64_t i = 0; i < rows; ++i) wrong += dst[j * ldd + i] != src[i * lds + j];
+      for (std::int64_t i = rows; i < ldd; ++i) padding_touched += dst[j * ldd + i] != -7.f;
+    }
+    INFO(rows << "x" << cols);
+    CHECK(wrong == 0);
+    CHECK(padding_touched == 0);
+  }
+}
+
+TEST_CASE("conv2d in float: channels-last (AVX transposes) vs columns on the vq-vae layers") {
+  auto run_conv = [&](const vae::conv2d_dims& d, conv_path path, std::vector<float>& y, std::vector<float>& dx,
+                      std::vector<float>& dw, std::uint64_t seed) {
+    using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+    vae::generator r(seed);
+    std::vector<float> x(static_cast<std::size_t>(d.n * d.in_c * d.in_h * d.in_w)),
+        w(static_cast<std::size_t>(d.out_c * d.in_c * d.k_h * d.k_w)), b(static_cast<std::size_t>(d.out_c)),
+        dy(static_cast<std::size_t>(d.n * d.out_c * d.out_h * d.out_w));
+    for (auto* v : {&x, &w, &b, &dy}) r.fill_normal(v->data(), static_cast<std::int64_t>(v->size()), 0.0, 1.0);
+    y.assign(dy.size(), 0.f);
+    dx.assign(x.size(), 0.f);
+    dw.assign(w.size(), 0.f);
+    std::vector<float> scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
+    K::forward(d, x.data(), w.data(), b.data(), y.data(), scratch.data(), path);
+    K::backward(d, x.data(), w.data(), dy.data(), dx.data(), dw.data(), static_cast<float*>(nullptr), scratch.data(),
+                path);
+  };
+  auto gap = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+      worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(1.0, std::abs(double(b[i]))));
+    return worst;
+  };
+  for (const auto& d : {cl_conv(6, 64, 14, 14, 128, 4, 2, 1, 1), cl_conv(6, 128, 7, 7, 32, 3, 1, 1, 1),
+                        cl_conv(6, 32, 7, 7, 128, 1, 1, 0, 1)}) {
+    std::vector<float> y0, dx0, dw0, y1, dx1, dw1;
+    run_conv(d, conv_path::columns, y0, dx0, dw0, 3);
+    run_conv(d, conv_path::channels_last, y1, dx1, dw1, 3);
+    const double gy = gap(y1, y0), gdx = gap(dx1, dx0), gdw = gap(dw1, dw0);
+    MESSAGE("float conv2d " << d.in_c << "->" << d.out_c << " k" << d.k_h << ": gaps y " << gy << ", dx " << gdx
+                            << ", dw " << gdw);
+    // Sums of up to 1024 (y, dx) or 6·196 (dw) float products in different orders.
+    CHECK(gy < 1e-4);
+    CHECK(gdx < 1e-4);
+    CHECK(gdw < 1e-4);
+  }
+}

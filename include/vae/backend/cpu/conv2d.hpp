@@ -2,6 +2,10 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/gemm.hpp"
@@ -191,6 +195,28 @@ void reduce_partials(const T* partial, std::int64_t tasks, std::int64_t size, T*
 }
 
 
+#if defined(__AVX__)
+// One 8×8 float tile: d[j·ldd + i] = s[i·lds + j] (unpack pairs of rows, shuffle quads, swap 128-bit halves).
+inline void transpose_tile8(const float* s, std::int64_t lds, float* d, std::int64_t ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int k = 0; k < 8; ++k) r[k] = _mm256_loadu_ps(s + k * lds);
+  for (int k = 0; k < 8; k += 2) {
+    t[k] = _mm256_unpacklo_ps(r[k], r[k + 1]);
+    t[k + 1] = _mm256_unpackhi_ps(r[k], r[k + 1]);
+  }
+  for (int h = 0; h < 8; h += 4) {  // h = 0: rows 0-3, h = 4: rows 4-7; u[h + q] = columns q | q + 4 of those rows
+    u[h + 0] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    u[h + 1] = _mm256_shuffle_ps(t[h + 0], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    u[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    u[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int q = 0; q < 4; ++q) {
+    _mm256_storeu_ps(d + q * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x20));
+    _mm256_storeu_ps(d + (q + 4) * ldd, _mm256_permute2f128_ps(u[q], u[q + 4], 0x31));
+  }
+}
+#endif
+
 // ---- Channels-last columns. With few output positions per image (7×7, 14×14) the NCHW columns above copy runs
 // of a handful of strided elements; in channels-last order every window entry is a contiguous run of all c
 // channels, so im2col/col2im become vectorised copies/adds of c floats. Used when the sliding-window side has
@@ -237,26 +263,42 @@ void col2im_cl(const window_geometry& g, const T* col, T* dst) {
         }
       }
 }
+// dst[j·ldd + i] = src[i·lds + j] for i < rows, j < cols (serial). Float goes through 8×8 AVX tiles: the
+// scalar loop's strided stores were most of a vq-vae conv layer's non-GEMM time.
+template <class T>
+void transpose_matrix(const T* src, std::int64_t rows, std::int64_t cols, std::int64_t lds, T* dst, std::int64_t ldd) {
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    const std::int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+    for (std::int64_t i = 0; i < rows8; i += 8)
+      for (std::int64_t j = 0; j < cols8; j += 8) transpose_tile8(src + i * lds + j, lds, dst + j * ldd + i, ldd);
+    // The edges: rows ≥ rows8 for every column, then columns ≥ cols8 for the tiled rows.
+    for (std::int64_t i = rows8; i < rows; ++i)
+      for (std::int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+    for (std::int64_t i = 0; i < rows8; ++i)
+      for (std::int64_t j = cols8; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+    return;
+  }
+#endif
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
+}
+
 // [n, c, p] → [n, p, c] (serial: called inside a chunk task).
 template <class T>
 void nchw_to_nhwc(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, T* dst) {
-  for (std::int64_t b = 0; b < n; ++b)
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-      const T* s = src + (b * c + ch) * p;
-      T* o = dst + b * p * c + ch;
-      for (std::int64_t t = 0; t < p; ++t) o[t * c] = s[t];
-    }
+  for (std::int64_t b = 0; b < n; ++b) transpose_matrix(src + b * c * p, c, p, p, dst + b * p * c, c);
 }
 // [n, p, c] → [n, c, p], plus bias[c] when bias is not null (serial).
 template <class T>
 void nhwc_to_nchw(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, const T* bias, T* dst) {
-  for (std::int64_t b = 0; b < n; ++b)
-    for (std::int64_t ch = 0; ch < c; ++ch) {
-      const T* s = src + b * p * c + ch;
-      T* o = dst + (b * c + ch) * p;
-      const T add = bias ? bias[ch] : T(0);
-      for (std::int64_t t = 0; t < p; ++t) o[t] = s[t * c] + add;
-    }
+  for (std::int64_t b = 0; b < n; ++b) {
+    T* o = dst + b * c * p;
+    transpose_matrix(src + b * p * c, p, c, c, o, p);
+    if (!bias) continue;
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t t = 0; t < p; ++t) o[ch * p + t] += bias[ch];
+  }
 }
 // A weight [o, i, kk] (PyTorch order) as [o, kk, i], the channels-last column order.
 template <class T>
