@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     vae::tensor<float> x;
     std::vector<double> rates;
     m->set_training(true);
+    m->store().zero_grad();
     const double start = now();
     std::int64_t step = 0, windows = 0;
     double t0 = now();
@@ -103,9 +104,8 @@ int main(int argc, char** argv) {
         continue;
       }
       vae::data::gather(tr, idx, x);
-      m->store().zero_grad();
       m->train_step(x, rng, step++);
-      opt.step(m->store());
+      opt.step_and_zero_grad(m->store());  // the gradients were zeroed before the loop, then by each step
       if (step % window == 0) {
         const double t = now();
         if (windows++ > 0) rates.push_back(static_cast<double>(window * batch) / (t - t0));  // first = warm-up

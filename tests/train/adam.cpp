@@ -188,3 +188,30 @@ TEST_CASE("set_lr changes the step size of the next step") {
   y.step(b.store);
   CHECK(a.p() == b.p());
 }
+
+TEST_CASE("Adam::step_and_zero_grad equals step() then zero_grad(), bit for bit, and leaves zero gradients") {
+  // 50000 elements: several optimizer chunks, so the chunked zeroing is exercised on the OpenMP pool.
+  test::param_and_buffer<float> ma{50000, 2}, mb{50000, 2};
+  parameter_store<float> a, b;
+  generator ra(9), rb(9);
+  a.attach(ma, ra);
+  b.attach(mb, rb);
+  Adam<float> oa({.lr = 1e-2, .weight_decay = 1e-3}), ob({.lr = 1e-2, .weight_decay = 1e-3});
+  for (int step = 0; step < 3; ++step) {
+    generator ga(100 + step), gb(100 + step);
+    ga.fill_normal(a.grads(), a.trainable_size(), 0.0, 1.0);
+    gb.fill_normal(b.grads(), b.trainable_size(), 0.0, 1.0);
+    oa.step(a);
+    a.zero_grad();
+    ob.step_and_zero_grad(b);
+  }
+  std::int64_t differ = 0, nonzero = 0;
+  for (std::int64_t i = 0; i < a.trainable_size(); ++i) {
+    differ += a.values()[i] != b.values()[i];
+    nonzero += b.grads()[i] != 0.f;
+  }
+  CHECK(a.trainable_size() == 50000);
+  CHECK(differ == 0);
+  CHECK(nonzero == 0);
+  CHECK(b.values()[50000] == a.values()[50000]);  // the buffer past the trainable range is untouched
+}
