@@ -1,8 +1,10 @@
 // VAE<..., cuda> against VAE<..., cpu> from the same seed: identical initial weights, then 3 Adam train steps (loss,
 // every gradient and parameter after each step), one eval ELBO, decode and sample, for the MLP preset (Bernoulli,
-// ConstantBeta; fixed-variance Gaussian with FreeBits) and the conv preset (Bernoulli). Written for a GPU machine:
-// here it is compiled by nvcc and skipped (exit 77) without a device; it has never been run on a GPU yet.
+// ConstantBeta; fixed-variance Gaussian with FreeBits) and the conv preset (Bernoulli); a device parameter store
+// through safetensors (save downloads, load uploads). Written for a GPU machine: here it is compiled by nvcc and
+// skipped (exit 77) without a device; it has never been run on a GPU yet.
 #include "vae/backend/cuda/adam_step.cuh"
+#include "vae/backend/cuda/rng.cuh"
 #include "vae/backend/cuda/transfer.cuh"
 #include "vae/decoders/conv_decoder.hpp"
 #include "vae/decoders/mlp_decoder.hpp"
@@ -11,8 +13,10 @@
 #include "vae/likelihoods/gaussian.hpp"
 #include "vae/models/vae.hpp"
 #include "vae/train/adam.hpp"
+#include "vae/train/checkpoint.hpp"
 
 #include <cmath>
+#include <filesystem>
 #include <type_traits>
 #include <vector>
 
@@ -153,4 +157,38 @@ TEST_CASE("VAE<ConvEncoder, ConvDecoder, Bernoulli, cuda>: 3 Adam steps and the 
       ConstantBeta, T, cuda>
       device(ConvEncoder<T, cuda>(1, size, 4, 8, 2 * latent), ConvDecoder<T, cuda>(latent, size, 8, 4, 1), latent);
   compare_models<T>(host, device, shape{6, 1, size, size}, "conv bernoulli");
+}
+
+TEST_CASE("parameter_store<float, cuda> of a VAE: safetensors save downloads, load uploads, names as on cpu") {
+  using T = float;
+  const std::int64_t in = 12, latent = 3;
+  using host_model = VAE<MLPEncoder<T, cpu>, MLPDecoder<T, cpu>, StandardNormalPrior, AnalyticGaussianKL,
+                         BernoulliLikelihood, ConstantBeta, T, cpu>;
+  using device_model = VAE<MLPEncoder<T, cuda>, MLPDecoder<T, cuda>, StandardNormalPrior, AnalyticGaussianKL,
+                           BernoulliLikelihood, ConstantBeta, T, cuda>;
+  device_model trained(MLPEncoder<T, cuda>(in, 8, 8, 2 * latent), MLPDecoder<T, cuda>(latent, 8, 8, in), latent);
+  parameter_store<T, cuda> trained_store;
+  generator init(3);
+  trained_store.attach(trained, init);
+  fill_normal(init, trained_store.value_tensor());  // values that differ from any fresh initialisation
+  const auto path = std::filesystem::temp_directory_path() / "vae_cuda_vae_step_checkpoint.safetensors";
+  save_parameters(path, trained_store);
+
+  host_model host(MLPEncoder<T, cpu>(in, 8, 8, 2 * latent), MLPDecoder<T, cpu>(latent, 8, 8, in), latent);
+  parameter_store<T, cpu> host_store;
+  generator other(4);
+  host_store.attach(host, other);
+  load_parameters(path, host_store);
+  require_close(trained_store.value_tensor(), host_store.value_tensor(), "saved on cuda, loaded on cpu", 0.0, 0.0);
+
+  device_model fresh(MLPEncoder<T, cuda>(in, 8, 8, 2 * latent), MLPDecoder<T, cuda>(latent, 8, 8, in), latent);
+  parameter_store<T, cuda> fresh_store;
+  generator other2(5);
+  fresh_store.attach(fresh, other2);
+  load_parameters(path, fresh_store);
+  require_close(fresh_store.value_tensor(), host_store.value_tensor(), "loaded back on cuda", 0.0, 0.0);
+  REQUIRE(fresh_store.entries().size() == host_store.entries().size());
+  for (std::size_t i = 0; i < host_store.entries().size(); ++i)
+    CHECK(fresh_store.entries()[i].name == host_store.entries()[i].name);
+  std::filesystem::remove(path);
 }
