@@ -1,5 +1,6 @@
 // cpu kernels of the Gaussian-latent ops: the host loops the VAE policies used to run inline (same order, same types).
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -36,10 +37,17 @@ struct kernel<reparameterize_op, cpu> {
   static void combine(std::int64_t n, const T* mu, const T* logvar, const T* eps, T* z) {
     for (std::int64_t i = 0; i < n; ++i) z[i] = static_cast<T>(mu[i] + std::exp(0.5 * static_cast<double>(logvar[i])) * eps[i]);
   }
+  // eps = the next n draws of rng (exactly rng.fill_normal's values: draw i is a pure function of its counter, so
+  // chunks run in parallel), then z.
   template <class T>
   static void forward(generator& rng, std::int64_t n, const T* mu, const T* logvar, T* eps, T* z) {
-    rng.fill_normal(eps, n);
-    combine(n, mu, logvar, eps, z);
+    const std::uint64_t seed = rng.seed(), first = rng.reserve(static_cast<std::uint64_t>(n));
+    constexpr std::int64_t chunk = 1024;
+    parallel_for((n + chunk - 1) / chunk, 64 * n, [&](std::int64_t c) {
+      const std::int64_t b = c * chunk, e = std::min(n, b + chunk);
+      for (std::int64_t i = b; i < e; ++i) eps[i] = static_cast<T>(counter_normal(seed, first, static_cast<std::uint64_t>(i)));
+      combine(e - b, mu + b, logvar + b, eps + b, z + b);
+    });
   }
   template <class T>
   static void backward(std::int64_t n, const T* logvar, const T* eps, const T* dz, T* dmu, T* dlogvar) {

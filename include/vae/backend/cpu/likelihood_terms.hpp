@@ -1,4 +1,4 @@
-// cpu kernels of the likelihood ops: Bernoulli rows vectorised in double through Eigen, Gaussian rows in plain loops.
+// cpu kernels of the likelihood ops: Bernoulli rows vectorised in T through Eigen (row sums in double), Gaussian rows in plain loops.
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
@@ -11,42 +11,44 @@
 namespace vae {
 
 namespace cpu_detail {
-// Elementwise Bernoulli terms in double over a row, in stack chunks of `bernoulli_chunk` values so Eigen's packet
-// exp/log run on AVX instead of scalar libm calls (same formulas as dist::softplus / dist::sigmoid, within a few
-// double ulp of them; the float results and the double row sums agree with the scalar code to ~1e-15 relative).
+// Elementwise Bernoulli terms over a row in the tensor's own precision T (float: 16 AVX-512 lanes, as PyTorch
+// computes BCE-with-logits in float32; double: 8 lanes, for the finite-difference checks), in stack chunks of
+// `bernoulli_chunk` values so Eigen's packet exp/log run instead of scalar libm calls; each row's terms are summed in
+// double. Same formulas as dist::softplus / dist::sigmoid.
 inline constexpr std::int64_t bernoulli_chunk = 256;
-using bernoulli_array = Eigen::Array<double, bernoulli_chunk, 1>;
-
-// o[k] = out[k] as double, e[k] = exp(−|o[k]|) for k < len; the tail of a short chunk is padded with zeros.
 template <class T>
-void bernoulli_load(const T* out, std::int64_t len, bernoulli_array& o, bernoulli_array& e) {
-  for (std::int64_t k = 0; k < len; ++k) o[k] = static_cast<double>(out[k]);
-  for (std::int64_t k = len; k < bernoulli_chunk; ++k) o[k] = 0.0;
+using bernoulli_array = Eigen::Array<T, bernoulli_chunk, 1>;
+
+// o[k] = out[k], e[k] = exp(−|o[k]|) for k < len; the tail of a short chunk is padded with zeros.
+template <class T>
+void bernoulli_load(const T* out, std::int64_t len, bernoulli_array<T>& o, bernoulli_array<T>& e) {
+  for (std::int64_t k = 0; k < len; ++k) o[k] = out[k];
+  for (std::int64_t k = len; k < bernoulli_chunk; ++k) o[k] = T(0);
   // Through a runtime-sized map: on the fixed-size array GCC 12 unrolls Eigen's AVX-512 packet exp and then warns
   // about its own intrinsics' `__Y = __Y` idiom (-Wuninitialized, a false positive).
-  using map = Eigen::Map<Eigen::ArrayXd>;
-  using const_map = Eigen::Map<const Eigen::ArrayXd>;
+  using map = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+  using const_map = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
   map(e.data(), bernoulli_chunk) = (-const_map(o.data(), bernoulli_chunk).abs()).exp();
 }
 
 // Σ_k softplus(o_k) − o_k·x_k over one row of p values: softplus(o) = max(o, 0) + log1p(e), with log1p(e) =
-// e·log(u)/(u − 1), u = 1 + e (Goldberg's form, exact to double rounding; u == 1 means log1p(e) = e). The selects
-// are on values (blends), so the plain loops vectorise; the row sum is Eigen's (vectorised, fixed order).
+// e·log(u)/(u − 1), u = 1 + e (Goldberg's form, exact to T's rounding; u == 1 means log1p(e) = e). The selects
+// are on values (blends), so the plain loops vectorise; the row sum is Eigen's, in double (fixed order).
 template <class T>
 double bernoulli_row_nll(const T* out, const T* x, std::int64_t p) {
-  bernoulli_array o, e, u, lu, term;
+  bernoulli_array<T> o, e, u, lu, term;
   double s = 0;
   for (std::int64_t b = 0; b < p; b += bernoulli_chunk) {
     const std::int64_t len = std::min(bernoulli_chunk, p - b);
     bernoulli_load(out + b, len, o, e);
-    u = 1.0 + e;
+    u = T(1) + e;
     lu = u.log();
     for (std::int64_t k = 0; k < len; ++k) {
-      const bool one = u[k] == 1.0;
-      const double num = one ? 1.0 : lu[k], den = one ? 1.0 : u[k] - 1.0;
-      term[k] = std::max(o[k], 0.0) + e[k] * num / den - o[k] * static_cast<double>(x[b + k]);
+      const bool one = u[k] == T(1);
+      const T num = one ? T(1) : lu[k], den = one ? T(1) : u[k] - T(1);
+      term[k] = std::max(o[k], T(0)) + e[k] * num / den - o[k] * x[b + k];
     }
-    s += term.head(len).sum();
+    s += term.head(len).template cast<double>().sum();
   }
   return s;
 }
@@ -54,13 +56,14 @@ double bernoulli_row_nll(const T* out, const T* x, std::int64_t p) {
 // d[k] = w·(σ(o_k) − x_k) over one row, σ(o) = 1/(1 + e) for o ≥ 0 and e/(1 + e) otherwise.
 template <class T>
 void bernoulli_row_grad(const T* out, const T* x, double w, std::int64_t p, T* d) {
-  bernoulli_array o, e;
+  bernoulli_array<T> o, e;
+  const T wt = static_cast<T>(w);
   for (std::int64_t b = 0; b < p; b += bernoulli_chunk) {
     const std::int64_t len = std::min(bernoulli_chunk, p - b);
     bernoulli_load(out + b, len, o, e);
     for (std::int64_t k = 0; k < len; ++k) {
-      const double sig = (o[k] >= 0.0 ? 1.0 : e[k]) / (1.0 + e[k]);
-      d[b + k] = static_cast<T>(w * (sig - static_cast<double>(x[b + k])));
+      const T sig = (o[k] >= T(0) ? T(1) : e[k]) / (T(1) + e[k]);
+      d[b + k] = wt * (sig - x[b + k]);
     }
   }
 }
