@@ -40,6 +40,7 @@
 #include "vae/layers/layer_norm.hpp"
 #include "vae/layers/linear.hpp"
 #include "vae/layers/res_block.hpp"
+#include "vae/layers/res_stack.hpp"
 #include "vae/layers/reshape.hpp"
 #include "vae/layers/residual.hpp"
 #include "vae/layers/sequential.hpp"
