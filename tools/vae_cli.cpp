@@ -135,7 +135,7 @@ struct train_args {
   std::string model = "mlp-vae", config, data = "fashion-mnist", out = "out/run", resume;
   int epochs = 5;
   std::int64_t batch = 128, image_size = 0, channels = 0, latent = 32, codebook_size = 512, code_dim = 64,
-               threads = 0, limit = 0;
+               threads = 0, limit = 0, res_blocks = 0;
   double lr = 1e-3, beta = 1.0;
   std::uint64_t seed = 0;
   std::string quantizer = "ema";
@@ -152,6 +152,11 @@ int run_train(const train_args& a, CLI::App& cmd) {
     c = vae::cli::run_config::load(dir / config_file);
     if (cmd.count("--epochs")) c.epochs = a.epochs;
     if (cmd.count("--lr")) c.lr = a.lr;  // e.g. continue with a lower learning rate
+    // The architecture comes from the run's config.json: a different --res-blocks could not load its weights.
+    check(!cmd.count("--res-blocks") || a.res_blocks == c.res_blocks, [&] {
+      return cat("--resume: ", dir.string(), " was trained with --res-blocks ", c.res_blocks,
+                 "; the architecture cannot change (drop --res-blocks)");
+    });
   } else {
     if (!a.config.empty()) c = vae::cli::run_config::load(a.config);
     auto set = [&](const char* flag, auto& field, const auto& value) {
@@ -165,6 +170,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     set("--seed", c.seed, a.seed);
     set("--latent", c.latent, a.latent);
     set("--beta", c.beta, a.beta);
+    set("--res-blocks", c.res_blocks, a.res_blocks);
     set("--quantizer", c.quantizer, a.quantizer);
     set("--codebook-size", c.codebook_size, a.codebook_size);
     set("--code-dim", c.code_dim, a.code_dim);
@@ -179,6 +185,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
   check(vae::cli::known_model(c.model), [&] {
     return cat("unknown model '", c.model, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae or vq-vae-2048");
   });
+  vae::cli::check_res_blocks(c);
   check(c.batch > 0 && c.epochs >= 0 && c.lr > 0,
         [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
   set_threads(c.threads);
@@ -297,6 +304,8 @@ int main(int argc, char** argv) {
   train->add_option("--channels", ta.channels, "folder data: 1 or 3 channels");
   train->add_option("--latent", ta.latent, "VAE/AE latent size (default 32)");
   train->add_option("--beta", ta.beta, "KL weight β (default 1)");
+  train->add_option("--res-blocks", ta.res_blocks,
+                    "conv-ae / conv-vae: residual blocks after the encoder's convs, before the decoder's (default 0)");
   train->add_option("--quantizer", ta.quantizer, "vq | ema | fsq | gumbel | rvq (default ema)");
   train->add_option("--codebook-size", ta.codebook_size, "codebook size K (default 512)");
   train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");

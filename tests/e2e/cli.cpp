@@ -161,6 +161,34 @@ TEST_CASE("vq-vae: codebook metrics, tokens round trip through encode/decode") {
   fs::remove_all(dir.parent_path());
 }
 
+TEST_CASE("conv-vae --res-blocks: in config.json, PyTorch names, honoured by eval and resume; refused elsewhere") {
+  if (!ready()) return;
+  const auto dir = scratch("conv_res");
+  auto r = run("train --model conv-vae --res-blocks 1 --epochs 1 --limit 256 --batch 64 --out " + dir.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  std::ifstream config(dir / "config.json");
+  CHECK(nlohmann::json::parse(config)["res_blocks"] == 1);
+  // k = 1: the encoder's block at enc.4, its Linear at enc.(6+k); the decoder's block at dec.0, ConvTs at dec.2, dec.4.
+  const auto weights = vae::io::safetensors_file::load(dir / "model.safetensors");
+  CHECK(weights.at("enc.4.c1.weight").dims == vae::shape{32, 64, 3, 3});
+  CHECK(weights.at("enc.7.weight").dims == vae::shape{64, 64 * 7 * 7});
+  CHECK(weights.at("dec.0.c2.weight").dims == vae::shape{64, 32, 1, 1});
+  CHECK(weights.at("dec.2.weight").dims == vae::shape{64, 32, 4, 4});
+  CHECK(weights.at("dec.4.bias").dims == vae::shape{1});
+  r = run("eval --run " + dir.string());  // rebuilds the k = 1 model from config.json to load these weights
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(last_json_line(r.output)["test_elbo"].get<double>() < 0);
+  r = run("train --resume " + dir.string() + " --epochs 2 --res-blocks 2");
+  CHECK(r.status != 0);
+  CHECK(r.output.find("was trained with --res-blocks 1") != std::string::npos);
+  r = run("train --model mlp-vae --res-blocks 2 --out " + scratch("mlp_res").string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("--res-blocks (2) applies to conv-ae and conv-vae only, not to mlp-vae") != std::string::npos);
+  fs::remove_all(dir.parent_path());
+}
+
 TEST_CASE("bad input: unknown model, missing run, wrong data spec") {
   if (!ready()) return;
   auto r = run("train --model nope --out " + scratch("bad").string());

@@ -54,6 +54,15 @@ inline bool is_vq(const std::string& m) { return m == "vq-vae" || m == "vq-vae-2
 inline bool known_model(const std::string& m) {
   return m == "mlp-ae" || m == "conv-ae" || is_vae(m) || is_vq(m);
 }
+inline bool has_res_blocks_option(const std::string& m) { return m == "conv-ae" || m == "conv-vae"; }
+// res_blocks changes the architecture of conv-ae / conv-vae only; elsewhere it would be silently ignored, so refuse it.
+inline void check_res_blocks(const run_config& c) {
+  check(c.res_blocks >= 0, [&] { return cat("--res-blocks must be >= 0, got ", c.res_blocks); });
+  check(c.res_blocks == 0 || has_res_blocks_option(c.model), [&] {
+    return cat("--res-blocks (", c.res_blocks, ") applies to conv-ae and conv-vae only, not to ", c.model,
+               is_vq(c.model) ? " (its ResNet encoder and decoder have a fixed 2 residual blocks)" : "");
+  });
+}
 // Bernoulli models see pixels binarised at > 0.5, as the references do; the others see intensities.
 inline bool binarizes(const run_config& c) { return is_vae(c.model) && c.binarize; }
 
@@ -61,7 +70,10 @@ inline std::unique_ptr<runner> make_runner(const run_config& c, image_shape s, g
   check(known_model(c.model), [&] {
     return cat("unknown model '", c.model, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae or vq-vae-2048");
   });
+  check_res_blocks(c);
   const std::int64_t latent = c.latent;
+  // conv-ae / conv-vae: k residual blocks at c2 = 64 channels, 32 hidden; k = 0 is vae_conv.py exactly.
+  const res_stack_options res{c.res_blocks, 0};
   if (c.model == "mlp-ae" || c.model == "conv-ae" || is_vae(c.model))
     check((s.h == s.w && s.h % 4 == 0) || c.model.starts_with("mlp"),
           [&] { return cat(c.model, ": images must be square with a side divisible by 4, got ", s.h, "x", s.w); });
@@ -72,7 +84,8 @@ inline std::unique_ptr<runner> make_runner(const run_config& c, image_shape s, g
   }
   if (c.model == "conv-ae") {
     Autoencoder<ConvEncoder<float>, AtModelRoot<ConvDecoder<float>>, losses::BCEWithLogits> m(
-        ConvEncoder<float>(s.c, s.h, 32, 64, latent), AtModelRoot(ConvDecoder<float>(latent, s.h, 64, 32, s.c)));
+        ConvEncoder<float>(s.c, s.h, 32, 64, latent, res),
+        AtModelRoot(ConvDecoder<float>(latent, s.h, 64, 32, s.c, res)));
     return std::make_unique<ae_runner<decltype(m)>>(std::move(m), false, s, init);
   }
   if (c.model == "mlp-vae") {
@@ -85,8 +98,8 @@ inline std::unique_ptr<runner> make_runner(const run_config& c, image_shape s, g
   if (c.model == "conv-vae") {
     VAE<ConvEncoder<float>, AtModelRoot<ConvDecoder<float>>, StandardNormalPrior, AnalyticGaussianKL,
         BernoulliLikelihood, ConstantBeta>
-        m(ConvEncoder<float>(s.c, s.h, 32, 64, 2 * latent), AtModelRoot(ConvDecoder<float>(latent, s.h, 64, 32, s.c)),
-          latent, {}, {}, {}, ConstantBeta{c.beta});
+        m(ConvEncoder<float>(s.c, s.h, 32, 64, 2 * latent, res),
+          AtModelRoot(ConvDecoder<float>(latent, s.h, 64, 32, s.c, res)), latent, {}, {}, {}, ConstantBeta{c.beta});
     return std::make_unique<vae_runner<decltype(m)>>(std::move(m), false, s, init);
   }
   // VQ-VAE (vqvae.py): K codes of dimension D on an (H/4)x(W/4) grid.

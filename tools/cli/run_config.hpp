@@ -23,6 +23,7 @@ struct run_config {
   bool binarize = true;          // Bernoulli models binarise pixels at > 0.5 like the references
   std::int64_t latent = 32;
   double beta = 1.0;             // KL weight
+  std::int64_t res_blocks = 0;   // conv-ae / conv-vae: residual blocks after the encoder's, before the decoder's convs
   std::string quantizer = "ema";  // vq models: vq | ema | fsq | gumbel | rvq
   std::int64_t codebook_size = 512;
   std::int64_t code_dim = 64;
@@ -36,8 +37,8 @@ struct run_config {
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
             {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
-            {"beta", beta}, {"quantizer", quantizer}, {"codebook_size", codebook_size}, {"code_dim", code_dim},
-            {"dead_code_restart", dead_code_restart},
+            {"beta", beta}, {"res_blocks", res_blocks}, {"quantizer", quantizer}, {"codebook_size", codebook_size},
+            {"code_dim", code_dim}, {"dead_code_restart", dead_code_restart},
             {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
             {"device", device}};
   }
@@ -49,7 +50,8 @@ struct run_config {
     };
     get("model", c.model); get("data", c.data); get("epochs", c.epochs); get("batch", c.batch); get("lr", c.lr);
     get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
-    get("latent", c.latent); get("beta", c.beta); get("quantizer", c.quantizer);
+    get("latent", c.latent); get("beta", c.beta); get("res_blocks", c.res_blocks);
+    get("quantizer", c.quantizer);
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
     get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
     get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("limit", c.limit); get("device", c.device);
