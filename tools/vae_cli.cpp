@@ -224,6 +224,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
   for (std::int64_t e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     if (epoch > start_epoch) sampler.new_epoch();
+    model->store().zero_grad();  // once per epoch (whatever ran in between); each step then leaves them zeroed
     const std::int64_t steps = sampler.batches_per_epoch();
     progress.start_epoch(epoch + 1, c.epochs, steps);
     model->set_training(true);
@@ -234,7 +235,6 @@ int run_train(const train_args& a, CLI::App& cmd) {
     while (sampler.next(idx)) {
       const double t0 = now_seconds();
       vae::data::gather(data.train_images, idx, batch);
-      model->store().zero_grad();
       const double loss = model->train_step(batch, rng, step);
       if (!std::isfinite(loss)) {
         const auto bad = vae::first_nonfinite_grad(model->store());
@@ -245,7 +245,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
                       : std::string("No checkpoint had been written yet"),
             "; lower --lr or check the data"));
       }
-      opt.step(model->store());
+      opt.step_and_zero_grad(model->store());
       train_seconds += now_seconds() - t0;
       ++step;
       ++epoch_steps;
