@@ -53,6 +53,21 @@ struct no_epilogue {
   void operator()(std::int64_t, std::int64_t, std::int64_t, std::int64_t) const {}
 };
 
+// One product's arguments (gemm_bands, gemm_pair).
+template <class T>
+struct gemm_call {
+  bool trans_a, trans_b;
+  std::int64_t M, N, K;
+  T alpha;
+  const T* A;
+  std::int64_t lda;
+  const T* B;
+  std::int64_t ldb;
+  T beta;
+  T* C;
+  std::int64_t ldc;
+};
+
 #if defined(EIGEN_USE_BLAS)
 // With EIGEN_USE_BLAS the products go straight to BLAS's ?gemm_ (Eigen's own BLAS route first zeroes C, then calls
 // it with beta = 1: one wasted pass over C per product). A pthread OpenBLAS keeps its own thread pool, which fights
@@ -62,6 +77,11 @@ struct no_epilogue {
 template <class T>
 void blas_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  static const bool single = [] {  // once per program: BLAS itself stays single-threaded (see above)
+    if (openblas_set_num_threads) openblas_set_num_threads(1);
+    return true;
+  }();
+  (void)single;
   if (M == 0 || N == 0) return;
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     // Row-major C = op(A)·op(B) is column-major Cᵀ = op(B)ᵀ·op(A)ᵀ: swap the operands, keep each one's transpose.
@@ -81,46 +101,50 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
   }
 }
 
+#endif
+
+// Band `part` of `parts` of one product (rows of C when it is taller than wide, else columns; bands in whole 16-float
+// SIMD widths), computed by the calling thread alone, then epilogue(r0, r1, c0, c1) on that band.
+template <class T, class Epilogue = no_epilogue>
+void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts, Epilogue&& epilogue = {}) {
+  const bool by_rows = g.M >= g.N;
+  const std::int64_t len = by_rows ? g.M : g.N, align = 16;
+  const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
+  const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
+  if (b1 <= b0) return;
+#if defined(EIGEN_USE_BLAS)
+  auto serial = [](auto&&... a) { blas_gemm<T>(a...); };
+#else
+  auto serial = [](auto&&... a) { gemm_eigen<T>(a...); };  // inside a parallel region Eigen runs serially
+#endif
+  if (by_rows) {
+    serial(g.trans_a, g.trans_b, b1 - b0, g.N, g.K, g.alpha, g.trans_a ? g.A + b0 : g.A + b0 * g.lda, g.lda, g.B,
+           g.ldb, g.beta, g.C + b0 * g.ldc, g.ldc);
+    epilogue(b0, b1, std::int64_t{0}, g.N);
+  } else {
+    serial(g.trans_a, g.trans_b, g.M, b1 - b0, g.K, g.alpha, g.A, g.lda, g.trans_b ? g.B + b0 * g.ldb : g.B + b0,
+           g.ldb, g.beta, g.C + b0, g.ldc);
+    epilogue(std::int64_t{0}, g.M, b0, b1);
+  }
+}
+
+#if defined(EIGEN_USE_BLAS)
 // C = alpha·op(A)·op(B) + beta·C, then epilogue(r0, r1, c0, c1) on each finished band of C (rows [r0, r1), columns
 // [c0, c1)) by the thread that computed it, while the band is still in its cache.
 template <class T, class Epilogue = no_epilogue>
 void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
                 std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc,
                 Epilogue&& epilogue = {}) {
-  static const bool single = [] {
-    if (openblas_set_num_threads) openblas_set_num_threads(1);
-    return true;
-  }();
-  (void)single;
-  const int threads = max_threads();
-  const std::int64_t flops = 2 * M * N * K;
+  const gemm_call<T> g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
 #if defined(_OPENMP)
-  if (threads > 1 && !omp_in_parallel() && flops >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
-    const bool by_rows = M >= N;
-    const std::int64_t len = by_rows ? M : N;
-    const std::int64_t align = 16;  // bands in whole SIMD widths of C
+  const int threads = max_threads();
+  if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
 #pragma omp parallel num_threads(threads)
-    {
-      const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const std::int64_t per = ((len + nt - 1) / nt + align - 1) / align * align;
-      const std::int64_t b0 = std::min(len, t * per), b1 = std::min(len, b0 + per);
-      if (b1 > b0) {
-        if (by_rows) {
-          const T* a = trans_a ? A + b0 : A + b0 * lda;
-          blas_gemm<T>(trans_a, trans_b, b1 - b0, N, K, alpha, a, lda, B, ldb, beta, C + b0 * ldc, ldc);
-          epilogue(b0, b1, std::int64_t{0}, N);
-        } else {
-          const T* b = trans_b ? B + b0 * ldb : B + b0;
-          blas_gemm<T>(trans_a, trans_b, M, b1 - b0, K, alpha, A, lda, b, ldb, beta, C + b0, ldc);
-          epilogue(std::int64_t{0}, M, b0, b1);
-        }
-      }
-    }
+    gemm_part(g, omp_get_thread_num(), omp_get_num_threads(), epilogue);
     return;
   }
 #endif
-  blas_gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  epilogue(std::int64_t{0}, M, std::int64_t{0}, N);
+  gemm_part(g, 0, 1, epilogue);
 }
 #else
 // C = alpha·op(A)·op(B) + beta·C (Eigen parallelises inside), then the epilogue over bands of 16 rows in parallel.
@@ -145,42 +169,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
 }
-
-// One product's arguments, for running two independent products side by side (gemm_pair).
 template <class T>
-struct gemm_call {
-  bool trans_a, trans_b;
-  std::int64_t M, N, K;
-  T alpha;
-  const T* A;
-  std::int64_t lda;
-  const T* B;
-  std::int64_t ldb;
-  T beta;
-  T* C;
-  std::int64_t ldc;
-};
-
-// Band `part` of `parts` of one product (rows of C when it is taller than wide, else columns), computed by the
-// calling thread alone.
-template <class T>
-void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts) {
-  const bool by_rows = g.M >= g.N;
-  const std::int64_t len = by_rows ? g.M : g.N, align = 16;
-  const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
-  const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
-  if (b1 <= b0) return;
-#if defined(EIGEN_USE_BLAS)
-  auto serial = [](auto&&... a) { blas_gemm<T>(a...); };
-#else
-  auto serial = [](auto&&... a) { gemm_eigen<T>(a...); };  // inside a parallel region Eigen runs serially
-#endif
-  if (by_rows)
-    serial(g.trans_a, g.trans_b, b1 - b0, g.N, g.K, g.alpha, g.trans_a ? g.A + b0 : g.A + b0 * g.lda, g.lda, g.B,
-           g.ldb, g.beta, g.C + b0 * g.ldc, g.ldc);
-  else
-    serial(g.trans_a, g.trans_b, g.M, b1 - b0, g.K, g.alpha, g.A, g.lda, g.trans_b ? g.B + b0 * g.ldb : g.B + b0,
-           g.ldb, g.beta, g.C + b0, g.ldc);
+void gemm(const gemm_call<T>& g) {
+  gemm<T>(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
 }
 
 // Two independent products at once: half of the pool computes `first`, the other half `second`, each half in
@@ -189,9 +180,6 @@ void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts) {
 // one fork/join instead of two.
 template <class T>
 void gemm_pair(const gemm_call<T>& first, const gemm_call<T>& second) {
-  auto serially = [](const gemm_call<T>& g) {
-    gemm<T>(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
-  };
 #if defined(_OPENMP)
   const int threads = max_threads();
   if (threads > 1 && !omp_in_parallel()) {
@@ -210,8 +198,8 @@ void gemm_pair(const gemm_call<T>& first, const gemm_call<T>& second) {
     return;
   }
 #endif
-  serially(first);
-  serially(second);
+  gemm(first);
+  gemm(second);
 }
 
 // Instantiating gemm costs ~10 s of compile time per translation unit at -O3 (Eigen's kernels for every transpose

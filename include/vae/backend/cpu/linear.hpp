@@ -28,14 +28,11 @@ struct kernel<linear_op, cpu> {
   static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
     const cpu_detail::gemm_call<T> input_grad{false, false, d.rows, d.in, d.out, T(1), dy, d.out, w, d.in, T(0), dx, d.in};
     const cpu_detail::gemm_call<T> weight_grad{true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, T(1), dw, d.in};
-    auto run = [](const cpu_detail::gemm_call<T>& g) {
-      cpu_detail::gemm<T>(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
-    };
-    if (dx && dw && 2 * d.rows * d.in * d.out >= (std::int64_t{1} << 21))
+    if (dx && dw && 2 * d.rows * d.in * d.out >= (std::int64_t{1} << 21)) {
       cpu_detail::gemm_pair(input_grad, weight_grad);  // same cost: one product per half of the pool
-    else {
-      if (dx) run(input_grad);
-      if (dw) run(weight_grad);
+    } else {
+      if (dx) cpu_detail::gemm(input_grad);
+      if (dw) cpu_detail::gemm(weight_grad);
     }
     if (dbias) {
       // Column sums in blocks of `bias_block` columns: rows are read contiguously and the inner loop vectorises
