@@ -15,7 +15,7 @@ namespace {
 // products, summed in another order by cuBLAS and by col2im than by the cpu; a few float ulps of values ≲ 25:
 // atol 1e-4 / rtol 1e-4 (as the linear test); an indexing error is of order 1. double: 1e-11.
 template <class T>
-double tol() { return std::is_same_v<T, float> ? 1e-4 : 1e-11; }
+double convt_tol() { return std::is_same_v<T, float> ? 1e-4 : 1e-11; }
 
 template <class T>
 void check_conv_transpose2d(conv_transpose2d_dims d, generator& rng) {
@@ -35,22 +35,22 @@ void check_conv_transpose2d(conv_transpose2d_dims d, generator& rng) {
 
   ops::conv_transpose2d_forward<cpu>(d, x.data(), w.data(), b.data(), y.data(), work.data());
   ops::conv_transpose2d_forward<cuda>(d, gx.data(), gw.data(), gb.data(), gy.data(), gwork.data());
-  require_close(gy, y, label + " y", tol<T>(), tol<T>());
+  require_close(gy, y, label + " y", convt_tol<T>(), convt_tol<T>());
   ops::conv_transpose2d_backward<cpu>(d, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), work.data());
   ops::conv_transpose2d_backward<cuda>(d, gx.data(), gw.data(), gdy.data(), gdx.data(), gdw.data(), gdb.data(),
                                        gwork.data());
-  require_close(gdx, dx, label + " dx", tol<T>(), tol<T>());
-  require_close(gdw, dw, label + " dw (+=)", tol<T>(), tol<T>());
-  require_close(gdb, db, label + " dbias (+=)", tol<T>(), tol<T>());
+  require_close(gdx, dx, label + " dx", convt_tol<T>(), convt_tol<T>());
+  require_close(gdw, dw, label + " dw (+=)", convt_tol<T>(), convt_tol<T>());
+  require_close(gdb, db, label + " dbias (+=)", convt_tol<T>(), convt_tol<T>());
 
   ops::conv_transpose2d_forward<cpu>(d, x.data(), w.data(), (const T*)nullptr, y.data(), work.data());
   ops::conv_transpose2d_forward<cuda>(d, gx.data(), gw.data(), (const T*)nullptr, gy.data(), gwork.data());
-  require_close(gy, y, label + " y without bias", tol<T>(), tol<T>());
+  require_close(gy, y, label + " y without bias", convt_tol<T>(), convt_tol<T>());
   ops::conv_transpose2d_backward<cpu>(d, x.data(), w.data(), dy.data(), dx.data(), (T*)nullptr, (T*)nullptr,
                                       work.data());
   ops::conv_transpose2d_backward<cuda>(d, gx.data(), gw.data(), gdy.data(), gdx.data(), (T*)nullptr, (T*)nullptr,
                                        gwork.data());
-  require_close(gdx, dx, label + " dx only", tol<T>(), tol<T>());
+  require_close(gdx, dx, label + " dx only", convt_tol<T>(), convt_tol<T>());
 }
 
 }  // namespace
