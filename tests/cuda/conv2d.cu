@@ -65,6 +65,16 @@ TEST_CASE_TEMPLATE("cuda conv2d forward and backward match the cpu kernel", T, f
   check_conv2d<T>({1, 2, 7, 7, 3, 3, 3, 3, 3, 0, 0, 1, 1, 1}, rng);   // stride = kernel: non-overlapping windows
 }
 
+TEST_CASE("cuda conv2d: a batch whose columns exceed the scratch cap runs in chunks and matches the cpu kernel") {
+  generator rng(94);
+  // Many input channels on a small grid: past the cap with only n·out_h·out_w = 15,360 products per dw sum
+  // (forward sums 4,608), so the float tolerances above still describe the rounding.
+  conv2d_dims d{60, 512, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1};
+  d.finish();
+  REQUIRE(kernel<conv2d_op, cuda>::chunk(d) < d.n);  // else this case would not exercise the chunk loop
+  check_conv2d<float>(d, rng);
+}
+
 TEST_CASE("Conv2d<float, cuda> is Conv2d<float, cpu> with one template argument changed") {
   generator rng_cpu(92), rng_cuda(92);
   Conv2d<float, cpu> host_layer(3, 8, 3, 2, 1);

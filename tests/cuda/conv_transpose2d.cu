@@ -65,6 +65,15 @@ TEST_CASE_TEMPLATE("cuda conv_transpose2d forward and backward match the cpu ker
   check_conv_transpose2d<T>({2, 6, 5, 4, 8, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1}, rng);  // 1×1
 }
 
+TEST_CASE("cuda conv_transpose2d: a batch whose columns exceed the scratch cap runs in chunks and matches the cpu") {
+  generator rng(104);
+  // Many output channels: past the cap with n·in_h·in_w = 16,640 products per dw sum (dx sums 4,096).
+  conv_transpose2d_dims d{260, 16, 8, 8, 256, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1, 1};
+  d.finish();
+  REQUIRE(kernel<conv_transpose2d_op, cuda>::chunk(d) < d.n);  // else this case would not exercise the chunk loop
+  check_conv_transpose2d<float>(d, rng);
+}
+
 TEST_CASE("ConvTranspose2d<float, cuda> is ConvTranspose2d<float, cpu> with one template argument changed") {
   generator rng_cpu(102), rng_cuda(102);
   ConvTranspose2d<float, cpu> host_layer(6, 3, 4, 2, 1);
@@ -75,10 +84,13 @@ TEST_CASE("ConvTranspose2d<float, cuda> is ConvTranspose2d<float, cpu> with one 
   device_store.attach(device_layer, rng_cuda, "deconv.");
   generator data(103);
   const auto x = random_tensor<float>({2, 6, 7, 7}, data);
+  // Layers keep a pointer to their input for backward: the device input must outlive the backward call.
+  const auto gx = to<cuda>(x);
   const auto& y = host_layer.forward(x);
-  require_close(device_layer.forward(to<cuda>(x)), y, "ConvTranspose2d forward", 1e-4, 1e-4);
+  require_close(device_layer.forward(gx), y, "ConvTranspose2d forward", 1e-4, 1e-4);
   const auto dy = random_tensor<float>(y.shape(), data);
-  require_close(device_layer.backward(to<cuda>(dy)), host_layer.backward(dy), "ConvTranspose2d dx", 1e-4, 1e-4);
+  const auto gdy = to<cuda>(dy);
+  require_close(device_layer.backward(gdy), host_layer.backward(dy), "ConvTranspose2d dx", 1e-4, 1e-4);
   require_close(device_store.grad_tensor(), host_store.grad_tensor(), "ConvTranspose2d parameter gradients", 1e-4,
                 1e-4);
 }

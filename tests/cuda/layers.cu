@@ -64,8 +64,10 @@ TEST_CASE("BatchNorm2d<float, cuda>: training then eval match the cpu layer, run
     device.set_training(training);
     const auto x = random_tensor<float>({4, 5, 3, 6}, data, 2.0), dy = random_tensor<float>({4, 5, 3, 6}, data);
     const std::string mode = training ? "BatchNorm2d training" : "BatchNorm2d eval";
-    require_close(device.forward(to<cuda>(x)), host.forward(x), mode + " forward", layer_atol, layer_rtol);
-    require_close(device.backward(to<cuda>(dy)), host.backward(dy), mode + " dx", layer_atol, layer_rtol);
+    // The layer keeps a pointer to its input for backward: the device input must outlive the backward call.
+    const auto gx = to<cuda>(x), gdy = to<cuda>(dy);
+    require_close(device.forward(gx), host.forward(x), mode + " forward", layer_atol, layer_rtol);
+    require_close(device.backward(gdy), host.backward(dy), mode + " dx", layer_atol, layer_rtol);
   }
   require_close(device_store.grad_tensor(), host_store.grad_tensor(), "BatchNorm2d parameter gradients", layer_atol, layer_rtol);
   // Values include running_mean, running_var and num_batches_tracked.

@@ -96,11 +96,14 @@ __global__ void batch_norm_backward_kernel(batch_norm_dims d, bool training, con
   if (!dx) return;
   const double w = weight ? static_cast<double>(weight[c]) : 1.0;
   const double inv_count = 1.0 / static_cast<double>(count);
-  const T ka = static_cast<T>(rs * w), kb = static_cast<T>(training ? rs * w * sg * inv_count : 0.0),
-          kc = static_cast<T>(training ? rs * rs * w * sgx * inv_count : 0.0), mt = static_cast<T>(m);
+  // dx = rs·w·(dy − mean(dy) − x̂·mean(dy·x̂)) in double: the float form ka·dy − kb − (x − m)·kc cancels
+  // catastrophically when few values share a channel (one value: dx is exactly 0 but the terms are ~rs·dy, rs up
+  // to 1/√eps), and nvcc's FMA contraction of it rounds differently from the host's.
+  const double ka = rs * w, mean_g = training ? sg * inv_count : 0.0, mean_gx = training ? sgx * inv_count : 0.0;
   for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x) {
     const std::int64_t at = batch_norm_at(d, c, k);
-    dx[at] = training ? ka * dy[at] - kb - (x[at] - mt) * kc : ka * dy[at];
+    const double xhat = (static_cast<double>(x[at]) - m) * rs;
+    dx[at] = static_cast<T>(ka * (static_cast<double>(dy[at]) - mean_g - xhat * mean_gx));
   }
 }
 

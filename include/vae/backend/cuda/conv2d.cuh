@@ -1,6 +1,7 @@
-// cuda kernel of the conv2d op: per image, im2col (one thread per column entry) → one cuBLAS GEMM per group, written
-// straight into the NCHW output; backward col2im gathers (one thread per input element, no atomics).
+// cuda kernel of the conv2d op: im2col of a whole chunk of images (one thread per column entry) → one cuBLAS GEMM per
+// group over the chunk → back to NCHW with the bias; backward col2im gathers (one thread per input element, no atomics).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "vae/backend/cuda.hpp"
@@ -24,25 +25,27 @@ inline window input_windows(const conv2d_dims& d) {
           d.out_h, d.out_w};
 }
 
-// For ONE image: col[(c·k_h + i)·k_w + j, y·ow + x] = src[c, y·s − p + i·d, x·s − p + j·d], 0 outside.
+// Columns of a chunk of nb images, one GEMM wide: col[(c·k_h + i)·k_w + j, b·plane + y·ow + x] =
+// src[b, c, y·s − p + i·d, x·s − p + j·d] (0 outside), plane = oh·ow. One thread per column entry.
 template <class T>
-__global__ void im2col_kernel(window g, const T* src, T* col) {
-  const std::int64_t plane = g.oh * g.ow, k = thread_index();
-  if (k >= g.c * g.k_h * g.k_w * plane) return;
-  const std::int64_t p = k % plane, r = k / plane;
+__global__ void im2col_kernel(window g, std::int64_t nb, const T* src, T* col) {
+  const std::int64_t plane = g.oh * g.ow, wide = nb * plane, k = thread_index();
+  if (k >= g.c * g.k_h * g.k_w * wide) return;
+  const std::int64_t q = k % wide, r = k / wide, b = q / plane, p = q % plane;
   const std::int64_t x = p % g.ow, y = p / g.ow;
   const std::int64_t j = r % g.k_w, i = (r / g.k_w) % g.k_h, c = r / (g.k_w * g.k_h);
   const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h, ix = x * g.stride_w - g.pad_w + j * g.dil_w;
-  col[k] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? src[(c * g.h + iy) * g.w + ix] : T(0);
+  col[k] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? src[((b * g.c + c) * g.h + iy) * g.w + ix] : T(0);
 }
 
-// The adjoint of im2col for ONE image: dst[c, iy, ix] = Σ of the col entries that read it, gathered in (i, j)
-// order (the cpu kernel's order of additions for each element). dst is overwritten.
+// The adjoint of im2col for nb images: dst[b, c, iy, ix] = Σ of the col entries that read it, gathered in (i, j)
+// order (the cpu kernel's order of additions for each element). dst is overwritten; one thread per element.
 template <class T>
-__global__ void col2im_kernel(window g, const T* col, T* dst) {
-  const std::int64_t k = thread_index();
-  if (k >= g.c * g.h * g.w) return;
-  const std::int64_t ix = k % g.w, iy = (k / g.w) % g.h, c = k / (g.w * g.h), plane = g.oh * g.ow;
+__global__ void col2im_kernel(window g, std::int64_t nb, const T* col, T* dst) {
+  const std::int64_t k = thread_index(), image = g.c * g.h * g.w;
+  if (k >= nb * image) return;
+  const std::int64_t b = k / image, e = k % image;
+  const std::int64_t ix = e % g.w, iy = (e / g.w) % g.h, c = e / (g.w * g.h), plane = g.oh * g.ow, wide = nb * plane;
   T acc = 0;
   for (std::int64_t i = 0; i < g.k_h; ++i) {
     const std::int64_t ty = iy + g.pad_h - i * g.dil_h;  // = y·stride_h for the output row y that reads iy
@@ -51,10 +54,30 @@ __global__ void col2im_kernel(window g, const T* col, T* dst) {
     for (std::int64_t j = 0; j < g.k_w; ++j) {
       const std::int64_t tx = ix + g.pad_w - j * g.dil_w;
       if (tx < 0 || tx % g.stride_w != 0 || tx / g.stride_w >= g.ow) continue;
-      acc += col[((c * g.k_h + i) * g.k_w + j) * plane + y * g.ow + tx / g.stride_w];
+      acc += col[((c * g.k_h + i) * g.k_w + j) * wide + b * plane + y * g.ow + tx / g.stride_w];
     }
   }
   dst[k] = acc;
+}
+
+// Layout changes between a chunk of NCHW images [nb, C, P] and the GEMMs' channel-major [C, nb·P]; the way back
+// optionally adds a per-channel bias. One thread per element, indexed on the NCHW side.
+template <class T>
+__global__ void to_channel_major_kernel(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src,
+                                        T* dst) {
+  const std::int64_t k = thread_index();
+  if (k >= nb * channels * plane) return;
+  const std::int64_t p = k % plane, c = (k / plane) % channels, b = k / (plane * channels);
+  dst[(c * nb + b) * plane + p] = src[k];
+}
+template <class T>
+__global__ void from_channel_major_kernel(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src,
+                                          const T* bias, T* dst) {
+  const std::int64_t k = thread_index();
+  if (k >= nb * channels * plane) return;
+  const std::int64_t p = k % plane, c = (k / plane) % channels, b = k / (plane * channels);
+  const T v = src[(c * nb + b) * plane + p];
+  dst[k] = bias ? v + bias[c] : v;
 }
 
 // y[b, c, t] += bias[c] over n·channels·plane elements.
@@ -77,18 +100,33 @@ __global__ void channel_sums_kernel(std::int64_t n, std::int64_t channels, std::
 }
 
 template <class T>
-void im2col(const window& g, const T* src, T* col) {
-  const std::int64_t n = g.c * g.k_h * g.k_w * g.oh * g.ow;
+void im2col(const window& g, std::int64_t nb, const T* src, T* col) {
+  const std::int64_t n = g.c * g.k_h * g.k_w * nb * g.oh * g.ow;
   if (n == 0) return;
-  im2col_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, src, col);
+  im2col_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, nb, src, col);
   check_launch("vae::cuda im2col");
 }
 template <class T>
-void col2im(const window& g, const T* col, T* dst) {
-  const std::int64_t n = g.c * g.h * g.w;
+void col2im(const window& g, std::int64_t nb, const T* col, T* dst) {
+  const std::int64_t n = nb * g.c * g.h * g.w;
   if (n == 0) return;
-  col2im_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, col, dst);
+  col2im_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, nb, col, dst);
   check_launch("vae::cuda col2im");
+}
+template <class T>
+void to_channel_major(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src, T* dst) {
+  const std::int64_t n = nb * channels * plane;
+  if (n == 0) return;
+  to_channel_major_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(nb, channels, plane, src, dst);
+  check_launch("vae::cuda to_channel_major");
+}
+template <class T>
+void from_channel_major(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src, const T* bias,
+                        T* dst) {
+  const std::int64_t n = nb * channels * plane;
+  if (n == 0) return;
+  from_channel_major_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(nb, channels, plane, src, bias, dst);
+  check_launch("vae::cuda from_channel_major");
 }
 template <class T>
 void add_channel_bias(std::int64_t n, std::int64_t channels, std::int64_t plane, const T* bias, T* y) {
@@ -104,48 +142,69 @@ void add_channel_sums(std::int64_t n, std::int64_t channels, std::int64_t plane,
   check_launch("vae::cuda channel_sums");
 }
 
+// Images per chunk: the columns of a whole batch are one GEMM wide (a few large cuBLAS calls per layer instead of
+// a few small ones per image), capped so that the scratch stays under ~2^26 elements (256 MB of float) and every
+// GEMM dimension fits cuBLAS's int.
+inline std::int64_t chunk_images(std::int64_t n, std::int64_t scratch_per_image, std::int64_t wide_per_image) {
+  constexpr std::int64_t cap = std::int64_t{1} << 26;
+  const std::int64_t per = std::max<std::int64_t>({scratch_per_image, wide_per_image, 1});
+  return std::max<std::int64_t>(1, std::min(n, cap / per));
+}
+
 }  // namespace cuda_detail
 
 template <>
 struct kernel<conv2d_op, cuda> {
-  // The columns of one image: [in_c·k_h·k_w, out_h·out_w] (forward columns, then the backward's dw and dx columns).
-  static std::int64_t scratch_size(const conv2d_dims& d) { return d.in_c * d.k_h * d.k_w * d.out_h * d.out_w; }
+  // Per image: the columns [in_c·k_h·k_w, out_h·out_w] plus the output (or dy) in channel-major order.
+  static std::int64_t per_image(const conv2d_dims& d) { return (d.in_c * d.k_h * d.k_w + d.out_c) * d.out_h * d.out_w; }
+  static std::int64_t chunk(const conv2d_dims& d) {
+    return cuda_detail::chunk_images(d.n, per_image(d), d.in_c * d.k_h * d.k_w * d.out_h * d.out_w);
+  }
+  static std::int64_t scratch_size(const conv2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
+  // Per chunk of nb images: col [in_c·kk, nb·ohw] = im2col; yt_g [cout_g, nb·ohw] = w_g [cout_g, kg] · col_g;
+  // y = yt back to NCHW with the bias.
   template <class T>
   static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
+    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     const auto g = cuda_detail::input_windows(d);
-    for (std::int64_t b = 0; b < d.n; ++b) {
-      cuda_detail::im2col(g, x + b * in_img, scratch);
-      T* yb = y + b * d.out_c * ohw;  // one image of NCHW output is [out_c, ohw]: the GEMM's layout
+    for (std::int64_t b0 = 0; b0 < d.n; b0 += nc) {
+      const std::int64_t nb = std::min(nc, d.n - b0), wide = nb * ohw;
+      T *col = scratch, *yt = scratch + d.in_c * d.k_h * d.k_w * wide;
+      cuda_detail::im2col(g, nb, x + b0 * in_img, col);
       for (std::int64_t gr = 0; gr < d.groups; ++gr)
-        cuda_detail::gemm<T>(false, false, cout_g, ohw, kg, T(1), w + gr * cout_g * kg, kg, scratch + gr * kg * ohw,
-                             ohw, T(0), yb + gr * cout_g * ohw, ohw);
+        cuda_detail::gemm<T>(false, false, cout_g, wide, kg, T(1), w + gr * cout_g * kg, kg, col + gr * kg * wide,
+                             wide, T(0), yt + gr * cout_g * wide, wide);
+      cuda_detail::from_channel_major(nb, d.out_c, ohw, yt, bias, y + b0 * d.out_c * ohw);
     }
-    if (bias) cuda_detail::add_channel_bias(d.n, d.out_c, ohw, bias, y);
   }
 
+  // Per chunk: dyt = dy in channel-major order; dw_g += dyt_g · col_gᵀ (one GEMM over the chunk's images);
+  // dcol_g = w_gᵀ · dyt_g, then col2im.
   template <class T>
   static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch) {
-    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
+    const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    if (!dw && !dx) return;
     const auto g = cuda_detail::input_windows(d);
-    for (std::int64_t b = 0; b < d.n; ++b) {
-      const T* dyb = dy + b * d.out_c * ohw;
-      if (dw) {  // dw_g[cout_g, kg] += dy_g[cout_g, ohw] · col_gᵀ
-        cuda_detail::im2col(g, x + b * in_img, scratch);
+    for (std::int64_t b0 = 0; b0 < d.n; b0 += nc) {
+      const std::int64_t nb = std::min(nc, d.n - b0), wide = nb * ohw;
+      T *col = scratch, *dyt = scratch + d.in_c * d.k_h * d.k_w * wide;
+      cuda_detail::to_channel_major(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, dyt);
+      if (dw) {
+        cuda_detail::im2col(g, nb, x + b0 * in_img, col);
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
-          cuda_detail::gemm<T>(false, true, cout_g, kg, ohw, T(1), dyb + gr * cout_g * ohw, ohw,
-                               scratch + gr * kg * ohw, ohw, T(1), dw + gr * cout_g * kg, kg);
+          cuda_detail::gemm<T>(false, true, cout_g, kg, wide, T(1), dyt + gr * cout_g * wide, wide,
+                               col + gr * kg * wide, wide, T(1), dw + gr * cout_g * kg, kg);
       }
-      if (dx) {  // dcol_g[kg, ohw] = w_gᵀ · dy_g, then col2im (same stream: runs after the dw GEMMs read scratch)
+      if (dx) {  // same stream: the dcol GEMMs run after the dw GEMMs have read col
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
-          cuda_detail::gemm<T>(true, false, kg, ohw, cout_g, T(1), w + gr * cout_g * kg, kg, dyb + gr * cout_g * ohw,
-                               ohw, T(0), scratch + gr * kg * ohw, ohw);
-        cuda_detail::col2im(g, scratch, dx + b * in_img);
+          cuda_detail::gemm<T>(true, false, kg, wide, cout_g, T(1), w + gr * cout_g * kg, kg, dyt + gr * cout_g * wide,
+                               wide, T(0), col + gr * kg * wide, wide);
+        cuda_detail::col2im(g, nb, col, dx + b0 * in_img);
       }
     }
   }

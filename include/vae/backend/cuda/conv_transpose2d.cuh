@@ -1,6 +1,7 @@
-// cuda kernel of the conv_transpose2d op, the adjoint of conv2d: per image, one cuBLAS GEMM per group (columns =
-// Wᵀ·x) then col2im; backward im2col of dy then GEMMs. Reuses the conv2d cuda helpers.
+// cuda kernel of the conv_transpose2d op, the adjoint of conv2d: per chunk of images, one cuBLAS GEMM per group
+// (columns = Wᵀ·x in channel-major order) then col2im; backward im2col of dy then GEMMs. Reuses the conv2d helpers.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "vae/backend/cuda.hpp"
@@ -20,47 +21,59 @@ inline window output_windows(const conv_transpose2d_dims& d) {
 
 template <>
 struct kernel<conv_transpose2d_op, cuda> {
-  // The columns of one image: [out_c·k_h·k_w, in_h·in_w].
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d) {
-    return d.out_c * d.k_h * d.k_w * d.in_h * d.in_w;
+  // Per image: the columns [out_c·k_h·k_w, in_h·in_w] plus x (or dx) in channel-major order [in_c, in_h·in_w].
+  static std::int64_t per_image(const conv_transpose2d_dims& d) {
+    return (d.out_c * d.k_h * d.k_w + d.in_c) * d.in_h * d.in_w;
   }
+  static std::int64_t chunk(const conv_transpose2d_dims& d) {
+    return cuda_detail::chunk_images(d.n, per_image(d), d.out_c * d.k_h * d.k_w * d.in_h * d.in_w);
+  }
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
+  // Per chunk of nb images: xt [in_c, nb·hw] = x channel-major; col_g [kg, nb·hw] = w_gᵀ · xt_g with w_g
+  // [cin_g, kg]; col2im into y; then the bias.
   template <class T>
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
+    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     const auto g = cuda_detail::output_windows(d);
-    for (std::int64_t b = 0; b < d.n; ++b) {
-      const T* xb = x + b * d.in_c * hw;  // one image of NCHW input is [in_c, hw]
-      for (std::int64_t gr = 0; gr < d.groups; ++gr)  // col_g[kg, hw] = w_gᵀ · x_g with w_g [cin_g, kg]
-        cuda_detail::gemm<T>(true, false, kg, hw, cin_g, T(1), w + gr * cin_g * kg, kg, xb + gr * cin_g * hw, hw,
-                             T(0), scratch + gr * kg * hw, hw);
-      cuda_detail::col2im(g, scratch, y + b * out_img);
+    for (std::int64_t b0 = 0; b0 < d.n; b0 += nc) {
+      const std::int64_t nb = std::min(nc, d.n - b0), wide = nb * hw;
+      T *col = scratch, *xt = scratch + d.out_c * d.k_h * d.k_w * wide;
+      cuda_detail::to_channel_major(nb, d.in_c, hw, x + b0 * d.in_c * hw, xt);
+      for (std::int64_t gr = 0; gr < d.groups; ++gr)
+        cuda_detail::gemm<T>(true, false, kg, wide, cin_g, T(1), w + gr * cin_g * kg, kg, xt + gr * cin_g * wide, wide,
+                             T(0), col + gr * kg * wide, wide);
+      cuda_detail::col2im(g, nb, col, y + b0 * out_img);
     }
     if (bias) cuda_detail::add_channel_bias(d.n, d.out_c, d.out_h * d.out_w, bias, y);
   }
 
+  // Per chunk: dcol = im2col(dy) [out_c·kk, nb·hw]; dw_g[cin_g, kg] += xt_g · dcol_gᵀ; dxt_g = w_g · dcol_g, back to
+  // NCHW.
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch) {
-    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
+    const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, d.out_h * d.out_w, dy, dbias);
     if (!dw && !dx) return;
     const auto g = cuda_detail::output_windows(d);
-    for (std::int64_t b = 0; b < d.n; ++b) {
-      cuda_detail::im2col(g, dy + b * out_img, scratch);  // dcol [out_c·kk, hw]
-      if (dw) {  // dw_g[cin_g, kg] += x_g[cin_g, hw] · dcol_gᵀ
-        const T* xb = x + b * d.in_c * hw;
+    for (std::int64_t b0 = 0; b0 < d.n; b0 += nc) {
+      const std::int64_t nb = std::min(nc, d.n - b0), wide = nb * hw;
+      T *col = scratch, *t = scratch + d.out_c * d.k_h * d.k_w * wide;
+      cuda_detail::im2col(g, nb, dy + b0 * out_img, col);
+      if (dw) {
+        cuda_detail::to_channel_major(nb, d.in_c, hw, x + b0 * d.in_c * hw, t);
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
-          cuda_detail::gemm<T>(false, true, cin_g, kg, hw, T(1), xb + gr * cin_g * hw, hw, scratch + gr * kg * hw, hw,
-                               T(1), dw + gr * cin_g * kg, kg);
+          cuda_detail::gemm<T>(false, true, cin_g, kg, wide, T(1), t + gr * cin_g * wide, wide, col + gr * kg * wide,
+                               wide, T(1), dw + gr * cin_g * kg, kg);
       }
-      if (dx) {  // dx_g[cin_g, hw] = w_g · dcol_g
-        T* dxb = dx + b * d.in_c * hw;
+      if (dx) {  // same stream: overwrites t after the dw GEMMs have read it
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
-          cuda_detail::gemm<T>(false, false, cin_g, hw, kg, T(1), w + gr * cin_g * kg, kg, scratch + gr * kg * hw, hw,
-                               T(0), dxb + gr * cin_g * hw, hw);
+          cuda_detail::gemm<T>(false, false, cin_g, wide, kg, T(1), w + gr * cin_g * kg, kg, col + gr * kg * wide, wide,
+                               T(0), t + gr * cin_g * wide, wide);
+        cuda_detail::from_channel_major(nb, d.in_c, hw, t, static_cast<const T*>(nullptr), dx + b0 * d.in_c * hw);
       }
     }
   }
