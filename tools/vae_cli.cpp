@@ -10,15 +10,13 @@
 #include <optional>
 #include <string>
 
+#include "cli/device_runner.hpp"
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
-#include "vae/train/adam.hpp"
-#include "vae/train/checkpoint.hpp"
-#include "vae/train/grad_clip.hpp"
 #include "vae/train/metrics_log.hpp"
 #include "vae/train/progress.hpp"
 
@@ -58,14 +56,44 @@ void set_threads(std::int64_t threads) {
   if (threads > 0) omp_set_num_threads(static_cast<int>(threads));
 }
 
+void check_device(const std::string& device) {
+  check(device == "cpu" || device == "cuda",
+        [&] { return cat("--device must be cpu or cuda, got '", device, "'"); });
+}
+
+// The model of config `c` on `device`. cuda: the runner of tools/cli/device_runner.cu, compiled in when the build has
+// the CUDA backend; it probes the GPU first and throws (naming CUDA's error) when there is none.
+std::unique_ptr<vae::cli::runner> make_model(const vae::cli::run_config& c, vae::cli::image_shape s,
+                                             vae::generator& init, const std::string& device) {
+  check_device(device);
+  if (device == "cpu") return vae::cli::make_runner(c, s, init);
+#if defined(VAE_CLI_WITH_CUDA)
+  return vae::cli::make_device_runner(c, s, init);
+#else
+  vae::detail::throw_error("--device cuda: this build has no CUDA backend (configure with -DVAE_WITH_CUDA=ON, needs nvcc)");
+#endif
+}
+
+// "cuda: NVIDIA H100 ... (device 0 of 1, ...)" or "cpu"; throws as make_model when the device cannot be used.
+std::string describe_device(const std::string& device) {
+  check_device(device);
+  if (device == "cpu") return device;
+#if defined(VAE_CLI_WITH_CUDA)
+  return cat("cuda: ", vae::cli::cuda_device_description());
+#else
+  vae::detail::throw_error("--device cuda: this build has no CUDA backend (configure with -DVAE_WITH_CUDA=ON, needs nvcc)");
+#endif
+}
+
 struct loaded_run {
   vae::cli::run_config config;
   vae::data::dataset data;
   std::unique_ptr<vae::cli::runner> model;
 };
 
-// Rebuilds a trained run from DIR: its config, its data and its weights.
-loaded_run open_run(const fs::path& dir) {
+// Rebuilds a trained run from DIR: its config, its data and its weights, on `device` (whichever device trained it:
+// the checkpoint is the same host file).
+loaded_run open_run(const fs::path& dir, const std::string& device) {
   check(fs::exists(dir / config_file) && fs::exists(dir / model_file), [&] {
     return cat("'", dir.string(), "' is not a training run: it needs ", config_file, " and ", model_file,
                " (written by `vae train --out DIR`)");
@@ -75,8 +103,8 @@ loaded_run open_run(const fs::path& dir) {
   set_threads(r.config.threads);
   r.data = load_data(r.config);
   vae::generator init(r.config.seed);
-  r.model = vae::cli::make_runner(r.config, shape_of(r.data), init);
-  vae::load_parameters(dir / model_file, r.model->store());
+  r.model = make_model(r.config, shape_of(r.data), init, device);
+  r.model->load_parameters(dir / model_file);
   r.model->set_training(false);
   return r;
 }
@@ -138,7 +166,7 @@ struct train_args {
                threads = 0, limit = 0, res_blocks = 0;
   double lr = 1e-3, beta = 1.0;
   std::uint64_t seed = 0;
-  std::string quantizer = "ema";
+  std::string quantizer = "ema", device = "cpu";
   bool no_restart = false, no_kmeans = false;
 };
 
@@ -152,6 +180,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     c = vae::cli::run_config::load(dir / config_file);
     if (cmd.count("--epochs")) c.epochs = a.epochs;
     if (cmd.count("--lr")) c.lr = a.lr;  // e.g. continue with a lower learning rate
+    if (cmd.count("--device")) c.device = a.device;  // the checkpoint is the same on every device
     // The architecture comes from the run's config.json: a different --res-blocks could not load its weights.
     check(!cmd.count("--res-blocks") || a.res_blocks == c.res_blocks, [&] {
       return cat("--resume: ", dir.string(), " was trained with --res-blocks ", c.res_blocks,
@@ -176,22 +205,22 @@ int run_train(const train_args& a, CLI::App& cmd) {
     set("--code-dim", c.code_dim, a.code_dim);
     set("--threads", c.threads, a.threads);
     set("--limit", c.limit, a.limit);
+    set("--device", c.device, a.device);
     if (cmd.count("--image-size")) c.image_size = a.image_size;
     if (cmd.count("--channels")) c.channels = a.channels;
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
     if (c.model == "vq-vae-2048") c.codebook_size = 2048;
   }
-  check(vae::cli::known_model(c.model), [&] {
-    return cat("unknown model '", c.model, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae or vq-vae-2048");
-  });
+  vae::cli::check_known_model(c.model);
   vae::cli::check_res_blocks(c);
+  check_device(c.device);
   check(c.batch > 0 && c.epochs >= 0 && c.lr > 0,
         [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
   set_threads(c.threads);
-  fs::create_directories(dir);
 
   auto progress = vae::Progress::to_stderr();
+  if (c.device != "cpu") progress.note(cat("device ", describe_device(c.device)));  // no usable GPU: stops here
   progress.note(cat("loading ", c.data));
   auto data = load_data(c);
   if (c.limit > 0 && c.limit < data.train_images.dim(0)) {
@@ -201,18 +230,21 @@ int run_train(const train_args& a, CLI::App& cmd) {
   }
   const auto s = shape_of(data);
   vae::generator init(c.seed);
-  auto model = vae::cli::make_runner(c, s, init);
-  vae::Adam<float> opt({.lr = c.lr});
+  // Built before the run directory is touched: a --device cuda without a usable GPU stops here, writing nothing.
+  auto model = make_model(c, s, init, c.device);
+  model->set_optimizer({.lr = c.lr});
+  fs::create_directories(dir);
   if (resuming) {
-    vae::load_parameters(dir / model_file, model->store());
-    const auto meta = vae::load_optimizer_state(dir / optimizer_file, opt, model->store());
+    model->load_parameters(dir / model_file);
+    const auto meta = model->load_optimizer_state(dir / optimizer_file);
     start_epoch = std::stoll(meta.at("epoch"));
     step = std::stoll(meta.at("step"));
     progress.note(cat("resuming ", dir.string(), " after epoch ", start_epoch, " (step ", step, ")"));
   } else {
     c.save(dir / config_file);
   }
-  progress.note(cat(c.model, ": ", model->store().trainable_size(), " trainable parameters; ", data.train_images.dim(0),
+  progress.note(cat(c.model, " on ", describe_device(c.device), ": ", model->trainable_size(), " trainable parameters; ",
+                    data.train_images.dim(0),
                     " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
 
   vae::MetricsLog log(dir);
@@ -224,7 +256,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
   for (std::int64_t e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     if (epoch > start_epoch) sampler.new_epoch();
-    model->store().zero_grad();  // once per epoch (whatever ran in between); each step then leaves them zeroed
+    model->zero_grad();  // once per epoch (whatever ran in between); each step then leaves them zeroed
     const std::int64_t steps = sampler.batches_per_epoch();
     progress.start_epoch(epoch + 1, c.epochs, steps);
     model->set_training(true);
@@ -237,7 +269,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
       vae::data::gather(data.train_images, idx, batch);
       const double loss = model->train_step(batch, rng, step);
       if (!std::isfinite(loss)) {
-        const auto bad = vae::first_nonfinite_grad(model->store());
+        const auto bad = model->first_nonfinite_grad();
         vae::detail::throw_error(cat(
             "training stopped: the loss is ", loss, " at epoch ", epoch + 1, ", step ", step + 1, " (",
             model->last_loss_parts(), "); first non-finite gradient: ", bad ? *bad : std::string("none"), ". ",
@@ -245,7 +277,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
                       : std::string("No checkpoint had been written yet"),
             "; lower --lr or check the data"));
       }
-      opt.step_and_zero_grad(model->store());
+      model->optimizer_step();
       train_seconds += now_seconds() - t0;
       ++step;
       ++epoch_steps;
@@ -263,9 +295,10 @@ int run_train(const train_args& a, CLI::App& cmd) {
     rec["seconds"] = train_seconds;
     rec["train_samples_per_s"] = static_cast<double>(seen) / train_seconds;
     // Checkpoint after each epoch: model first, then the optimizer state that names the epoch; both atomic.
-    vae::save_parameters(dir / model_file, model->store(), {{"model", c.model}, {"epoch", std::to_string(epoch + 1)}});
-    vae::save_optimizer_state(dir / optimizer_file, opt, model->store(),
-                              {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
+    // Parameters and Adam's state are downloaded from the device first when they live there.
+    model->save_parameters(dir / model_file, {{"model", c.model}, {"epoch", std::to_string(epoch + 1)}});
+    model->save_optimizer_state(dir / optimizer_file,
+                                {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
     c.save(dir / config_file);
     log.write(rec);
     std::string extra = cat(", test_loss ", rec["test_loss"].get<double>());
@@ -313,8 +346,10 @@ int main(int argc, char** argv) {
   train->add_flag("--no-kmeans", ta.no_kmeans, "vq models: no k-means codebook initialisation");
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
+  train->add_option("--device", ta.device,
+                    "cpu | cuda (default cpu; cuda: mlp-ae, conv-ae, mlp-vae, conv-vae, in builds with VAE_WITH_CUDA)");
 
-  std::string run_dir, out_file, tokens_file;
+  std::string run_dir, out_file, tokens_file, device = "cpu";
   std::int64_t iwae_k = 0, n = 1000, n_samples = 64, encode_n = 0;
   auto* eval = app.add_subcommand("eval", "print test metrics of a run as one JSON object");
   eval->add_option("--run", run_dir, "run directory")->required();
@@ -337,6 +372,9 @@ int main(int argc, char** argv) {
   decode->add_option("--tokens", tokens_file, ".npy of int32 tokens [N, h, w]")->required();
   decode->add_option("--out", out_file, "PNG file")->required();
 
+  for (auto* cmd : {eval, sample, reconstruct, encode, decode})
+    cmd->add_option("--device", device, "cpu | cuda: where the run's model runs (default cpu, whatever trained it)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -344,7 +382,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) return run_train(ta, *train);
-    auto r = open_run(run_dir);
+    auto r = open_run(run_dir, device);
     if (*eval) {
       vae::generator rng(r.config.seed + 7);
       vae::cli::eval_request req;

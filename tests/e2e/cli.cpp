@@ -201,3 +201,44 @@ TEST_CASE("bad input: unknown model, missing run, wrong data spec") {
   CHECK(r.status != 0);
   CHECK(r.output.find("/nonexistent.npy") != std::string::npos);
 }
+
+TEST_CASE("--device cuda without a GPU (or without the CUDA backend): a clear error, non-zero exit, no run written") {
+  if (!ready()) return;
+  const auto dir = scratch("cuda");
+  auto r = run("train --model mlp-vae --device cuda --epochs 1 --limit 256 --out " + dir.string());
+  INFO(r.output);
+  if (r.status == 0) {
+    // A usable GPU: this case is about machines without one; scripts/cli_cuda_smoke.sh checks the device path.
+    MESSAGE("SKIPPED (this case): --device cuda trained, so this machine has a GPU; run scripts/cli_cuda_smoke.sh");
+    fs::remove_all(dir.parent_path());
+    return;
+  }
+  CHECK(r.status == 1);
+  const bool no_backend = r.output.find("--device cuda: this build has no CUDA backend (configure with "
+                                        "-DVAE_WITH_CUDA=ON, needs nvcc)") != std::string::npos;
+  // With the backend built: CUDA's own error is named (here cudaErrorInsufficientDriver or cudaErrorNoDevice).
+  const bool no_device = r.output.find("--device cuda: no usable CUDA device") != std::string::npos;
+  CHECK((no_backend || no_device));
+  if (no_device) CHECK(r.output.find("cudaGetDeviceCount") != std::string::npos);
+  // Nothing that looks like a run (or a started one) was written.
+  CHECK(!fs::exists(dir));
+
+  // A cpu run asked to evaluate on cuda: the same refusal; on the cpu it evaluates.
+  const auto cpu_dir = scratch("cuda_cpu_run");
+  r = run("train --model mlp-ae --epochs 1 --limit 256 --out " + cpu_dir.string());
+  REQUIRE(r.status == 0);
+  std::ifstream config(cpu_dir / "config.json");
+  CHECK(nlohmann::json::parse(config)["device"] == "cpu");
+  r = run("eval --run " + cpu_dir.string() + " --device cuda");
+  CHECK(r.status == 1);
+  CHECK((r.output.find("this build has no CUDA backend") != std::string::npos ||
+         r.output.find("no usable CUDA device") != std::string::npos));
+  r = run("eval --run " + cpu_dir.string() + " --device cpu");
+  CHECK(r.status == 0);
+  CHECK(last_json_line(r.output)["test_mse"].get<double>() > 0);
+
+  r = run("train --model mlp-vae --device tpu --out " + scratch("tpu").string());
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--device must be cpu or cuda, got 'tpu'") != std::string::npos);
+  fs::remove_all(dir.parent_path());
+}

@@ -1,9 +1,17 @@
-// runner: one type-erased face for every CLI model (AE, VAE, VQ-VAE) so train/eval/sample share one loop.
+// runner: one type-erased face for every CLI model (AE, VAE, VQ-VAE) on every backend, so train/eval/sample share one
+// loop. Batches and results cross the interface as host tensors; the parameters, gradients and Adam's state live
+// where the model runs (runner_on<B>), and checkpoints go through host safetensors files on every backend.
 #pragma once
+#include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <cstdint>
+#include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -11,9 +19,9 @@
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
-#include "vae/models/autoencoder.hpp"
-#include "vae/models/vae.hpp"
-#include "vae/models/vqvae.hpp"
+#include "vae/train/adam.hpp"
+#include "vae/train/checkpoint.hpp"
+#include "vae/train/grad_clip.hpp"
 
 namespace vae::cli {
 
@@ -31,13 +39,30 @@ struct image_shape {
   std::int64_t pixels() const { return c * h * w; }
 };
 
+using metadata = std::map<std::string, std::string>;
+
 class runner {
  public:
   virtual ~runner() = default;
   virtual std::string family() const = 0;  // "ae", "vae" or "vq"
-  virtual parameter_store<float>& store() = 0;
+  virtual std::string device() const = 0;  // the backend the model runs on: "cpu" or "cuda"
+
+  // The parameters and the optimizer, wherever they live.
+  virtual std::int64_t trainable_size() const = 0;
+  virtual void zero_grad() = 0;
+  virtual void set_optimizer(const adam_options& o) = 0;
+  // Adam's step over the accumulated gradients, which it leaves zeroed.
+  virtual void optimizer_step() = 0;
+  // The first parameter whose gradient is NaN or ±inf (for the report when training stops).
+  virtual std::optional<std::string> first_nonfinite_grad() = 0;
+  // Checkpoints: the same host files whatever the backend (a run trained on cuda loads on cpu and back).
+  virtual void save_parameters(const std::filesystem::path& file, const metadata& meta) = 0;
+  virtual void load_parameters(const std::filesystem::path& file) = 0;
+  virtual void save_optimizer_state(const std::filesystem::path& file, const metadata& meta) = 0;
+  virtual metadata load_optimizer_state(const std::filesystem::path& file) = 0;
+
   virtual void set_training(bool training) = 0;
-  // Forward + backward of one batch [N, C, H, W] (grads ADDED; the caller zeroes and steps). Returns the loss.
+  // Forward + backward of one host batch [N, C, H, W] (grads ADDED; the caller zeroes and steps). Returns the loss.
   virtual double train_step(tensor<float>& x, generator& rng, std::int64_t step) = 0;
   // A short description of the last training loss's parts, for the NaN report.
   virtual std::string last_loss_parts() const { return {}; }
@@ -72,14 +97,51 @@ class runner {
   tensor<float> scratch_;
 };
 
+// A runner whose parameters live on backend B: the store, Adam, and the checkpoint calls (which download from and
+// upload to B's memory). store() is there for programs that drive the optimizer themselves (vae_bench).
+template <class B>
+class runner_on : public runner {
+ public:
+  std::string device() const override { return B::name; }
+  parameter_store<float, B>& store() { return store_; }
+
+  std::int64_t trainable_size() const override { return store_.trainable_size(); }
+  void zero_grad() override { store_.zero_grad(); }
+  void set_optimizer(const adam_options& o) override { opt_ = std::make_unique<Adam<float, B>>(o); }
+  void optimizer_step() override { optimizer().step_and_zero_grad(store_); }
+  std::optional<std::string> first_nonfinite_grad() override { return vae::first_nonfinite_grad(store_); }
+  void save_parameters(const std::filesystem::path& file, const metadata& meta) override {
+    vae::save_parameters(file, store_, meta);
+  }
+  void load_parameters(const std::filesystem::path& file) override { vae::load_parameters(file, store_); }
+  void save_optimizer_state(const std::filesystem::path& file, const metadata& meta) override {
+    vae::save_optimizer_state(file, optimizer(), store_, meta);
+  }
+  metadata load_optimizer_state(const std::filesystem::path& file) override {
+    return vae::load_optimizer_state(file, optimizer(), store_);
+  }
+
+ protected:
+  Adam<float, B>& optimizer() {
+    check(opt_ != nullptr, "runner: set_optimizer must be called before the optimizer is used");
+    return *opt_;
+  }
+  parameter_store<float, B> store_;
+  std::unique_ptr<Adam<float, B>> opt_;
+};
+
 namespace detail {
+
+template <class B>
+inline constexpr bool on_host = std::same_as<typename B::memory_space, host_memory>;
 
 // Shapes a batch for the model: MLP models take [N, C·H·W], convolutional ones [N, C, H, W].
 inline void shape_input(tensor<float>& x, bool flat, const image_shape& s) {
   const auto n = x.dim(0);
   x.reshape(flat ? shape{n, s.pixels()} : shape{n, s.c, s.h, s.w});
 }
-inline void shape_images(tensor<float>& x, const image_shape& s) { x.reshape(shape{x.dim(0), s.c, s.h, s.w}); }
+template <class T, class B>
+void shape_images(tensor<T, B>& x, const image_shape& s) { x.reshape(shape{x.dim(0), s.c, s.h, s.w}); }
 
 // Copies rows [begin, end) of an [N, C, H, W] tensor.
 inline void slice_rows(const tensor<float>& src, std::int64_t begin, std::int64_t end, tensor<float>& dst) {
@@ -99,21 +161,41 @@ inline double squared_error(const tensor<float>& a, const tensor<float>& b) {
   return se;
 }
 
+// The model's view of a host tensor: the tensor itself on a host backend, a copy in `staging` (uploaded) elsewhere.
+template <class B, class T>
+const tensor<T, B>& to_model(const tensor<T>& x, tensor<T, B>& staging) {
+  if constexpr (on_host<B>) {
+    return x;
+  } else {
+    staging.resize(x.shape());
+    B::copy_from_host(staging.data(), x.data(), static_cast<std::size_t>(x.numel()));
+    return staging;
+  }
+}
+// A host copy of a model tensor (downloaded from a device backend).
+template <class B, class T>
+void to_host(const tensor<T, B>& y, tensor<T>& out) {
+  out.resize(y.shape());
+  B::copy_to_host(out.data(), y.data(), static_cast<std::size_t>(y.numel()));
+}
+
 }  // namespace detail
 
 // Autoencoders: reconstruction loss only.
 template <class Model>
-class ae_runner final : public runner {
+class ae_runner final : public runner_on<typename Model::backend> {
+  using B = typename Model::backend;
+  using base = runner_on<B>;
+
  public:
   ae_runner(Model model, bool flat, image_shape s, generator& init) : model_(std::move(model)), flat_(flat), shape_(s) {
-    store_.attach(model_, init);
+    base::store_.attach(model_, init);
   }
   std::string family() const override { return "ae"; }
-  parameter_store<float>& store() override { return store_; }
   void set_training(bool t) override { model_.set_training(t); }
   double train_step(tensor<float>& x, generator&, std::int64_t) override {
     detail::shape_input(x, flat_, shape_);
-    return model_.train_step_loss(x);
+    return model_.train_step_loss(detail::to_model(x, xd_));
   }
   nlohmann::json evaluate(const tensor<float>& test, generator&, const eval_request& req) override {
     const std::int64_t n = req.limit > 0 ? std::min(req.limit, test.dim(0)) : test.dim(0);
@@ -129,31 +211,38 @@ class ae_runner final : public runner {
   }
   void reconstruct(tensor<float>& x, tensor<float>& out) override {
     detail::shape_input(x, flat_, shape_);
-    model_.reconstruct(x, out);
+    if constexpr (detail::on_host<B>) {
+      model_.reconstruct(x, out);
+    } else {
+      model_.reconstruct(detail::to_model(x, xd_), yd_);
+      detail::to_host(yd_, out);
+    }
     detail::shape_images(out, shape_);
   }
 
  private:
   Model model_;
-  parameter_store<float> store_;
   bool flat_;
   image_shape shape_;
   tensor<float> x_, out_;
+  tensor<float, B> xd_, yd_;  // device staging (unused on the host)
 };
 
 // Variational autoencoders: ELBO training, ELBO / IWAE evaluation, samples and interpolations.
 template <class Model>
-class vae_runner final : public runner {
+class vae_runner final : public runner_on<typename Model::backend> {
+  using B = typename Model::backend;
+  using base = runner_on<B>;
+
  public:
   vae_runner(Model model, bool flat, image_shape s, generator& init) : model_(std::move(model)), flat_(flat), shape_(s) {
-    store_.attach(model_, init);
+    base::store_.attach(model_, init);
   }
   std::string family() const override { return "vae"; }
-  parameter_store<float>& store() override { return store_; }
   void set_training(bool t) override { model_.set_training(t); }
   double train_step(tensor<float>& x, generator& rng, std::int64_t step) override {
     detail::shape_input(x, flat_, shape_);
-    return model_.train_step_loss(x, rng, step);
+    return model_.train_step_loss(detail::to_model(x, xd_), rng, step);
   }
   std::string last_loss_parts() const override {
     const auto& p = model_.last_loss_parts();
@@ -167,86 +256,121 @@ class vae_runner final : public runner {
       const std::int64_t e = std::min(n, b + req.batch);
       detail::slice_rows(test, b, e, x_);
       detail::shape_input(x_, flat_, shape_);
+      const auto& xm = detail::to_model(x_, xd_);
       per.assign(static_cast<std::size_t>(e - b), 0.0);
-      elbo_sum += model_.elbo(x_, rng, per) * static_cast<double>(e - b);
+      elbo_sum += model_.elbo(xm, rng, std::span<double>(per)) * static_cast<double>(e - b);
       // Reconstruction error of the posterior mean decoded (the picture a user sees).
-      model_.encode(x_, mu_, logvar_);
-      model_.decode(mu_, out_);
+      decode_mean(xm, out_);
       se += detail::squared_error(out_, x_);
     }
     const double elbo = elbo_sum / static_cast<double>(n);
     nlohmann::json j = {{"test_elbo", elbo}, {"test_loss", -elbo},
                         {"test_mse", se / static_cast<double>(n * shape_.pixels())}, {"n", n}};
     if (req.iwae_k > 0) {
-      const std::int64_t m = std::min(req.iwae_n, test.dim(0));
-      double ll = 0;
-      const std::int64_t bs = std::max<std::int64_t>(1, std::min<std::int64_t>(req.batch, 100));
-      for (std::int64_t b = 0; b < m; b += bs) {
-        const std::int64_t e = std::min(m, b + bs);
-        detail::slice_rows(test, b, e, x_);
-        detail::shape_input(x_, flat_, shape_);
-        per.assign(static_cast<std::size_t>(e - b), 0.0);
-        ll += model_.iwae_log_likelihood(x_, req.iwae_k, rng, per) * static_cast<double>(e - b);
+      if constexpr (detail::on_host<B>) {
+        const std::int64_t m = std::min(req.iwae_n, test.dim(0));
+        double ll = 0;
+        const std::int64_t bs = std::max<std::int64_t>(1, std::min<std::int64_t>(req.batch, 100));
+        for (std::int64_t b = 0; b < m; b += bs) {
+          const std::int64_t e = std::min(m, b + bs);
+          detail::slice_rows(test, b, e, x_);
+          detail::shape_input(x_, flat_, shape_);
+          per.assign(static_cast<std::size_t>(e - b), 0.0);
+          ll += model_.iwae_log_likelihood(x_, req.iwae_k, rng, per) * static_cast<double>(e - b);
+        }
+        ll /= static_cast<double>(m);
+        j["test_nll_is"] = -ll;
+        j["bits_per_dim"] = -ll / (static_cast<double>(shape_.pixels()) * std::log(2.0));
+        j["iwae_k"] = req.iwae_k;
+        j["iwae_n"] = m;
+      } else {
+        vae::detail::throw_error(cat("--iwae-k: the importance-sampled estimate runs on the cpu only for now "
+                                     "(evaluate the run without --device ", B::name, ")"));
       }
-      ll /= static_cast<double>(m);
-      j["test_nll_is"] = -ll;
-      j["bits_per_dim"] = -ll / (static_cast<double>(shape_.pixels()) * std::log(2.0));
-      j["iwae_k"] = req.iwae_k;
-      j["iwae_n"] = m;
     }
     return j;
   }
   void reconstruct(tensor<float>& x, tensor<float>& out) override {
     detail::shape_input(x, flat_, shape_);
-    model_.encode(x, mu_, logvar_);
-    model_.decode(mu_, out);
+    decode_mean(detail::to_model(x, xd_), out);
     detail::shape_images(out, shape_);
   }
   void eval_batch(tensor<float>& x, generator& rng) override {
     detail::shape_input(x, flat_, shape_);
     per_.assign(static_cast<std::size_t>(x.dim(0)), 0.0);
-    model_.elbo(x, rng, per_);
+    model_.elbo(detail::to_model(x, xd_), rng, std::span<double>(per_));
   }
   bool generative() const override { return true; }
   void sample(std::int64_t n, generator& rng, tensor<float>& out) override {
-    model_.sample(n, rng, out);
+    if constexpr (detail::on_host<B>) {
+      model_.sample(n, rng, out);
+    } else {
+      model_.sample(n, rng, yd_);
+      detail::to_host(yd_, out);
+    }
     detail::shape_images(out, shape_);
   }
   void interpolate(tensor<float>& x, std::int64_t steps, tensor<float>& out) override {
     detail::shape_input(x, flat_, shape_);
-    model_.encode(x, mu_, logvar_);
-    const std::int64_t d = mu_.dim(1);
+    model_.encode(detail::to_model(x, xd_), mu_, logvar_);
+    const tensor<float>* mu = nullptr;
+    if constexpr (detail::on_host<B>) {
+      mu = &mu_;
+    } else {
+      detail::to_host(mu_, mu_host_);
+      mu = &mu_host_;
+    }
+    const std::int64_t d = mu->dim(1);
     z_.resize({steps, d});
     for (std::int64_t s = 0; s < steps; ++s) {
       const float t = steps > 1 ? static_cast<float>(s) / static_cast<float>(steps - 1) : 0.f;
-      for (std::int64_t k = 0; k < d; ++k) z_.data()[s * d + k] = (1 - t) * mu_.data()[k] + t * mu_.data()[d + k];
+      for (std::int64_t k = 0; k < d; ++k) z_.data()[s * d + k] = (1 - t) * mu->data()[k] + t * mu->data()[d + k];
     }
-    model_.decode(z_, out);
+    if constexpr (detail::on_host<B>) {
+      model_.decode(z_, out);
+    } else {
+      model_.decode(detail::to_model(z_, zd_), yd_);
+      detail::to_host(yd_, out);
+    }
     detail::shape_images(out, shape_);
   }
 
  private:
+  // The posterior mean of x decoded, in host memory.
+  void decode_mean(const tensor<float, B>& x, tensor<float>& out) {
+    model_.encode(x, mu_, logvar_);
+    if constexpr (detail::on_host<B>) {
+      model_.decode(mu_, out);
+    } else {
+      model_.decode(mu_, yd_);
+      detail::to_host(yd_, out);
+    }
+  }
   Model model_;
-  parameter_store<float> store_;
   bool flat_;
   image_shape shape_;
-  tensor<float> x_, out_, mu_, logvar_, z_;
+  tensor<float> x_, out_, z_, mu_host_;
+  tensor<float, B> mu_, logvar_;
+  tensor<float, B> xd_, yd_, zd_;  // device staging (unused on the host)
   std::vector<double> per_;
 };
 
-// VQ-VAEs: MSE + quantizer loss; codebook health; tokens.
+// VQ-VAEs: MSE + quantizer loss; codebook health; tokens. Written for any backend (tokens cross as host int32
+// tensors); instantiated on cpu, and on cuda once VQVAE runs there (tools/cli/device_runner.cu).
 template <class Model>
-class vq_runner final : public runner {
+class vq_runner final : public runner_on<typename Model::backend> {
+  using B = typename Model::backend;
+  using base = runner_on<B>;
+
  public:
   vq_runner(Model model, image_shape s, generator& init) : model_(std::move(model)), shape_(s) {
-    store_.attach(model_, init);
+    base::store_.attach(model_, init);
   }
   std::string family() const override { return "vq"; }
-  parameter_store<float>& store() override { return store_; }
   void set_training(bool t) override { model_.set_training(t); }
   double train_step(tensor<float>& x, generator&, std::int64_t step) override {
     detail::shape_images(x, shape_);
-    return model_.train_step_loss(x, step);
+    return model_.train_step_loss(detail::to_model(x, xd_), step);
   }
   std::string last_loss_parts() const override {
     return cat("reconstruction ", model_.last_reconstruction_loss(), ", quantizer ", model_.last_quantizer_loss());
@@ -259,7 +383,7 @@ class vq_runner final : public runner {
     double se = 0;
     for (std::int64_t b = 0; b < n; b += req.batch) {
       detail::slice_rows(test, b, std::min(n, b + req.batch), x_);
-      model_.reconstruct(x_, out_);
+      reconstruct(x_, out_);
       se += detail::squared_error(out_, x_);
     }
     nlohmann::json j = stats_json("");
@@ -273,15 +397,30 @@ class vq_runner final : public runner {
   }
   void reconstruct(tensor<float>& x, tensor<float>& out) override {
     detail::shape_images(x, shape_);
-    model_.reconstruct(x, out);
+    if constexpr (detail::on_host<B>) {
+      model_.reconstruct(x, out);
+    } else {
+      model_.reconstruct(detail::to_model(x, xd_), yd_);
+      detail::to_host(yd_, out);
+    }
   }
   bool has_tokens() const override { return true; }
   void encode_tokens(tensor<float>& x, tensor<std::int32_t>& tokens) override {
     detail::shape_images(x, shape_);
-    model_.encode_tokens(x, tokens);
+    if constexpr (detail::on_host<B>) {
+      model_.encode_tokens(x, tokens);
+    } else {
+      model_.encode_tokens(detail::to_model(x, xd_), tokens_d_);
+      detail::to_host(tokens_d_, tokens);
+    }
   }
   void decode_tokens(const tensor<std::int32_t>& tokens, tensor<float>& out) override {
-    model_.decode_tokens(tokens, out);
+    if constexpr (detail::on_host<B>) {
+      model_.decode_tokens(tokens, out);
+    } else {
+      model_.decode_tokens(detail::to_model(tokens, tokens_d_), yd_);
+      detail::to_host(yd_, out);
+    }
   }
 
  private:
@@ -290,9 +429,9 @@ class vq_runner final : public runner {
     tensor<float> decoded;
     for (std::int64_t b = 0; b < n; b += batch) {
       detail::slice_rows(test, b, std::min(n, b + batch), x_);
-      model_.reconstruct(x_, out_);
-      model_.encode_tokens(x_, tokens);
-      model_.decode_tokens(tokens, decoded);
+      reconstruct(x_, out_);
+      encode_tokens(x_, tokens);
+      decode_tokens(tokens, decoded);
       if (decoded.shape() != out_.shape() || !std::equal(out_.begin(), out_.end(), decoded.begin())) return false;
     }
     return true;
@@ -306,9 +445,10 @@ class vq_runner final : public runner {
             {prefix + "dead_code_restarts", s.restarts()}};
   }
   Model model_;
-  parameter_store<float> store_;
   image_shape shape_;
   tensor<float> x_, out_;
+  tensor<float, B> xd_, yd_;              // device staging (unused on the host)
+  tensor<std::int32_t, B> tokens_d_;
 };
 
 }  // namespace vae::cli

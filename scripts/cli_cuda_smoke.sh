@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# GPU smoke test of `vae train/eval/sample/reconstruct --device cuda` (needs a CUDA GPU, python3, Fashion-MNIST).
+#   bash scripts/cli_cuda_smoke.sh [path/to/vae]      default: build/tools/vae, built with -DVAE_WITH_CUDA=ON:
+#     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVAE_WITH_CUDA=ON && cmake --build build -j --target vae_cli
+# For mlp-vae and conv-vae (1 epoch, --limit 2560, seed 3) it
+#   1. trains on cuda, then evaluates that run on the cpu and on cuda: the test ELBOs must agree to a relative 1e-4
+#      (same weights and the same eps draws on both sides — the generator is counter-based and identical on host and
+#      device — so only float summation order differs: cuBLAS vs OpenBLAS, FMA; expected ~1e-6);
+#   2. trains the same run on the cpu and prints both trajectories (train loss, test ELBO). Same seed means the same
+#      initial weights (drawn on the host, uploaded), the same batches (host sampler) and the same eps draws, so the
+#      epoch's mean train loss is expected to agree to ~1e-4 relative; the script fails above 1e-2 (a real bug, e.g.
+#      different draws or a wrong gradient, shows up as several percent);
+# then, on the mlp-vae cuda run: resume to epoch 2 on cuda, sample/reconstruct on both devices, a NaN stop on cuda
+# (--lr 1e9: exit 1, "training stopped", the checkpoint left as it was); mlp-ae and conv-ae train on cuda and
+# evaluate on both devices (test MSE, relative 1e-4); vq-vae is refused on cuda with its message.
+# Expected wall time on an H100: ~20-40 s (mostly process start-up, data loading, cpu evaluation). Exit 0 = pass.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+vae=${1:-build/tools/vae}
+if [ ! -x "$vae" ]; then
+  echo "cli_cuda_smoke.sh: no vae binary at '$vae' (build target vae_cli with -DVAE_WITH_CUDA=ON, or pass its path)" >&2
+  exit 2
+fi
+command -v python3 >/dev/null || { echo "cli_cuda_smoke.sh: needs python3 (JSON comparisons)" >&2; exit 2; }
+out=$(mktemp -d /tmp/vae_cli_cuda_smoke.XXXXXX)
+start=$(date +%s.%N)
+failures=0
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)}
+
+elapsed() { python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$(date +%s.%N)"; }
+say() { echo "[$(elapsed) s] $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# Runs the tool, keeping its output in $out/log.<n>; stops the script when it fails.
+n=0
+vae_ok() {
+  n=$((n + 1))
+  if ! "$vae" "$@" >"$out/log.$n" 2>&1; then
+    echo "FAIL: vae $* (exit non-zero):"; tail -20 "$out/log.$n"; exit 1
+  fi
+}
+# The last JSON line of a log.
+last_json() { grep '^{' "$1" | tail -1; }
+# compare LABEL KEY JSON_A JSON_B RTOL: prints both values, returns non-zero when |a - b| > rtol·|b|.
+compare() {
+  python3 - "$@" <<'EOF'
+import json, sys
+label, key, a, b, rtol = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4]), float(sys.argv[5])
+va, vb = float(a[key]), float(b[key])
+err = abs(va - vb) / max(abs(vb), 1e-30)
+ok = err <= rtol
+print(f"  {label}: {key} {va:.8g} vs {vb:.8g}  (relative difference {err:.2e}, tolerance {rtol:g}) {'ok' if ok else 'TOO FAR'}")
+sys.exit(0 if ok else 1)
+EOF
+}
+# Prints the metrics.jsonl of two runs side by side.
+trajectories() {
+  python3 - "$@" <<'EOF'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+b = [json.loads(l) for l in open(sys.argv[2] + "/metrics.jsonl")]
+for ra, rb in zip(a, b):
+    for key in ("train_loss", "test_elbo", "test_mse"):
+        if key in ra:
+            err = abs(ra[key] - rb[key]) / max(abs(rb[key]), 1e-30)
+            print(f"  epoch {ra['epoch']} {key}: cuda {ra[key]:.8g}  cpu {rb[key]:.8g}  (relative difference {err:.2e})")
+    print(f"  epoch {ra['epoch']} train samples/s: cuda {ra['train_samples_per_s']:.0f}  cpu {rb['train_samples_per_s']:.0f}")
+EOF
+}
+
+train_args="--epochs 1 --limit 2560 --batch 128 --seed 3"
+for model in mlp-vae conv-vae; do
+  say "$model: train on cuda"
+  vae_ok train --model "$model" --device cuda $train_args --out "$out/$model-cuda"
+  if [ "$model" = mlp-vae ]; then grep -m1 "^device" "$out/log.$n" || true; fi
+  grep -q '"device": "cuda"' "$out/$model-cuda/config.json" || fail "$model: config.json does not record device cuda"
+  for f in model.safetensors optimizer.safetensors metrics.jsonl reconstructions.png samples.png interpolation.png; do
+    [ -s "$out/$model-cuda/$f" ] || fail "$model cuda run: $f missing"
+  done
+  say "$model: evaluate the cuda run on the cpu and on cuda"
+  vae_ok eval --run "$out/$model-cuda"
+  on_cpu=$(last_json "$out/log.$n")
+  vae_ok eval --run "$out/$model-cuda" --device cuda
+  on_cuda=$(last_json "$out/log.$n")
+  compare "$model cuda run, eval cuda vs cpu" test_elbo "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test ELBO cuda vs cpu"
+  compare "$model cuda run, eval cuda vs cpu" test_mse "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test MSE cuda vs cpu"
+  say "$model: the same run on the cpu"
+  vae_ok train --model "$model" $train_args --out "$out/$model-cpu"
+  trajectories "$out/$model-cuda" "$out/$model-cpu"
+  compare "$model train loss of epoch 1, cuda vs cpu" train_loss "$(head -1 "$out/$model-cuda/metrics.jsonl")" \
+    "$(head -1 "$out/$model-cpu/metrics.jsonl")" 1e-2 || fail "$model: epoch-1 train loss cuda vs cpu"
+done
+
+run="$out/mlp-vae-cuda"
+say "mlp-vae: resume the cuda run to epoch 2 (device from config.json)"
+vae_ok train --resume "$run" --epochs 2
+python3 - "$run" <<'EOF' || fail "mlp-vae: resume on cuda"
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1] + "/metrics.jsonl")]
+assert len(m) == 2 and m[1]["epoch"] == 2 and m[1]["step"] == 2 * (2560 // 128), m
+assert m[1]["train_loss"] < m[0]["train_loss"], (m[0]["train_loss"], m[1]["train_loss"])
+print(f"  resumed: epoch 2 train_loss {m[1]['train_loss']:.6g} < epoch 1 {m[0]['train_loss']:.6g}, step {m[1]['step']}")
+EOF
+say "mlp-vae: sample and reconstruct on both devices"
+for d in cpu cuda; do
+  vae_ok sample --run "$run" --n 16 --device "$d" --out "$out/s-$d.png"
+  vae_ok reconstruct --run "$run" --device "$d" --out "$out/r-$d.png"
+  [ -s "$out/s-$d.png" ] && [ -s "$out/r-$d.png" ] || fail "sample/reconstruct --device $d wrote no PNG"
+done
+say "mlp-vae: NaN on cuda stops training and keeps the checkpoint"
+cp "$run/model.safetensors" "$out/before.safetensors"
+if "$vae" train --resume "$run" --epochs 3 --lr 1e9 >"$out/nan.log" 2>&1; then
+  fail "--lr 1e9 on cuda did not stop"
+else
+  grep -q "training stopped" "$out/nan.log" || fail "NaN on cuda: no 'training stopped' message"
+  grep -q "last good checkpoint (after epoch 2)" "$out/nan.log" || fail "NaN on cuda: last good checkpoint not named"
+  cmp -s "$run/model.safetensors" "$out/before.safetensors" || fail "NaN on cuda: the checkpoint changed"
+  grep -m1 "training stopped" "$out/nan.log" | cut -c1-200
+fi
+
+for model in mlp-ae conv-ae; do
+  say "$model: train on cuda, evaluate on both devices"
+  vae_ok train --model "$model" --device cuda $train_args --out "$out/$model-cuda"
+  vae_ok eval --run "$out/$model-cuda"
+  on_cpu=$(last_json "$out/log.$n")
+  vae_ok eval --run "$out/$model-cuda" --device cuda
+  on_cuda=$(last_json "$out/log.$n")
+  compare "$model cuda run, eval cuda vs cpu" test_mse "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test MSE cuda vs cpu"
+done
+
+say "vq-vae on cuda: refused (or, once VQVAE runs on cuda, trained)"
+if "$vae" train --model vq-vae --device cuda $train_args --out "$out/vq-cuda" >"$out/vq.log" 2>&1; then
+  echo "  vq-vae trained on cuda: $(last_json "$out/vq.log" | cut -c1-160)"
+else
+  grep -q "vq-vae runs on the cpu only for now" "$out/vq.log" || { fail "vq-vae on cuda: unexpected error"; tail -3 "$out/vq.log"; }
+  grep -m1 "error" "$out/vq.log"
+fi
+
+say "done: $failures failure(s); outputs in $out"
+[ "$failures" -eq 0 ] && rm -rf "$out"
+exit $((failures > 0))
