@@ -69,17 +69,22 @@ struct kernel<batch_norm_op, cpu> {
       if (!dx) return;
       const double w = weight ? static_cast<double>(weight[c]) : 1.0;
       const double inv_count = 1.0 / static_cast<double>(count);
-      // training: dx = rs·w·(dy − sg/count − x̂·sgx/count); eval: dx = rs·w·dy.
-      const T ka = static_cast<T>(rs * w), kb = static_cast<T>(training ? rs * w * sg * inv_count : 0.0),
-              kc = static_cast<T>(training ? rs * rs * w * sgx * inv_count : 0.0), mt = static_cast<T>(m);
+      // training: dx = rs·w·(dy − sg/count − x̂·sgx/count), in double: the float form ka·dy − kb − (x − m)·kc
+      // cancels catastrophically when few values share a channel (one value: dx is exactly 0, the terms ~rs·dy with
+      // rs up to 1/√eps). eval: dx = rs·w·dy.
+      const double ka = rs * w, mean_g = sg * inv_count, mean_gx = sgx * inv_count;
       for (std::int64_t n = 0; n < d.batch; ++n) {
         const T* xs = x + (n * d.channels + c) * S;
         const T* gs = dy + (n * d.channels + c) * S;
         T* dxs = dx + (n * d.channels + c) * S;
         if (training) {
-          for (std::int64_t s = 0; s < S; ++s) dxs[s] = ka * gs[s] - kb - (xs[s] - mt) * kc;
+          for (std::int64_t s = 0; s < S; ++s) {
+            const double xhat = (static_cast<double>(xs[s]) - m) * rs;
+            dxs[s] = static_cast<T>(ka * (static_cast<double>(gs[s]) - mean_g - xhat * mean_gx));
+          }
         } else {
-          for (std::int64_t s = 0; s < S; ++s) dxs[s] = ka * gs[s];
+          const T kt = static_cast<T>(ka);
+          for (std::int64_t s = 0; s < S; ++s) dxs[s] = kt * gs[s];
         }
       }
     });

@@ -25,39 +25,56 @@ inline window input_windows(const conv2d_dims& d) {
           d.out_h, d.out_w};
 }
 
+// The index arithmetic below is 32-bit: a 64-bit division costs a GPU several times a 32-bit one, and these
+// kernels do a few divisions per element moved. chunk_images keeps every chunk's tensors under 2^30 elements.
+
 // Columns of a chunk of nb images, one GEMM wide: col[(c·k_h + i)·k_w + j, b·plane + y·ow + x] =
-// src[b, c, y·s − p + i·d, x·s − p + j·d] (0 outside), plane = oh·ow. One thread per column entry.
+// src[b, c, y·s − p + i·d, x·s − p + j·d] (0 outside), plane = oh·ow. Block (r, qb) of the 1-D grid (r·qblocks + qb)
+// writes row r = (c·k_h + i)·k_w + j, its threads along b·plane + y·ow + x (coalesced writes).
 template <class T>
-__global__ void im2col_kernel(window g, std::int64_t nb, const T* src, T* col) {
-  const std::int64_t plane = g.oh * g.ow, wide = nb * plane, k = thread_index();
-  if (k >= g.c * g.k_h * g.k_w * wide) return;
-  const std::int64_t q = k % wide, r = k / wide, b = q / plane, p = q % plane;
-  const std::int64_t x = p % g.ow, y = p / g.ow;
-  const std::int64_t j = r % g.k_w, i = (r / g.k_w) % g.k_h, c = r / (g.k_w * g.k_h);
-  const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h, ix = x * g.stride_w - g.pad_w + j * g.dil_w;
-  col[k] = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w ? src[((b * g.c + c) * g.h + iy) * g.w + ix] : T(0);
+__global__ void im2col_kernel(window g, std::int64_t nb, unsigned qblocks, const T* src, T* col) {
+  const unsigned r = blockIdx.x / qblocks, qb = blockIdx.x - r * qblocks;
+  const unsigned ow = static_cast<unsigned>(g.ow), plane = static_cast<unsigned>(g.oh) * ow;
+  const unsigned wide = static_cast<unsigned>(nb) * plane, q = qb * blockDim.x + threadIdx.x;
+  if (q >= wide) return;
+  const unsigned b = q / plane, p = q - b * plane, y = p / ow, x = p - y * ow;
+  const unsigned kw = static_cast<unsigned>(g.k_w), kk = static_cast<unsigned>(g.k_h) * kw;
+  const unsigned c = r / kk, ij = r - c * kk, i = ij / kw, j = ij - i * kw;
+  const int iy = static_cast<int>(y) * static_cast<int>(g.stride_h) - static_cast<int>(g.pad_h) +
+                 static_cast<int>(i) * static_cast<int>(g.dil_h);
+  const int ix = static_cast<int>(x) * static_cast<int>(g.stride_w) - static_cast<int>(g.pad_w) +
+                 static_cast<int>(j) * static_cast<int>(g.dil_w);
+  const bool inside = iy >= 0 && iy < static_cast<int>(g.h) && ix >= 0 && ix < static_cast<int>(g.w);
+  col[static_cast<std::int64_t>(r) * wide + q] =
+      inside ? src[((static_cast<std::int64_t>(b) * g.c + c) * g.h + iy) * g.w + ix] : T(0);
 }
 
 // The adjoint of im2col for nb images: dst[b, c, iy, ix] = Σ of the col entries that read it, gathered in (i, j)
-// order (the cpu kernel's order of additions for each element). dst is overwritten; one thread per element.
+// order (the cpu kernel's order of additions for each element), then + bias[c] when a bias is given (the cpu adds
+// it after the sum too). dst is overwritten; one thread per element.
 template <class T>
-__global__ void col2im_kernel(window g, std::int64_t nb, const T* col, T* dst) {
-  const std::int64_t k = thread_index(), image = g.c * g.h * g.w;
-  if (k >= nb * image) return;
-  const std::int64_t b = k / image, e = k % image;
-  const std::int64_t ix = e % g.w, iy = (e / g.w) % g.h, c = e / (g.w * g.h), plane = g.oh * g.ow, wide = nb * plane;
+__global__ void col2im_kernel(window g, std::int64_t nb, const T* col, const T* bias, T* dst) {
+  const unsigned w = static_cast<unsigned>(g.w), hw = static_cast<unsigned>(g.h) * w;
+  const unsigned image = static_cast<unsigned>(g.c) * hw, k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= static_cast<unsigned>(nb) * image) return;
+  const unsigned b = k / image, e = k - b * image, c = e / hw, t = e - c * hw, uy = t / w;
+  const int iy = static_cast<int>(uy), ix = static_cast<int>(t - uy * w);
+  const int sh = static_cast<int>(g.stride_h), sw = static_cast<int>(g.stride_w);
+  const int oh = static_cast<int>(g.oh), ow = static_cast<int>(g.ow);
+  const std::int64_t wide = nb * g.oh * g.ow;
+  const T* base = col + static_cast<std::int64_t>(b) * g.oh * g.ow;
   T acc = 0;
-  for (std::int64_t i = 0; i < g.k_h; ++i) {
-    const std::int64_t ty = iy + g.pad_h - i * g.dil_h;  // = y·stride_h for the output row y that reads iy
-    if (ty < 0 || ty % g.stride_h != 0 || ty / g.stride_h >= g.oh) continue;
-    const std::int64_t y = ty / g.stride_h;
-    for (std::int64_t j = 0; j < g.k_w; ++j) {
-      const std::int64_t tx = ix + g.pad_w - j * g.dil_w;
-      if (tx < 0 || tx % g.stride_w != 0 || tx / g.stride_w >= g.ow) continue;
-      acc += col[((c * g.k_h + i) * g.k_w + j) * wide + b * plane + y * g.ow + tx / g.stride_w];
+  for (int i = 0; i < static_cast<int>(g.k_h); ++i) {
+    const int ty = iy + static_cast<int>(g.pad_h) - i * static_cast<int>(g.dil_h);  // = y·stride_h of the row reading iy
+    if (ty < 0 || ty % sh != 0 || ty / sh >= oh) continue;
+    const int y = ty / sh;
+    for (int j = 0; j < static_cast<int>(g.k_w); ++j) {
+      const int tx = ix + static_cast<int>(g.pad_w) - j * static_cast<int>(g.dil_w);
+      if (tx < 0 || tx % sw != 0 || tx / sw >= ow) continue;
+      acc += base[((static_cast<std::int64_t>(c) * g.k_h + i) * g.k_w + j) * wide + y * ow + tx / sw];
     }
   }
-  dst[k] = acc;
+  dst[k] = bias ? acc + bias[c] : acc;
 }
 
 // Layout changes between a chunk of NCHW images [nb, C, P] and the GEMMs' channel-major [C, nb·P]; the way back
@@ -65,52 +82,50 @@ __global__ void col2im_kernel(window g, std::int64_t nb, const T* col, T* dst) {
 template <class T>
 __global__ void to_channel_major_kernel(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src,
                                         T* dst) {
-  const std::int64_t k = thread_index();
-  if (k >= nb * channels * plane) return;
-  const std::int64_t p = k % plane, c = (k / plane) % channels, b = k / (plane * channels);
-  dst[(c * nb + b) * plane + p] = src[k];
+  const unsigned P = static_cast<unsigned>(plane), image = static_cast<unsigned>(channels) * P;
+  const unsigned k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= static_cast<unsigned>(nb) * image) return;
+  const unsigned b = k / image, e = k - b * image, c = e / P, p = e - c * P;
+  dst[(static_cast<std::int64_t>(c) * nb + b) * plane + p] = src[k];
 }
 template <class T>
 __global__ void from_channel_major_kernel(std::int64_t nb, std::int64_t channels, std::int64_t plane, const T* src,
                                           const T* bias, T* dst) {
-  const std::int64_t k = thread_index();
-  if (k >= nb * channels * plane) return;
-  const std::int64_t p = k % plane, c = (k / plane) % channels, b = k / (plane * channels);
-  const T v = src[(c * nb + b) * plane + p];
+  const unsigned P = static_cast<unsigned>(plane), image = static_cast<unsigned>(channels) * P;
+  const unsigned k = blockIdx.x * blockDim.x + threadIdx.x;
+  if (k >= static_cast<unsigned>(nb) * image) return;
+  const unsigned b = k / image, e = k - b * image, c = e / P, p = e - c * P;
+  const T v = src[(static_cast<std::int64_t>(c) * nb + b) * plane + p];
   dst[k] = bias ? v + bias[c] : v;
 }
 
-// y[b, c, t] += bias[c] over n·channels·plane elements.
-template <class T>
-__global__ void add_channel_bias_kernel(std::int64_t total, std::int64_t channels, std::int64_t plane, const T* bias,
-                                        T* y) {
-  const std::int64_t k = thread_index();
-  if (k < total) y[k] += bias[(k / plane) % channels];
-}
-
-// Block c: dbias[c] += Σ_{b, t} src[b, c, t] (in double, rounded once).
+// Block c: dbias[c] += Σ_{b, t} src[b, c, t] (in double, rounded once); loops over images and positions, no division.
 template <class T>
 __global__ void channel_sums_kernel(std::int64_t n, std::int64_t channels, std::int64_t plane, const T* src, T* dbias) {
-  const std::int64_t c = blockIdx.x, count = n * plane;
+  const std::int64_t c = blockIdx.x;
   double s = 0;
-  for (std::int64_t k = threadIdx.x; k < count; k += blockDim.x)
-    s += static_cast<double>(src[((k / plane) * channels + c) * plane + k % plane]);
+  for (std::int64_t b = 0; b < n; ++b) {
+    const T* row = src + (b * channels + c) * plane;
+    for (std::int64_t t = threadIdx.x; t < plane; t += blockDim.x) s += static_cast<double>(row[t]);
+  }
   s = block_sum(s);
   if (threadIdx.x == 0) dbias[c] += static_cast<T>(s);
 }
 
 template <class T>
 void im2col(const window& g, std::int64_t nb, const T* src, T* col) {
-  const std::int64_t n = g.c * g.k_h * g.k_w * nb * g.oh * g.ow;
-  if (n == 0) return;
-  im2col_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, nb, src, col);
+  const std::int64_t wide = nb * g.oh * g.ow, rows = g.c * g.k_h * g.k_w;
+  if (wide == 0 || rows == 0) return;
+  const unsigned qblocks = blocks_for(wide);
+  im2col_kernel<<<blocks_for(rows * qblocks * threads_per_block), threads_per_block, 0, stream()>>>(g, nb, qblocks,
+                                                                                                    src, col);
   check_launch("vae::cuda im2col");
 }
 template <class T>
-void col2im(const window& g, std::int64_t nb, const T* col, T* dst) {
+void col2im(const window& g, std::int64_t nb, const T* col, const T* bias, T* dst) {
   const std::int64_t n = nb * g.c * g.h * g.w;
   if (n == 0) return;
-  col2im_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, nb, col, dst);
+  col2im_kernel<<<blocks_for(n), threads_per_block, 0, stream()>>>(g, nb, col, bias, dst);
   check_launch("vae::cuda col2im");
 }
 template <class T>
@@ -129,13 +144,6 @@ void from_channel_major(std::int64_t nb, std::int64_t channels, std::int64_t pla
   check_launch("vae::cuda from_channel_major");
 }
 template <class T>
-void add_channel_bias(std::int64_t n, std::int64_t channels, std::int64_t plane, const T* bias, T* y) {
-  const std::int64_t total = n * channels * plane;
-  if (total == 0) return;
-  add_channel_bias_kernel<<<blocks_for(total), threads_per_block, 0, stream()>>>(total, channels, plane, bias, y);
-  check_launch("vae::cuda add_channel_bias");
-}
-template <class T>
 void add_channel_sums(std::int64_t n, std::int64_t channels, std::int64_t plane, const T* src, T* dbias) {
   if (channels == 0) return;
   channel_sums_kernel<<<row_blocks(channels), reduce_threads, 0, stream()>>>(n, channels, plane, src, dbias);
@@ -143,12 +151,12 @@ void add_channel_sums(std::int64_t n, std::int64_t channels, std::int64_t plane,
 }
 
 // Images per chunk: the columns of a whole batch are one GEMM wide (a few large cuBLAS calls per layer instead of
-// a few small ones per image), capped so that the scratch stays under ~2^26 elements (256 MB of float) and every
-// GEMM dimension fits cuBLAS's int.
-inline std::int64_t chunk_images(std::int64_t n, std::int64_t scratch_per_image, std::int64_t wide_per_image) {
-  constexpr std::int64_t cap = std::int64_t{1} << 26;
-  const std::int64_t per = std::max<std::int64_t>({scratch_per_image, wide_per_image, 1});
-  return std::max<std::int64_t>(1, std::min(n, cap / per));
+// a few small ones per image), capped so that the scratch stays under 2^26 elements (256 MB of float) and each
+// chunk's input and output under 2^30 (the kernels' 32-bit indices, cuBLAS's int dimensions).
+inline std::int64_t chunk_images(std::int64_t n, std::int64_t scratch_per_image, std::int64_t tensor_per_image) {
+  const std::int64_t by_scratch = (std::int64_t{1} << 26) / std::max<std::int64_t>(scratch_per_image, 1);
+  const std::int64_t by_tensor = (std::int64_t{1} << 30) / std::max<std::int64_t>(tensor_per_image, 1);
+  return std::max<std::int64_t>(1, std::min({n, by_scratch, by_tensor}));
 }
 
 }  // namespace cuda_detail
@@ -158,7 +166,7 @@ struct kernel<conv2d_op, cuda> {
   // Per image: the columns [in_c·k_h·k_w, out_h·out_w] plus the output (or dy) in channel-major order.
   static std::int64_t per_image(const conv2d_dims& d) { return (d.in_c * d.k_h * d.k_w + d.out_c) * d.out_h * d.out_w; }
   static std::int64_t chunk(const conv2d_dims& d) {
-    return cuda_detail::chunk_images(d.n, per_image(d), d.in_c * d.k_h * d.k_w * d.out_h * d.out_w);
+    return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
   static std::int64_t scratch_size(const conv2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
@@ -204,7 +212,7 @@ struct kernel<conv2d_op, cuda> {
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
           cuda_detail::gemm<T>(true, false, kg, wide, cout_g, T(1), w + gr * cout_g * kg, kg, dyt + gr * cout_g * wide,
                                wide, T(0), col + gr * kg * wide, wide);
-        cuda_detail::col2im(g, nb, col, dx + b0 * in_img);
+        cuda_detail::col2im(g, nb, col, static_cast<const T*>(nullptr), dx + b0 * in_img);
       }
     }
   }

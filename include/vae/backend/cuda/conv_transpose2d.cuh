@@ -26,12 +26,12 @@ struct kernel<conv_transpose2d_op, cuda> {
     return (d.out_c * d.k_h * d.k_w + d.in_c) * d.in_h * d.in_w;
   }
   static std::int64_t chunk(const conv_transpose2d_dims& d) {
-    return cuda_detail::chunk_images(d.n, per_image(d), d.out_c * d.k_h * d.k_w * d.in_h * d.in_w);
+    return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: xt [in_c, nb·hw] = x channel-major; col_g [kg, nb·hw] = w_gᵀ · xt_g with w_g
-  // [cin_g, kg]; col2im into y; then the bias.
+  // [cin_g, kg]; col2im into y, adding the bias.
   template <class T>
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
@@ -44,9 +44,8 @@ struct kernel<conv_transpose2d_op, cuda> {
       for (std::int64_t gr = 0; gr < d.groups; ++gr)
         cuda_detail::gemm<T>(true, false, kg, wide, cin_g, T(1), w + gr * cin_g * kg, kg, xt + gr * cin_g * wide, wide,
                              T(0), col + gr * kg * wide, wide);
-      cuda_detail::col2im(g, nb, col, y + b0 * out_img);
+      cuda_detail::col2im(g, nb, col, bias, y + b0 * out_img);
     }
-    if (bias) cuda_detail::add_channel_bias(d.n, d.out_c, d.out_h * d.out_w, bias, y);
   }
 
   // Per chunk: dcol = im2col(dy) [out_c·kk, nb·hw]; dw_g[cin_g, kg] += xt_g · dcol_gᵀ; dxt_g = w_g · dcol_g, back to
