@@ -135,7 +135,10 @@ with torch.no_grad():
         if rep > 0:
             eval_rates.append((xte.shape[0] // B) * B / (time.perf_counter() - t))
 print(json.dumps({"impl": "pytorch-eager-cuda", "model": args.model, "batch": B, "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
-                  "torch": torch.__version__, "train_samples_per_s": round(statistics.median(rates), 1),
+                  "torch": torch.__version__,
+                  # PyTorch's defaults: convolutions may use TF32 tensor cores (cuDNN), matrix products may not
+                  "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                  "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32, "train_samples_per_s": round(statistics.median(rates), 1),
                   "train_min": round(min(rates), 1), "train_max": round(max(rates), 1), "windows": len(rates),
                   "eval_samples_per_s": round(statistics.median(eval_rates), 1), "last_loss": round(loss.item(), 4)}),
       flush=True)
