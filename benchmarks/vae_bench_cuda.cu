@@ -1,6 +1,7 @@
-// vae_bench --device cuda: the mlp-vae and conv-vae reference models trained and evaluated on the GPU (nvcc).
+// vae_bench --device cuda: the mlp-vae, conv-vae and vq-vae reference models trained and evaluated on the GPU (nvcc).
 // Parameters, gradients and Adam's state stay on the device; each step uploads its batch (gathered on the host,
-// as PyTorch's reference indexes a CPU tensor and would copy it) and reads the loss back once.
+// as PyTorch's reference indexes a CPU tensor and would copy it) and reads the loss back once (vq-vae: the
+// quantizer's loss and its per-code counts, read back by every forward).
 #include <span>
 #include <vector>
 
@@ -11,9 +12,13 @@
 #include "vae/data/dataset.hpp"
 #include "vae/decoders/conv_decoder.hpp"
 #include "vae/decoders/mlp_decoder.hpp"
+#include "vae/decoders/resnet_decoder.hpp"
 #include "vae/encoders/conv_encoder.hpp"
 #include "vae/encoders/mlp_encoder.hpp"
+#include "vae/encoders/resnet_encoder.hpp"
 #include "vae/models/vae.hpp"
+#include "vae/models/vqvae.hpp"
+#include "vae/quantizers/vector_quantizer.hpp"
 #include "vae/train/adam.hpp"
 
 namespace vae_bench {
@@ -37,6 +42,24 @@ void upload(host_tensor& x, bool flat, device_tensor& xd) {
   vae::copy_into(xd, x);
 }
 
+// One training step: the VAEs draw their noise from rng; the VQ-VAE has none.
+template <class Model>
+void train_step(Model& model, const device_tensor& x, vae::generator& rng, std::int64_t step) {
+  if constexpr (requires { model.train_step_loss(x, rng, step); })
+    model.train_step_loss(x, rng, step);
+  else
+    model.train_step_loss(x, step);
+}
+// One evaluation batch, as the cpu path's eval_batch: the VAEs' ELBO per image, the VQ-VAE's reconstruction.
+template <class Model>
+void eval_step(Model& model, const device_tensor& x, vae::generator& rng, std::span<double> per_image,
+               device_tensor& out) {
+  if constexpr (requires { model.elbo(x, rng, per_image); })
+    model.elbo(x, rng, per_image);
+  else
+    model.reconstruct(x, out);
+}
+
 template <class Model>
 result train_and_eval(Model& model, const options& o, const host_tensor& train, const host_tensor& test, bool flat) {
   vae::parameter_store<float, vae::cuda> store;
@@ -46,7 +69,7 @@ result train_and_eval(Model& model, const options& o, const host_tensor& train, 
   vae::data::batch_sampler sampler(train.dim(0), o.batch, 2, /*drop_last=*/true);
   std::vector<std::int64_t> idx;
   host_tensor x;
-  device_tensor xd;
+  device_tensor xd, out;
   result r;
   r.window_steps = window_steps(o.model);
   std::vector<double> rates;
@@ -62,7 +85,7 @@ result train_and_eval(Model& model, const options& o, const host_tensor& train, 
     }
     vae::data::gather(train, idx, x);
     upload(x, flat, xd);
-    model.train_step_loss(xd, rng, step++);  // reads the loss back: the step is complete on the device
+    train_step(model, xd, rng, step++);  // reads the loss back: the step is complete on the device
     opt.step_and_zero_grad(store);
     if (step % r.window_steps == 0) {
       vae::cuda::synchronize();
@@ -81,7 +104,7 @@ result train_and_eval(Model& model, const options& o, const host_tensor& train, 
     for (std::int64_t i = 0; i + o.batch <= test.dim(0); i += o.batch) {
       host_rows(test, i, i + o.batch, x);
       upload(x, flat, xd);
-      model.elbo(xd, rng, std::span<double>(per_image));
+      eval_step(model, xd, rng, std::span<double>(per_image), out);
     }
     vae::cuda::synchronize();
   };
@@ -100,12 +123,24 @@ result train_and_eval(Model& model, const options& o, const host_tensor& train, 
 
 result run_cuda(const options& o) {
   using vae::cuda;
-  vae::check(o.model == "mlp-vae" || o.model == "conv-vae", [&] {
-    return vae::cat("vae_bench --device cuda: model '", o.model,
-                    "' has no device build yet (vq-vae's quantizer and residual blocks are host-only; issue #6)");
+  vae::check(o.model == "mlp-vae" || o.model == "conv-vae" || o.model == "vq-vae", [&] {
+    return vae::cat("vae_bench --device cuda: model '", o.model, "' is not one of mlp-vae, conv-vae, vq-vae");
   });
   vae::data::load_options lo;
   auto data = vae::data::load_dataset("fashion-mnist", lo);
+  if (o.model == "vq-vae") {
+    // vqvae.py (the cpu path's preset): intensities in [0, 1], ResNet encoder/decoder (hidden 128, 2 residual blocks
+    // of 32 channels), K = 512 codes of D = 64, plain VQ (no k-means, no restarts), MSE + codebook + 0.25·commitment.
+    using model_t = vae::VQVAE<vae::ResNetEncoder<float, cuda>, vae::ResNetDecoder<float, cuda>,
+                               vae::VectorQuantizer<float, cuda>, float, cuda>;
+    vae::resnet_encoder_options eo;
+    eo.in_channels = data.train_images.dim(1);
+    vae::resnet_decoder_options dopt;
+    dopt.out_channels = data.train_images.dim(1);
+    model_t m(vae::ResNetEncoder<float, cuda>(eo), vae::ResNetDecoder<float, cuda>(dopt),
+              vae::VectorQuantizer<float, cuda>(512, eo.code_dim));
+    return train_and_eval(m, o, data.train_images, data.test_images, /*flat=*/false);
+  }
   const auto train = vae::data::binarize(data.train_images, 0.5f), test = vae::data::binarize(data.test_images, 0.5f);
   constexpr std::int64_t latent = 32;
   if (o.model == "mlp-vae") {

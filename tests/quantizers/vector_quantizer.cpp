@@ -1,6 +1,7 @@
 // VectorQuantizer: PyTorch parity, finite differences (straight-through, cosine, projections), loss-term routing,
-// accumulation, k-means init, dead-code restart, epoch statistics, shape errors.
+// accumulation, k-means init, dead-code restart, epoch statistics, shape errors, options refused on device backends.
 #include "vae/quantizers/vector_quantizer.hpp"
+#include "vae/quantizers/ema_vector_quantizer.hpp"
 
 #include <set>
 
@@ -320,4 +321,47 @@ TEST_CASE("VectorQuantizer rejects bad shapes and tokens with clear errors") {
   tensor<std::int32_t> flat_tokens({4});
   CHECK_THROWS_WITH_AS(q.lookup(flat_tokens, out), doctest::Contains("expected tokens [N, h, w]"), error);
   CHECK_THROWS_AS(VectorQuantizer<float>(0, 3), error);
+}
+
+namespace vq_device_options {
+struct stand_in_device_memory {};
+struct stand_in_device : vae::cpu {  // device-like memory space (only constructed: it has no kernels)
+  using memory_space = stand_in_device_memory;
+  static constexpr const char* name = "stand-in";
+};
+// Aliases: the comma of VectorQuantizer<float, stand_in_device> would split the CHECK macros' arguments.
+using device_vq = VectorQuantizer<float, stand_in_device>;
+using device_ema = EMAVectorQuantizer<float, stand_in_device>;
+}  // namespace vq_device_options
+
+TEST_CASE("VectorQuantizer on a device backend refuses the host-only options by name") {
+  using vq_device_options::device_ema;
+  using vq_device_options::device_vq;
+  quantizer_options cosine, proj, km, restart;
+  cosine.cosine = true;
+  proj.codebook_dim = 2;
+  km.kmeans_init = true;
+  restart.restart_after_steps = 4;
+  CHECK_THROWS_WITH_AS(device_vq(8, 4, cosine),
+                       doctest::Contains("VectorQuantizer<stand-in>: option cosine: host backends only for now"),
+                       vae::error);
+  CHECK_THROWS_WITH_AS(device_vq(8, 4, proj), doctest::Contains("option codebook_dim (projections)"), vae::error);
+  CHECK_THROWS_WITH_AS(device_vq(8, 4, km), doctest::Contains("option kmeans_init"), vae::error);
+  CHECK_THROWS_WITH_AS(device_vq(8, 4, restart), doctest::Contains("option restart_after_steps"), vae::error);
+  CHECK_THROWS_WITH_AS(device_ema(8, 4, km),
+                       doctest::Contains("EMAVectorQuantizer<stand-in>: option kmeans_init: host backends only"),
+                       vae::error);
+  proj.codebook_dim = 4;  // = D: no projection
+  CHECK_NOTHROW(device_vq(8, 4, proj));
+  CHECK_NOTHROW(device_ema(8, 4, quantizer_options{}));
+}
+
+TEST_CASE("codebook_stats::add_counts equals add of the indices it counts") {
+  codebook_stats a(5), b(5);
+  const std::int32_t idx[] = {4, 0, 4, 2, 4, 0};
+  a.add(idx, 6);
+  b.add_counts({2, 0, 1, 0, 3}, 6);
+  CHECK(a.counts() == b.counts());
+  CHECK(a.total() == b.total());
+  CHECK(a.perplexity() == b.perplexity());
 }

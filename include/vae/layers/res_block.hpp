@@ -10,6 +10,7 @@
 #include "vae/layers/activations.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/layers/group_norm.hpp"
+#include "vae/ops/add.hpp"
 
 namespace vae {
 
@@ -58,9 +59,6 @@ class ResBlock {
   using value_type = T;
   using backend = B;
 
-  static_assert(std::same_as<typename B::memory_space, host_memory>,
-                "ResBlock: only host backends for now (the skip addition runs on the host)");
-
   explicit ResBlock(const res_block_options& o)
       : opt_(o),
         c1_(o.channels, o.hidden, 3, 1, 1),
@@ -91,7 +89,7 @@ class ResBlock {
     h = &act2_.forward(*h);
     h = &c2_.forward(*h);
     y_.resize(x.shape());
-    add(x.data(), h->data(), y_.data(), x.numel());
+    ops::add<B>(x.numel(), x.data(), h->data(), y_.data());
     return y_;
   }
 
@@ -104,7 +102,7 @@ class ResBlock {
     g = &act1_.backward(*g);
     if (opt_.norm_groups > 0) g = &norm1_.backward(*g);
     dx_.resize(dy.shape());
-    add(dy.data(), g->data(), dx_.data(), dy.numel());
+    ops::add<B>(dy.numel(), dy.data(), g->data(), dx_.data());
     return dx_;
   }
 
@@ -113,10 +111,6 @@ class ResBlock {
   Conv2d<T, B>& c2() { return c2_; }
 
  private:
-  static void add(const T* a, const T* b, T* out, std::int64_t n) {
-    parallel_for(n, n, [&](std::int64_t i) { out[i] = a[i] + b[i]; });
-  }
-
   res_block_options opt_;
   Conv2d<T, B> c1_, c2_;
   GroupNorm<T, B> norm1_, norm2_;

@@ -1,10 +1,8 @@
 // ResStack: k ResBlocks then a ReLU (nothing when k = 0), the optional residual part of ConvEncoder / ConvDecoder.
 #pragma once
 #include <algorithm>
-#include <concepts>
 #include <cstdint>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "vae/core/error.hpp"
@@ -23,14 +21,9 @@ struct res_stack_options {
 // channels→hidden, c2 1×1 hidden→channels): the trailing ReLU is there because vqvae.py follows its blocks with
 // one, and a block's output is not rectified. Names: "j.c1.*", "j.c2.*"; visit_parameters_from numbers the
 // blocks from a given index so that a containing nn.Sequential can place them (ConvEncoder: from 4).
-// ResBlock adds its skip on the host, so on other backends only k = 0 is accepted (checked at run time: k is a
-// run-time option, and the k = 0 stack must still compile there).
+// Runs on every backend (ResBlock's skip addition is ops::add).
 template <class T = float, class B = cpu>
 class ResStack {
-  static constexpr bool host = std::same_as<typename B::memory_space, host_memory>;
-  // On a device backend ResBlock<T, B> must not even be instantiated (its static_assert would fire).
-  using block_list = std::conditional_t<host, std::vector<ResBlock<T, B>>, std::vector<int>>;
-
  public:
   using value_type = T;
   using backend = B;
@@ -40,11 +33,8 @@ class ResStack {
       return cat(owner, ": the number of residual blocks and their hidden channels must be >= 0, got blocks = ",
                  o.blocks, ", hidden = ", o.hidden);
     });
-    check(o.blocks == 0 || host,
-          [&] { return cat(owner, ": residual blocks (", o.blocks, " asked) run on host backends only for now"); });
     hidden_ = o.hidden > 0 ? o.hidden : std::max<std::int64_t>(1, channels / 2);
-    if constexpr (host)
-      for (std::int64_t j = 0; j < o.blocks; ++j) blocks_.emplace_back(res_block_options{channels, hidden_});
+    for (std::int64_t j = 0; j < o.blocks; ++j) blocks_.emplace_back(res_block_options{channels, hidden_});
   }
 
   std::int64_t blocks() const { return static_cast<std::int64_t>(blocks_.size()); }
@@ -57,36 +47,27 @@ class ResStack {
   // Block j is named prefix + (first + j) + ".".
   template <class Visitor>
   void visit_parameters_from(const std::string& prefix, std::int64_t first, Visitor&& visit) {
-    if constexpr (host)
-      for (std::size_t j = 0; j < blocks_.size(); ++j)
-        blocks_[j].visit_parameters(prefix + std::to_string(first + static_cast<std::int64_t>(j)) + ".", visit);
+    for (std::size_t j = 0; j < blocks_.size(); ++j)
+      blocks_[j].visit_parameters(prefix + std::to_string(first + static_cast<std::int64_t>(j)) + ".", visit);
   }
 
   // x: [N, channels, H, W] → same shape; with k = 0 returns x itself.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    if constexpr (host) {
-      if (blocks_.empty()) return x;
-      const tensor<T, B>* h = &x;
-      for (auto& b : blocks_) h = &b.forward(*h);
-      return relu_.forward(*h);
-    } else {
-      return x;
-    }
+    if (blocks_.empty()) return x;
+    const tensor<T, B>* h = &x;
+    for (auto& b : blocks_) h = &b.forward(*h);
+    return relu_.forward(*h);
   }
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    if constexpr (host) {
-      if (blocks_.empty()) return dy;
-      const tensor<T, B>* g = &relu_.backward(dy);
-      for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
-      return *g;
-    } else {
-      return dy;
-    }
+    if (blocks_.empty()) return dy;
+    const tensor<T, B>* g = &relu_.backward(dy);
+    for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
+    return *g;
   }
 
  private:
   std::int64_t hidden_ = 1;
-  block_list blocks_;
+  std::vector<ResBlock<T, B>> blocks_;
   ReLU<T, B> relu_;
 };
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "vae/core/concepts.hpp"
+#include "vae/ops/add.hpp"
 
 namespace vae {
 
@@ -19,8 +20,6 @@ class Residual {
   using value_type = typename L::value_type;
   using backend = typename L::backend;
   using tensor_t = tensor<value_type, backend>;
-  static_assert(std::same_as<typename backend::memory_space, host_memory>,
-                "Residual: only host backends for now (the skip addition runs on the host)");
 
   explicit Residual(L inner) : inner_(std::move(inner)) {}
 
@@ -31,7 +30,7 @@ class Residual {
                  f.shape());
     });
     y_.resize(x.shape());
-    add(x.data(), f.data(), y_.data(), x.numel());
+    ops::add<backend>(x.numel(), x.data(), f.data(), y_.data());
     return y_;
   }
 
@@ -43,7 +42,7 @@ class Residual {
                  dy.shape(), " (is its input gradient turned off?)");
     });
     dx_.resize(dy.shape());
-    add(dy.data(), dxi.data(), dx_.data(), dy.numel());
+    ops::add<backend>(dy.numel(), dy.data(), dxi.data(), dx_.data());
     return dx_;
   }
 
@@ -58,10 +57,6 @@ class Residual {
   const L& inner() const { return inner_; }
 
  private:
-  static void add(const value_type* a, const value_type* b, value_type* out, std::int64_t n) {
-    parallel_for(n, n, [&](std::int64_t i) { out[i] = a[i] + b[i]; });
-  }
-
   L inner_;
   tensor_t y_, dx_;
 };

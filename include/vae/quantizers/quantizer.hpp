@@ -9,6 +9,7 @@
 #include "vae/backend/cpu.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/ops/vq_terms.hpp"
 
 namespace vae {
 
@@ -35,6 +36,11 @@ class codebook_stats {
 
   void add(const std::int32_t* idx, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) ++counts_[static_cast<std::size_t>(idx[i])];
+    total_ += n;
+  }
+  // Adds per-code counts (counts[k] for every code k, n = Σ counts): the same as add() of the indices they count.
+  void add_counts(const std::vector<std::int64_t>& counts, std::int64_t n) {
+    for (std::size_t k = 0; k < counts_.size(); ++k) counts_[k] += counts[k];
     total_ += n;
   }
   void add_restarts(std::int64_t n) { restarts_ += n; }
@@ -115,24 +121,14 @@ template <class Q>
 concept HasStep = requires(Q& q, std::int64_t step) { q.set_step(step); };
 
 namespace detail {
-// [N, C, h, w] → rows [N·h·w, C] (row r = (n, y, x)) and back.
+// [N, C, h, w] → rows [N·h·w, C] (row r = (n, y, x)) and back, on the host (the cpu kernels of ops/vq_terms.hpp).
 template <class T>
 void nchw_to_rows(const T* src, T* dst, std::int64_t n, std::int64_t c, std::int64_t hw) {
-  parallel_for(n, n * c * hw, [&](std::int64_t b) {
-    const T* s = src + b * c * hw;
-    T* d = dst + b * hw * c;
-    for (std::int64_t ch = 0; ch < c; ++ch)
-      for (std::int64_t p = 0; p < hw; ++p) d[p * c + ch] = s[ch * hw + p];
-  });
+  ops::nchw_to_rows<cpu>(n, c, hw, src, dst);
 }
 template <class T>
 void rows_to_nchw(const T* src, T* dst, std::int64_t n, std::int64_t c, std::int64_t hw) {
-  parallel_for(n, n * c * hw, [&](std::int64_t b) {
-    const T* s = src + b * hw * c;
-    T* d = dst + b * c * hw;
-    for (std::int64_t ch = 0; ch < c; ++ch)
-      for (std::int64_t p = 0; p < hw; ++p) d[ch * hw + p] = s[p * c + ch];
-  });
+  ops::rows_to_nchw<cpu>(n, c, hw, src, dst);
 }
 }  // namespace detail
 

@@ -13,7 +13,10 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/linear.hpp"
+#include "vae/ops/add.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/ops/vq_nearest.hpp"
+#include "vae/ops/vq_terms.hpp"
 #include "vae/quantizers/quantizer.hpp"
 
 namespace vae {
@@ -27,12 +30,18 @@ namespace detail {
 // d→D] → z_q. The straight-through output value is e itself (so decoding tokens reproduces it bit for bit);
 // its gradient reaches z_c unchanged. Losses are measured between z_c and e (in code space), mean over
 // all M·d elements like F.mse_loss.
+//
+// Device backends (cuda): the plain and the EMA quantizer without projections, cosine, k-means or restarts run with
+// every element loop in an op (ops/vq_nearest.hpp, ops/vq_terms.hpp, ops/add.hpp); the loss value and the per-code
+// counts of the statistics are read back to the host once per forward (and the "initted" flag once per EMA training
+// forward). The other options are refused at construction with an error naming them ("host backends only for now").
 template <class T, class B, bool Ema>
 class vq_base {
+  static constexpr bool host = HostBackend<B>;
+
  public:
   using value_type = T;
   using backend = B;
-  static_assert(std::same_as<typename B::memory_space, host_memory>, "vector quantizers: host backends only for now");
 
   vq_base(std::int64_t num_codes, std::int64_t dim, quantizer_options opt = {})
       : K_(num_codes), D_(dim), d_(opt.codebook_dim > 0 ? opt.codebook_dim : dim), opt_(opt), rng_(opt.seed),
@@ -43,6 +52,18 @@ class vq_base {
     check(num_codes <= std::numeric_limits<std::int32_t>::max(), "VectorQuantizer: codebook size exceeds int32 tokens");
     check(opt.beta >= 0 && (!Ema || (opt.ema_decay >= 0 && opt.ema_decay < 1 && opt.ema_eps > 0)),
           [&] { return cat("VectorQuantizer: bad options beta=", opt.beta, " ema_decay=", opt.ema_decay); });
+    if constexpr (!host) {
+      const auto refuse = [&](bool used, const char* option) {
+        check(!used, [&] {
+          return cat(Ema ? "EMAVectorQuantizer<" : "VectorQuantizer<", B::name, ">: option ", option,
+                     ": host backends only for now");
+        });
+      };
+      refuse(opt.codebook_dim > 0 && opt.codebook_dim != dim, "codebook_dim (projections)");
+      refuse(opt.cosine, "cosine");
+      refuse(opt.kmeans_init, "kmeans_init");
+      refuse(opt.restart_after_steps > 0, "restart_after_steps (dead-code restarts)");
+    }
     codebook_.shape = {K_, d_};
     codebook_.init = parameter_init::uniform(-1.0 / static_cast<double>(K_), 1.0 / static_cast<double>(K_));
     codebook_.trainable = !Ema;
@@ -92,11 +113,11 @@ class vq_base {
             "VectorQuantizer::forward: frozen assignment needs the same input shape as when it was frozen");
     nhw_ = shape{N, z.dim(2), z.dim(3)};
     zf_.resize({M, D_});
-    nchw_to_rows(z.data(), zf_.data(), N, D_, hw);
+    ops::nchw_to_rows<B>(N, D_, hw, z.data(), zf_.data());
     const tensor<T, B>* zp = &zf_;
     if (in_proj_) zp = &in_proj_->forward(zf_);
     zp_ = zp;
-    if (opt_.cosine) {
+    if (opt_.cosine) {  // host only (refused at construction on device backends)
       zn_.resize({M, d_});
       znorm_.resize({M});
       normalize_rows(zp->data(), zn_.data(), znorm_.data(), M);
@@ -105,7 +126,7 @@ class vq_base {
       zc_ = zp;
     }
     const bool learn = training_ && !frozen_;
-    if (learn && (Ema || opt_.kmeans_init) && initted_.value[0] == T(0)) initialise(M);
+    if (learn && (Ema || opt_.kmeans_init) && !initialised()) initialise(M);
     const T* E = effective_codebook();
     eq_.resize({M, d_});
     if (!frozen_) {
@@ -113,30 +134,27 @@ class vq_base {
       nearest(zc_->data(), E, M);
     }
     const T* zc = zc_->data();
-    parallel_for(M, M * d_, [&](std::int64_t r) {
-      std::copy(E + idx_[r] * d_, E + idx_[r] * d_ + d_, eq_.data() + r * d_);
-    });
-    double se = 0;
-    for (std::int64_t i = 0; i < M * d_; ++i) {
-      const double diff = static_cast<double>(zc[i]) - static_cast<double>(eq_[i]);
-      se += diff * diff;
-    }
+    ops::vq_gather<B>(M, d_, E, idx_.data(), eq_.data());
+    const double se = ops::vq_squared_error<B>(M, d_, zc, eq_.data());
     mse_ = M * d_ > 0 ? se / static_cast<double>(M * d_) : 0.0;
     const tensor<T, B>* st = &eq_;
     if (frozen_) {
       st_.resize({M, d_});
-      for (std::int64_t i = 0; i < M * d_; ++i) st_[i] = zc[i] + offset_[i];
+      ops::add<B>(M * d_, zc, offset_.data(), st_.data());
       st = &st_;
     }
     const tensor<T, B>* out = st;
     if (out_proj_) out = &out_proj_->forward(*st);
     zq_.resize(z.shape());
-    rows_to_nchw(out->data(), zq_.data(), N, D_, hw);
-    if (!frozen_) stats_.add(idx_.data(), M);
-    if (learn) {
+    ops::rows_to_nchw<B>(N, D_, hw, out->data(), zq_.data());
+    if (!frozen_) {
       count_batch(M);
+      stats_.add_counts(batch_counts_, M);
+    }
+    if (learn) {
       if constexpr (Ema) ema_update(M);
-      if (opt_.restart_after_steps > 0) restart_dead_codes(M);
+      if constexpr (host)
+        if (opt_.restart_after_steps > 0) restart_dead_codes(M);
     }
     forwarded_ = true;
     return zq_;
@@ -149,7 +167,7 @@ class vq_base {
     check_shape(dzq.shape(), zq_.shape(), "VectorQuantizer::backward: dz_q");
     const std::int64_t N = dzq.dim(0), hw = dzq.dim(2) * dzq.dim(3), M = N * hw;
     g_.resize({M, D_});
-    nchw_to_rows(dzq.data(), g_.data(), N, D_, hw);
+    ops::nchw_to_rows<B>(N, D_, hw, dzq.data(), g_.data());
     const tensor<T, B>* gl = &g_;
     if (out_proj_) gl = &out_proj_->backward(g_);
     dzc_.resize({M, d_});
@@ -200,17 +218,24 @@ class vq_base {
     check(codebook_.bound(), "VectorQuantizer::lookup: parameters are not attached to a parameter_store");
     check(idx.rank() == 3, [&] { return cat("VectorQuantizer::lookup: expected tokens [N, h, w], got ", idx.shape()); });
     const std::int64_t N = idx.dim(0), hw = idx.dim(1) * idx.dim(2), M = N * hw;
+    const std::int32_t* tokens = idx.data();
+    std::vector<std::int32_t> downloaded;
+    if constexpr (!host) {  // the range check reads the tokens on the host
+      downloaded.resize(static_cast<std::size_t>(M));
+      B::copy_to_host(downloaded.data(), idx.data(), static_cast<std::size_t>(M));
+      tokens = downloaded.data();
+    }
     for (std::int64_t r = 0; r < M; ++r)
-      check(idx[r] >= 0 && idx[r] < K_, [&] {
-        return cat("VectorQuantizer::lookup: token ", idx[r], " at position ", r, " is outside [0, ", K_, ")");
+      check(tokens[r] >= 0 && tokens[r] < K_, [&] {
+        return cat("VectorQuantizer::lookup: token ", tokens[r], " at position ", r, " is outside [0, ", K_, ")");
       });
     const T* E = effective_codebook();
     lk_.resize({M, d_});
-    for (std::int64_t r = 0; r < M; ++r) std::copy(E + idx[r] * d_, E + idx[r] * d_ + d_, lk_.data() + r * d_);
+    ops::vq_gather<B>(M, d_, E, idx.data(), lk_.data());
     const tensor<T, B>* out = &lk_;
     if (out_proj_) out = &out_proj_->forward(lk_);
     zq.resize({N, D_, idx.dim(1), idx.dim(2)});
-    rows_to_nchw(out->data(), zq.data(), N, D_, hw);
+    ops::rows_to_nchw<B>(N, D_, hw, out->data(), zq.data());
   }
 
   // For finite-difference tests: while frozen, forward keeps the last indices and the straight-through
@@ -221,7 +246,7 @@ class vq_base {
     if (frozen && !frozen_) {
       check(forwarded_, "VectorQuantizer::set_frozen_assignment: call forward first");
       offset_.resize(eq_.shape());
-      for (std::int64_t i = 0; i < eq_.numel(); ++i) offset_[i] = eq_[i] - (*zc_)[i];
+      ops::subtract<B>(eq_.numel(), eq_.data(), zc_->data(), offset_.data());
     }
     frozen_ = frozen;
   }
@@ -237,7 +262,12 @@ class vq_base {
   parameter<T>& ema_cluster_size() { return ema_count_; }
   parameter<T>& ema_embed_sum() { return ema_sum_; }
   parameter<T>& unused_steps() { return unused_; }
-  bool initialised() const { return initted_.bound() && initted_.value[0] != T(0); }
+  bool initialised() const {
+    if (!initted_.bound()) return false;
+    T v{};
+    B::copy_to_host(&v, initted_.value, 1);
+    return v != T(0);
+  }
   Linear<T, B>* in_proj() { return in_proj_ ? &*in_proj_ : nullptr; }
   Linear<T, B>* out_proj() { return out_proj_ ? &*out_proj_ : nullptr; }
 
@@ -281,9 +311,8 @@ class vq_base {
   }
 
   void add_commitment_grad(std::int64_t M) {
-    const T* zc = zc_->data();
     const double s = 2.0 * opt_.beta / static_cast<double>(M * d_);
-    for (std::int64_t i = 0; i < M * d_; ++i) dzc_[i] += static_cast<T>(s * (zc[i] - eq_[i]));
+    ops::vq_commitment_grad<B>(M * d_, s, zc_->data(), eq_.data(), dzc_.data());
   }
   void add_codebook_grad(std::int64_t M) {
     if (!codebook_.grad) return;
@@ -291,12 +320,15 @@ class vq_base {
     const double s = 2.0 / static_cast<double>(M * d_);
     const std::int64_t d = d_;
     if (!opt_.cosine) {
-      for (std::int64_t r = 0; r < M; ++r) {
-        T* g = codebook_.grad + idx_[r] * d;
-        for (std::int64_t j = 0; j < d; ++j) g[j] += static_cast<T>(s * (eq_[r * d + j] - zc[r * d + j]));
-      }
+      ops::vq_codebook_grad<B>(M, K_, d, s, idx_.data(), zc, eq_.data(), codebook_.grad);
       return;
     }
+    if constexpr (host) add_cosine_codebook_grad(M, s);
+  }
+  // The cosine codebook's gradient, host only (cosine is refused on device backends).
+  void add_cosine_codebook_grad(std::int64_t M, double s) {
+    const T* zc = zc_->data();
+    const std::int64_t d = d_;
     // Through the row normalisation e = E/‖E‖: dE = (de − e (e·de)) / ‖E‖.
     den_.resize({K_, d});
     den_.zero();
@@ -316,37 +348,45 @@ class vq_base {
   const tensor<T, B>& finish(std::int64_t M) {
     const tensor<T, B>* g = &dzc_;
     const std::int64_t d = d_;
-    if (opt_.cosine) {
+    if (opt_.cosine) {  // host only (refused at construction on device backends)
       dzp_.resize({M, d});
+      T* out = dzp_.data();
+      const T* norms = znorm_.data();
       parallel_for(M, M * d, [&](std::int64_t r) {
         const T* zn = zn_.data() + r * d;
         const T* gr = dzc_.data() + r * d;
         double dot = 0;
         for (std::int64_t j = 0; j < d; ++j) dot += static_cast<double>(zn[j]) * gr[j];
-        for (std::int64_t j = 0; j < d; ++j) dzp_[r * d + j] = static_cast<T>((gr[j] - zn[j] * dot) / znorm_[r]);
+        for (std::int64_t j = 0; j < d; ++j) out[r * d + j] = static_cast<T>((gr[j] - zn[j] * dot) / norms[r]);
       });
       g = &dzp_;
     }
     if (in_proj_) g = &in_proj_->backward(*g);
     dze_.resize({nhw_[0], D_, nhw_[1], nhw_[2]});
-    rows_to_nchw(g->data(), dze_.data(), nhw_[0], D_, nhw_[1] * nhw_[2]);
+    ops::rows_to_nchw<B>(nhw_[0], D_, nhw_[1] * nhw_[2], g->data(), dze_.data());
     return dze_;
   }
 
+  // counts_[k] = how many of this forward's M rows chose code k (the op, in B's memory: the EMA update reads it
+  // there), and its host copy batch_counts_ (the statistics and the restarts read that).
   void count_batch(std::int64_t M) {
-    batch_counts_.assign(static_cast<std::size_t>(K_), 0);
-    for (std::int64_t r = 0; r < M; ++r) ++batch_counts_[static_cast<std::size_t>(idx_[r])];
+    counts_.resize({K_});
+    ops::vq_code_counts<B>(M, K_, idx_.data(), counts_.data());
+    batch_counts_.resize(static_cast<std::size_t>(K_));
+    B::copy_to_host(batch_counts_.data(), counts_.data(), static_cast<std::size_t>(K_));
   }
 
   // First training forward: optional k-means on this batch's z_c, then (EMA) the moving averages start from
   // the codebook with a cluster size of 1 per code.
+  // (k-means is host only: refused at construction on device backends.)
   void initialise(std::int64_t M) {
-    if (opt_.kmeans_init && M > 0) kmeans(zc_->data(), M);
-    if constexpr (Ema) reset_ema_all();
-    initted_.value[0] = T(1);
-  }
-  void reset_ema_all() {
-    for (std::int64_t k = 0; k < K_; ++k) reset_ema(k);
+    if constexpr (host)
+      if (opt_.kmeans_init && M > 0) kmeans(zc_->data(), M);
+    if constexpr (Ema) {  // reset_ema(k) for every k
+      B::fill(ema_count_.value, static_cast<std::size_t>(K_), T(1));
+      B::copy(ema_sum_.value, codebook_.value, static_cast<std::size_t>(K_ * d_));
+    }
+    B::fill(initted_.value, 1, T(1));
   }
   void reset_ema(std::int64_t k) {
     if constexpr (Ema) {
@@ -411,27 +451,11 @@ class vq_base {
     }
   }
 
-  // N_k ← λN_k + (1−λ)n_k, S_k ← λS_k + (1−λ)Σ_{r→k} z_r, Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN, E_k = S_k/Ñ_k.
+  // N_k ← λN_k + (1−λ)n_k, S_k ← λS_k + (1−λ)Σ_{r→k} z_r, Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN, E_k = S_k/Ñ_k: the
+  // vq_ema_update op, with this batch's counts n_k from count_batch.
   void ema_update(std::int64_t M) {
-    const std::int64_t K = K_, d = d_;
-    const double lambda = opt_.ema_decay;
-    const T* z = zc_->data();
-    std::vector<double> sums(static_cast<std::size_t>(K * d), 0.0);
-    for (std::int64_t r = 0; r < M; ++r)
-      for (std::int64_t j = 0; j < d; ++j) sums[idx_[r] * d + j] += z[r * d + j];
-    double n = 0;
-    for (std::int64_t k = 0; k < K; ++k) {
-      ema_count_.value[k] = static_cast<T>(lambda * ema_count_.value[k] + (1 - lambda) * batch_counts_[k]);
-      n += ema_count_.value[k];
-    }
-    for (std::int64_t k = 0; k < K; ++k) {
-      const double smoothed = (ema_count_.value[k] + opt_.ema_eps) / (n + K * opt_.ema_eps) * n;
-      for (std::int64_t j = 0; j < d; ++j) {
-        T& s = ema_sum_.value[k * d + j];
-        s = static_cast<T>(lambda * s + (1 - lambda) * sums[k * d + j]);
-        codebook_.value[k * d + j] = static_cast<T>(s / smoothed);
-      }
-    }
+    ops::vq_ema_update<B>(vq_ema_args{M, K_, d_, opt_.ema_decay, opt_.ema_eps}, idx_.data(), zc_->data(),
+                          counts_.data(), ema_count_.value, ema_sum_.value, codebook_.value);
   }
 
   // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a
@@ -466,6 +490,7 @@ class vq_base {
   const tensor<T, B>* zc_ = nullptr;
   tensor<T, B> zf_, zn_, znorm_, en_, enorm_, enorm2_, dist_, eq_, st_, offset_, zq_, g_, dzc_, dzp_, den_, dze_, lk_;
   tensor<std::int32_t, B> idx_;
+  tensor<std::int64_t, B> counts_;
   std::vector<std::int64_t> batch_counts_;
 };
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 #include <algorithm>
+#include <array>
 #include <limits>
 #include "vae/ops/group_norm.hpp"
 #include "vae/ops/layer_norm.hpp"
@@ -25,6 +26,8 @@
 #include "vae/ops/gaussian_latent.hpp"
 #include "vae/ops/likelihood_terms.hpp"
 #include "vae/ops/vq_nearest.hpp"
+#include "vae/ops/vq_terms.hpp"
+#include "vae/ops/add.hpp"
 
 struct emu_dim { unsigned x; };
 thread_local emu_dim threadIdx, blockIdx;
@@ -231,9 +234,68 @@ void vq_nearest_cases() {
   }
 }
 
+// The quantizer element ops (ops/vq_terms.hpp) and ops/add.hpp: layouts, gather, counts and both gradients must be
+// bit for bit the cpu's (same float operations in the same order per element; integer data makes many rows share a
+// code, so the codebook gradient sums several rows per entry), the squared error within rounding of the sum order
+// (per-row sums then a block tree, against one running sum), the EMA update within 1e-12 (FMA contraction may differ). Sizes below and above one 256-thread block.
+void vq_terms_cases() {
+  std::uniform_int_distribution<int> pick(0, 1 << 20);
+  for (auto [n, c, hw, K] : {std::array<std::int64_t, 4>{2, 3, 5, 4}, {3, 64, 4, 9}, {5, 7, 49, 300}}) {
+    const std::int64_t M = n * hw, total = M * c;
+    auto x = rnd(total), zc = rnd(total), E = rnd(K * c), dz = rnd(total), g = rnd(K * c);
+    std::vector<std::int32_t> idx(M);
+    for (auto& i : idx) i = static_cast<std::int32_t>(pick(gen) % (K > 5 ? 5 : K)) * static_cast<std::int32_t>(K > 5 ? K / 5 : 1);
+    std::vector<double> r1(total), r2(total), b1(total), b2(total);
+    kernel<rows_layout_op, cpu>::to_rows(n, c, hw, x.data(), r1.data());
+    emu_kernel<rows_layout_op>::to_rows(n, c, hw, x.data(), r2.data());
+    cmp("nchw_to_rows", r2, r1, 0);
+    kernel<rows_layout_op, cpu>::to_nchw(n, c, hw, r1.data(), b1.data());
+    emu_kernel<rows_layout_op>::to_nchw(n, c, hw, r1.data(), b2.data());
+    cmp("rows_to_nchw", b2, b1, 0); cmp("rows_to_nchw inverts nchw_to_rows", b1, x, 0);
+    std::vector<double> e1(total), e2(total);
+    kernel<vq_terms_op, cpu>::gather(M, c, E.data(), idx.data(), e1.data());
+    emu_kernel<vq_terms_op>::gather(M, c, E.data(), idx.data(), e2.data());
+    cmp("vq_gather", e2, e1, 0);
+    cmpv("vq_squared_error", emu_kernel<vq_terms_op>::squared_error(M, c, zc.data(), e1.data()),
+         kernel<vq_terms_op, cpu>::squared_error(M, c, zc.data(), e1.data()));
+    auto d1 = dz, d2 = dz;
+    kernel<vq_terms_op, cpu>::commitment_grad(total, 0.37, zc.data(), e1.data(), d1.data());
+    emu_kernel<vq_terms_op>::commitment_grad(total, 0.37, zc.data(), e1.data(), d2.data());
+    cmp("vq_commitment_grad", d2, d1, 0);
+    auto g1 = g, g2 = g;
+    kernel<vq_terms_op, cpu>::codebook_grad(M, K, c, 1.7, idx.data(), zc.data(), e1.data(), g1.data());
+    emu_kernel<vq_terms_op>::codebook_grad(M, K, c, 1.7, idx.data(), zc.data(), e1.data(), g2.data());
+    cmp("vq_codebook_grad", g2, g1, 0);
+    if (g1 == g) { ++fails; std::printf("FAIL vq_codebook_grad changed nothing\n"); }
+    std::vector<std::int64_t> k1(K, -1), k2(K, -1);
+    kernel<vq_terms_op, cpu>::counts(M, K, idx.data(), k1.data());
+    emu_kernel<vq_terms_op>::counts(M, K, idx.data(), k2.data());
+    if (k1 != k2) { ++fails; std::printf("FAIL vq_code_counts\n"); }
+    {  // EMA update from the same state, with the batch counts of idx (codes without rows keep decaying)
+      auto n1 = rnd(K, 0.3, 1.0), s1 = rnd(K * c), c1 = rnd(K * c);
+      auto n2 = n1, s2 = s1, c2 = c1;
+      const vq_ema_args a{M, K, c, 0.9, 1e-5};
+      kernel<vq_terms_op, cpu>::ema_update(a, idx.data(), zc.data(), k1.data(), n1.data(), s1.data(), c1.data());
+      emu_kernel<vq_terms_op>::ema_update(a, idx.data(), zc.data(), k1.data(), n2.data(), s2.data(), c2.data());
+      cmp("vq_ema_update count", n2, n1); cmp("vq_ema_update sum", s2, s1); cmp("vq_ema_update codebook", c2, c1);
+    }
+    std::vector<double> a1(total), a2(total);
+    kernel<add_op, cpu>::add(total, x.data(), zc.data(), a1.data());
+    emu_kernel<add_op>::add(total, x.data(), zc.data(), a2.data());
+    cmp("add", a2, a1, 0);
+    kernel<add_op, cpu>::subtract(total, x.data(), zc.data(), a1.data());
+    emu_kernel<add_op>::subtract(total, x.data(), zc.data(), a2.data());
+    cmp("subtract", a2, a1, 0);
+    emu_kernel<add_op>::add(total, a2.data(), zc.data(), a2.data());  // in place: (x − zc) + zc
+    kernel<add_op, cpu>::add(total, a1.data(), zc.data(), a1.data());
+    cmp("add in place", a2, a1, 0);
+  }
+}
+
 int main() {
   conv_pool_upsample();
   vq_nearest_cases();
+  vq_terms_cases();
   using T = double;
   for (auto d : {group_norm_dims{3, 8, 4, 37}, group_norm_dims{2, 12, 3, 100}, group_norm_dims{2, 6, 6, 25}}) for (bool aff : {true, false}) {
     const auto n = d.batch * d.channels * d.spatial, nb = d.batch * d.groups;

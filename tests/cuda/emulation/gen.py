@@ -10,6 +10,7 @@ files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'so
          'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
          'vq_nearest.cuh']
 files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
+files += ['add.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
 
 
 def split_top(s):

@@ -4,6 +4,7 @@
 #include "vae/backend/cuda/activations.cuh"
 #include "vae/backend/cuda/adam.cuh"
 #include "vae/backend/cuda/adam_step.cuh"
+#include "vae/backend/cuda/add.cuh"
 #include "vae/backend/cuda/avg_pool2d.cuh"
 #include "vae/backend/cuda/batch_norm.cuh"
 #include "vae/backend/cuda/conv2d.cuh"
@@ -21,3 +22,4 @@
 #include "vae/backend/cuda/transfer.cuh"
 #include "vae/backend/cuda/upsample.cuh"
 #include "vae/backend/cuda/vq_nearest.cuh"
+#include "vae/backend/cuda/vq_terms.cuh"
