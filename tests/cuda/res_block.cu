@@ -122,7 +122,6 @@ TEST_CASE("Residual<Conv2d> and ResStack on cuda match cpu") {
 }
 
 TEST_CASE("gradcheck on cuda: ResBlock with SiLU (x and every parameter, through ops::add)") {
-  using res_block_cuda_test::host_d;
   generator rng(41);
   ResBlock<double, cuda> block(res_block_options{3, 2, 0, conv_activation::silu});  // smooth: no kinks to cross
   parameter_store<double, cuda> store;
@@ -149,7 +148,6 @@ TEST_CASE("gradcheck on cuda: ResBlock with SiLU (x and every parameter, through
 }
 
 TEST_CASE("gradcheck on cuda: VectorQuantizer straight-through with frozen assignment (z_e and codebook)") {
-  using res_block_cuda_test::host_d;
   const std::int64_t K = 7, D = 3;
   VectorQuantizer<double, cuda> q(K, D, {.beta = 0.25});
   parameter_store<double, cuda> store;
@@ -160,23 +158,23 @@ TEST_CASE("gradcheck on cuda: VectorQuantizer straight-through with frozen assig
   auto z = random_tensor<double>({2, D, 2, 3}, rng);
   const auto r = random_tensor<double>(z.shape(), rng);
   q.forward(to<cuda>(z));
-  q.set_frozen_assignment(true);
-  // loss = Σ z_q ⊙ r + the quantizer's loss: backward(r) gives its gradient in z_e (straight-through + commitment)
-  // and in the codebook (codebook term).
-  auto loss = [&] {
-    copy_into(store.value_tensor(), values);
-    const double dot = res_block_cuda_test::dot_device(q.forward(to<cuda>(z)), r);
-    return dot + q.loss();
-  };
-  loss();
   store.zero_grad();
   const auto dz = to<cpu>(q.backward(to<cuda>(r)));
   const auto dcodes = to<cpu>(store.grad_tensor());
   res_block_cuda_test::require_nonzero(dz, "VectorQuantizer dz_e");
   res_block_cuda_test::require_nonzero(dcodes, "VectorQuantizer dcodebook");
+  q.set_frozen_assignment(true);
+  // As tests/quantizers/vector_quantizer.cpp: z_e sees Σ r·z_q + CommitmentLoss (the codebook term stops gradient to
+  // it), the codebook sees Σ r·z_q + CodebookLoss; backward(r) gives both at once.
+  auto out_dot_r = [&] {
+    copy_into(store.value_tensor(), values);
+    return res_block_cuda_test::dot_device(q.forward(to<cuda>(z)), r);
+  };
+  auto encoder_side = [&] { return out_dot_r() + q.term_value<CommitmentLoss>(); };
+  auto codebook_side = [&] { return out_dot_r() + q.term_value<CodebookLoss>(); };
   testing::gradcheck_report report;
-  testing::check_gradient(loss, z.data(), dz.data(), z.numel(), "z_e", {}, report);
-  testing::check_gradient(loss, values.data(), dcodes.data(), values.numel(), "codebook", {}, report);
+  testing::check_gradient(encoder_side, z.data(), dz.data(), z.numel(), "z_e", {}, report);
+  testing::check_gradient(codebook_side, values.data(), dcodes.data(), values.numel(), "codebook", {}, report);
   q.set_frozen_assignment(false);
   res_block_cuda_test::finish_check("VectorQuantizer (frozen)", report);
 }
