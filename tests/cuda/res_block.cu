@@ -1,8 +1,11 @@
-// ResBlock, Residual and ResStack on cuda against cpu (forward, backward: dx and every parameter gradient), and
-// device gradient checks in double of the ops these layers and the vector quantizer added (ops/add.hpp,
-// ops/vq_terms.hpp): ResBlock through its skip addition, VectorQuantizer<double, cuda>'s straight-through backward
-// with the assignment frozen (dz_e and the codebook). Written for a GPU machine: skipped (exit 77) without a device.
+// ResBlock, Residual, ResStack and the conv encoder/decoder with residual blocks on cuda against cpu (forward,
+// backward: dx and every parameter gradient), and device gradient checks in double of the ops these layers and the
+// vector quantizer added (ops/add.hpp, ops/vq_terms.hpp): ResBlock through its skip addition,
+// VectorQuantizer<double, cuda>'s straight-through backward with the assignment frozen (dz_e and the codebook).
+// Written for a GPU machine: skipped (exit 77) without a device.
 #include "vae/backend/cuda/kernels.cuh"
+#include "vae/decoders/conv_decoder.hpp"
+#include "vae/encoders/conv_encoder.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/layers/res_block.hpp"
 #include "vae/layers/res_stack.hpp"
@@ -118,6 +121,22 @@ TEST_CASE("Residual<Conv2d> and ResStack on cuda match cpu") {
     ResStack<T, cuda> device(8, res_stack_options{2, 3});
     CHECK(device.blocks() == 2);
     res_block_cuda_test::compare_layer<T>(host, device, shape{2, 8, 4, 4}, "ResStack k=2");
+  }
+}
+
+TEST_CASE("ConvEncoder and ConvDecoder with residual blocks (res_stack_options{k > 0}) on cuda match cpu") {
+  using T = float;
+  {
+    ConvEncoder<T, cpu> host(1, 8, 4, 6, 5, res_stack_options{2, 0});
+    ConvEncoder<T, cuda> device(1, 8, 4, 6, 5, res_stack_options{2, 0});
+    CHECK(device.res().blocks() == 2);
+    res_block_cuda_test::compare_layer<T>(host, device, shape{3, 1, 8, 8}, "ConvEncoder k=2");
+  }
+  {
+    ConvDecoder<T, cpu> host(3, 8, 6, 4, 1, res_stack_options{1, 2});
+    ConvDecoder<T, cuda> device(3, 8, 6, 4, 1, res_stack_options{1, 2});
+    CHECK(device.res().blocks() == 1);
+    res_block_cuda_test::compare_layer<T>(host, device, shape{3, 3}, "ConvDecoder k=1");
   }
 }
 

@@ -1,10 +1,10 @@
 // VQVAE<ResNetEncoder, ResNetDecoder, VectorQuantizer or EMAVectorQuantizer, cuda> against the same model on cpu
 // from the same seed (the vq-vae preset's architecture, scaled down): identical initial weights, then 3 Adam train
 // steps (total loss, its reconstruction and quantizer parts, tokens, code counts, every gradient and parameter after
-// each step), evaluation
-// (eval MSE, tokens, decode of the tokens, decode_tokens(encode_tokens(x)) == reconstruct(x) on the device), the
-// quantizer alone (loss terms' routing, lookup, the refused options), and a device parameter store through
-// safetensors. Written for a GPU machine: here it is compiled by nvcc and skipped (exit 77) without a device.
+// each step), evaluation (eval MSE, tokens, decode of the tokens, decode_tokens(encode_tokens(x)) == reconstruct(x) on
+// the device), the quantizer alone (loss terms' routing, frozen assignment, lookup, the refused options), and a
+// device parameter store through safetensors. Written for a GPU machine: here it is compiled by nvcc and skipped
+// (exit 77) without a device.
 //
 // Tokens must be EQUAL on both sides: the distances of the two sides differ by float rounding (cuBLAS vs the cpu
 // GEMM), so a row whose two nearest codes are within rounding of each other could legitimately pick differently.

@@ -21,6 +21,9 @@ namespace vae {
 // Evaluation: model.set_training(false) first (no k-means, EMA updates or restarts; Gumbel takes the argmax),
 // then eval_mse / reconstruct / encode_tokens / decode_tokens. quantizer().stats() accumulates code usage
 // over every forward until quantizer().stats().reset() (call it at each epoch/evaluation start).
+// Backends: every quantizer on cpu; on cuda VectorQuantizer and EMAVectorQuantizer (without projections, cosine,
+// k-means or restarts) with device encoders/decoders (ResNetEncoder/ResNetDecoder, ConvEncoder/ConvDecoder with
+// residual blocks): tensors in and out (x, x̂, tokens) are then device tensors; the losses come back as doubles.
 template <Layer Encoder, Layer Decoder, Quantizer Q, class T = float, class B = cpu>
   requires std::same_as<typename Encoder::value_type, T> && std::same_as<typename Decoder::value_type, T> &&
            std::same_as<typename Q::value_type, T>
