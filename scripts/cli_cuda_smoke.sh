@@ -3,7 +3,7 @@
 #   bash scripts/cli_cuda_smoke.sh [path/to/vae]      default: build/tools/vae, built with -DVAE_WITH_CUDA=ON:
 #     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVAE_WITH_CUDA=ON && cmake --build build -j --target vae_cli
 # For mlp-vae and conv-vae (1 epoch, --limit 2560, seed 3) it
-#   1. trains on cuda, then evaluates that run on the cpu and on cuda: the test ELBOs must agree to a relative 1e-4
+#   1. trains on cuda, then evaluates that run on the cpu and on cuda (first 2000 test images): the test ELBOs must agree to a relative 1e-4
 #      (same weights and the same eps draws on both sides — the generator is counter-based and identical on host and
 #      device — so only float summation order differs: cuBLAS vs OpenBLAS, FMA; expected ~1e-6);
 #   2. trains the same run on the cpu and prints both trajectories (train loss, test ELBO). Same seed means the same
@@ -12,8 +12,10 @@
 #      different draws or a wrong gradient, shows up as several percent);
 # then, on the mlp-vae cuda run: resume to epoch 2 on cuda, sample/reconstruct on both devices, a NaN stop on cuda
 # (--lr 1e9: exit 1, "training stopped", the checkpoint left as it was); mlp-ae and conv-ae train on cuda and
-# evaluate on both devices (test MSE, relative 1e-4); vq-vae is refused on cuda with its message.
-# Expected wall time on an H100: ~20-40 s (mostly process start-up, data loading, cpu evaluation). Exit 0 = pass.
+# evaluate on both devices (test MSE, relative 1e-4); conv-vae --res-blocks 1 likewise (test ELBO); vq-vae (ema,
+# --no-kmeans --no-restart) trains on cuda and evaluates on both devices (MSE, 1e-3), its tokens round-trip exactly
+# on cuda, encode on cuda then decode on cpu; vq-vae with its default k-means/restarts is refused on cuda by name.
+# Expected wall time on an H100: ~30-50 s (mostly process start-up, data loading, cpu evaluation). Exit 0 = pass.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -69,6 +71,7 @@ EOF
 }
 
 train_args="--epochs 1 --limit 2560 --batch 128 --seed 3"
+eval_args="--limit 2000"  # vae eval on the first 2000 test images (training evaluates all 10000)
 for model in mlp-vae conv-vae; do
   say "$model: train on cuda"
   vae_ok train --model "$model" --device cuda $train_args --out "$out/$model-cuda"
@@ -78,9 +81,9 @@ for model in mlp-vae conv-vae; do
     [ -s "$out/$model-cuda/$f" ] || fail "$model cuda run: $f missing"
   done
   say "$model: evaluate the cuda run on the cpu and on cuda"
-  vae_ok eval --run "$out/$model-cuda"
+  vae_ok eval --run "$out/$model-cuda" $eval_args
   on_cpu=$(last_json "$out/log.$n")
-  vae_ok eval --run "$out/$model-cuda" --device cuda
+  vae_ok eval --run "$out/$model-cuda" $eval_args --device cuda
   on_cuda=$(last_json "$out/log.$n")
   compare "$model cuda run, eval cuda vs cpu" test_elbo "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test ELBO cuda vs cpu"
   compare "$model cuda run, eval cuda vs cpu" test_mse "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test MSE cuda vs cpu"
@@ -121,19 +124,45 @@ fi
 for model in mlp-ae conv-ae; do
   say "$model: train on cuda, evaluate on both devices"
   vae_ok train --model "$model" --device cuda $train_args --out "$out/$model-cuda"
-  vae_ok eval --run "$out/$model-cuda"
+  vae_ok eval --run "$out/$model-cuda" $eval_args
   on_cpu=$(last_json "$out/log.$n")
-  vae_ok eval --run "$out/$model-cuda" --device cuda
+  vae_ok eval --run "$out/$model-cuda" $eval_args --device cuda
   on_cuda=$(last_json "$out/log.$n")
   compare "$model cuda run, eval cuda vs cpu" test_mse "$on_cuda" "$on_cpu" 1e-4 || fail "$model: test MSE cuda vs cpu"
 done
 
-say "vq-vae on cuda: refused (or, once VQVAE runs on cuda, trained)"
-if "$vae" train --model vq-vae --device cuda $train_args --out "$out/vq-cuda" >"$out/vq.log" 2>&1; then
-  echo "  vq-vae trained on cuda: $(last_json "$out/vq.log" | cut -c1-160)"
+say "conv-vae --res-blocks 1: train on cuda, evaluate on both devices"
+vae_ok train --model conv-vae --res-blocks 1 --device cuda $train_args --out "$out/res-cuda"
+vae_ok eval --run "$out/res-cuda" $eval_args
+on_cpu=$(last_json "$out/log.$n")
+vae_ok eval --run "$out/res-cuda" $eval_args --device cuda
+on_cuda=$(last_json "$out/log.$n")
+compare "conv-vae --res-blocks 1 cuda run, eval cuda vs cpu" test_elbo "$on_cuda" "$on_cpu" 1e-4 || fail "res-blocks: test ELBO"
+
+say "vq-vae (ema, --no-kmeans --no-restart): train on cuda, evaluate on both devices, tokens"
+vae_ok train --model vq-vae --quantizer ema --no-kmeans --no-restart --device cuda $train_args --out "$out/vq-cuda"
+vae_ok eval --run "$out/vq-cuda" $eval_args
+on_cpu=$(last_json "$out/log.$n")
+vae_ok eval --run "$out/vq-cuda" $eval_args --device cuda
+on_cuda=$(last_json "$out/log.$n")
+# MSE at 1e-3: a test image whose two nearest codes are within float rounding may pick another code on the other side.
+compare "vq-vae cuda run, eval cuda vs cpu" test_mse "$on_cuda" "$on_cpu" 1e-3 || fail "vq-vae: test MSE cuda vs cpu"
+python3 - "$on_cuda" "$on_cpu" <<'PY' || fail "vq-vae: token round trip on cuda"
+import json, sys
+cu, cp = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"  codes used {cu['codes_used']} (cuda) / {cp['codes_used']} (cpu) of {cu['codebook_size']}; "
+      f"token_roundtrip_exact: cuda {cu['token_roundtrip_exact']}, cpu {cp['token_roundtrip_exact']}")
+assert cu["token_roundtrip_exact"] is True
+PY
+vae_ok encode --run "$out/vq-cuda" --device cuda --n 64 --out "$out/tokens.npy"
+vae_ok decode --run "$out/vq-cuda" --tokens "$out/tokens.npy" --out "$out/decoded.png"
+[ -s "$out/decoded.png" ] || fail "vq-vae: encode on cuda then decode on cpu wrote no PNG"
+say "vq-vae with k-means and restarts (the defaults) on cuda: refused by name"
+if "$vae" train --model vq-vae --device cuda $train_args --out "$out/vq-kmeans" >"$out/vq.log" 2>&1; then
+  fail "vq-vae with k-means trained on cuda (a refusal was expected)"
 else
-  grep -q "vq-vae runs on the cpu only for now" "$out/vq.log" || { fail "vq-vae on cuda: unexpected error"; tail -3 "$out/vq.log"; }
-  grep -m1 "error" "$out/vq.log"
+  grep -q "k-means codebook initialisation and dead-code restarts run on the cpu only" "$out/vq.log" ||
+    { fail "vq-vae on cuda: unexpected error"; tail -3 "$out/vq.log"; }
 fi
 
 say "done: $failures failure(s); outputs in $out"

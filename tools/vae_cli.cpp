@@ -220,6 +220,9 @@ int run_train(const train_args& a, CLI::App& cmd) {
   set_threads(c.threads);
 
   auto progress = vae::Progress::to_stderr();
+#if defined(VAE_CLI_WITH_CUDA)
+  if (c.device == "cuda") vae::cli::check_cuda_supports(c);
+#endif
   if (c.device != "cpu") progress.note(cat("device ", describe_device(c.device)));  // no usable GPU: stops here
   progress.note(cat("loading ", c.data));
   auto data = load_data(c);
@@ -347,14 +350,16 @@ int main(int argc, char** argv) {
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
   train->add_option("--device", ta.device,
-                    "cpu | cuda (default cpu; cuda: mlp-ae, conv-ae, mlp-vae, conv-vae, in builds with VAE_WITH_CUDA)");
+                    "cpu | cuda (default cpu; cuda in builds with VAE_WITH_CUDA: every model, vq-vae with --quantizer vq|ema "
+                    "--no-kmeans --no-restart)");
 
   std::string run_dir, out_file, tokens_file, device = "cpu";
-  std::int64_t iwae_k = 0, n = 1000, n_samples = 64, encode_n = 0;
+  std::int64_t iwae_k = 0, n = 1000, n_samples = 64, encode_n = 0, eval_limit = 0;
   auto* eval = app.add_subcommand("eval", "print test metrics of a run as one JSON object");
   eval->add_option("--run", run_dir, "run directory")->required();
   eval->add_option("--iwae-k", iwae_k, "VAE: importance samples for log p(x) (0 = skip)");
   eval->add_option("--n", n, "VAE: test images for the importance-sampled estimate (default 1000)");
+  eval->add_option("--limit", eval_limit, "evaluate the first N test images only (default all)");
   auto* sample = app.add_subcommand("sample", "decode samples from the prior into a PNG grid");
   sample->add_option("--run", run_dir, "run directory")->required();
   sample->add_option("--n", n_samples, "number of samples (default 64)");
@@ -388,6 +393,7 @@ int main(int argc, char** argv) {
       vae::cli::eval_request req;
       req.iwae_k = iwae_k;
       req.iwae_n = n;
+      req.limit = eval_limit;
       req.check_tokens = r.model->has_tokens();
       auto j = r.model->evaluate(r.data.test_images, rng, req);
       j["run"] = run_dir;

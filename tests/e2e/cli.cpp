@@ -222,6 +222,18 @@ TEST_CASE("--device cuda without a GPU (or without the CUDA backend): a clear er
   if (no_device) CHECK(r.output.find("cudaGetDeviceCount") != std::string::npos);
   // Nothing that looks like a run (or a started one) was written.
   CHECK(!fs::exists(dir));
+  if (!no_backend) {
+    // What does not run on cuda yet is refused by name, before the GPU is looked for.
+    r = run("train --model vq-vae --device cuda --out " + scratch("vq_cuda").string());
+    CHECK(r.status == 1);
+    CHECK(r.output.find("--device cuda: vq-vae's k-means codebook initialisation and dead-code restarts run on the "
+                        "cpu only for now (train with --no-kmeans --no-restart") != std::string::npos);
+    r = run("train --model vq-vae --quantizer fsq --no-kmeans --no-restart --device cuda --out " +
+            scratch("fsq_cuda").string());
+    CHECK(r.status == 1);
+    CHECK(r.output.find("--device cuda: vq-vae with --quantizer fsq runs on the cpu only for now") != std::string::npos);
+    CHECK(!fs::exists(scratch("fsq_cuda")));
+  }
 
   // A cpu run asked to evaluate on cuda: the same refusal; on the cpu it evaluates.
   const auto cpu_dir = scratch("cuda_cpu_run");
