@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # GPU smoke test of `vae train/eval/sample/reconstruct --device cuda` (needs a CUDA GPU, python3, Fashion-MNIST).
-#   bash scripts/cli_cuda_smoke.sh [path/to/vae]      default: build/tools/vae, built with -DVAE_WITH_CUDA=ON:
-#     cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVAE_WITH_CUDA=ON && cmake --build build -j --target vae_cli
+#   bash scripts/cli_cuda_smoke.sh [path/to/vae [FASHION_MNIST_DIR]]
+#     vae: default build/tools/vae, built with -DVAE_WITH_CUDA=ON (it may be built elsewhere: libraries it needs that
+#       the GPU machine lacks go in lib/ beside it, as for benchmarks/gpu_session.sh):
+#       cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DVAE_WITH_CUDA=ON && cmake --build build -j --target vae_cli
+#     FASHION_MNIST_DIR: the four .gz files, copied to /usr/share/datasets/fashion-mnist when that is missing.
 # For mlp-vae and conv-vae (1 epoch, --limit 2560, seed 3) it
-#   1. trains on cuda, then evaluates that run on the cpu and on cuda (first 2000 test images): the test ELBOs must agree to a relative 1e-4
-#      (same weights and the same eps draws on both sides — the generator is counter-based and identical on host and
+#   1. trains on cuda, then evaluates that run on the cpu and on cuda (first 2000 test images): the test ELBOs must
+#      agree to a relative 1e-4 (same weights and the same eps draws on both sides — the generator is counter-based and identical on host and
 #      device — so only float summation order differs: cuBLAS vs OpenBLAS, FMA; expected ~1e-6);
 #   2. trains the same run on the cpu and prints both trajectories (train loss, test ELBO). Same seed means the same
 #      initial weights (drawn on the host, uploaded), the same batches (host sampler) and the same eps draws, so the
@@ -25,6 +28,17 @@ if [ ! -x "$vae" ]; then
   exit 2
 fi
 command -v python3 >/dev/null || { echo "cli_cuda_smoke.sh: needs python3 (JSON comparisons)" >&2; exit 2; }
+fmnist=/usr/share/datasets/fashion-mnist
+if [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ]; then
+  [ -n "${2:-}" ] || { echo "cli_cuda_smoke.sh: no Fashion-MNIST in $fmnist: pass its folder as 2nd argument" >&2; exit 2; }
+  mkdir -p "$fmnist" && cp -n "$2"/*.gz "$fmnist"/
+fi
+# CUDA 13's libraries wherever this image keeps them, and lib/ beside the binary (as benchmarks/gpu_session.sh).
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib "$(dirname "$vae")/lib" \
+  $(python3 -c 'import nvidia, os; print(" ".join(os.path.join(p, q, "lib") for p in nvidia.__path__ for q in os.listdir(p)))' 2>/dev/null); do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$d"
+done
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
 out=$(mktemp -d /tmp/vae_cli_cuda_smoke.XXXXXX)
 start=$(date +%s.%N)
 failures=0
