@@ -6,7 +6,10 @@
 #     [--batch 512] [--seconds 10] [--reps 2] [--sanitize]
 # --sanitize: afterwards, each test program again under compute-sanitizer memcheck (60 s each at most);
 #   without it, only the programs that failed are rerun so (to say where a failure reads or writes out of bounds).
-# BIN_DIR holds test_cuda_batch_* (doctest programs), vae_bench and optionally vae (the CLI).
+# --profile MODEL: instead of all that, Nsight Compute times every kernel of 1000 launches of vae_bench's training
+#   steps (after 3000 skipped) and prints the kernels by total time.
+# BIN_DIR holds test_cuda_batch_* (doctest programs), vae_bench and optionally vae (the CLI: then
+# scripts/cli_cuda_smoke.sh runs too).
 set -uo pipefail
 bin=$(realpath "$1") data=$(realpath "$2") out=$3; shift 3
 mode=all sanitize=0 models="mlp-vae conv-vae vq-vae" batch=512 seconds=10 reps=2
@@ -15,6 +18,7 @@ while [ $# -gt 0 ]; do
     --tests-only) mode=tests ;;
     --bench-only) mode=bench ;;
     --sanitize) sanitize=1 ;;
+    --profile) mode=profile; profile_model=$2; shift ;;
     --models) models=$2; shift ;;
     --batch) batch=$2; shift ;;
     --seconds) seconds=$2; shift ;;
@@ -36,6 +40,28 @@ mkdir -p /usr/share/datasets/fashion-mnist && cp -n "$data"/*.gz /usr/share/data
 export FMNIST_DIR=$data
 
 summary=() failed_tests=()
+if [ "$mode" = profile ]; then
+  command -v ncu >/dev/null || export PATH="$PATH:/usr/local/cuda/bin:$(ls -d /opt/nvidia/nsight-compute/*/ 2>/dev/null | tail -1)"
+  ncu --clock-control none --metrics gpu__time_duration.sum --launch-skip 3000 --launch-count 1000 --csv \
+    "$bin/vae_bench" --model "$profile_model" --device cuda --batch "$batch" --seconds 3 > "$out/ncu.csv" 2> "$out/ncu.err"
+  echo "ncu rc=$?"; tail -3 "$out/ncu.err"
+  python3 - "$out/ncu.csv" <<'EOF'
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head, body = rows[0], rows[1:]
+name, metric, unit, value = (head.index(k) for k in ("Kernel Name", "Metric Name", "Metric Unit", "Metric Value"))
+tot, cnt = collections.Counter(), collections.Counter()
+for r in body:
+    if r[metric] != "gpu__time_duration.sum": continue
+    v = float(r[value].replace(",", "")) * {"nsecond": 1e-3, "usecond": 1, "msecond": 1e3}.get(r[unit], 1)
+    tot[r[name][:90]] += v; cnt[r[name][:90]] += 1
+allt = sum(tot.values())
+print(f"{len(body)} launches, kernel time {allt/1e3:.2f} ms")
+for k, v in tot.most_common(30):
+    print(f"{v/1e3:8.3f} ms {100*v/allt:5.1f}% {cnt[k]:5d}x {v/cnt[k]:8.1f} us  {k}")
+EOF
+  exit 0
+fi
 if [ "$mode" != bench ]; then
   for t in "$bin"/test_cuda_batch_*; do
     name=$(basename "$t")
@@ -48,6 +74,14 @@ if [ "$mode" != bench ]; then
     [ $rc -ne 0 ] && [ $rc -ne 77 ] && failed_tests+=("$t")
     [ $rc -ne 0 ] && grep -E 'ERROR|error|FAILED|CHECK|REQUIRE|SKIPPED|what\(\)' "$out/$name.log" | head -25
   done
+fi
+
+# The CLI on the device (scripts/cli_cuda_smoke.sh), when BIN_DIR has the vae tool.
+if [ "$mode" != bench ] && [ -x "$bin/vae" ]; then
+  timeout 240 bash "$here/../scripts/cli_cuda_smoke.sh" "$bin/vae" > "$out/cli_smoke.log" 2>&1
+  rc=$?
+  summary+=("cli_cuda_smoke rc=$rc $(tail -1 "$out/cli_smoke.log")")
+  [ $rc -ne 0 ] && tail -30 "$out/cli_smoke.log"
 fi
 
 if [ "$mode" != tests ]; then

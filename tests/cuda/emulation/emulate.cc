@@ -64,6 +64,22 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T al
   if (M == 0 || N == 0) return;
   cpu_detail::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+// rows_by_code.cuh (CUB's radix sort on the device) as a host stable sort; the segment walks that use it are emulated.
+struct rows_by_code {
+  tensor<std::int32_t, cpu> order, offsets;
+};
+inline rows_by_code sort_rows_by_code(std::int64_t rows, std::int64_t codes, const std::int32_t* idx) {
+  rows_by_code out{tensor<std::int32_t, cpu>({rows}), tensor<std::int32_t, cpu>({codes + 1})};
+  std::vector<std::int32_t> order(static_cast<std::size_t>(rows));
+  for (std::int64_t r = 0; r < rows; ++r) order[r] = static_cast<std::int32_t>(r);
+  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return idx[a] < idx[b]; });
+  std::copy(order.begin(), order.end(), out.order.data());
+  for (std::int64_t k = 0; k <= codes; ++k)
+    out.offsets.data()[k] = static_cast<std::int32_t>(
+        std::lower_bound(order.begin(), order.end(), k, [&](std::int32_t r, std::int64_t key) { return idx[r] < key; }) -
+        order.begin());
+  return out;
+}
 }  // namespace cuda_detail
 }  // namespace vae
 #include "kernels_emu.hpp"

@@ -1,12 +1,14 @@
 // cuda kernels of the quantizer element ops (ops/vq_terms.hpp): one thread per output element for the layout
 // transposes, the gather and the commitment gradient; one thread per codebook entry (k, j) for the codebook gradient
-// and one per code for the counts, each walking the rows in increasing order (the cpu's order, no atomics, so the
-// float sums are the cpu's bit for bit); the squared error as per-row double sums then one block's tree sum.
+// and the EMA sums, each walking its code's rows in increasing order (the cpu's order, no atomics, so the float sums
+// are the cpu's bit for bit; rows_by_code.cuh sorts the rows by code first); counts = segment lengths; the squared
+// error as per-row double sums then one block's tree sum.
 #pragma once
 #include <cstdint>
 
 #include "vae/backend/cuda.hpp"
 #include "vae/backend/cuda/reduce.cuh"
+#include "vae/backend/cuda/rows_by_code.cuh"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/vq_terms.hpp"
 
@@ -65,31 +67,28 @@ __global__ void vq_commitment_grad_kernel(std::int64_t n, double scale, const T*
 }
 
 // Thread q < codes·dim, q = k·dim + j: grad[q] += T(scale·(e_rj − z_rj)) for each row r with idx[r] = k, r increasing
-// (the cpu loop's order for this entry, so the float sum is the same). The threads of a warp share k (dim ≥ 32) or
-// a few k, so idx[r] is a broadcast read.
+// (the cpu loop's order for this entry, so the float sum is the same), walking only code k's rows (rows_by_code.cuh).
+// The threads of a warp share k (dim ≥ 32) or a few k, so order[i] is a broadcast read.
 template <class T>
-__global__ void vq_codebook_grad_kernel(std::int64_t rows, std::int64_t total, std::int64_t dim, double scale,
-                                        const std::int32_t* idx, const T* z, const T* e, T* grad) {
+__global__ void vq_codebook_grad_kernel(std::int64_t total, std::int64_t dim, double scale, const std::int32_t* order,
+                                        const std::int32_t* offsets, const T* z, const T* e, T* grad) {
   const std::int64_t q = thread_index();
   if (q >= total) return;
   const std::int64_t k = q / dim, j = q % dim;
   T g = grad[q];
-  for (std::int64_t r = 0; r < rows; ++r) {
-    if (idx[r] != k) continue;
+  for (std::int32_t i = offsets[k]; i < offsets[k + 1]; ++i) {
+    const std::int64_t r = order[i];
     const T diff = e[r * dim + j] - z[r * dim + j];
     g += static_cast<T>(scale * static_cast<double>(diff));
   }
   grad[q] = g;
 }
 
-// Thread k < codes: counts[k] = #{r : idx[r] = k}. (A template so that the header can be in several translation units.)
+// Thread k < codes: counts[k] = #{r : idx[r] = k} = the length of code k's segment.
 template <class I>
-__global__ void vq_counts_kernel(std::int64_t rows, std::int64_t codes, const I* idx, std::int64_t* counts) {
+__global__ void vq_counts_kernel(std::int64_t codes, const I* offsets, std::int64_t* counts) {
   const std::int64_t k = thread_index();
-  if (k >= codes) return;
-  std::int64_t c = 0;
-  for (std::int64_t r = 0; r < rows; ++r) c += idx[r] == k;
-  counts[k] = c;
+  if (k < codes) counts[k] = static_cast<std::int64_t>(offsets[k + 1]) - offsets[k];
 }
 
 // One thread: N_k ← T(λN_k + (1−λ)n_k) for every k, and n = Σ_k N_k in k order (the cpu's loop) into total[0].
@@ -105,16 +104,16 @@ __global__ void vq_ema_counts_kernel(std::int64_t codes, double decay, const std
   total[0] = n;
 }
 
-// Thread q < codes·dim, q = k·dim + j: the rows' sum Σ_{r→k} z_rj in double in r order, then S_kj and E_kj as the cpu.
+// Thread q < codes·dim, q = k·dim + j: the rows' sum Σ_{r→k} z_rj in double in r order (code k's segment of
+// rows_by_code), then S_kj and E_kj as the cpu.
 template <class T>
-__global__ void vq_ema_codes_kernel(vq_ema_args a, const std::int32_t* idx, const T* z, const T* count,
-                                    const double* total, T* sum, T* codebook) {
+__global__ void vq_ema_codes_kernel(vq_ema_args a, const std::int32_t* order, const std::int32_t* offsets, const T* z,
+                                    const T* count, const double* total, T* sum, T* codebook) {
   const std::int64_t q = thread_index();
   if (q >= a.codes * a.dim) return;
   const std::int64_t k = q / a.dim, j = q % a.dim;
   double rows_sum = 0;
-  for (std::int64_t r = 0; r < a.rows; ++r)
-    if (idx[r] == k) rows_sum += z[r * a.dim + j];
+  for (std::int32_t i = offsets[k]; i < offsets[k + 1]; ++i) rows_sum += z[static_cast<std::int64_t>(order[i]) * a.dim + j];
   const double n = total[0];
   const double smoothed = (count[k] + a.eps) / (n + a.codes * a.eps) * n;
   const T s = static_cast<T>(a.decay * sum[q] + (1 - a.decay) * rows_sum);
@@ -176,14 +175,17 @@ struct kernel<vq_terms_op, cuda> {
                             const std::int32_t* idx, const T* z, const T* e, T* grad) {
     const std::int64_t total = codes * dim;
     if (total == 0 || rows == 0) return;
+    const auto sorted = cuda_detail::sort_rows_by_code(rows, codes, idx);
     cuda_detail::vq_codebook_grad_kernel<<<cuda_detail::blocks_for(total), cuda_detail::threads_per_block, 0,
-                                           cuda_detail::stream()>>>(rows, total, dim, scale, idx, z, e, grad);
+                                           cuda_detail::stream()>>>(total, dim, scale, sorted.order.data(),
+                                                                    sorted.offsets.data(), z, e, grad);
     cuda_detail::check_launch("vae::cuda vq_codebook_grad");
   }
   static void counts(std::int64_t rows, std::int64_t codes, const std::int32_t* idx, std::int64_t* counts) {
     if (codes == 0) return;
+    const auto sorted = cuda_detail::sort_rows_by_code(rows, codes, idx);
     cuda_detail::vq_counts_kernel<std::int32_t><<<cuda_detail::blocks_for(codes), cuda_detail::threads_per_block, 0,
-                                    cuda_detail::stream()>>>(rows, codes, idx, counts);
+                                    cuda_detail::stream()>>>(codes, sorted.offsets.data(), counts);
     cuda_detail::check_launch("vae::cuda vq_code_counts");
   }
   // Two launches: the counts and their total (one thread), then every codebook entry.
@@ -197,8 +199,10 @@ struct kernel<vq_terms_op, cuda> {
     cuda_detail::check_launch("vae::cuda vq_ema_update counts");
     const std::int64_t entries = a.codes * a.dim;
     if (entries == 0) return;
+    const auto sorted = cuda_detail::sort_rows_by_code(a.rows, a.codes, idx);
     cuda_detail::vq_ema_codes_kernel<<<cuda_detail::blocks_for(entries), cuda_detail::threads_per_block, 0,
-                                       cuda_detail::stream()>>>(a, idx, z, count, total.data(), sum, codebook);
+                                       cuda_detail::stream()>>>(a, sorted.order.data(), sorted.offsets.data(), z, count,
+                                                                total.data(), sum, codebook);
     cuda_detail::check_launch("vae::cuda vq_ema_update codes");
   }
 };
