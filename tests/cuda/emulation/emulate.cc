@@ -64,22 +64,6 @@ void gemm(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T al
   if (M == 0 || N == 0) return;
   cpu_detail::gemm<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
-// rows_by_code.cuh (CUB's radix sort on the device) as a host stable sort; the segment walks that use it are emulated.
-struct rows_by_code {
-  tensor<std::int32_t, cpu> order, offsets;
-};
-inline rows_by_code sort_rows_by_code(std::int64_t rows, std::int64_t codes, const std::int32_t* idx) {
-  rows_by_code out{tensor<std::int32_t, cpu>({rows}), tensor<std::int32_t, cpu>({codes + 1})};
-  std::vector<std::int32_t> order(static_cast<std::size_t>(rows));
-  for (std::int64_t r = 0; r < rows; ++r) order[r] = static_cast<std::int32_t>(r);
-  std::stable_sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) { return idx[a] < idx[b]; });
-  std::copy(order.begin(), order.end(), out.order.data());
-  for (std::int64_t k = 0; k <= codes; ++k)
-    out.offsets.data()[k] = static_cast<std::int32_t>(
-        std::lower_bound(order.begin(), order.end(), k, [&](std::int32_t r, std::int64_t key) { return idx[r] < key; }) -
-        order.begin());
-  return out;
-}
 }  // namespace cuda_detail
 }  // namespace vae
 #include "kernels_emu.hpp"
@@ -253,10 +237,11 @@ void vq_nearest_cases() {
 // The quantizer element ops (ops/vq_terms.hpp) and ops/add.hpp: layouts, gather, counts and both gradients must be
 // bit for bit the cpu's (same float operations in the same order per element; integer data makes many rows share a
 // code, so the codebook gradient sums several rows per entry), the squared error within rounding of the sum order
-// (per-row sums then a block tree, against one running sum), the EMA update within 1e-12 (FMA contraction may differ). Sizes below and above one 256-thread block.
+// (per-row sums then a block tree, against one running sum), the EMA update within 1e-12 (FMA contraction may differ). Sizes below and above one 256-thread block (588 rows: three
+// chunks of rows_by_code's counting sort, the last one partial).
 void vq_terms_cases() {
   std::uniform_int_distribution<int> pick(0, 1 << 20);
-  for (auto [n, c, hw, K] : {std::array<std::int64_t, 4>{2, 3, 5, 4}, {3, 64, 4, 9}, {5, 7, 49, 300}}) {
+  for (auto [n, c, hw, K] : {std::array<std::int64_t, 4>{2, 3, 5, 4}, {3, 64, 4, 9}, {5, 7, 49, 300}, {12, 3, 49, 300}}) {
     const std::int64_t M = n * hw, total = M * c;
     auto x = rnd(total), zc = rnd(total), E = rnd(K * c), dz = rnd(total), g = rnd(K * c);
     std::vector<std::int32_t> idx(M);

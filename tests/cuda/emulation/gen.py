@@ -10,7 +10,7 @@ files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'so
          'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
          'vq_nearest.cuh']
 files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
-files += ['add.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
+files += ['add.cuh', 'rows_by_code.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
 
 
 def split_top(s):
@@ -39,7 +39,7 @@ for f in files:
     s = open(root + '/' + f).read()
     s = '\n'.join(l for l in s.split('\n') if not l.startswith('#'))
     s = re.sub(r'struct kernel<(.*?), cuda>', r'struct emu_kernel<\1>', s)
-    s = re.sub(r'tensor<(\w+), cuda>', r'tensor<\1, cpu>', s).replace('cuda::copy_to_host', 'emu_copy_to_host')
+    s = re.sub(r'tensor<([\w:]+), cuda>', r'tensor<\1, cpu>', s).replace('cuda::copy_to_host', 'emu_copy_to_host')
     s = re.sub(r'([\w:]+(?:<[\w:<>, ]*>)?)\s*<<<(.*?)>>>\((.*?)\);', launch, s, flags=re.S)
     if '<<<' in s:
         sys.exit('gen.py: a launch in %s was not rewritten' % f)
