@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "batch size (default 128)");
   app.add_option("--eval-reps", o.eval_reps, "timed evaluation passes over the test set (default 3; median reported)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--device", device, "cpu | cuda (cuda: mlp-vae and conv-vae, in builds with VAE_WITH_CUDA)");
+  app.add_option("--device", device, "cpu | cuda (cuda: in builds with VAE_WITH_CUDA)");
   CLI11_PARSE(app, argc, argv);
   try {
     vae::check(device == "cpu" || device == "cuda",
