@@ -350,8 +350,7 @@ int main(int argc, char** argv) {
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
   train->add_option("--device", ta.device,
-                    "cpu | cuda (default cpu; cuda in builds with VAE_WITH_CUDA: every model, vq-vae with --quantizer vq|ema "
-                    "--no-kmeans --no-restart)");
+                    "cpu | cuda (default cpu; cuda in builds with VAE_WITH_CUDA: every model, vq-vae with --quantizer vq|ema)");
 
   std::string run_dir, out_file, tokens_file, device = "cpu";
   std::int64_t iwae_k = 0, n = 1000, n_samples = 64, encode_n = 0, eval_limit = 0;

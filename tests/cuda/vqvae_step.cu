@@ -2,7 +2,8 @@
 // from the same seed (the vq-vae preset's architecture, scaled down): identical initial weights, then 3 Adam train
 // steps (total loss, its reconstruction and quantizer parts, tokens, code counts, every gradient and parameter after
 // each step), evaluation (eval MSE, tokens, decode of the tokens, decode_tokens(encode_tokens(x)) == reconstruct(x) on
-// the device), the quantizer alone (loss terms' routing, frozen assignment, lookup, the refused options), and a
+// the device), the quantizer alone (loss terms' routing, frozen assignment, lookup, the refused options, k-means initialisation
+// and dead-code restarts), and a
 // device parameter store through safetensors. Written for a GPU machine: here it is compiled by nvcc and skipped
 // (exit 77) without a device.
 //
@@ -338,18 +339,63 @@ TEST_CASE("VectorQuantizer<float, cuda> and EMAVectorQuantizer<float, cuda> refu
   quantizer_options proj;
   proj.codebook_dim = 2;
   CHECK_THROWS_WITH_AS(vqvae_step_test::device_vq(8, 4, proj), doctest::Contains("option codebook_dim"), vae::error);
-  quantizer_options km;
-  km.kmeans_init = true;
-  CHECK_THROWS_WITH_AS(vqvae_step_test::device_vq(8, 4, km), doctest::Contains("option kmeans_init"), vae::error);
-  quantizer_options restart;
-  restart.restart_after_steps = 3;
-  CHECK_THROWS_WITH_AS(vqvae_step_test::device_vq(8, 4, restart), doctest::Contains("option restart_after_steps"),
+  CHECK_THROWS_WITH_AS(vqvae_step_test::device_ema_vq(8, 4, cosine),
+                       doctest::Contains("EMAVectorQuantizer<cuda>: option cosine: host backends only for now"),
                        vae::error);
   CHECK_NOTHROW(vqvae_step_test::device_vq(8, 4, quantizer_options{}));
-  CHECK_THROWS_WITH_AS(vqvae_step_test::device_ema_vq(8, 4, km),
-                       doctest::Contains("EMAVectorQuantizer<cuda>: option kmeans_init: host backends only for now"),
-                       vae::error);
   CHECK_NOTHROW(vqvae_step_test::device_ema_vq(8, 4, quantizer_options{}));
+}
+
+namespace vqvae_step_test {
+
+// k-means initialisation (host k-means on the downloaded first batch) and dead-code restarts (decisions on the
+// host, rows copied on the device) against cpu, in double: z_c is z's rows on both sides (a pure layout change), so
+// k-means sees the same numbers and its codebook must agree exactly; the nearest codes then differ only by DGEMM
+// rounding (~1e-16), far below the random rows' gaps. restart_after_steps = 1 restarts every code a batch leaves
+// unused, every step.
+template <template <class, class> class Q>
+void compare_kmeans_and_restarts(const std::string& label) {
+  using T = double;
+  const std::int64_t K = 12, D = 3;
+  quantizer_options o;
+  o.kmeans_init = true;
+  o.restart_after_steps = 1;
+  o.seed = 17;
+  Q<T, cpu> host(K, D, o);
+  Q<T, cuda> device(K, D, o);
+  generator init_host(5), init_device(5);
+  parameter_store<T, cpu> host_store;
+  parameter_store<T, cuda> device_store;
+  host_store.attach(host, init_host);
+  device_store.attach(device, init_device);
+  host.set_training(true);
+  device.set_training(true);
+  generator data(8);
+  for (int step = 0; step < 4; ++step) {
+    const auto z = cuda_test::random_tensor<T>({2, D, 3, 4}, data);  // 24 rows for 12 codes
+    const auto z_device = to<cuda>(z);
+    const std::string at = cat(label, " step ", step);
+    require_close(device.forward(z_device), host.forward(z), at + " z_q", 1e-12, 1e-12);
+    const auto device_tokens = to<cpu>(device.indices());
+    REQUIRE(device_tokens.numel() == host.indices().numel());
+    CHECK_MESSAGE(std::equal(device_tokens.data(), device_tokens.data() + device_tokens.numel(), host.indices().data()),
+                  at << ": tokens differ");
+    // codebook, "initted", "unused_steps" (and the EMA buffers)
+    require_close(device_store.value_tensor(), host_store.value_tensor(), at + " codebook and buffers", 1e-12, 1e-12);
+    CHECK(device.total_restarts() == host.total_restarts());
+  }
+  MESSAGE(label << ": " << host.total_restarts() << " restarts in 4 steps");
+  CHECK(host.total_restarts() > 0);  // else the case would not exercise restarts
+}
+
+}  // namespace vqvae_step_test
+
+TEST_CASE("VectorQuantizer<double, cuda>: k-means initialisation and dead-code restarts match cpu") {
+  vqvae_step_test::compare_kmeans_and_restarts<VectorQuantizer>("vq k-means+restarts");
+}
+
+TEST_CASE("EMAVectorQuantizer<double, cuda>: k-means initialisation and dead-code restarts match cpu") {
+  vqvae_step_test::compare_kmeans_and_restarts<EMAVectorQuantizer>("ema vq k-means+restarts");
 }
 
 TEST_CASE("parameter_store<float, cuda> of a VQVAE: safetensors save downloads, load uploads, names as on cpu") {

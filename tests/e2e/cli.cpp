@@ -224,11 +224,7 @@ TEST_CASE("--device cuda without a GPU (or without the CUDA backend): a clear er
   CHECK(!fs::exists(dir));
   if (!no_backend) {
     // What does not run on cuda yet is refused by name, before the GPU is looked for.
-    r = run("train --model vq-vae --device cuda --out " + scratch("vq_cuda").string());
-    CHECK(r.status == 1);
-    CHECK(r.output.find("--device cuda: vq-vae's k-means codebook initialisation and dead-code restarts run on the "
-                        "cpu only for now (train with --no-kmeans --no-restart") != std::string::npos);
-    r = run("train --model vq-vae --quantizer fsq --no-kmeans --no-restart --device cuda --out " +
+    r = run("train --model vq-vae --quantizer fsq --device cuda --out " +
             scratch("fsq_cuda").string());
     CHECK(r.status == 1);
     CHECK(r.output.find("--device cuda: vq-vae with --quantizer fsq runs on the cpu only for now") != std::string::npos);

@@ -334,7 +334,7 @@ using device_vq = VectorQuantizer<float, stand_in_device>;
 using device_ema = EMAVectorQuantizer<float, stand_in_device>;
 }  // namespace vq_device_options
 
-TEST_CASE("VectorQuantizer on a device backend refuses the host-only options by name") {
+TEST_CASE("VectorQuantizer on a device backend refuses projections and cosine codes by name") {
   using vq_device_options::device_ema;
   using vq_device_options::device_vq;
   quantizer_options cosine, proj, km, restart;
@@ -346,11 +346,13 @@ TEST_CASE("VectorQuantizer on a device backend refuses the host-only options by 
                        doctest::Contains("VectorQuantizer<stand-in>: option cosine: host backends only for now"),
                        vae::error);
   CHECK_THROWS_WITH_AS(device_vq(8, 4, proj), doctest::Contains("option codebook_dim (projections)"), vae::error);
-  CHECK_THROWS_WITH_AS(device_vq(8, 4, km), doctest::Contains("option kmeans_init"), vae::error);
-  CHECK_THROWS_WITH_AS(device_vq(8, 4, restart), doctest::Contains("option restart_after_steps"), vae::error);
-  CHECK_THROWS_WITH_AS(device_ema(8, 4, km),
-                       doctest::Contains("EMAVectorQuantizer<stand-in>: option kmeans_init: host backends only"),
-                       vae::error);
+  CHECK_THROWS_WITH_AS(device_ema(8, 4, cosine),
+                       doctest::Contains("EMAVectorQuantizer<stand-in>: option cosine: host backends only"), vae::error);
+  // k-means initialisation and dead-code restarts run on device backends (decided on the host; tests/cuda/vqvae_step.cu
+  // compares them with cpu on a GPU).
+  CHECK_NOTHROW(device_vq(8, 4, km));
+  CHECK_NOTHROW(device_vq(8, 4, restart));
+  CHECK_NOTHROW(device_ema(8, 4, km));
   proj.codebook_dim = 4;  // = D: no projection
   CHECK_NOTHROW(device_vq(8, 4, proj));
   CHECK_NOTHROW(device_ema(8, 4, quantizer_options{}));

@@ -1,7 +1,6 @@
 // vae train/eval/sample/reconstruct --device cuda: the CLI's presets instantiated on the cuda backend (nvcc).
 // The model code is the cpu presets' own (dense_presets.hpp, vq_presets.hpp, runner.hpp over backend cuda); this file
-// adds the device probe and the refusals of what does not run on cuda yet (quantizers other than vq / ema, k-means
-// initialisation and dead-code restarts).
+// adds the device probe and the refusals of what does not run on cuda yet (quantizers other than vq / ema).
 #include <cuda_runtime.h>
 
 #include <string>
@@ -39,16 +38,11 @@ void check_cuda_supports(const run_config& c) {
   check_known_model(c.model);
   check_res_blocks(c);
   if (is_vq(c.model)) {
-    // VectorQuantizer / EMAVectorQuantizer run on cuda without k-means initialisation and dead-code restarts (the
-    // library refuses those options there by name); the CLI's defaults have both on, so say which flags to add.
+    // VectorQuantizer / EMAVectorQuantizer run on cuda, k-means initialisation and dead-code restarts included
+    // (decided on the host); FSQ, Gumbel and residual VQ do not yet.
     check(c.quantizer == "vq" || c.quantizer == "ema", [&] {
       return cat("--device cuda: ", c.model, " with --quantizer ", c.quantizer,
                  " runs on the cpu only for now (on cuda: --quantizer vq or ema)");
-    });
-    check(!c.kmeans_init && !c.dead_code_restart, [&] {
-      return cat("--device cuda: ", c.model, "'s k-means codebook initialisation and dead-code restarts run on the cpu ",
-                 "only for now (train with --no-kmeans --no-restart to use cuda; a run trained with them evaluates on ",
-                 "the cpu)");
     });
   }
 }

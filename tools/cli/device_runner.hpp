@@ -14,8 +14,8 @@ namespace vae::cli {
 // CUDA device can be used (naming CUDA's error) or when the model does not run on cuda yet (check_cuda_supports).
 std::unique_ptr<runner> make_device_runner(const run_config& c, image_shape s, generator& init);
 
-// Throws vae::error when config `c` asks for something that does not run on cuda yet (quantizers other than vq / ema,
-// k-means initialisation, dead-code restarts); needs no GPU.
+// Throws vae::error when config `c` asks for something that does not run on cuda yet (quantizers other than vq / ema);
+// needs no GPU.
 void check_cuda_supports(const run_config& c);
 
 // "NVIDIA H100 80GB HBM3 (device 0, compute capability 9.0)"; throws as make_device_runner when there is none.

@@ -31,10 +31,12 @@ namespace detail {
 // its gradient reaches z_c unchanged. Losses are measured between z_c and e (in code space), mean over
 // all M·d elements like F.mse_loss.
 //
-// Device backends (cuda): the plain and the EMA quantizer without projections, cosine, k-means or restarts run with
-// every element loop in an op (ops/vq_nearest.hpp, ops/vq_terms.hpp, ops/add.hpp); the loss value and the per-code
-// counts of the statistics are read back to the host once per forward (and the "initted" flag once per EMA training
-// forward). The other options are refused at construction with an error naming them ("host backends only for now").
+// Device backends (cuda): the plain and the EMA quantizer without projections or cosine run with every element loop
+// in an op (ops/vq_nearest.hpp, ops/vq_terms.hpp, ops/add.hpp); the loss value and the per-code counts of the
+// statistics are read back to the host once per forward (and the "initted" flag once per EMA training forward).
+// k-means initialisation runs once, on the host, on a downloaded copy of the first batch (then the codebook is
+// uploaded); dead-code restarts keep their decisions on the host (the per-code counts are there already) and copy the
+// chosen rows on the device. Projections and cosine are refused at construction, naming the option.
 template <class T, class B, bool Ema>
 class vq_base {
   static constexpr bool host = HostBackend<B>;
@@ -61,8 +63,6 @@ class vq_base {
       };
       refuse(opt.codebook_dim > 0 && opt.codebook_dim != dim, "codebook_dim (projections)");
       refuse(opt.cosine, "cosine");
-      refuse(opt.kmeans_init, "kmeans_init");
-      refuse(opt.restart_after_steps > 0, "restart_after_steps (dead-code restarts)");
     }
     codebook_.shape = {K_, d_};
     codebook_.init = parameter_init::uniform(-1.0 / static_cast<double>(K_), 1.0 / static_cast<double>(K_));
@@ -153,8 +153,7 @@ class vq_base {
     }
     if (learn) {
       if constexpr (Ema) ema_update(M);
-      if constexpr (host)
-        if (opt_.restart_after_steps > 0) restart_dead_codes(M);
+      if (opt_.restart_after_steps > 0) restart_dead_codes(M);
     }
     forwarded_ = true;
     return zq_;
@@ -378,10 +377,8 @@ class vq_base {
 
   // First training forward: optional k-means on this batch's z_c, then (EMA) the moving averages start from
   // the codebook with a cluster size of 1 per code.
-  // (k-means is host only: refused at construction on device backends.)
   void initialise(std::int64_t M) {
-    if constexpr (host)
-      if (opt_.kmeans_init && M > 0) kmeans(zc_->data(), M);
+    if (opt_.kmeans_init && M > 0) kmeans_init(M);
     if constexpr (Ema) {  // reset_ema(k) for every k
       B::fill(ema_count_.value, static_cast<std::size_t>(K_), T(1));
       B::copy(ema_sum_.value, codebook_.value, static_cast<std::size_t>(K_ * d_));
@@ -390,16 +387,41 @@ class vq_base {
   }
   void reset_ema(std::int64_t k) {
     if constexpr (Ema) {
-      ema_count_.value[k] = T(1);
-      std::copy(codebook_.value + k * d_, codebook_.value + (k + 1) * d_, ema_sum_.value + k * d_);
+      B::fill(ema_count_.value + k, 1, T(1));
+      B::copy(ema_sum_.value + k * d_, codebook_.value + k * d_, static_cast<std::size_t>(d_));
     }
   }
 
-  // Lloyd's algorithm on the rows z [M, d] from k-means++ seeds; an empty cluster keeps its
-  // centroid; with cosine codes the centroids are re-normalised after each mean (spherical k-means).
-  void kmeans(const T* z, std::int64_t M) {
+  // k-means on the host whatever the backend: it runs once, its k-means++ seeding is a sequential loop of draws, and
+  // its Lloyd steps reuse the cpu's nearest-code op. On a host backend the copies are plain copies (same result as
+  // running in place); on a device the first batch's z_c is downloaded and the codebook uploaded.
+  void kmeans_init(std::int64_t M) {
+    std::vector<T> z(static_cast<std::size_t>(M * d_)), E(static_cast<std::size_t>(K_ * d_));
+    B::copy_to_host(z.data(), zc_->data(), z.size());
+    kmeans(z.data(), E.data(), M);
+    B::copy_from_host(codebook_.value, E.data(), E.size());
+  }
+
+  // Nearest codes of host rows z [M, d] in host E [K, d] with the cpu op, blocked as nearest() (same rows per GEMM).
+  void nearest_on_host(const T* z, const T* E, std::int64_t M, std::vector<std::int32_t>& idx) const {
     const std::int64_t K = K_, d = d_;
-    T* E = codebook_.value;
+    tensor<T, cpu> enorm2({K});
+    ops::vq_code_norms<cpu>(vq_nearest_dims{M, K, d}, E, enorm2.data());
+    const std::int64_t block = keep_distances_ ? std::max<std::int64_t>(M, 1)
+                                               : std::max<std::int64_t>(1, distance_block_elements / K);
+    tensor<T, cpu> dist({std::min(M, block), K});
+    idx.resize(static_cast<std::size_t>(M));
+    for (std::int64_t r0 = 0; r0 < M; r0 += block) {
+      const std::int64_t rows = std::min(block, M - r0);
+      ops::vq_nearest<cpu>(vq_nearest_dims{rows, K, d}, z + r0 * d, E, enorm2.data(), dist.data(), idx.data() + r0);
+    }
+  }
+
+  // Lloyd's algorithm on the host rows z [M, d] from k-means++ seeds into the host codebook E [K, d] (every row
+  // written); an empty cluster keeps its centroid; with cosine codes the centroids are re-normalised after each mean
+  // (spherical k-means).
+  void kmeans(const T* z, T* E, std::int64_t M) {
+    const std::int64_t K = K_, d = d_;
     // k-means++ seeding: each next centroid is a row drawn with probability ∝ its squared distance to the
     // nearest centroid so far (uniform once every row coincides with a centroid).
     std::vector<double> dmin(static_cast<std::size_t>(M), std::numeric_limits<double>::infinity());
@@ -430,16 +452,16 @@ class vq_base {
         }
       }
     }
-    idx_.resize({M});
+    std::vector<std::int32_t> assigned;
     std::vector<double> sums(static_cast<std::size_t>(K * d));
     std::vector<std::int64_t> counts(static_cast<std::size_t>(K));
     for (int it = 0; it < opt_.kmeans_iters; ++it) {
-      nearest(z, E, M);
+      nearest_on_host(z, E, M, assigned);
       std::fill(sums.begin(), sums.end(), 0.0);
       std::fill(counts.begin(), counts.end(), 0);
       for (std::int64_t r = 0; r < M; ++r) {
-        ++counts[idx_[r]];
-        for (std::int64_t j = 0; j < d; ++j) sums[idx_[r] * d + j] += z[r * d + j];
+        ++counts[assigned[r]];
+        for (std::int64_t j = 0; j < d; ++j) sums[assigned[r] * d + j] += z[r * d + j];
       }
       for (std::int64_t k = 0; k < K; ++k) {
         if (counts[k] == 0) continue;
@@ -459,19 +481,23 @@ class vq_base {
   }
 
   // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a
-  // random row of this batch's z_c (its EMA state restarts with it) and the restart is counted.
+  // random row of this batch's z_c (its EMA state restarts with it) and the restart is counted. The counters are
+  // kept on the host for the decisions (downloaded and uploaded: K values) and the rows are copied in B's memory.
   void restart_dead_codes(std::int64_t M) {
     std::int64_t n = 0;
+    unused_host_.resize(static_cast<std::size_t>(K_));
+    B::copy_to_host(unused_host_.data(), unused_.value, unused_host_.size());
     for (std::int64_t k = 0; k < K_; ++k) {
-      unused_.value[k] = batch_counts_[k] > 0 ? T(0) : unused_.value[k] + T(1);
-      if (unused_.value[k] < static_cast<T>(opt_.restart_after_steps) || M == 0) continue;
+      T& unused = unused_host_[static_cast<std::size_t>(k)];
+      unused = batch_counts_[k] > 0 ? T(0) : unused + T(1);
+      if (unused < static_cast<T>(opt_.restart_after_steps) || M == 0) continue;
       const auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
-      const T* src = zc_->data() + r * d_;
-      std::copy(src, src + d_, codebook_.value + k * d_);
+      B::copy(codebook_.value + k * d_, zc_->data() + r * d_, static_cast<std::size_t>(d_));
       reset_ema(k);
-      unused_.value[k] = T(0);
+      unused = T(0);
       ++n;
     }
+    B::copy_from_host(unused_.value, unused_host_.data(), unused_host_.size());
     stats_.add_restarts(n);
     total_restarts_ += n;
   }
@@ -485,6 +511,7 @@ class vq_base {
   bool training_ = true, frozen_ = false, forwarded_ = false, keep_distances_ = false;
   double mse_ = 0;
   std::int64_t total_restarts_ = 0;
+  std::vector<T> unused_host_;
   shape nhw_{0, 0, 0};
   const tensor<T, B>* zp_ = nullptr;
   const tensor<T, B>* zc_ = nullptr;

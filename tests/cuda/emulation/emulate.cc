@@ -40,15 +40,25 @@ inline void __syncthreads() { emu_bar->arrive_and_wait(); }
 
 namespace vae {
 template <class Op> struct emu_kernel;
+// One std::thread per CUDA thread of a block, created once per launch; the blocks run one after another (their
+// __shared__ arrays are statics), each thread waiting at the barrier between blocks. (Creating the threads anew for
+// every block made this harness the suite's longest test: kernels with a block per row launch hundreds of blocks.)
 inline void emu_launch(unsigned blocks, unsigned threads, const std::function<void()>& f) {
+  if (blocks == 0) return;
   blockDim.x = threads;
-  for (unsigned b = 0; b < blocks; ++b) {
-    std::barrier<> bar(threads);
-    emu_bar = &bar;
-    std::vector<std::thread> ts;
-    for (unsigned t = 0; t < threads; ++t) ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = b; f(); });
-    for (auto& t : ts) t.join();
-  }
+  std::barrier<> bar(threads);
+  emu_bar = &bar;
+  std::vector<std::thread> ts;
+  for (unsigned t = 0; t < threads; ++t)
+    ts.emplace_back([&, t] {
+      threadIdx.x = t;
+      for (unsigned b = 0; b < blocks; ++b) {
+        blockIdx.x = b;
+        f();
+        bar.arrive_and_wait();  // every thread of block b is done before block b + 1 starts
+      }
+    });
+  for (auto& t : ts) t.join();
 }
 template <class T> void emu_copy_to_host(T* dst, const T* src, std::size_t n) { std::copy_n(src, n, dst); }
 namespace cuda_detail {
