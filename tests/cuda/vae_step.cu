@@ -28,26 +28,10 @@ using cuda_test::require_close;
 
 namespace {
 
-// Tolerances. Both sides compute the policy terms in double; what differs is the layers' float/double arithmetic
-// (cuBLAS vs Eigen summation order, FMA contraction) and the device's exp/log in the last bit.
-//   float:  losses rtol 1e-5; gradients atol 1e-5 + rtol 1e-3 (gradients of ~1e-2 sums of float terms); parameters
-//           atol 1e-6 + rtol 1e-5. Adam runs with eps = 1e-3 so that its update lr·m/(√v + eps) is Lipschitz in the
-//           gradient (constant lr/eps = 1): with the default eps, a gradient of ~1e-7 whose float noise flips its
-//           sign would move the two parameters 2·lr apart, a difference of rounding, not of the kernels.
-//   double: losses rtol 1e-11, gradients atol 1e-11 + rtol 1e-9, parameters atol 1e-12 + rtol 1e-10.
+// Tolerances: cuda_test::step_tolerance (the reasons are written there).
 template <class T>
-struct tolerance {
-  static constexpr bool single = std::is_same_v<T, float>;
-  static constexpr double loss_rtol = single ? 1e-5 : 1e-11;
-  static constexpr double grad_atol = single ? 1e-5 : 1e-11, grad_rtol = single ? 1e-3 : 1e-9;
-  static constexpr double param_atol = single ? 1e-6 : 1e-12, param_rtol = single ? 1e-5 : 1e-10;
-};
-
-void check_scalar(double device, double host, double rtol, const std::string& label) {
-  const double err = std::abs(device - host);
-  MESSAGE("cuda vs cpu " << label << ": " << device << " vs " << host << " (abs err " << err << ")");
-  CHECK_MESSAGE(err <= rtol * std::abs(host), label << ": " << device << " vs " << host);
-}
+using tolerance = cuda_test::step_tolerance<T>;
+using cuda_test::check_scalar;
 
 // Runs both models side by side. HostModel/DeviceModel differ only in the backend argument.
 template <class T, class HostModel, class DeviceModel>

@@ -38,25 +38,16 @@ namespace vqvae_step_test {
 using cuda_test::compare;
 using cuda_test::require_close;
 
-// Tolerances as tests/cuda/vae_step.cu (same reasons: the layers' float sums differ in order between cuBLAS and the
-// cpu GEMM; the quantizer's own terms are summed in double on both sides; Adam with eps = 1e-3 is Lipschitz in the
-// gradient). margin_floor: the smallest relative gap (d2 − d1)/(|d1| + 1) between a row's two nearest codes that the
-// fixture must keep, above the ~2e-6 (float: 2‖z‖·|δz| with ‖z‖² ~ 0.8 and the encoders' ~1e-6 relative difference)
-// by which the two sides' distances can differ.
+// Tolerances as tests/cuda/vae_step.cu (cuda_test::step_tolerance, same reasons: the layers' float sums differ in
+// order between cuBLAS and the cpu GEMM; the quantizer's own terms are summed in double on both sides; Adam with
+// eps = 1e-3 is Lipschitz in the gradient). margin_floor: the smallest relative gap (d2 − d1)/(|d1| + 1) between a
+// row's two nearest codes that the fixture must keep, above the ~2e-6 (float: 2‖z‖·|δz| with ‖z‖² ~ 0.8 and the
+// encoders' ~1e-6 relative difference) by which the two sides' distances can differ.
 template <class T>
-struct vq_tolerance {
-  static constexpr bool single = std::is_same_v<T, float>;
-  static constexpr double loss_rtol = single ? 1e-5 : 1e-11;
-  static constexpr double grad_atol = single ? 1e-5 : 1e-11, grad_rtol = single ? 1e-3 : 1e-9;
-  static constexpr double param_atol = single ? 1e-6 : 1e-12, param_rtol = single ? 1e-5 : 1e-10;
-  static constexpr double margin_floor = single ? 1e-5 : 1e-9;
+struct vq_tolerance : cuda_test::step_tolerance<T> {
+  static constexpr double margin_floor = std::is_same_v<T, float> ? 1e-5 : 1e-9;
 };
-
-void check_scalar_vq(double device, double host, double rtol, const std::string& label) {
-  const double err = std::abs(device - host);
-  MESSAGE("cuda vs cpu " << label << ": " << device << " vs " << host << " (abs err " << err << ")");
-  CHECK_MESSAGE(err <= rtol * std::abs(host), label << ": " << device << " vs " << host);
-}
+using cuda_test::check_scalar;
 
 // The smallest relative gap between the nearest and the second-nearest code over the rows of dist [M, K].
 template <class T>
@@ -99,7 +90,7 @@ void require_same_stats(const codebook_stats& device, const codebook_stats& host
   CHECK(device.total() == host.total());
   CHECK_MESSAGE(device.counts() == host.counts(), label << ": code counts differ");
   CHECK(device.codes_used() == host.codes_used());
-  check_scalar_vq(device.perplexity(), host.perplexity(), 1e-12, label + " perplexity");
+  check_scalar(device.perplexity(), host.perplexity(), 1e-12, label + " perplexity");
 }
 
 // Aliases: the comma of VectorQuantizer<float, cuda> would split the CHECK macros' arguments.
@@ -203,10 +194,10 @@ void compare_vq_models(const vq_sizes& s, std::uint64_t data_seed, const std::st
     const double device_loss = device.train_step_loss(x_device, step);
     require_same_tokens(device.quantizer().indices(), host.quantizer().indices(), host.quantizer().distances(),
                         at + " tokens");
-    check_scalar_vq(device_loss, host_loss, tol::loss_rtol, at + " loss");
-    check_scalar_vq(device.last_reconstruction_loss(), host.last_reconstruction_loss(), tol::loss_rtol,
+    check_scalar(device_loss, host_loss, tol::loss_rtol, at + " loss");
+    check_scalar(device.last_reconstruction_loss(), host.last_reconstruction_loss(), tol::loss_rtol,
                     at + " reconstruction");
-    check_scalar_vq(device.last_quantizer_loss(), host.last_quantizer_loss(), tol::loss_rtol, at + " quantizer loss");
+    check_scalar(device.last_quantizer_loss(), host.last_quantizer_loss(), tol::loss_rtol, at + " quantizer loss");
     CHECK(host.last_quantizer_loss() > 0);
     require_close(device_store.grad_tensor(), host_store.grad_tensor(), at + " gradients", tol::grad_atol,
                   tol::grad_rtol);
@@ -222,7 +213,7 @@ void compare_vq_models(const vq_sizes& s, std::uint64_t data_seed, const std::st
   device.set_training(false);
   host.stats().reset();
   device.stats().reset();
-  check_scalar_vq(device.eval_mse(x_device), host.eval_mse(x), tol::loss_rtol, label + " eval MSE");
+  check_scalar(device.eval_mse(x_device), host.eval_mse(x), tol::loss_rtol, label + " eval MSE");
   tensor<std::int32_t> host_tokens;
   tensor<std::int32_t, cuda> device_tokens;
   host.encode_tokens(x, host_tokens);
@@ -287,8 +278,8 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   require_close(device.forward(z_device), host.forward(z), "z_q", 1e-12, 1e-12);
   vqvae_step_test::require_same_tokens(device.indices(), host.indices(), host.distances(), "quantizer tokens");
   require_close(device.distances(), host.distances(), "distances", 1e-12, 1e-12);
-  vqvae_step_test::check_scalar_vq(device.loss(), host.loss(), 1e-12, "quantizer loss");
-  vqvae_step_test::check_scalar_vq(device.term_value<CommitmentLoss>(), host.term_value<CommitmentLoss>(), 1e-12,
+  vqvae_step_test::check_scalar(device.loss(), host.loss(), 1e-12, "quantizer loss");
+  vqvae_step_test::check_scalar(device.term_value<CommitmentLoss>(), host.term_value<CommitmentLoss>(), 1e-12,
                                    "commitment term");
 
   const auto dzq = cuda_test::random_tensor<T>(z.shape(), rng);
@@ -314,7 +305,7 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   auto z2 = z;
   for (auto& v : z2) v += 0.01;
   require_close(device.forward(to<cuda>(z2)), host.forward(z2), "frozen z_q", 1e-12, 1e-12);
-  vqvae_step_test::check_scalar_vq(device.loss(), host.loss(), 1e-12, "frozen loss");
+  vqvae_step_test::check_scalar(device.loss(), host.loss(), 1e-12, "frozen loss");
   device.set_frozen_assignment(false);
   host.set_frozen_assignment(false);
 
