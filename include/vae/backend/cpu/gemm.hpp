@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "vae/backend/cpu.hpp"
+#include "vae/backend/cpu/avx512_gemm.hpp"
 
 #if defined(EIGEN_USE_BLAS)
 // OpenBLAS's thread-count setter, weak so that another BLAS (or none) links too: null when it is absent.
@@ -112,11 +113,16 @@ void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts, Epi
   const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
   const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
   if (b1 <= b0) return;
+  auto serial = [](bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+    if constexpr (std::is_same_v<T, float>)
+      if (avx512::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
 #if defined(EIGEN_USE_BLAS)
-  auto serial = [](auto&&... a) { blas_gemm<T>(a...); };
+    blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
-  auto serial = [](auto&&... a) { gemm_eigen<T>(a...); };  // inside a parallel region Eigen runs serially
+    gemm_eigen<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);  // inside a parallel region Eigen runs serially
 #endif
+  };
   if (by_rows) {
     serial(g.trans_a, g.trans_b, b1 - b0, g.N, g.K, g.alpha, g.trans_a ? g.A + b0 : g.A + b0 * g.lda, g.lda, g.B,
            g.ldb, g.beta, g.C + b0 * g.ldc, g.ldc);
@@ -129,45 +135,50 @@ void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts, Epi
 }
 
 #if defined(EIGEN_USE_BLAS)
-// C = alpha·op(A)·op(B) + beta·C, then epilogue(r0, r1, c0, c1) on each finished band of C (rows [r0, r1), columns
-// [c0, c1)) by the thread that computed it, while the band is still in its cache.
-template <class T, class Epilogue = no_epilogue>
-void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-                std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc,
-                Epilogue&& epilogue = {}) {
-  const gemm_call<T> g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
-#if defined(_OPENMP)
-  const int threads = max_threads();
-  if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
-#pragma omp parallel num_threads(threads)
-    gemm_part(g, omp_get_thread_num(), omp_get_num_threads(), epilogue);
-    return;
-  }
-#endif
-  gemm_part(g, 0, 1, epilogue);
-}
+inline constexpr bool blas_build = true;
 #else
-// C = alpha·op(A)·op(B) + beta·C (Eigen parallelises inside), then the epilogue over bands of 16 rows in parallel.
+inline constexpr bool blas_build = false;
+#endif
+
+// Products split into bands over the OpenMP pool, one serial product per thread (BLAS single-threaded, or our AVX-512
+// kernel), rather than left to Eigen's own parallel product.
+template <class T>
+inline constexpr bool banded_gemm = blas_build || (std::is_same_v<T, float> && avx512::available);
+
+// C = alpha·op(A)·op(B) + beta·C, then epilogue(r0, r1, c0, c1) on each finished band of C (rows [r0, r1), columns
+// [c0, c1)) by the thread that computed it, while the band is still in its cache. Without banded products, Eigen
+// parallelises the product inside and the epilogue then runs over bands of 16 rows in parallel.
 template <class T, class Epilogue = no_epilogue>
 void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
                 std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc,
                 Epilogue&& epilogue = {}) {
-  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  constexpr std::int64_t rows_per_band = 16;
-  parallel_for((M + rows_per_band - 1) / rows_per_band, M * N, [&](std::int64_t b) {
-    epilogue(b * rows_per_band, std::min(M, (b + 1) * rows_per_band), std::int64_t{0}, N);
-  });
-}
+  if constexpr (banded_gemm<T>) {
+    const gemm_call<T> g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+#if defined(_OPENMP)
+    const int threads = max_threads();
+    if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
+#pragma omp parallel num_threads(threads)
+      gemm_part(g, omp_get_thread_num(), omp_get_num_threads(), epilogue);
+      return;
+    }
 #endif
+    gemm_part(g, 0, 1, epilogue);
+  } else {
+    gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    constexpr std::int64_t rows_per_band = 16;
+    parallel_for((M + rows_per_band - 1) / rows_per_band, M * N, [&](std::int64_t b) {
+      epilogue(b * rows_per_band, std::min(M, (b + 1) * rows_per_band), std::int64_t{0}, N);
+    });
+  }
+}
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
-#if defined(EIGEN_USE_BLAS)
-  gemm_bands<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, no_epilogue{});
-#else
-  gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
+  if constexpr (banded_gemm<T>)
+    gemm_bands<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, no_epilogue{});
+  else
+    gemm_eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 template <class T>
 void gemm(const gemm_call<T>& g) {

@@ -1,0 +1,252 @@
+// Serial float GEMM with AVX-512 register tiles over small L1 panels, for the products of our models (one thread's band).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+// Built where the compiler targets AVX-512 (-march=native on such a cpu) unless VAE_DISABLE_AVX512_GEMM is defined
+// (then every product goes to BLAS or Eigen: benchmarks/compare.sh --no-avx512 builds that way for comparison).
+#if defined(__AVX512F__) && !defined(VAE_DISABLE_AVX512_GEMM)
+#define VAE_AVX512_GEMM 1
+#include <immintrin.h>
+#endif
+
+namespace vae::cpu_detail::avx512 {
+
+#if defined(VAE_AVX512_GEMM)
+inline constexpr bool available = true;
+
+// Why not BLAS for these: our products are small (M = 128 rows, K of a few hundred), so a BLAS call spends a
+// sizeable share of its time packing both operands into its own layout (7-10% of an MLP step on OpenBLAS) and, for
+// beta = 0, clearing C first. Here neither operand is copied:
+//   * op(B) = B (row-major [K,N]): a broadcast kernel. Rows of B are read in place, 32 columns (two registers) at a
+//     time; each element of op(A) is broadcast from where it lies (A or Aᵀ: only the stride differs).
+//   * op(B) = Bᵀ (B is [N,K], the Linear weight layout) with op(A) = A: the same kernel over blocks of Bᵀ transposed
+//     in registers into a small L1 buffer (a dot-product kernel along K ran at 55% of peak: the lane sums at the
+//     end of each tile cost as much as the products for K of a few hundred).
+
+// Broadcast kernel's tile: MR rows of C by up to 32 columns; the panel of B (kc × 32) stays in L1 across row tiles.
+inline constexpr std::int64_t bcast_rows = 8;
+inline constexpr std::int64_t bcast_kc = 128;
+
+// C tile (MR × up to 32 columns, masks m0/m1) = alpha·Σ_k a(r, k)·B[k, :] + (first ? beta·C : C).
+// a(r, k) = TransA ? a[k·lda + r] : a[r·lda + k] (the stride a compile-time 1 on one side); B row k is at b + k·ldb.
+template <int MR, bool Two, bool TransA>
+inline void bcast_tile(std::int64_t kc, const float* a, std::int64_t lda, const float* b,
+                       std::int64_t ldb, __mmask16 m0, __mmask16 m1, float* c, std::int64_t ldc, float alpha, float beta,
+                       bool first) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+  }
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * ldb;
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
+    const __m512 b1 = Two ? _mm512_maskz_loadu_ps(m1, bk + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512 av = _mm512_set1_ps(TransA ? a[k * lda + r] : a[r * lda + k]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      if constexpr (Two) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    float* cr = c + r * ldc;
+    __m512 o0 = _mm512_mul_ps(va, acc0[r]);
+    if (!first) o0 = _mm512_add_ps(o0, _mm512_maskz_loadu_ps(m0, cr));
+    else if (beta != 0.0f) o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), o0);
+    _mm512_mask_storeu_ps(cr, m0, o0);
+    if constexpr (Two) {
+      __m512 o1 = _mm512_mul_ps(va, acc1[r]);
+      if (!first) o1 = _mm512_add_ps(o1, _mm512_maskz_loadu_ps(m1, cr + 16));
+      else if (beta != 0.0f) o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), o1);
+      _mm512_mask_storeu_ps(cr + 16, m1, o1);
+    }
+  }
+}
+
+template <bool Two, bool TransA>
+inline void bcast_rows_dispatch(std::int64_t mr, std::int64_t kc, const float* a, std::int64_t lda,
+                                const float* b, std::int64_t ldb, __mmask16 m0, __mmask16 m1, float* c,
+                                std::int64_t ldc, float alpha, float beta, bool first) {
+  switch (mr) {
+    case 8: bcast_tile<8, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 7: bcast_tile<7, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 6: bcast_tile<6, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 5: bcast_tile<5, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 4: bcast_tile<4, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 3: bcast_tile<3, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 2: bcast_tile<2, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    default: bcast_tile<1, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+  }
+}
+
+inline __mmask16 lanes(std::int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
+}
+
+// 16×16 transpose in registers: four butterfly stages, each swapping the off-diagonal b×b blocks of row pairs.
+inline void transpose16(__m512 r[16]) {
+#pragma GCC unroll 4
+  for (int b = 8; b >= 1; b /= 2) {
+    alignas(64) int lo[16], hi[16];
+    for (int l = 0; l < 16; ++l) {
+      lo[l] = (l & b) ? 16 + l - b : l;
+      hi[l] = (l & b) ? 16 + l : l + b;
+    }
+    const __m512i ilo = _mm512_load_si512(lo), ihi = _mm512_load_si512(hi);
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      if (i & b) continue;
+      const __m512 x = r[i], y = r[i + b];
+      r[i] = _mm512_permutex2var_ps(x, ilo, y);
+      r[i + b] = _mm512_permutex2var_ps(x, ihi, y);
+    }
+  }
+}
+
+// panel[k·32 + jj] = B[(j + jj)·ldb + k0 + k] for k < kc, jj < 32 (rows jj ≥ w read as zero): the kc × 32 block of
+// Bᵀ the broadcast kernel reads, from B [N,K] row-major.
+inline void pack_transposed(const float* B, std::int64_t ldb, std::int64_t w, std::int64_t kc, float* panel) {
+  __m512 r[16];
+  for (std::int64_t k = 0; k < kc; k += 16) {
+    const __mmask16 mk = lanes(kc - k);
+    for (std::int64_t h = 0; h < 32; h += 16) {
+#pragma GCC unroll 16
+      for (int jj = 0; jj < 16; ++jj)
+        r[jj] = h + jj < w ? _mm512_maskz_loadu_ps(mk, B + (h + jj) * ldb + k) : _mm512_setzero_ps();
+      transpose16(r);
+      const std::int64_t rows = std::min<std::int64_t>(16, kc - k);
+      for (std::int64_t kk = 0; kk < rows; ++kk) _mm512_store_ps(panel + (k + kk) * 32 + h, r[kk]);
+    }
+  }
+}
+
+// panel[k·32 + jj] = B[(k0 + k)·ldb + j + jj] for k < kc, jj < w: a kc × 32 block of B [K,N] made contiguous. Rows of B
+// a power-of-two apart fall into a few L1 sets; packed, the block stays in L1 for all row tiles.
+inline void pack_rows(const float* B, std::int64_t ldb, std::int64_t w, std::int64_t kc, float* panel) {
+  const __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+  for (std::int64_t k = 0; k < kc; ++k) {
+    _mm512_store_ps(panel + k * 32, _mm512_maskz_loadu_ps(m0, B + k * ldb));
+    _mm512_store_ps(panel + k * 32 + 16, _mm512_maskz_loadu_ps(m1, B + k * ldb + 16));
+  }
+}
+
+// Asks for the cache lines of n floats from p to come into L2: the next panel's source is fetched while the current
+// one is multiplied (the transposing pack reads 32 rows at a stride, which the hardware prefetchers do not follow).
+inline void prefetch_l2(const float* p, std::int64_t n) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (std::int64_t b = 0; b < n * 4; b += 64) _mm_prefetch(c + b, _MM_HINT_T1);
+  _mm_prefetch(c + n * 4 - 1, _MM_HINT_T1);
+}
+
+// The three sources of kc × 32 panels of op(B) for gemm_panels; prefetch(…, t, T) fetches slice t of T of a block.
+struct transposed_panels {  // op(B) = Bᵀ, B [N,K]: transposed into the buffer
+  const float* B;
+  std::int64_t ldb;
+  static constexpr std::int64_t stride = 32;
+  const float* operator()(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, float* buffer) const {
+    pack_transposed(B + j * ldb + k0, ldb, w, kc, buffer);
+    return buffer;
+  }
+  void prefetch(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, std::int64_t t, std::int64_t T) const {
+    for (std::int64_t r = t; r < w; r += T) prefetch_l2(B + (j + r) * ldb + k0, kc);
+  }
+};
+struct copied_panels {  // op(B) = B [K,N]: copied into the buffer
+  const float* B;
+  std::int64_t ldb;
+  static constexpr std::int64_t stride = 32;
+  const float* operator()(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, float* buffer) const {
+    pack_rows(B + k0 * ldb + j, ldb, w, kc, buffer);
+    return buffer;
+  }
+  void prefetch(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, std::int64_t t, std::int64_t T) const {
+    for (std::int64_t k = t; k < kc; k += T) prefetch_l2(B + (k0 + k) * ldb + j, w);
+  }
+};
+struct in_place_panels {  // op(B) = B [K,N]: read where it lies
+  const float* B;
+  std::int64_t ldb, stride;
+  const float* operator()(std::int64_t j, std::int64_t, std::int64_t k0, std::int64_t, float*) const {
+    return B + k0 * ldb + j;
+  }
+  void prefetch(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, std::int64_t t, std::int64_t T) const {
+    for (std::int64_t k = t; k < kc; k += T) prefetch_l2(B + (k0 + k) * ldb + j, w);
+  }
+};
+
+// Rows of C per block: the block's rows of op(A) (mc × kc) stay in L2 while the panels of B pass by.
+inline constexpr std::int64_t block_rows = 128;
+
+// C[M,N] = alpha·op(A)·op(B) + beta·C, op(A)[i, k] = TransA ? A[k·lda + i] : A[i·lda + k]. pack(j, w, k0, kc, buffer) returns the
+// kc × 32 block of op(B) at rows k0…, columns j… (w of them valid), rows pack.stride apart: copied into buffer, or
+// in place. K ≥ 1.
+template <bool TransA, class Pack>
+inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda,
+                        float beta, float* C, std::int64_t ldc, Pack&& pack) {
+  const std::int64_t ldp = pack.stride;
+  alignas(64) float buffer[bcast_kc * 32];
+  for (std::int64_t i0 = 0; i0 < M; i0 += block_rows) {
+    const std::int64_t i1 = std::min(M, i0 + block_rows);
+    for (std::int64_t j = 0; j < N; j += 32) {
+      const std::int64_t w = std::min<std::int64_t>(32, N - j);
+      const __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+      for (std::int64_t k0 = 0; k0 < K; k0 += bcast_kc) {
+        const std::int64_t kc = std::min(bcast_kc, K - k0);
+        const float* panel = pack(j, w, k0, kc, buffer);
+        // The next block in this loop order, fetched a slice per row tile.
+        std::int64_t nj = j, nk = k0 + bcast_kc;
+        if (nk >= K) nk = 0, nj = j + 32;
+        const bool has_next = nj < N;
+        const std::int64_t nw = std::min<std::int64_t>(32, N - nj), nkc = std::min(bcast_kc, K - nk);
+        const std::int64_t tiles = (i1 - i0 + bcast_rows - 1) / bcast_rows;
+        const bool reads_c = k0 > 0 || beta != 0.0f;
+        for (std::int64_t i = i0; i < i1; i += bcast_rows) {
+          const std::int64_t mr = std::min(bcast_rows, i1 - i);
+          if (has_next) pack.prefetch(nj, nw, nk, nkc, (i - i0) / bcast_rows, tiles);
+          if (reads_c)
+            for (std::int64_t r = 0; r < mr; ++r) {
+              _mm_prefetch(reinterpret_cast<const char*>(C + (i + r) * ldc + j), _MM_HINT_T0);
+              _mm_prefetch(reinterpret_cast<const char*>(C + (i + r) * ldc + j + w - 1), _MM_HINT_T0);
+            }
+          const float* ap = TransA ? A + k0 * lda + i : A + i * lda + k0;
+          float* cp = C + i * ldc + j;
+          if (w > 16) bcast_rows_dispatch<true, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
+          else bcast_rows_dispatch<false, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
+        }
+      }
+    }
+  }
+}
+
+// Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (BLAS semantics: with beta = 0, C is not read). Returns false, doing
+// nothing, for K = 0 (the caller's fallback scales C by beta).
+inline bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+                 std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  if (K <= 0) return false;
+  if (M <= 0 || N <= 0) return true;
+  auto run = [&](auto panels) {
+    if (trans_a) gemm_panels<true>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
+    else gemm_panels<false>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
+  };
+  if (trans_b) run(transposed_panels{B, ldb});
+  // Many row blocks reuse each panel, or B's rows are a multiple of 4 KiB apart (a page each: kc rows overflow the
+  // TLB): copy the panel. Otherwise read it in place.
+  else if (M > 1024 || ldb % 1024 == 0) run(copied_panels{B, ldb});
+  else run(in_place_panels{B, ldb, ldb});
+  return true;
+}
+
+#else
+inline constexpr bool available = false;
+inline bool gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t, const float*,
+                 std::int64_t, float, float*, std::int64_t) {
+  return false;
+}
+#endif
+
+}  // namespace vae::cpu_detail::avx512
