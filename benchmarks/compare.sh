@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # compare.sh: vae_bench beside the PyTorch reference scripts (../shared/reference/), alternately A B A B, one table.
 #
-#   benchmarks/compare.sh [--quick] [--eigen | --both] [--models "mlp-vae conv-vae vq-vae"] [--reps N]
+#   benchmarks/compare.sh [--quick] [--eigen | --both | --kernel-ab] [--models "mlp-vae conv-vae vq-vae"] [--reps N]
 #
 # Builds vae_bench in Release in its own folder (build-bench-openblas: products through OpenBLAS, the library's
 # default when libopenblas-dev is installed; --eigen: build-bench with -DVAE_USE_OPENBLAS=OFF, Eigen's own products;
-# --both builds and runs the two), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
+# --both builds and runs the two; --kernel-ab runs the default build beside one with -DVAE_AVX512_GEMM=OFF, i.e. our
+# AVX-512 GEMM against OpenBLAS for every float product, in build-bench-noavx512), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
 # each model runs vae_bench and the PyTorch reference N times each, interleaved (vae, torch, vae, torch, ...), both with
 # the same thread count (THREADS, default 2) and prints medians. PyTorch runs with OMP_WAIT_POLICY=passive as the
 # reference README says (its fast setting on this machine). vae_bench runs with the environment it is given.
@@ -16,7 +17,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REF="${VAE_REFERENCE_DIR:-$ROOT/../shared/reference}"
 THREADS="${THREADS:-2}"
 QUICK=0
-OPENBLAS=1  # 0: Eigen, 1: OpenBLAS (the default build), 2: both
+OPENBLAS=1  # 0: Eigen, 1: OpenBLAS (the default build), 2: both, 3: default and without our AVX-512 GEMM
 MODELS="mlp-vae conv-vae vq-vae"
 REPS=2
 while [ $# -gt 0 ]; do
@@ -25,9 +26,10 @@ while [ $# -gt 0 ]; do
     --openblas) OPENBLAS=1 ;;
     --eigen) OPENBLAS=0 ;;
     --both) OPENBLAS=2 ;;
+    --kernel-ab) OPENBLAS=3 ;;
     --models) MODELS="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -41,13 +43,21 @@ vae_install_deps >&2
 case "$OPENBLAS" in
   0) VARIANTS="eigen" ;;
   1) VARIANTS="openblas" ;;
-  *) VARIANTS="eigen openblas" ;;
+  2) VARIANTS="eigen openblas" ;;
+  *) VARIANTS="noavx512 openblas" ;;
 esac
-bench_path() { if [ "$1" = openblas ]; then echo "$ROOT/build-bench-openblas/benchmarks/vae_bench"; else echo "$ROOT/build-bench/benchmarks/vae_bench"; fi; }
+bench_path() {
+  case "$1" in
+    openblas) echo "$ROOT/build-bench-openblas/benchmarks/vae_bench" ;;
+    noavx512) echo "$ROOT/build-bench-noavx512/benchmarks/vae_bench" ;;
+    *) echo "$ROOT/build-bench/benchmarks/vae_bench" ;;
+  esac
+}
 for v in $VARIANTS; do
   BUILD="$(dirname "$(dirname "$(bench_path "$v")")")"
   CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=OFF)
   [ "$v" = openblas ] && CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=ON)
+  [ "$v" = noavx512 ] && CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=ON -DVAE_AVX512_GEMM=OFF)
   echo "compare.sh: building vae_bench ($v, Release) in $BUILD" >&2
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVAE_BUILD_TESTS=OFF -DVAE_BUILD_TOOLS=OFF \
         -DVAE_BUILD_BENCHMARKS=ON -DVAE_WITH_CUDA=OFF "${CMAKE_EXTRA[@]}" >/dev/null
@@ -96,7 +106,8 @@ def load(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
 rows = []
-print(f"vae GEMM: eigen = Eigen's own kernels, openblas = -DVAE_USE_OPENBLAS=ON (EIGEN_USE_BLAS); medians over runs; "
+print(f"vae GEMM: openblas = the default build (float products through vae's AVX-512 kernel where the cpu has it, "
+      f"the rest through OpenBLAS), noavx512 = the same with -DVAE_AVX512_GEMM=OFF, eigen = Eigen's own kernels; medians over runs; "
       f"fp32 peak {peak:.0f} GFLOP/s")
 hdr = ("model", "vae train/s", "torch train/s", "ratio", "vae eval/s", "torch eval/s", "ratio", "vae GFLOP/s", "% peak")
 print("| " + " | ".join(hdr) + " |")

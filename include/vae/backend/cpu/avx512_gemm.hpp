@@ -204,15 +204,19 @@ inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float al
         const bool has_next = nj < N;
         const std::int64_t nw = std::min<std::int64_t>(32, N - nj), nkc = std::min(bcast_kc, K - nk);
         const std::int64_t tiles = (i1 - i0 + bcast_rows - 1) / bcast_rows;
-        const bool reads_c = k0 > 0 || beta != 0.0f;
+        // C's tiles are fetched one tile ahead (cold in a training step: the gradient buffers were last touched by
+        // the optimizer), also when they are only written (a store miss first reads the line).
+        auto prefetch_c = [&](std::int64_t i) {
+          for (std::int64_t r = i; r < std::min(i1, i + bcast_rows); ++r) {
+            _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j), _MM_HINT_T0);
+            _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j + w - 1), _MM_HINT_T0);
+          }
+        };
+        prefetch_c(i0);
         for (std::int64_t i = i0; i < i1; i += bcast_rows) {
           const std::int64_t mr = std::min(bcast_rows, i1 - i);
           if (has_next) pack.prefetch(nj, nw, nk, nkc, (i - i0) / bcast_rows, tiles);
-          if (reads_c)
-            for (std::int64_t r = 0; r < mr; ++r) {
-              _mm_prefetch(reinterpret_cast<const char*>(C + (i + r) * ldc + j), _MM_HINT_T0);
-              _mm_prefetch(reinterpret_cast<const char*>(C + (i + r) * ldc + j + w - 1), _MM_HINT_T0);
-            }
+          prefetch_c(i + bcast_rows);
           const float* ap = TransA ? A + k0 * lda + i : A + i * lda + k0;
           float* cp = C + i * ldc + j;
           if (w > 16) bcast_rows_dispatch<true, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
