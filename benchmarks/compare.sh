@@ -5,7 +5,7 @@
 #
 # Builds vae_bench in Release in its own folder (build-bench-openblas: products through OpenBLAS, the library's
 # default when libopenblas-dev is installed; --eigen: build-bench with -DVAE_USE_OPENBLAS=OFF, Eigen's own products;
-# --both builds and runs the two; --kernel-ab runs the default build beside one with -DVAE_AVX512_GEMM=OFF, i.e. our
+# --both builds and runs the two; --kernel-ab runs the default build beside one with -DVAE_AVX512=OFF, i.e. our
 # AVX-512 GEMM against OpenBLAS for every float product, in build-bench-noavx512), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
 # each model runs vae_bench and the PyTorch reference N times each, interleaved (vae, torch, vae, torch, ...), both with
 # the same thread count (THREADS, default 2) and prints medians. PyTorch runs with OMP_WAIT_POLICY=passive as the
@@ -57,7 +57,7 @@ for v in $VARIANTS; do
   BUILD="$(dirname "$(dirname "$(bench_path "$v")")")"
   CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=OFF)
   [ "$v" = openblas ] && CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=ON)
-  [ "$v" = noavx512 ] && CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=ON -DVAE_AVX512_GEMM=OFF)
+  [ "$v" = noavx512 ] && CMAKE_EXTRA=(-DVAE_USE_OPENBLAS=ON -DVAE_AVX512=OFF)
   echo "compare.sh: building vae_bench ($v, Release) in $BUILD" >&2
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVAE_BUILD_TESTS=OFF -DVAE_BUILD_TOOLS=OFF \
         -DVAE_BUILD_BENCHMARKS=ON -DVAE_WITH_CUDA=OFF "${CMAKE_EXTRA[@]}" >/dev/null
@@ -107,7 +107,7 @@ def load(path):
         return [json.loads(l) for l in f if l.strip()]
 rows = []
 print(f"vae GEMM: openblas = the default build (float products through vae's AVX-512 kernel where the cpu has it, "
-      f"the rest through OpenBLAS), noavx512 = the same with -DVAE_AVX512_GEMM=OFF, eigen = Eigen's own kernels; medians over runs; "
+      f"the rest through OpenBLAS), noavx512 = the same with -DVAE_AVX512=OFF, eigen = Eigen's own kernels; medians over runs; "
       f"fp32 peak {peak:.0f} GFLOP/s")
 hdr = ("model", "vae train/s", "torch train/s", "ratio", "vae eval/s", "torch eval/s", "ratio", "vae GFLOP/s", "% peak")
 print("| " + " | ".join(hdr) + " |")

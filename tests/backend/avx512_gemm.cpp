@@ -84,7 +84,7 @@ TEST_CASE("avx512 gemm: small random shapes, all transpose cases, against double
   using namespace avx512_gemm_test;
   if (!vae::cpu_detail::avx512::available) {
     MESSAGE("skipped: this build does not target AVX-512 (no -march=native on an AVX-512 cpu, or "
-            "VAE_DISABLE_AVX512_GEMM); products go to BLAS or Eigen, tested elsewhere");
+            "VAE_DISABLE_AVX512); products go to BLAS or Eigen, tested elsewhere");
     std::vector<float> x(4, 1.0f);
     CHECK_FALSE(vae::cpu_detail::avx512::gemm(false, false, 2, 2, 1, 1.0f, x.data(), 1, x.data(), 2, 0.0f, x.data(), 2));
     return;

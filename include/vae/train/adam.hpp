@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include <Eigen/Core>
 
+#include "vae/backend/cpu/avx512.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
@@ -64,8 +66,42 @@ namespace detail {
 // chunk is three Eigen array statements over cache-resident data (one pass over memory). Eigen's packet sqrt
 // vectorises where a plain loop's std::sqrt does not (errno keeps GCC from vectorising it); with Eigen's default
 // EIGEN_FAST_MATH it is rsqrt + a Newton step on AVX (within 1-2 ulp, well inside the parity tolerances).
+#if defined(VAE_AVX512_KERNELS)
+// The float formula above over [begin, end), 16 lanes at a time. The division m / (√v·(1/√(1 − β2ᵗ)) + eps) is a
+// reciprocal estimate refined by one Newton step (within 2 ulp; vdivps made the whole step compute-bound: an
+// Adam-like pass over 1.09M floats took 0.53 ms with the divide, 0.44 ms without, on two Zen 4 cores).
+inline void adam_chunk_avx512(const adam_step_args<float>& a, std::int64_t begin, std::int64_t end) {
+  const __m512 b1 = _mm512_set1_ps(a.beta1), c1 = _mm512_set1_ps(a.one_minus_beta1);
+  const __m512 b2 = _mm512_set1_ps(a.beta2), c2 = _mm512_set1_ps(a.one_minus_beta2);
+  const __m512 l2 = _mm512_set1_ps(a.l2), decay = _mm512_set1_ps(a.decay_factor), step = _mm512_set1_ps(a.step_size);
+  const __m512 inv_bc2 = _mm512_set1_ps(1.0f / a.bias_correction2_sqrt), eps = _mm512_set1_ps(a.eps);
+  const __m512 two = _mm512_set1_ps(2.0f);
+  for (std::int64_t i = begin; i < end; i += 16) {
+    const __mmask16 k = end - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (end - i)) - 1u);
+    __m512 p = _mm512_maskz_loadu_ps(k, a.param + i);
+    const __m512 g = _mm512_fmadd_ps(l2, p, _mm512_maskz_loadu_ps(k, a.grad + i));
+    const __m512 m = _mm512_fmadd_ps(b1, _mm512_maskz_loadu_ps(k, a.exp_avg + i), _mm512_mul_ps(c1, g));
+    const __m512 v = _mm512_fmadd_ps(b2, _mm512_maskz_loadu_ps(k, a.exp_avg_sq + i), _mm512_mul_ps(_mm512_mul_ps(c2, g), g));
+    const __m512 d = _mm512_fmadd_ps(_mm512_sqrt_ps(v), inv_bc2, eps);
+    __m512 r = _mm512_rcp14_ps(d);
+    r = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, two));
+    p = _mm512_fnmadd_ps(step, _mm512_mul_ps(m, r), _mm512_mul_ps(p, decay));
+    _mm512_mask_storeu_ps(a.exp_avg + i, k, m);
+    _mm512_mask_storeu_ps(a.exp_avg_sq + i, k, v);
+    _mm512_mask_storeu_ps(a.param + i, k, p);
+    if (a.zero_grad) _mm512_mask_storeu_ps(a.zero_grad + i, k, _mm512_setzero_ps());
+  }
+}
+#endif
+
 template <bool AmsGrad, class T>
 void adam_update_host(const adam_step_args<T>& a) {
+#if defined(VAE_AVX512_KERNELS)
+  if constexpr (!AmsGrad && std::is_same_v<T, float>) {
+    for_chunks(a.n, 16, [&](std::int64_t begin, std::int64_t end) { adam_chunk_avx512(a, begin, end); });
+    return;
+  }
+#endif
   using array = Eigen::Array<T, Eigen::Dynamic, 1>;
   using map = Eigen::Map<array>;
   using const_map = Eigen::Map<const array>;

@@ -2,18 +2,13 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
-// Built where the compiler targets AVX-512 (-march=native on such a cpu) unless VAE_DISABLE_AVX512_GEMM is defined
-// (then every product goes to BLAS or Eigen: benchmarks/compare.sh --no-avx512 builds that way for comparison).
-#if defined(__AVX512F__) && !defined(VAE_DISABLE_AVX512_GEMM)
-#define VAE_AVX512_GEMM 1
-#include <immintrin.h>
-#endif
+#include "vae/backend/cpu/avx512.hpp"  // VAE_AVX512_KERNELS: built only where the compiler targets AVX-512
 
 namespace vae::cpu_detail::avx512 {
 
-#if defined(VAE_AVX512_GEMM)
-inline constexpr bool available = true;
+#if defined(VAE_AVX512_KERNELS)
 
 // Why not BLAS for these: our products are small (M = 128 rows, K of a few hundred), so a BLAS call spends a
 // sizeable share of its time packing both operands into its own layout (7-10% of an MLP step on OpenBLAS) and, for
@@ -148,18 +143,26 @@ struct transposed_panels {  // op(B) = Bᵀ, B [N,K]: transposed into the buffer
   const float* B;
   std::int64_t ldb;
   static constexpr std::int64_t stride = 32;
+  // 512 rows of Bᵀ per pack: each of B's 32 rows is then read 2 KiB at a time, long enough for the hardware
+  // prefetcher (a 128-deep pack read 32 rows 512 bytes each and ran the forward of an MLP at 80% of the other products).
+  static constexpr std::int64_t depth = 512;
+  static constexpr std::int64_t buffer_floats = depth * 32;
   const float* operator()(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, float* buffer) const {
     pack_transposed(B + j * ldb + k0, ldb, w, kc, buffer);
     return buffer;
   }
-  void prefetch(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, std::int64_t t, std::int64_t T) const {
-    for (std::int64_t r = t; r < w; r += T) prefetch_l2(B + (j + r) * ldb + k0, kc);
+  void prefetch(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kd, std::int64_t t, std::int64_t T) const {
+    const std::int64_t per_row = (kd + 15) / 16;  // cache lines of one row of B (ends rounded up)
+    for (std::int64_t l = t; l < w * per_row; l += T)
+      _mm_prefetch(reinterpret_cast<const char*>(B + (j + l / per_row) * ldb + k0 + (l % per_row) * 16), _MM_HINT_T1);
   }
 };
 struct copied_panels {  // op(B) = B [K,N]: copied into the buffer
   const float* B;
   std::int64_t ldb;
   static constexpr std::int64_t stride = 32;
+  static constexpr std::int64_t depth = bcast_kc;
+  static constexpr std::int64_t buffer_floats = depth * 32;
   const float* operator()(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kc, float* buffer) const {
     pack_rows(B + k0 * ldb + j, ldb, w, kc, buffer);
     return buffer;
@@ -171,6 +174,8 @@ struct copied_panels {  // op(B) = B [K,N]: copied into the buffer
 struct in_place_panels {  // op(B) = B [K,N]: read where it lies
   const float* B;
   std::int64_t ldb, stride;
+  static constexpr std::int64_t depth = std::int64_t{1} << 62;  // all of K at once: nothing is copied
+  static constexpr std::int64_t buffer_floats = 16;
   const float* operator()(std::int64_t j, std::int64_t, std::int64_t k0, std::int64_t, float*) const {
     return B + k0 * ldb + j;
   }
@@ -182,45 +187,55 @@ struct in_place_panels {  // op(B) = B [K,N]: read where it lies
 // Rows of C per block: the block's rows of op(A) (mc × kc) stay in L2 while the panels of B pass by.
 inline constexpr std::int64_t block_rows = 128;
 
-// C[M,N] = alpha·op(A)·op(B) + beta·C, op(A)[i, k] = TransA ? A[k·lda + i] : A[i·lda + k]. pack(j, w, k0, kc, buffer) returns the
-// kc × 32 block of op(B) at rows k0…, columns j… (w of them valid), rows pack.stride apart: copied into buffer, or
-// in place. K ≥ 1.
+// C[M,N] = alpha·op(A)·op(B) + beta·C, op(A)[i, k] = TransA ? A[k·lda + i] : A[i·lda + k]. pack(j, w, k0, kd, buffer)
+// returns the kd × 32 block of op(B) at rows k0…, columns j… (w of them valid; kd ≤ pack.depth), rows pack.stride
+// apart: copied into buffer, or in place. Each block is multiplied bcast_kc rows at a time. K ≥ 1.
 template <bool TransA, class Pack>
 inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda,
                         float beta, float* C, std::int64_t ldc, Pack&& pack) {
+  using source = std::remove_cvref_t<Pack>;
+  constexpr std::int64_t depth = source::depth;
   const std::int64_t ldp = pack.stride;
-  alignas(64) float buffer[bcast_kc * 32];
+  alignas(64) float buffer[source::buffer_floats];
   for (std::int64_t i0 = 0; i0 < M; i0 += block_rows) {
     const std::int64_t i1 = std::min(M, i0 + block_rows);
+    const std::int64_t tiles = (i1 - i0 + bcast_rows - 1) / bcast_rows;
     for (std::int64_t j = 0; j < N; j += 32) {
       const std::int64_t w = std::min<std::int64_t>(32, N - j);
       const __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
-      for (std::int64_t k0 = 0; k0 < K; k0 += bcast_kc) {
-        const std::int64_t kc = std::min(bcast_kc, K - k0);
-        const float* panel = pack(j, w, k0, kc, buffer);
-        // The next block in this loop order, fetched a slice per row tile.
-        std::int64_t nj = j, nk = k0 + bcast_kc;
+      // C's tiles are fetched one tile ahead (cold in a training step: the gradient buffers were last touched by the
+      // optimizer), also when they are only written (a store miss first reads the line).
+      auto prefetch_c = [&](std::int64_t i) {
+        for (std::int64_t r = i; r < std::min(i1, i + bcast_rows); ++r) {
+          _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j + w - 1), _MM_HINT_T0);
+        }
+      };
+      for (std::int64_t kp = 0; kp < K; kp += depth) {
+        const std::int64_t kd = std::min(depth, K - kp);
+        const float* block = pack(j, w, kp, kd, buffer);
+        // The next block in this loop order is fetched a slice per row tile while this one is multiplied.
+        std::int64_t nj = j, nk = kp + depth;
         if (nk >= K) nk = 0, nj = j + 32;
         const bool has_next = nj < N;
-        const std::int64_t nw = std::min<std::int64_t>(32, N - nj), nkc = std::min(bcast_kc, K - nk);
-        const std::int64_t tiles = (i1 - i0 + bcast_rows - 1) / bcast_rows;
-        // C's tiles are fetched one tile ahead (cold in a training step: the gradient buffers were last touched by
-        // the optimizer), also when they are only written (a store miss first reads the line).
-        auto prefetch_c = [&](std::int64_t i) {
-          for (std::int64_t r = i; r < std::min(i1, i + bcast_rows); ++r) {
-            _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j), _MM_HINT_T0);
-            _mm_prefetch(reinterpret_cast<const char*>(C + r * ldc + j + w - 1), _MM_HINT_T0);
+        const std::int64_t nw = std::min<std::int64_t>(32, N - nj), nkd = std::min(depth, K - nk);
+        const std::int64_t steps = (kd + bcast_kc - 1) / bcast_kc * tiles;
+        std::int64_t step = 0;
+        for (std::int64_t k0 = kp; k0 < kp + kd; k0 += bcast_kc) {
+          const std::int64_t kc = std::min(bcast_kc, kp + kd - k0);
+          const float* panel = block + (k0 - kp) * ldp;
+          prefetch_c(i0);
+          for (std::int64_t i = i0; i < i1; i += bcast_rows) {
+            const std::int64_t mr = std::min(bcast_rows, i1 - i);
+            if (has_next) pack.prefetch(nj, nw, nk, nkd, step++, steps);
+            prefetch_c(i + bcast_rows);
+            const float* ap = TransA ? A + k0 * lda + i : A + i * lda + k0;
+            float* cp = C + i * ldc + j;
+            if (w > 16)
+              bcast_rows_dispatch<true, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
+            else
+              bcast_rows_dispatch<false, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
           }
-        };
-        prefetch_c(i0);
-        for (std::int64_t i = i0; i < i1; i += bcast_rows) {
-          const std::int64_t mr = std::min(bcast_rows, i1 - i);
-          if (has_next) pack.prefetch(nj, nw, nk, nkc, (i - i0) / bcast_rows, tiles);
-          prefetch_c(i + bcast_rows);
-          const float* ap = TransA ? A + k0 * lda + i : A + i * lda + k0;
-          float* cp = C + i * ldc + j;
-          if (w > 16) bcast_rows_dispatch<true, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
-          else bcast_rows_dispatch<false, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
         }
       }
     }
@@ -246,7 +261,6 @@ inline bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std
 }
 
 #else
-inline constexpr bool available = false;
 inline bool gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t, const float*,
                  std::int64_t, float, float*, std::int64_t) {
   return false;
