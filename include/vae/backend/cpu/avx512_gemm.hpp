@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "vae/backend/cpu/avx512.hpp"  // VAE_AVX512_KERNELS: built only where the compiler targets AVX-512
 
@@ -184,6 +185,21 @@ struct in_place_panels {  // op(B) = B [K,N]: read where it lies
   }
 };
 
+struct prepacked_panels {  // op(B) = Bᵀ transposed once for the whole product: panel p is K × 32 at data + p·K·32
+  const float* data;
+  std::int64_t K;
+  static constexpr std::int64_t stride = 32;
+  static constexpr std::int64_t depth = std::int64_t{1} << 62;
+  static constexpr std::int64_t buffer_floats = 16;
+  const float* operator()(std::int64_t j, std::int64_t, std::int64_t k0, std::int64_t, float*) const {
+    return data + (j / 32) * K * 32 + k0 * 32;
+  }
+  void prefetch(std::int64_t j, std::int64_t, std::int64_t k0, std::int64_t kd, std::int64_t t, std::int64_t T) const {
+    const float* p = data + (j / 32) * K * 32 + k0 * 32;
+    for (std::int64_t l = t; l < kd * 2; l += T) _mm_prefetch(reinterpret_cast<const char*>(p + l * 16), _MM_HINT_T1);
+  }
+};
+
 // Rows of C per block: the block's rows of op(A) (mc × kc) stay in L2 while the panels of B pass by.
 inline constexpr std::int64_t block_rows = 128;
 
@@ -248,15 +264,37 @@ inline bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std
                  std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
   if (K <= 0) return false;
   if (M <= 0 || N <= 0) return true;
-  auto run = [&](auto panels) {
+  auto run = [&](const auto& panels) {
     if (trans_a) gemm_panels<true>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
     else gemm_panels<false>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
   };
-  if (trans_b) run(transposed_panels{B, ldb});
-  // Many row blocks reuse each panel, or B's rows are a multiple of 4 KiB apart (a page each: kc rows overflow the
-  // TLB): copy the panel. Otherwise read it in place.
-  else if (M > 1024 || ldb % 1024 == 0) run(copied_panels{B, ldb});
-  else run(in_place_panels{B, ldb, ldb});
+  // B's rows a multiple of 4 KiB apart (a page each: kc rows overflow the TLB) or many row blocks reusing each panel:
+  // B is copied into panels rather than read in place.
+  const bool copy_rows = !trans_b && (M > 1024 || ldb % 1024 == 0);
+  if ((trans_b || copy_rows) && M > 2 * block_rows) {
+    // Many row blocks (a convolution's im2col product): op(B) is packed once for the whole product instead of once
+    // per row block, into this thread's scratch (kept between calls: a fresh allocation of this size would be
+    // page-faulted in on every call).
+    thread_local std::vector<float> scratch;
+    const std::int64_t panels = (N + 31) / 32;
+    if (static_cast<std::int64_t>(scratch.size()) < panels * K * 32 + 16) scratch.resize(panels * K * 32 + 16);
+    float* packed = scratch.data() + (16 - reinterpret_cast<std::uintptr_t>(scratch.data()) / 4 % 16) % 16;
+    for (std::int64_t p = 0; p < panels; ++p) {
+      const std::int64_t j = p * 32, w = std::min<std::int64_t>(32, N - j);
+      for (std::int64_t k0 = 0; k0 < K; k0 += transposed_panels::depth) {
+        const std::int64_t kd = std::min(transposed_panels::depth, K - k0);
+        if (trans_b) pack_transposed(B + j * ldb + k0, ldb, w, kd, packed + p * K * 32 + k0 * 32);
+        else pack_rows(B + k0 * ldb + j, ldb, w, kd, packed + p * K * 32 + k0 * 32);
+      }
+    }
+    run(prepacked_panels{packed, K});
+  } else if (trans_b) {
+    run(transposed_panels{B, ldb});
+  } else if (copy_rows) {
+    run(copied_panels{B, ldb});
+  } else {
+    run(in_place_panels{B, ldb, ldb});
+  }
   return true;
 }
 
