@@ -2,6 +2,7 @@
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
@@ -185,26 +186,23 @@ void gemm(const gemm_call<T>& g) {
   gemm<T>(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
 }
 
-// Two independent products at once: half of the pool computes `first`, the other half `second`, each half in
-// bands. A linear layer's dx and dW products have equal cost, so on 2 threads each runs whole on its own core:
-// one BLAS call per product instead of two half-size ones (each of which packs the full shared operand), and
-// one fork/join instead of two.
+// Two independent products at once: half of the pool computes `first` in bands; `second` is cut into chunks of rows
+// (or columns) that every thread takes from a shared counter, the first half joining when its band of `first` is
+// done. A linear layer's dx and dW products have equal flops but not equal speed (dW's C is cold: last touched by
+// the optimizer), so a fixed split left the dx thread waiting. Each chunk is computed whole by whichever thread
+// takes it, so the result does not depend on the schedule. One fork/join instead of two.
 template <class T>
 void gemm_pair(const gemm_call<T>& first, const gemm_call<T>& second) {
 #if defined(_OPENMP)
   const int threads = max_threads();
   if (threads > 1 && !omp_in_parallel()) {
+    const std::int64_t chunks = 4 * threads;
+    std::atomic<std::int64_t> next{0};
 #pragma omp parallel num_threads(threads)
     {
       const std::int64_t t = omp_get_thread_num(), nt = omp_get_num_threads(), half = std::max<std::int64_t>(1, nt / 2);
-      if (nt == 1) {
-        gemm_part(first, 0, 1);
-        gemm_part(second, 0, 1);
-      } else if (t < half) {
-        gemm_part(first, t, half);
-      } else {
-        gemm_part(second, t - half, nt - half);
-      }
+      if (t < half) gemm_part(first, t, half);
+      for (std::int64_t c = next.fetch_add(1); c < chunks; c = next.fetch_add(1)) gemm_part(second, c, chunks);
     }
     return;
   }
