@@ -24,23 +24,32 @@ class elementwise_activation {
   template <class Act>
   const tensor<T, B>& forward_with(const Act& act, const tensor<T, B>& x) {
     x_ = &x;
+    y_out_ = &y_;
     y_.resize(x.shape());
     ops::activation_forward<B>(act, x.numel(), x.data(), y_.data());
     return y_;
   }
+  // `y` already holds act(x) (the previous layer applied it, see Sequential); y is also a valid input for backward
+  // when act' read through the output gives the same mask (ReLU).
+  const tensor<T, B>& pass_through(const tensor<T, B>& y) {
+    x_ = &y;
+    y_out_ = &y;
+    return y;
+  }
   template <class Act>
   const tensor<T, B>& backward_with(const Act& act, const tensor<T, B>& dy) {
     check(x_ != nullptr, [&] { return cat(Act::name, "::backward called before forward"); });
-    check(dy.shape() == y_.shape(), [&] {
-      return cat(Act::name, "::backward: dy: expected shape ", y_.shape(), ", got ", dy.shape());
+    check(dy.shape() == y_out_->shape(), [&] {
+      return cat(Act::name, "::backward: dy: expected shape ", y_out_->shape(), ", got ", dy.shape());
     });
     dx_.resize(dy.shape());
-    ops::activation_backward<B>(act, dy.numel(), x_->data(), y_.data(), dy.data(), dx_.data());
+    ops::activation_backward<B>(act, dy.numel(), x_->data(), y_out_->data(), dy.data(), dx_.data());
     return dx_;
   }
 
  private:
   const tensor<T, B>* x_ = nullptr;
+  const tensor<T, B>* y_out_ = nullptr;
   tensor<T, B> y_, dx_;
 };
 }  // namespace detail
@@ -61,7 +70,12 @@ class Activation : public detail::elementwise_activation<T, B> {
 };
 
 template <class T = float, class B = cpu>
-class ReLU : public Activation<activation::ReLU, T, B> {};
+class ReLU : public Activation<activation::ReLU, T, B> {
+ public:
+  // Inside a Sequential, after a Linear that already applied the ReLU (Linear::forward_relu): y passes through.
+  // ReLU's derivative read from the output is the one read from the input (y > 0 exactly where x > 0).
+  const tensor<T, B>& forward_fused(const tensor<T, B>& y) { return this->pass_through(y); }
+};
 
 template <class T = float, class B = cpu>
 class Sigmoid : public Activation<activation::Sigmoid, T, B> {};

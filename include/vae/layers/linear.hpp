@@ -5,6 +5,7 @@
 
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/ops/linear.hpp"
 
 namespace vae {
@@ -33,14 +34,19 @@ class Linear {
 
   // x: [..., in] → y: [..., out]
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check(weight_.bound(), "Linear::forward: parameters are not attached to a parameter_store");
-    check(x.rank() >= 1 && x.dim(x.rank() - 1) == in_,
-          [&] { return cat("Linear::forward: expected input [..., ", in_, "], got ", x.shape()); });
-    x_ = &x;
-    shape out_shape = x.shape();
-    out_shape[out_shape.rank() - 1] = out_;
-    y_.resize(out_shape);
+    prepare_forward(x);
     ops::linear_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
+    return y_;
+  }
+
+  // forward(x) followed by ReLU in the same pass (host backends): y_ holds max(x·Wᵀ + b, 0). Sequential uses it for a
+  // Linear directly followed by a ReLU, which then passes y_ through (ReLU's mask from its output equals the one from
+  // its input). backward() is unchanged: it receives the gradient the ReLU already masked.
+  const tensor<T, B>& forward_relu(const tensor<T, B>& x)
+    requires HostBackend<B>
+  {
+    prepare_forward(x);
+    ops::linear_relu_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
   }
 
@@ -62,6 +68,15 @@ class Linear {
   parameter<T>& bias() { return bias_; }
 
  private:
+  void prepare_forward(const tensor<T, B>& x) {
+    check(weight_.bound(), "Linear::forward: parameters are not attached to a parameter_store");
+    check(x.rank() >= 1 && x.dim(x.rank() - 1) == in_,
+          [&] { return cat("Linear::forward: expected input [..., ", in_, "], got ", x.shape()); });
+    x_ = &x;
+    shape out_shape = x.shape();
+    out_shape[out_shape.rank() - 1] = out_;
+    y_.resize(out_shape);
+  }
   linear_dims dims(const tensor<T, B>& x) const { return {x.numel() / in_, in_, out_}; }
 
   std::int64_t in_, out_;

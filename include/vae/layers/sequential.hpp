@@ -19,6 +19,24 @@ class Sequential {
                 "Sequential: every layer must use the same backend");
   static constexpr std::size_t size = 1 + sizeof...(Rest);
 
+  // A layer that can apply a ReLU in its own output pass (Linear::forward_relu on the host) directly followed by a
+  // ReLU: one pass instead of two, and the ReLU passes the output through (ReLU::forward_fused). Names, backward and
+  // results are those of the two layers run one after the other.
+  template <std::size_t I>
+  static constexpr bool fuses_relu_at = [] {
+    if constexpr (I + 1 >= size) {
+      return false;
+    } else {
+      using L = std::tuple_element_t<I, std::tuple<First, Rest...>>;
+      using A = std::tuple_element_t<I + 1, std::tuple<First, Rest...>>;
+      return requires(L& l, A& a, const tensor<value_type, backend>& t) {
+        l.forward_relu(t);
+        a.forward_fused(t);
+      };
+    }
+  }();
+
+
   explicit Sequential(First first, Rest... rest) : layers_(std::move(first), std::move(rest)...) {}
 
   const tensor<value_type, backend>& forward(const tensor<value_type, backend>& x) {
@@ -47,9 +65,15 @@ class Sequential {
  private:
   template <std::size_t I>
   const tensor<value_type, backend>& forward_from(const tensor<value_type, backend>& x) {
-    const auto& y = std::get<I>(layers_).forward(x);
-    if constexpr (I + 1 < size) return forward_from<I + 1>(y);
-    else return y;
+    if constexpr (fuses_relu_at<I>) {
+      const auto& y = std::get<I + 1>(layers_).forward_fused(std::get<I>(layers_).forward_relu(x));
+      if constexpr (I + 2 < size) return forward_from<I + 2>(y);
+      else return y;
+    } else {
+      const auto& y = std::get<I>(layers_).forward(x);
+      if constexpr (I + 1 < size) return forward_from<I + 1>(y);
+      else return y;
+    }
   }
   template <std::size_t I>
   const tensor<value_type, backend>& backward_from(const tensor<value_type, backend>& dy) {

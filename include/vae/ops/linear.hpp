@@ -19,6 +19,11 @@ template <class B, class T>
 void linear_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
   kernel<linear_op, B>::forward(d, x, w, bias, y);
 }
+// y = max(x·wᵀ + bias, 0) in one pass (host backends: the cpu kernel's epilogue).
+template <class B, class T>
+void linear_relu_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
+  kernel<linear_op, B>::forward_relu(d, x, w, bias, y);
+}
 // dx = dy·w (skipped when dx is null), dw += dyᵀ·x, dbias += column sums of dy (skipped when null).
 template <class B, class T>
 void linear_backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {

@@ -13,16 +13,32 @@ template <>
 struct kernel<linear_op, cpu> {
   template <class T>
   static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    // The bias is added by each thread to the band of y it just computed (still in its cache).
-    auto add_bias = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
-      if (!bias) return;
+    forward_then(d, x, w, bias, y, false);
+  }
+  // y = max(x·wᵀ + bias, 0): a Linear followed by a ReLU in one pass (Sequential fuses the pair on the host).
+  template <class T>
+  static void forward_relu(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
+    forward_then(d, x, w, bias, y, true);
+  }
+
+ private:
+  template <class T>
+  static void forward_then(const linear_dims& d, const T* x, const T* w, const T* bias, T* y, bool relu) {
+    // The bias (and the ReLU) are applied by each thread to the band of y it just computed (still in its cache).
+    auto epilogue = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+      if (!bias && !relu) return;
       for (std::int64_t r = r0; r < r1; ++r) {
         T* row = y + r * d.out;
-        for (std::int64_t j = c0; j < c1; ++j) row[j] += bias[j];
+        if (bias)
+          for (std::int64_t j = c0; j < c1; ++j) row[j] += bias[j];
+        if (relu)
+          for (std::int64_t j = c0; j < c1; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);  // activation::ReLU::value
       }
     };
-    cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, add_bias);
+    cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, epilogue);
   }
+
+ public:
 
   template <class T>
   static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
