@@ -8,6 +8,24 @@
 
 namespace vae {
 
+namespace detail {
+template <class L, class A, class X>
+concept relu_fusable_pair = requires(L& l, A& a, const X& x) {
+  l.forward_relu(x);
+  a.forward_fused(x);
+};
+// Whether layer I of Ls... applies a ReLU itself and layer I + 1 is a ReLU that can pass its output through.
+template <std::size_t I, class X, class... Ls>
+constexpr bool fuses_relu_at() {
+  if constexpr (I + 1 >= sizeof...(Ls)) {
+    return false;
+  } else {
+    using layers = std::tuple<Ls...>;
+    return relu_fusable_pair<std::tuple_element_t<I, layers>, std::tuple_element_t<I + 1, layers>, X>;
+  }
+}
+}  // namespace detail
+
 template <Layer First, Layer... Rest>
 class Sequential {
  public:
@@ -23,19 +41,7 @@ class Sequential {
   // ReLU: one pass instead of two, and the ReLU passes the output through (ReLU::forward_fused). Names, backward and
   // results are those of the two layers run one after the other.
   template <std::size_t I>
-  static constexpr bool fuses_relu_at = [] {
-    if constexpr (I + 1 >= size) {
-      return false;
-    } else {
-      using L = std::tuple_element_t<I, std::tuple<First, Rest...>>;
-      using A = std::tuple_element_t<I + 1, std::tuple<First, Rest...>>;
-      return requires(L& l, A& a, const tensor<value_type, backend>& t) {
-        l.forward_relu(t);
-        a.forward_fused(t);
-      };
-    }
-  }();
-
+  static constexpr bool fuses_relu_at = detail::fuses_relu_at<I, tensor<value_type, backend>, First, Rest...>();
 
   explicit Sequential(First first, Rest... rest) : layers_(std::move(first), std::move(rest)...) {}
 
