@@ -1,4 +1,5 @@
-// GEMM micro-benchmark: vae's cpu backend gemm (Eigen on the OpenMP pool) against OpenBLAS cblas_sgemm,
+// GEMM micro-benchmark: vae's cpu backend gemm (bands over the OpenMP pool: our AVX-512 kernel where built, else BLAS
+// or Eigen) against OpenBLAS cblas_sgemm,
 // float32, same shapes and thread count, alternating A B A B; reports the median GFLOP/s of each and the ratio.
 #include <cblas.h>
 
@@ -42,10 +43,13 @@ const char* env_or(const char* name, const char* fallback) {
 
 int main(int argc, char** argv) {
   // Two thread pools alternate here (libgomp for vae, OpenBLAS's pthreads). libgomp's default ACTIVE wait keeps
-  // its idle workers spinning after each region, which on a 2-core machine halves OpenBLAS's speed. Unless the
-  // caller chose a policy, re-run this program with OMP_WAIT_POLICY=passive (libgomp reads it only at start-up).
+  // its idle workers spinning after each region, which on a 2-core machine halves OpenBLAS's speed; OpenBLAS's
+  // workers spin the same way after each call (halving ours: vae's 2-thread products measured at its 1-thread
+  // speed). Unless the caller chose, re-run this program with OMP_WAIT_POLICY=passive and OPENBLAS_THREAD_TIMEOUT=4
+  // (the shortest spin) so that each side sleeps while the other runs (both read them only at start-up).
   if (!std::getenv("OMP_WAIT_POLICY")) {
     setenv("OMP_WAIT_POLICY", "passive", 1);
+    if (!std::getenv("OPENBLAS_THREAD_TIMEOUT")) setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1);
     setenv("VAE_BENCH_SET_WAIT_POLICY", "1", 1);
     execv("/proc/self/exe", argv);
   }
@@ -60,8 +64,9 @@ int main(int argc, char** argv) {
 
   std::printf("gemm_bench: float32, %d threads, median of %d timed samples per kernel (alternating vae, OpenBLAS)\n",
               threads, repeats);
-  std::printf("vae gemm: Eigen %d.%d.%d, Eigen threads %d%s\n", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION,
-              EIGEN_MINOR_VERSION, Eigen::nbThreads(),
+  std::printf("vae gemm: %sEigen %d.%d.%d, Eigen threads %d%s\n",
+              vae::cpu_detail::avx512::available ? "vae's AVX-512 kernel in bands over the OpenMP pool (float); " : "",
+              EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::nbThreads(),
 #if defined(EIGEN_USE_BLAS)
               ", EIGEN_USE_BLAS (products routed to BLAS)"
 #else
@@ -69,10 +74,11 @@ int main(int argc, char** argv) {
 #endif
   );
   std::printf("OpenBLAS: %s, core %s\n", openblas_get_config(), openblas_get_corename());
-  std::printf("env: OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s OPENBLAS_NUM_THREADS=%s OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s%s\n",
+  std::printf("env: OPENBLAS_CORETYPE=%s OPENBLAS_L2_SIZE=%s OPENBLAS_NUM_THREADS=%s OPENBLAS_THREAD_TIMEOUT=%s "
+              "OMP_NUM_THREADS=%s OMP_WAIT_POLICY=%s%s\n",
               env_or("OPENBLAS_CORETYPE", "(unset)"), env_or("OPENBLAS_L2_SIZE", "(unset)"),
-              env_or("OPENBLAS_NUM_THREADS", "(unset)"), env_or("OMP_NUM_THREADS", "(unset)"),
-              env_or("OMP_WAIT_POLICY", "(unset)"),
+              env_or("OPENBLAS_NUM_THREADS", "(unset)"), env_or("OPENBLAS_THREAD_TIMEOUT", "(unset)"),
+              env_or("OMP_NUM_THREADS", "(unset)"), env_or("OMP_WAIT_POLICY", "(unset)"),
               std::getenv("VAE_BENCH_SET_WAIT_POLICY") ? " (set by gemm_bench, see source)" : "");
 
   if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {  // other work on the machine skews every number
