@@ -77,7 +77,7 @@ inline void adam_chunk_avx512(const adam_step_args<float>& a, std::int64_t begin
   const __m512 inv_bc2 = _mm512_set1_ps(1.0f / a.bias_correction2_sqrt), eps = _mm512_set1_ps(a.eps);
   const __m512 two = _mm512_set1_ps(2.0f);
   for (std::int64_t i = begin; i < end; i += 16) {
-    const __mmask16 k = end - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (end - i)) - 1u);
+    const __mmask16 k = cpu_detail::avx512::lanes(end - i);
     __m512 p = _mm512_maskz_loadu_ps(k, a.param + i);
     const __m512 g = _mm512_fmadd_ps(l2, p, _mm512_maskz_loadu_ps(k, a.grad + i));
     const __m512 m = _mm512_fmadd_ps(b1, _mm512_maskz_loadu_ps(k, a.exp_avg + i), _mm512_mul_ps(c1, g));

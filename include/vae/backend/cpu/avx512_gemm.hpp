@@ -80,10 +80,6 @@ inline void bcast_rows_dispatch(std::int64_t mr, std::int64_t kc, const float* a
   }
 }
 
-inline __mmask16 lanes(std::int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u);
-}
-
 // 16×16 transpose in registers: four butterfly stages, each swapping the off-diagonal b×b blocks of row pairs.
 inline void transpose16(__m512 r[16]) {
 #pragma GCC unroll 4
