@@ -55,6 +55,39 @@ TEST_CASE("bernoulli ops: per-image sums equal the BCE-with-logits op, gradients
   }
 }
 
+TEST_CASE("bernoulli ops in float (the AVX-512 rows where built): within float rounding of double; one pass = two") {
+  using likelihood_terms_test::batch;
+  for (auto [rows, p] : {std::pair<std::int64_t, std::int64_t>{3, 1}, {4, 255}, {2, 256}, {3, 700}, {2, 784}}) {
+    const batch b(rows, p);
+    const std::vector<float> of(b.out.begin(), b.out.end()), xf(b.x.begin(), b.x.end());
+    const std::vector<double> od(of.begin(), of.end()), xd(xf.begin(), xf.end());  // the same values in double
+    std::vector<double> nll_f(rows), nll_d(rows), nll_one(rows);
+    std::vector<float> grad_f(rows * p), grad_one(rows * p, -7.f);
+    ops::bernoulli_nll<cpu>(rows, p, of.data(), xf.data(), nll_f.data());
+    ops::bernoulli_nll<cpu>(rows, p, od.data(), xd.data(), nll_d.data());
+    ops::bernoulli_nll_backward<cpu>(rows, p, of.data(), xf.data(), b.w.data(), grad_f.data());
+    ops::bernoulli_nll_and_backward<cpu>(rows, p, of.data(), xf.data(), b.w.data(), nll_one.data(), grad_one.data());
+    constexpr double ulp = 1.0 / (1 << 24);
+    for (std::int64_t i = 0; i < rows; ++i) {
+      INFO("rows=" << rows << " p=" << p << " image " << i);
+      // Each float term softplus(o) − o·x carries a few roundings of its two parts' size.
+      double scale = 0;
+      for (std::int64_t k = 0; k < p; ++k) {
+        const double o = od[i * p + k];
+        scale += std::max(o, 0.0) + std::log1p(std::exp(-std::abs(o))) + std::abs(o * xd[i * p + k]);
+      }
+      CHECK(std::abs(nll_f[i] - nll_d[i]) <= 4 * ulp * scale);
+      CHECK(nll_one[i] == nll_f[i]);
+      for (std::int64_t k = 0; k < p; ++k) {
+        const std::int64_t e = i * p + k;
+        const double sig = 1.0 / (1.0 + std::exp(-od[e])), want = b.w[i] * (sig - xd[e]);
+        CHECK(std::abs(grad_f[e] - want) <= 4 * ulp * b.w[i] * (sig + xd[e]));
+        CHECK(grad_one[e] == grad_f[e]);
+      }
+    }
+  }
+}
+
 TEST_CASE("gaussian ops: per-image −log N(x | out, c) and gradient w/c·(out − x)") {
   using likelihood_terms_test::batch;
   const double c = 0.3;

@@ -24,6 +24,16 @@ struct BernoulliLikelihood {
     d_out.resize(out.shape());
     ops::bernoulli_nll_backward<B>(x.dim(0), p, out.data(), x.data(), row_weight.data(), d_out.data());
   }
+  // nll() and backward() in one pass (the row weights must not depend on the nll, as the ELBO's 1/N does not).
+  template <class T, class B>
+  void nll_and_backward(const tensor<T, B>& out, const tensor<T, B>& x, std::span<const double> row_weight,
+                        std::span<double> per_image, tensor<T, B>& d_out) const {
+    const auto p = detail::check_likelihood_shapes("BernoulliLikelihood::nll_and_backward", out, x, 1, per_image.size());
+    detail::check_likelihood_shapes("BernoulliLikelihood::nll_and_backward", out, x, 1, row_weight.size());
+    d_out.resize(out.shape());
+    ops::bernoulli_nll_and_backward<B>(x.dim(0), p, out.data(), x.data(), row_weight.data(), per_image.data(),
+                                       d_out.data());
+  }
   template <class T, class B>
   void mean(const tensor<T, B>& out, tensor<T, B>& pixels) const {
     pixels.resize(out.shape());

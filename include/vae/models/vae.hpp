@@ -117,15 +117,20 @@ class VAE {
       draw(rng);
       const auto& out = dec_.forward(z_);
       nll_.resize(n);
-      lik_.nll(out, x, nll_);
+      row_w_.assign(n, 1.0 / static_cast<double>(n));
+      // A likelihood with a one-pass nll_and_backward (Bernoulli) computes the output gradient with the nll.
+      constexpr bool one_pass = requires(LikelihoodP& l, std::span<const double> w, std::span<double> s) {
+        l.nll_and_backward(out, x, w, s, dout_);
+      };
+      if constexpr (one_pass) lik_.nll_and_backward(out, x, row_w_, nll_, dout_);
+      else lik_.nll(out, x, nll_);
       div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
       const auto pen = weight_.penalty(step, stats_);
       double rec = 0;
       for (double v : nll_) rec += v;
       last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
 
-      row_w_.assign(n, 1.0 / static_cast<double>(n));
-      lik_.backward(out, x, row_w_, dout_);
+      if constexpr (!one_pass) lik_.backward(out, x, row_w_, dout_);
       dz_ = dec_.backward(dout_);
       zero_like(dmu_, mu_);
       zero_like(dlogvar_, mu_);

@@ -24,6 +24,19 @@ void bernoulli_nll_backward(std::int64_t rows, std::int64_t p, const T* out, con
                             T* d_out) {
   kernel<bernoulli_likelihood_op, B>::backward(rows, p, out, x, row_weight, d_out);
 }
+// Both of the above in one pass over out and x where B's kernel has one (the cpu's: one exp per value), else the two
+// ops in turn. For a row weight that does not depend on the nll (the ELBO's 1/N).
+template <class B, class T>
+void bernoulli_nll_and_backward(std::int64_t rows, std::int64_t p, const T* out, const T* x, const double* row_weight,
+                                double* per_row, T* d_out) {
+  using K = kernel<bernoulli_likelihood_op, B>;
+  if constexpr (requires { K::nll_and_backward(rows, p, out, x, row_weight, per_row, d_out); }) {
+    K::nll_and_backward(rows, p, out, x, row_weight, per_row, d_out);
+  } else {
+    K::nll(rows, p, out, x, per_row);
+    K::backward(rows, p, out, x, row_weight, d_out);
+  }
+}
 // pixels[i] = σ(out[i]) for i < n.
 template <class B, class T>
 void bernoulli_mean(std::int64_t n, const T* out, T* pixels) {
