@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
@@ -149,7 +150,11 @@ inline void slice_rows(const tensor<float>& src, std::int64_t begin, std::int64_
   const std::int64_t row = src.numel() / src.dim(0);
   s[0] = end - begin;
   dst.resize(s);
-  std::copy(src.data() + begin * row, src.data() + end * row, dst.data());
+  const float* from = src.data() + begin * row;
+  float* to = dst.data();
+  parallel_for(end - begin, (end - begin) * row, [&](std::int64_t r) {  // on the pool, as data::gather
+    std::copy(from + r * row, from + (r + 1) * row, to + r * row);
+  });
 }
 
 inline double squared_error(const tensor<float>& a, const tensor<float>& b) {
