@@ -1,6 +1,8 @@
 // Linear: finite-difference gradients, PyTorch parity, gradient accumulation, shape errors.
 #include "vae/layers/linear.hpp"
 
+#include <tuple>
+
 #include "../test_support.hpp"
 #include "vae/testing/gradcheck.hpp"
 
@@ -83,4 +85,37 @@ TEST_CASE("Linear parameters get PyTorch names and default init bounds") {
   CHECK(store.entries()[0].name == "enc.0.weight");
   CHECK(store.entries()[1].name == "enc.0.bias");
   for (std::int64_t i = 0; i < store.size(); ++i) CHECK(std::abs(store.values()[i]) <= 0.1f);
+}
+
+TEST_CASE_TEMPLATE("Linear on a store frozen for inference: the transposed copy gives the same outputs, bit for bit", T,
+                   float, double) {
+  generator rng(5);
+  for (auto [in, out, rows] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{37, 70, 5}, {784, 512, 128}}) {
+    Linear<T> layer(in, out);
+    parameter_store<T> store;
+    store.attach(layer, rng);
+    auto x = test::random_tensor<T>({rows, in}, rng);
+    const tensor<T> plain = layer.forward(x), plain_relu = layer.forward_relu(x);
+    store.freeze_for_inference();
+    REQUIRE(store.frozen());
+    REQUIRE(layer.weight().transposed_value() != nullptr);
+    CHECK(layer.weight().transposed_value()[1] == layer.weight().value[in]);  // [in, out]: (0, 1) is w(1, 0)
+    const tensor<T> frozen = layer.forward(x), frozen_relu = layer.forward_relu(x);
+    std::int64_t differ = 0, relu_differ = 0, clipped = 0;
+    for (std::int64_t i = 0; i < plain.numel(); ++i) {
+      differ += plain.data()[i] != frozen.data()[i];
+      relu_differ += plain_relu.data()[i] != frozen_relu.data()[i];
+      clipped += frozen_relu.data()[i] == T(0);
+    }
+    INFO("in=" << in << " out=" << out);
+    CHECK(differ == 0);
+    CHECK(relu_differ == 0);
+    CHECK(clipped > 0);
+    // A writable access through the store (what optimizers and loaders use) thaws it: the copy would go stale.
+    store.values()[0] += T(1);
+    CHECK_FALSE(store.frozen());
+    CHECK(layer.weight().transposed_value() == nullptr);
+    const auto& after = layer.forward(x);
+    CHECK(after.data()[0] != plain.data()[0]);  // the new weight is seen
+  }
 }

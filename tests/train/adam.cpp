@@ -1,10 +1,12 @@
-// Adam / AdamW: PyTorch parity on a small MLP, the update formula on hand-computed steps, AMSGrad, state hooks, errors.
+// Adam / AdamW: PyTorch parity on a small MLP, the update formula on hand-computed steps, AMSGrad, state hooks, errors,
+// unset gradients after step_and_zero_grad.
 #include "vae/train/adam.hpp"
 
 #include <cmath>
 #include <map>
 
 #include "optim_fixture.hpp"
+#include "vae/layers/linear.hpp"
 
 using namespace vae;
 
@@ -214,4 +216,88 @@ TEST_CASE("Adam::step_and_zero_grad equals step() then zero_grad(), bit for bit,
   CHECK(differ == 0);
   CHECK(nonzero == 0);
   CHECK(b.values()[50000] == a.values()[50000]);  // the buffer past the trainable range is untouched
+}
+
+namespace adam_unset_test {
+// Two Linear layers; the second only takes part in some steps (its gradient then stays unset until the optimizer).
+struct two_linears {
+  Linear<float> a{6, 5}, b{5, 3};
+  template <class V>
+  void visit_parameters(const std::string& prefix, V&& visit) {
+    a.visit_parameters(prefix + "a.", visit);
+    b.visit_parameters(prefix + "b.", visit);
+  }
+  // Backward of Σ c·output for fixed coefficients; `a` runs twice when `twice` (its second write must add).
+  void backward_step(const tensor<float>& x, bool use_b, bool twice) {
+    const auto& y = a.forward(x);
+    tensor<float> dy(y.shape(), 0.25f);
+    if (use_b) {
+      const auto& z = b.forward(y);
+      tensor<float> dz(z.shape(), -0.5f);
+      dy = b.backward(dz);
+    }
+    a.backward(dy);
+    if (twice) {
+      a.forward(x);
+      a.backward(dy);
+    }
+  }
+};
+}  // namespace adam_unset_test
+
+TEST_CASE("Adam::step_and_zero_grad leaves gradients unset: the next backward overwrites, bit for bit step() + zero_grad()") {
+  using adam_unset_test::two_linears;
+  two_linears ma, mb;
+  parameter_store<float> a, b;
+  generator ra(3), rb(3), rx(4);
+  a.attach(ma, ra);
+  b.attach(mb, rb);
+  tensor<float> x({4, 6});
+  rx.fill_normal(x.data(), x.numel(), 0.0, 1.0);
+  Adam<float> oa({.lr = 1e-2}), ob({.lr = 1e-2});
+  bool stale_memory_seen = false;
+  for (int step = 0; step < 6; ++step) {
+    const bool use_b = step % 2 == 0, twice = step % 3 == 1;
+    ma.backward_step(x, use_b, twice);
+    mb.backward_step(x, use_b, twice);
+    INFO("step " << step);
+    // The same gradients: b's unset ones overwritten by their first write (or cleared by grads() when unwritten).
+    std::int64_t differ = 0;
+    for (std::int64_t i = 0; i < a.trainable_size(); ++i) differ += a.grads()[i] != b.grads()[i];
+    CHECK(differ == 0);
+    oa.step(a);
+    a.zero_grad();
+    ob.step_and_zero_grad(b);
+    // Unset, not cleared: the layers' raw gradient memory still holds this step's values (the next backward must
+    // overwrite them, not add to them).
+    for (std::int64_t i = 0; i < mb.a.weight().numel(); ++i) stale_memory_seen |= mb.a.weight().grad[i] != 0.f;
+  }
+  CHECK(stale_memory_seen);
+  // Read through the store, unset gradients are zeros.
+  std::int64_t nonzero = 0;
+  for (std::int64_t i = 0; i < b.trainable_size(); ++i) nonzero += b.grads()[i] != 0.f;
+  CHECK(nonzero == 0);
+  std::int64_t differ = 0;
+  for (std::int64_t i = 0; i < a.size(); ++i) differ += a.values()[i] != b.values()[i];
+  CHECK(differ == 0);
+}
+
+TEST_CASE("parameter::grad_to_add clears an unset gradient once; take_unset_grad reports it once") {
+  adam_unset_test::two_linears m;
+  parameter_store<float> s;
+  generator r(1);
+  s.attach(m, r);
+  auto& w = m.a.weight();
+  std::fill(w.grad, w.grad + w.numel(), 2.f);
+  s.unset_grads();
+  CHECK(w.grad[0] == 2.f);  // memory untouched
+  CHECK(w.grad_to_add()[0] == 0.f);
+  w.grad[0] = 5.f;
+  CHECK(w.grad_to_add()[0] == 5.f);  // set now: no second clearing
+  auto& v = m.b.weight();
+  s.unset_grads();
+  CHECK(v.take_unset_grad());
+  CHECK_FALSE(v.take_unset_grad());
+  s.zero_grad();  // clears the flags too
+  CHECK_FALSE(m.b.bias().take_unset_grad());
 }

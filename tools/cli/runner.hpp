@@ -123,6 +123,14 @@ class runner_on : public runner {
   }
 
  protected:
+  // Evaluation freezes a host store for inference (each Linear forward then reads its weight's transposed copy in
+  // place); training thaws it (as does any write through the store: optimizer steps, loading).
+  void freeze_for_evaluation(bool training) {
+    if constexpr (std::same_as<typename B::memory_space, host_memory>) {
+      if (training) store_.thaw();
+      else store_.freeze_for_inference();
+    }
+  }
   Adam<float, B>& optimizer() {
     check(opt_ != nullptr, "runner: set_optimizer must be called before the optimizer is used");
     return *opt_;
@@ -197,7 +205,10 @@ class ae_runner final : public runner_on<typename Model::backend> {
     base::store_.attach(model_, init);
   }
   std::string family() const override { return "ae"; }
-  void set_training(bool t) override { model_.set_training(t); }
+  void set_training(bool t) override {
+    model_.set_training(t);
+    this->freeze_for_evaluation(t);
+  }
   double train_step(tensor<float>& x, generator&, std::int64_t) override {
     detail::shape_input(x, flat_, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_));
@@ -244,7 +255,10 @@ class vae_runner final : public runner_on<typename Model::backend> {
     base::store_.attach(model_, init);
   }
   std::string family() const override { return "vae"; }
-  void set_training(bool t) override { model_.set_training(t); }
+  void set_training(bool t) override {
+    model_.set_training(t);
+    this->freeze_for_evaluation(t);
+  }
   double train_step(tensor<float>& x, generator& rng, std::int64_t step) override {
     detail::shape_input(x, flat_, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_), rng, step);
@@ -372,7 +386,10 @@ class vq_runner final : public runner_on<typename Model::backend> {
     base::store_.attach(model_, init);
   }
   std::string family() const override { return "vq"; }
-  void set_training(bool t) override { model_.set_training(t); }
+  void set_training(bool t) override {
+    model_.set_training(t);
+    this->freeze_for_evaluation(t);
+  }
   double train_step(tensor<float>& x, generator&, std::int64_t step) override {
     detail::shape_images(x, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_), step);

@@ -90,8 +90,8 @@ class BatchNorm2d {
     check_shape(dy.shape(), y_.shape(), "BatchNorm2d::backward: dy");
     dx_.resize(x_->shape());
     ops::batch_norm_backward<B>(dims(*x_), forward_training_, x_->data(), affine_ ? weight_.value : nullptr,
-                                mean_.data(), rstd_.data(), dy.data(), dx_.data(), affine_ ? weight_.grad : nullptr,
-                                affine_ ? bias_.grad : nullptr);
+                                mean_.data(), rstd_.data(), dy.data(), dx_.data(), affine_ ? weight_.grad_to_add() : nullptr,
+                                affine_ ? bias_.grad_to_add() : nullptr);
     return dx_;
   }
 

@@ -68,7 +68,7 @@ class Conv2d {
     if (input_grad_) dx_.resize(x_->shape());
     scratch_.resize({ops::conv2d_scratch_size<B>(d_)});
     ops::conv2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                            weight_.grad, has_bias_ ? bias_.grad : nullptr, scratch_.data());
+                            weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr, scratch_.data());
     return dx_;
   }
 

@@ -76,7 +76,8 @@ class ConvTranspose2d {
     if (input_grad_) dx_.resize(x_->shape());
     work_.resize({ops::conv_transpose2d_scratch_size<B>(d_)});
     ops::conv_transpose2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                                      weight_.grad, has_bias_ ? bias_.grad : nullptr, work_.data());
+                                      weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr,
+                                      work_.data());
     return dx_;
   }
 

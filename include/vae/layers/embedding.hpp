@@ -73,7 +73,7 @@ class Embedding {
     check_shape(dy.shape(), y_.shape(), "Embedding::backward: dy");
     const std::int64_t n = idx_.numel(), d = dim_;
     const T* g = dy.data();
-    T* dw = weight_.grad;
+    T* dw = weight_.grad_to_add();
     // Columns in blocks of 64 per task: no two tasks touch the same element, whatever the indices repeat.
     constexpr std::int64_t block = 64;
     const std::int64_t blocks = (d + block - 1) / block;

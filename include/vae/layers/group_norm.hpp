@@ -55,8 +55,8 @@ class GroupNorm {
     check_shape(dy.shape(), y_.shape(), "GroupNorm::backward: dy");
     dx_.resize(x_->shape());
     ops::group_norm_backward<B>(dims(*x_), x_->data(), affine_ ? weight_.value : nullptr, mean_.data(), rstd_.data(),
-                                dy.data(), dx_.data(), affine_ ? weight_.grad : nullptr,
-                                affine_ ? bias_.grad : nullptr);
+                                dy.data(), dx_.data(), affine_ ? weight_.grad_to_add() : nullptr,
+                                affine_ ? bias_.grad_to_add() : nullptr);
     return dx_;
   }
 

@@ -22,6 +22,7 @@ class Linear {
           [&] { return cat("Linear: sizes must be positive, got in=", in_features, " out=", out_features); });
     weight_.shape = {out_, in_};
     weight_.init = parameter_init::fan_in_uniform(in_);
+    weight_.transposed_for_inference = true;  // the forward reads it transposed (parameter_store::freeze_for_inference)
     bias_.shape = {out_};
     bias_.init = parameter_init::fan_in_uniform(in_);
   }
@@ -35,6 +36,12 @@ class Linear {
   // x: [..., in] → y: [..., out]
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     prepare_forward(x);
+    if constexpr (HostBackend<B>) {
+      if (const T* wt = weight_.transposed_value()) {
+        ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), false);
+        return y_;
+      }
+    }
     ops::linear_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
   }
@@ -46,7 +53,10 @@ class Linear {
     requires HostBackend<B>
   {
     prepare_forward(x);
-    ops::linear_relu_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
+    if (const T* wt = weight_.transposed_value())
+      ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), true);
+    else
+      ops::linear_relu_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
   }
 
@@ -54,8 +64,16 @@ class Linear {
     check(x_ != nullptr, "Linear::backward called before forward");
     check_shape(dy.shape(), y_.shape(), "Linear::backward: dy");
     if (input_grad_) dx_.resize(x_->shape());
-    ops::linear_backward<B>(dims(*x_), x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                            weight_.grad, has_bias_ ? bias_.grad : nullptr);
+    T* dx = input_grad_ ? dx_.data() : nullptr;
+    if constexpr (HostBackend<B>) {
+      // A gradient the store left unset (Adam::step_and_zero_grad) is overwritten: no clearing pass, no read of it.
+      const bool overwrite_w = weight_.take_unset_grad(), overwrite_b = has_bias_ && bias_.take_unset_grad();
+      ops::linear_backward_writing<B>(dims(*x_), x_->data(), weight_.value, dy.data(), dx, weight_.grad,
+                                      has_bias_ ? bias_.grad : nullptr, overwrite_w, overwrite_b);
+    } else {
+      ops::linear_backward<B>(dims(*x_), x_->data(), weight_.value, dy.data(), dx, weight_.grad_to_add(),
+                              has_bias_ ? bias_.grad_to_add() : nullptr);
+    }
     return dx_;
   }
 

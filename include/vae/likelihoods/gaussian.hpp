@@ -76,7 +76,7 @@ class GaussianLearnedGlobalSigma {
         ds += w * (1.0 - d * d * inv);
       }
     }
-    if (log_sigma_.grad) log_sigma_.grad[0] = static_cast<T>(log_sigma_.grad[0] + ds);
+    if (T* g = log_sigma_.grad_to_add()) g[0] = static_cast<T>(g[0] + ds);
   }
   void mean(const tensor<T, B>& out, tensor<T, B>& pixels) const { pixels = out; }
   int output_multiplier() const { return 1; }

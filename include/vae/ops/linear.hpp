@@ -24,10 +24,22 @@ template <class B, class T>
 void linear_relu_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
   kernel<linear_op, B>::forward_relu(d, x, w, bias, y);
 }
+// y = x·wt + bias (then max(·, 0) when relu) from wt [in, out], the weight's transposed copy (host backends).
+template <class B, class T>
+void linear_forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
+  kernel<linear_op, B>::forward_from_transposed(d, x, wt, bias, y, relu);
+}
 // dx = dy·w (skipped when dx is null), dw += dyᵀ·x, dbias += column sums of dy (skipped when null).
 template <class B, class T>
 void linear_backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
   kernel<linear_op, B>::backward(d, x, w, dy, dx, dw, dbias);
+}
+// linear_backward, but dw and dbias are each OVERWRITTEN (dw = dyᵀ·x, dbias = Σ dy) where their flag says so (host
+// backends: a gradient the store left unset, see parameter::take_unset_grad).
+template <class B, class T>
+void linear_backward_writing(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                             bool overwrite_dw, bool overwrite_dbias) {
+  kernel<linear_op, B>::backward(d, x, w, dy, dx, dw, dbias, overwrite_dw, overwrite_dbias);
 }
 }  // namespace ops
 }  // namespace vae

@@ -61,8 +61,8 @@ class LearnableGaussianPrior {
   double gaussian_mean(std::int64_t j) const { return mean_.value[j]; }
   double gaussian_log_var(std::int64_t j) const { return log_var_.value[j]; }
   void add_gaussian_grad(std::int64_t j, double dmean, double dlog_var) {
-    if (mean_.grad) mean_.grad[j] = static_cast<T>(mean_.grad[j] + dmean);
-    if (log_var_.grad) log_var_.grad[j] = static_cast<T>(log_var_.grad[j] + dlog_var);
+    if (T* g = mean_.grad_to_add()) g[j] = static_cast<T>(g[j] + dmean);
+    if (T* g = log_var_.grad_to_add()) g[j] = static_cast<T>(g[j] + dlog_var);
   }
   void check_latent_dim(std::int64_t d) const {
     check(mean_.bound(), "LearnableGaussianPrior: parameters are not attached to a parameter_store");

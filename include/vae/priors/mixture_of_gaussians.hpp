@@ -88,14 +88,14 @@ class MixtureOfGaussiansPrior {
     const auto lw = log_weights();
     std::vector<double> per_row(static_cast<std::size_t>(z.dim(0))), resp, dlw(static_cast<std::size_t>(k_), 0.0);
     detail::diag_mixture::log_prob(k_, d_, means_.value, log_vars_.value, lw.data(), z, per_row, &resp);
-    detail::diag_mixture::backward(k_, d_, means_.value, log_vars_.value, z, row_weight, resp, dz, means_.grad,
-                                   log_vars_.grad, dlw.data());
+    detail::diag_mixture::backward(k_, d_, means_.value, log_vars_.value, z, row_weight, resp, dz, means_.grad_to_add(),
+                                   log_vars_.grad_to_add(), dlw.data());
     // log π = log_softmax(logits): d/dlogit_c = dlw_c − π_c Σ dlw.
     double total = 0;
     for (auto v : dlw) total += v;
-    if (logits_.grad)
+    if (T* g = logits_.grad_to_add())
       for (std::int64_t c = 0; c < k_; ++c)
-        logits_.grad[c] = static_cast<T>(logits_.grad[c] + dlw[static_cast<std::size_t>(c)] - std::exp(lw[static_cast<std::size_t>(c)]) * total);
+        g[c] = static_cast<T>(g[c] + dlw[static_cast<std::size_t>(c)] - std::exp(lw[static_cast<std::size_t>(c)]) * total);
   }
   void sample(tensor<T, B>& z, generator& rng) const {
     check(z.rank() == 2 && z.dim(1) == d_,

@@ -58,8 +58,8 @@ class VampPrior {
   void add_pseudo_input_grad(const tensor<T, B>& dx) {
     check_shape(dx.shape(), shape{k_, in_},
                 "VampPrior::add_pseudo_input_grad (does the encoder compute input gradients?) dx");
-    if (pseudo_.grad)
-      for (std::int64_t i = 0; i < dx.numel(); ++i) pseudo_.grad[i] = static_cast<T>(pseudo_.grad[i] + dx[i]);
+    if (T* g = pseudo_.grad_to_add())
+      for (std::int64_t i = 0; i < dx.numel(); ++i) g[i] = static_cast<T>(g[i] + dx[i]);
   }
 
   void log_prob(const tensor<T, B>& z, std::span<double> per_row) const {

@@ -124,8 +124,8 @@ class GumbelQuantizer {
     const std::int64_t N = nhw_[0], hw = nhw_[1] * nhw_[2], M = N * hw, K = K_;
     g_.resize({M, C_});
     detail::nchw_to_rows(dzq.data(), g_.data(), N, C_, hw);
-    if (codebook_.grad)
-      cpu_detail::gemm<T>(true, false, K, C_, M, T(1), y_.data(), K, g_.data(), C_, T(1), codebook_.grad, C_);
+    if (T* dcodebook = codebook_.grad_to_add())
+      cpu_detail::gemm<T>(true, false, K, C_, M, T(1), y_.data(), K, g_.data(), C_, T(1), dcodebook, C_);
     dy_.resize({M, K});
     cpu_detail::gemm<T>(false, true, M, K, C_, T(1), g_.data(), C_, codebook_.value, C_, T(0), dy_.data(), K);
     dl_.resize({M, K});

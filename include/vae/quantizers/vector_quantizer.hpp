@@ -319,7 +319,7 @@ class vq_base {
     const double s = 2.0 / static_cast<double>(M * d_);
     const std::int64_t d = d_;
     if (!opt_.cosine) {
-      ops::vq_codebook_grad<B>(M, K_, d, s, idx_.data(), zc, eq_.data(), codebook_.grad);
+      ops::vq_codebook_grad<B>(M, K_, d, s, idx_.data(), zc, eq_.data(), codebook_.grad_to_add());
       return;
     }
     if constexpr (host) add_cosine_codebook_grad(M, s);
@@ -335,12 +335,13 @@ class vq_base {
       T* g = den_.data() + idx_[r] * d;
       for (std::int64_t j = 0; j < d; ++j) g[j] += static_cast<T>(s * (eq_[r * d + j] - zc[r * d + j]));
     }
+    T* dcodebook = codebook_.grad_to_add();
     for (std::int64_t k = 0; k < K_; ++k) {
       const T* e = en_.data() + k * d;
       const T* g = den_.data() + k * d;
       double dot = 0;
       for (std::int64_t j = 0; j < d; ++j) dot += static_cast<double>(e[j]) * g[j];
-      for (std::int64_t j = 0; j < d; ++j) codebook_.grad[k * d + j] += static_cast<T>((g[j] - e[j] * dot) / enorm_[k]);
+      for (std::int64_t j = 0; j < d; ++j) dcodebook[k * d + j] += static_cast<T>((g[j] - e[j] * dot) / enorm_[k]);
     }
   }
   // dz_c (in dzc_) → through the normalisation and in_proj → dz_e [N, D, h, w].

@@ -53,7 +53,6 @@ struct adam_step_args {
   T decay_factor{};  // p ← p·decay_factor before the update (1 − lr·wd for AdamW; exactly 1 for Adam)
   T step_size{};     // lr / (1 − β1ᵗ)
   T bias_correction2_sqrt{};  // √(1 − β2ᵗ)
-  T* zero_grad = nullptr;     // the gradient buffer again, to zero after the update (step_and_zero_grad), or null
 };
 
 namespace detail {
@@ -89,7 +88,6 @@ inline void adam_chunk_avx512(const adam_step_args<float>& a, std::int64_t begin
     _mm512_mask_storeu_ps(a.exp_avg + i, k, m);
     _mm512_mask_storeu_ps(a.exp_avg_sq + i, k, v);
     _mm512_mask_storeu_ps(a.param + i, k, p);
-    if (a.zero_grad) _mm512_mask_storeu_ps(a.zero_grad + i, k, _mm512_setzero_ps());
   }
 }
 #endif
@@ -119,7 +117,6 @@ void adam_update_host(const adam_step_args<T>& a) {
     } else {
       p = p * a.decay_factor - a.step_size * (m / (v.sqrt() / a.bias_correction2_sqrt + a.eps));
     }
-    if (a.zero_grad) std::fill(a.zero_grad + begin, a.zero_grad + end, T(0));  // the chunk is still in cache
   });
 }
 
@@ -131,21 +128,7 @@ class adam_base {
   using backend = B;
 
   // One step t ← t + 1 over [0, store.trainable_size()).
-  void step(parameter_store<T, B>& store) { step(store, false); }
-
-  // step(), then the gradients set to zero for the next accumulation. On the host each chunk is zeroed right after
-  // its update, while it is in cache: the separate zero_grad() pass over the whole gradient buffer disappears.
-  void step_and_zero_grad(parameter_store<T, B>& store) {
-    if constexpr (host_backend<B>) {
-      step(store, true);
-    } else {
-      step(store, false);
-      store.zero_grad();
-    }
-  }
-
- private:
-  void step(parameter_store<T, B>& store, bool zero_grad_after) {
+  void step(parameter_store<T, B>& store) {
     prepare(store);
     const std::int64_t n = store.trainable_size();
     ++step_;
@@ -167,7 +150,6 @@ class adam_base {
     a.decay_factor = decoupled_ ? static_cast<T>(1.0 - lr_ * weight_decay_) : T(1);
     a.step_size = static_cast<T>(lr_ / bc1);
     a.bias_correction2_sqrt = static_cast<T>(std::sqrt(bc2));
-    if (zero_grad_after) a.zero_grad = store.grads();
     if (n == 0) return;
     if constexpr (host_backend<B>) {
       if (amsgrad_) adam_update_host<true>(a);
@@ -177,8 +159,16 @@ class adam_base {
     }
   }
 
+  // step(), then the gradients read as zero for the next accumulation. On the host they are unset
+  // (parameter_store::unset_grads), not cleared: each layer's first gradient write of the next step overwrites, so no
+  // pass writes zeros over the gradient buffer (a third of the optimizer's memory traffic) and the weight-gradient
+  // products need not read it.
+  void step_and_zero_grad(parameter_store<T, B>& store) {
+    step(store);
+    if constexpr (host_backend<B>) store.unset_grads();
+    else store.zero_grad();
+  }
 
- public:
   // Sizes the moment buffers to the store (zeroed) if they are not yet; checks them against it otherwise.
   void prepare(const parameter_store<T, B>& store) {
     const std::int64_t n = store.trainable_size();

@@ -13,17 +13,24 @@ template <>
 struct kernel<linear_op, cpu> {
   template <class T>
   static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    forward_then(d, x, w, bias, y, false);
+    forward_then(d, x, w, false, bias, y, false);
   }
   // y = max(x·wᵀ + bias, 0): a Linear followed by a ReLU in one pass (Sequential fuses the pair on the host).
   template <class T>
   static void forward_relu(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    forward_then(d, x, w, bias, y, true);
+    forward_then(d, x, w, false, bias, y, true);
+  }
+  // forward / forward_relu from the weight's transposed copy wt [in, out] (a store frozen for inference): the
+  // product reads it in place.
+  template <class T>
+  static void forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
+    forward_then(d, x, wt, true, bias, y, relu);
   }
 
  private:
   template <class T>
-  static void forward_then(const linear_dims& d, const T* x, const T* w, const T* bias, T* y, bool relu) {
+  static void forward_then(const linear_dims& d, const T* x, const T* w, bool w_is_transposed, const T* bias, T* y,
+                           bool relu) {
     // The bias (and the ReLU) are applied by each thread to the band of y it just computed (still in its cache).
     auto epilogue = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
       if (!bias && !relu) return;
@@ -35,15 +42,22 @@ struct kernel<linear_op, cpu> {
           for (std::int64_t j = c0; j < c1; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);  // activation::ReLU::value
       }
     };
-    cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, epilogue);
+    if (w_is_transposed)
+      cpu_detail::gemm_bands<T>(false, false, d.rows, d.out, d.in, T(1), x, d.in, w, d.out, T(0), y, d.out, epilogue);
+    else
+      cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, epilogue);
   }
 
  public:
 
+  // dw and dbias are added to, or overwritten where overwrite_dw / overwrite_dbias (beta = 0: the old values are
+  // never read).
   template <class T>
-  static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
+  static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       bool overwrite_dw = false, bool overwrite_dbias = false) {
+    const T dw_beta = overwrite_dw ? T(0) : T(1);
     const cpu_detail::gemm_call<T> input_grad{false, false, d.rows, d.in, d.out, T(1), dy, d.out, w, d.in, T(0), dx, d.in};
-    const cpu_detail::gemm_call<T> weight_grad{true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, T(1), dw, d.in};
+    const cpu_detail::gemm_call<T> weight_grad{true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, dw_beta, dw, d.in};
     if (dx && dw && 2 * d.rows * d.in * d.out >= (std::int64_t{1} << 21)) {
       cpu_detail::gemm_pair(input_grad, weight_grad);  // same cost: one product per half of the pool
     } else {
@@ -63,7 +77,10 @@ struct kernel<linear_op, cpu> {
           const T* row = dy + r * d.out + j0;
           for (std::int64_t j = 0; j < len; ++j) acc[j] += row[j];
         }
-        for (std::int64_t j = 0; j < len; ++j) dbias[j0 + j] += acc[j];
+        if (overwrite_dbias)
+          for (std::int64_t j = 0; j < len; ++j) dbias[j0 + j] = acc[j];
+        else
+          for (std::int64_t j = 0; j < len; ++j) dbias[j0 + j] += acc[j];
       });
     }
   }
