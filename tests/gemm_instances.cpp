@@ -6,4 +6,6 @@ template void gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, 
                           const float*, std::int64_t, float, float*, std::int64_t);
 template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::int64_t, double, const double*, std::int64_t,
                            const double*, std::int64_t, double, double*, std::int64_t);
+template bool avx512::gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
+                                  std::int64_t, const float*, std::int64_t, float, float*, std::int64_t);
 }  // namespace vae::cpu_detail

@@ -87,8 +87,8 @@ TEST_CASE("Linear parameters get PyTorch names and default init bounds") {
   for (std::int64_t i = 0; i < store.size(); ++i) CHECK(std::abs(store.values()[i]) <= 0.1f);
 }
 
-TEST_CASE_TEMPLATE("Linear on a store frozen for inference: the transposed copy gives the same outputs, bit for bit", T,
-                   float, double) {
+TEST_CASE_TEMPLATE("Linear on a store frozen for inference: the transposed copy gives the same outputs, bit for bit",
+                   T, float, double) {
   generator rng(5);
   for (auto [in, out, rows] : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{37, 70, 5}, {784, 512, 128}}) {
     Linear<T> layer(in, out);
@@ -96,10 +96,14 @@ TEST_CASE_TEMPLATE("Linear on a store frozen for inference: the transposed copy 
     store.attach(layer, rng);
     auto x = test::random_tensor<T>({rows, in}, rng);
     const tensor<T> plain = layer.forward(x), plain_relu = layer.forward_relu(x);
+    // Copies only where the product is vae's float AVX-512 kernel (BLAS would sum in another order).
+    constexpr bool copies = std::is_same_v<T, float> && cpu_detail::avx512::available;
     store.freeze_for_inference();
-    REQUIRE(store.frozen());
-    REQUIRE(layer.weight().transposed_value() != nullptr);
-    CHECK(layer.weight().transposed_value()[1] == layer.weight().value[in]);  // [in, out]: (0, 1) is w(1, 0)
+    CHECK(store.frozen() == copies);
+    if (copies) {
+      REQUIRE(layer.weight().transposed_value() != nullptr);
+      CHECK(layer.weight().transposed_value()[1] == layer.weight().value[in]);  // [in, out]: (0, 1) is w(1, 0)
+    }
     const tensor<T> frozen = layer.forward(x), frozen_relu = layer.forward_relu(x);
     std::int64_t differ = 0, relu_differ = 0, clipped = 0;
     for (std::int64_t i = 0; i < plain.numel(); ++i) {

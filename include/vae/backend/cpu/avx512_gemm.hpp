@@ -1,6 +1,7 @@
 // Serial float GEMM with AVX-512 register tiles over small L1 panels, for the products of our models (one thread's band).
 #pragma once
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -255,9 +256,12 @@ inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float al
 }
 
 // Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (BLAS semantics: with beta = 0, C is not read). Returns false, doing
-// nothing, for K = 0 (the caller's fallback scales C by beta).
-inline bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
-                 std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+// nothing, for K = 0 (the caller's fallback scales C by beta). A template (float only) so that a program of many
+// translation units can compile it once (VAE_EXTERN_GEMM, see gemm.hpp).
+template <class T>
+  requires std::same_as<T, float>
+bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
   if (K <= 0) return false;
   if (M <= 0 || N <= 0) return true;
   auto run = [&](const auto& panels) {
@@ -295,8 +299,10 @@ inline bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std
 }
 
 #else
-inline bool gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*, std::int64_t, const float*,
-                 std::int64_t, float, float*, std::int64_t) {
+template <class T>
+  requires std::same_as<T, float>
+bool gemm(bool, bool, std::int64_t, std::int64_t, std::int64_t, T, const T*, std::int64_t, const T*, std::int64_t, T, T*,
+          std::int64_t) {
   return false;
 }
 #endif

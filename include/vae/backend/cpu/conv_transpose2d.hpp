@@ -181,8 +181,8 @@ struct kernel<conv_transpose2d_op, cpu> {
     if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
-    T* wr = partials + l.plan.tasks * l.w;
-    if (dx) cpu_detail::weight_to_channels_last(d.in_c, d.out_c, kk, w, wr);
+    T* wt = partials + l.plan.tasks * l.w;  // [k, in_c]
+    if (dx) cpu_detail::weight_to_channels_last_transposed(d.in_c, d.out_c, kk, w, wt);
     if (dw) std::fill(partials, partials + l.plan.tasks * l.w, T(0));
     const std::int64_t cost = d.n * ihw * d.in_c * k * ((dw ? 1 : 0) + (dx ? 1 : 0));
     cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
@@ -198,7 +198,7 @@ struct kernel<conv_transpose2d_op, cpu> {
         cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), xl, d.in_c, dcol, k, T(1), partials + t * l.w, k);
       }
       if (dx) {
-        cpu_detail::gemm<T>(false, true, rows, d.in_c, k, T(1), dcol, k, wr, k, T(0), xl, d.in_c);
+        cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), xl, d.in_c);
         cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dx + b0 * d.in_c * ihw);
       }
     });
