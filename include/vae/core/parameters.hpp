@@ -195,9 +195,10 @@ class parameter_store {
   // Inference (host stores): a [in, out] copy of every weight a layer's forward reads transposed (Linear's [out, in]),
   // so that its product reads the weight in place instead of transposing it on every call (7% of a Linear forward
   // at batch 128). Only where that product is vae's float AVX-512 kernel, whose result is then bit for bit the same;
-  // BLAS packs its operands anyway and would sum in another order, so elsewhere this does nothing (frozen() false). A snapshot, as torch.jit.freeze: it holds until thaw() or the next writable access through the
-  // store (values(), value_tensor(), which optimizers and loaders use); writes through a layer's raw
-  // parameter::value pointer in between are not seen. Backward passes keep reading the weights themselves.
+  // BLAS packs its operands anyway and would sum in another order, so elsewhere this does nothing (frozen() false).
+  // A snapshot, as torch.jit.freeze: it holds until thaw() or the next writable access through the store (values(),
+  // value_tensor(), which optimizers and loaders use); writes through a layer's raw parameter::value pointer in
+  // between are not seen. Backward passes keep reading the weights themselves.
   void freeze_for_inference()
     requires std::same_as<typename Backend::memory_space, host_memory>
   {
