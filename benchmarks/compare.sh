@@ -105,7 +105,7 @@ tmp, peak, variants, models = sys.argv[1], float(sys.argv[2]), sys.argv[3].split
 def load(path):
     with open(path) as f:
         return [json.loads(l) for l in f if l.strip()]
-rows = []
+rows, pairs = [], []
 print(f"vae GEMM: openblas = the default build (float products through vae's AVX-512 kernel where the cpu has it, "
       f"the rest through OpenBLAS), noavx512 = the same with -DVAE_AVX512=OFF, eigen = Eigen's own kernels; medians over runs; "
       f"fp32 peak {peak:.0f} GFLOP/s")
@@ -123,4 +123,16 @@ for m in models:
         print(f"| {name} | {vt:,.0f} | {tt:,.0f} | {vt / tt:.2f}x | {ve:,.0f} | {te:,.0f} | {ve / te:.2f}x | {g:.1f} | {100 * g / peak:.0f}% |")
     runs = "; ".join(f"{var} " + ", ".join(f"{r['train_samples_per_s']:.0f}" for r in load(f"{tmp}/{m}.{var}")) for var in variants)
     print(f"|   runs (train/s) | {runs} | torch " + ", ".join(f"{r['train_samples_per_s']:.0f}" for r in t) + " | | | | | | |")
+    # Run i of vae against run i of PyTorch (a minute apart): on a shared host whose load drifts over minutes, the
+    # median of these per-pair ratios follows the libraries more closely than the ratio of the two medians.
+    for var in variants:
+        v = load(f"{tmp}/{m}.{var}")
+        for key, what in (("train_samples_per_s", "train"), ("eval_samples_per_s", "eval")):
+            pr = [a[key] / b[key] for a, b in zip(v, t)]
+            if pr:
+                pairs.append(f"{m}{'' if len(variants) == 1 else f' ({var})'} {what}: " + ", ".join(f"{x:.2f}" for x in pr)
+                             + f" -> median {statistics.median(pr):.2f}x")
+print("paired ratios, run i of vae / run i of PyTorch:")
+for line in pairs:
+    print("  " + line)
 EOF
