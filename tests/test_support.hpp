@@ -2,6 +2,8 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "vae/core/parameters.hpp"
@@ -39,6 +41,34 @@ void require_parity(const tensor<T>& actual, const io::safetensors_file& f, cons
   const auto r = testing::compare_with_fixture(actual, f, name, atol, rtol);
   MESSAGE("parity " << label << " " << r.summary(name));
   CHECK_MESSAGE(r.ok, r.summary(name));
+}
+
+// [N, C, H, W] → [N, H, W, C] and back (plain loops, independent of the library's transposes).
+template <class T>
+tensor<T> to_channels_last(const tensor<T>& x) {
+  const std::int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
+  tensor<T> r({n, h, w, c});
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t p = 0; p < h * w; ++p) r.data()[(b * h * w + p) * c + ch] = x.data()[(b * c + ch) * h * w + p];
+  return r;
+}
+template <class T>
+tensor<T> to_channels_first(const tensor<T>& x) {
+  const std::int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  tensor<T> r({n, c, h, w});
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t p = 0; p < h * w; ++p) r.data()[(b * c + ch) * h * w + p] = x.data()[(b * h * w + p) * c + ch];
+  return r;
+}
+// max |a − b| over two tensors of one shape.
+template <class T>
+double max_abs_diff(const tensor<T>& a, const tensor<T>& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
+  return m;
 }
 
 }  // namespace vae::test

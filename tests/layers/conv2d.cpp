@@ -167,3 +167,52 @@ TEST_CASE("Conv2d over a batch cut into several cache-sized chunks equals image-
   for (std::int64_t i = 0; i < sb.size(); ++i) max_err = std::max(max_err, std::abs(sb.grads()[i] - ss.grads()[i]));
   CHECK(max_err < 1e-10);
 }
+
+TEST_CASE("Conv2d with channels-last activations: finite differences, and the NCHW layer's numbers transposed") {
+  SUBCASE("gradients (double), every input/output layout") {
+    const memory_format first = memory_format::channels_first, last = memory_format::channels_last;
+    const std::pair<memory_format, memory_format> formats[] = {{first, last}, {last, first}, {last, last}};
+    std::uint64_t seed = 20;
+    for (const auto& [in, out] : formats) {
+      Conv2d<double> layer(3, 4, 3, 2, 1);
+      layer.set_memory_format(in, out);
+      const shape xs = in == last ? shape{2, 5, 6, 3} : shape{2, 3, 5, 6};
+      check_grads(layer, xs, seed++);
+    }
+  }
+  SUBCASE("forward and backward equal the channels_first layer's, transposed") {
+    generator rng(9);
+    Conv2d<double> a(5, 6, 4, 2, 1), b(5, 6, 4, 2, 1);
+    parameter_store<double> sa, sb;
+    sa.attach(a, rng);
+    sb.attach(b, rng);
+    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+    b.set_memory_format(memory_format::channels_last, memory_format::channels_last);
+    const auto x = test::random_tensor<double>({3, 5, 8, 8}, rng);
+    const auto dy = test::random_tensor<double>({3, 6, 4, 4}, rng);
+    const auto x_cl = test::to_channels_last(x), dy_cl = test::to_channels_last(dy);  // the layers keep &x
+    const auto ya = a.forward(x);
+    const auto yb = b.forward(x_cl);
+    CHECK(yb.shape() == shape{3, 4, 4, 6});
+    CHECK(test::max_abs_diff(test::to_channels_first(yb), ya) < 1e-12);
+    sa.zero_grad();
+    sb.zero_grad();
+    const auto dxa = a.backward(dy);
+    const auto dxb = b.backward(dy_cl);
+    CHECK(test::max_abs_diff(test::to_channels_first(dxb), dxa) < 1e-12);
+    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == doctest::Approx(sa.grads()[i]).epsilon(1e-12));
+  }
+  SUBCASE("a channels-last layer names the layout it expects") {
+    generator rng(10);
+    Conv2d<float> layer(3, 4, 3);
+    layer.set_memory_format(memory_format::channels_last, memory_format::channels_first);
+    parameter_store<float> store;
+    store.attach(layer, rng);
+    tensor<float> nchw({2, 3, 5, 5}, 0.f);
+    CHECK_THROWS_WITH_AS(layer.forward(nchw), doctest::Contains("expected input [N, H, W, 3] (channels last)"),
+                         vae::error);
+    CHECK_THROWS_WITH_AS(Conv2d<float>(4, 4, 3, 1, 1, 1, 2).set_memory_format(memory_format::channels_last,
+                                                                             memory_format::channels_last),
+                         doctest::Contains("groups == 1"), vae::error);
+  }
+}

@@ -149,3 +149,21 @@ TEST_CASE("ConvTranspose2d over a batch cut into several cache-sized chunks equa
   for (std::int64_t i = 0; i < sb.size(); ++i) max_err = std::max(max_err, std::abs(sb.grads()[i] - ss.grads()[i]));
   CHECK(max_err < 1e-10);
 }
+
+TEST_CASE("ConvTranspose2d with channels-last activations: finite differences (double), every layout") {
+  const memory_format first = memory_format::channels_first, last = memory_format::channels_last;
+  const std::pair<memory_format, memory_format> formats[] = {{first, last}, {last, first}, {last, last}};
+  std::uint64_t seed = 30;
+  for (const auto& [in, out] : formats) {
+    generator rng(seed++);
+    ConvTranspose2d<double> layer(3, 2, 4, 2, 1);
+    layer.set_memory_format(in, out);
+    parameter_store<double> store;
+    store.attach(layer, rng);
+    auto x = test::random_tensor<double>(in == last ? shape{2, 3, 4, 3} : shape{2, 3, 3, 4}, rng);
+    const auto report = testing::check_layer_gradients(layer, store, x);
+    INFO(report.summary());
+    CHECK(report.ok);
+    CHECK(layer.forward(x).shape() == (out == last ? shape{2, 6, 8, 2} : shape{2, 2, 6, 8}));
+  }
+}

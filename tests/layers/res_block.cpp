@@ -19,6 +19,17 @@ TEST_CASE("ResBlock gradients match finite differences (double)") {
     INFO(report.summary());
     CHECK(report.ok);
   }
+  SUBCASE("ReLU, no norm, channels-last activations") {
+    generator rng(4);
+    ResBlock<double> block(3, 2);
+    block.set_memory_format(memory_format::channels_last);
+    parameter_store<double> store;
+    store.attach(block, rng);
+    auto x = test::random_tensor<double>({2, 4, 3, 3}, rng);  // [N, H, W, C]
+    const auto report = testing::check_layer_gradients(block, store, x);
+    INFO(report.summary());
+    CHECK(report.ok);
+  }
   SUBCASE("SiLU with GroupNorm") {
     generator rng(2);
     ResBlock<double> block(res_block_options{4, 4, 2, conv_activation::silu});
@@ -74,5 +85,11 @@ TEST_CASE("ResBlock rejects a wrong channel count") {
   store.attach(block, rng);
   tensor<float> x({1, 3, 4, 4}, 0.f);
   CHECK_THROWS_WITH_AS(block.forward(x), doctest::Contains("expected input [N, 4, H, W], got [1, 3, 4, 4]"),
+                       vae::error);
+}
+
+TEST_CASE("ResBlock keeps GroupNorm blocks channels_first") {
+  ResBlock<float> normed(res_block_options{8, 4, 2, conv_activation::relu});
+  CHECK_THROWS_WITH_AS(normed.set_memory_format(memory_format::channels_last), doctest::Contains("GroupNorm"),
                        vae::error);
 }

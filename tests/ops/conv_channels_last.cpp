@@ -201,3 +201,108 @@ TEST_CASE("conv2d in float: channels-last (AVX transposes) vs columns on the vq-
     CHECK(gdw < 1e-4);
   }
 }
+
+namespace {
+// [n, c, p] ↔ [n, p, c] on plain vectors (the tests' own loop, independent of the kernels' transposes).
+std::vector<double> to_nhwc(const std::vector<double>& v, std::int64_t n, std::int64_t c, std::int64_t p) {
+  std::vector<double> r(v.size());
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t t = 0; t < p; ++t) r[static_cast<std::size_t>((b * p + t) * c + ch)] = v[static_cast<std::size_t>((b * c + ch) * p + t)];
+  return r;
+}
+std::vector<double> to_nchw(const std::vector<double>& v, std::int64_t n, std::int64_t c, std::int64_t p) {
+  std::vector<double> r(v.size());
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t ch = 0; ch < c; ++ch)
+      for (std::int64_t t = 0; t < p; ++t) r[static_cast<std::size_t>((b * c + ch) * p + t)] = v[static_cast<std::size_t>((b * p + t) * c + ch)];
+  return r;
+}
+
+// Runs the kernel with channels-last activations on the sides `d` asks for (inputs transposed by the test, outputs
+// transposed back) and compares with the NCHW column path (`ref`: the same geometry, no flags) on the same data.
+template <class Kernel, class Dims>
+void in_place_compare(const std::string& label, Dims d, bool cl_in, bool cl_out, std::int64_t w_size) {
+  const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w;
+  const std::int64_t x_size = d.n * d.in_c * ihw, y_size = d.n * d.out_c * ohw;
+  const auto ref = cl_run<Kernel>(d, conv_path::columns, x_size, w_size, y_size, 11);
+  vae::generator rng(11);  // the same draws as cl_run: x, w, bias, dy, dw start, dbias start
+  const auto x = cl_random(x_size, rng), w = cl_random(w_size, rng), bias = cl_random(d.out_c, rng);
+  const auto dy = cl_random(y_size, rng);
+  auto dw = cl_random(w_size, rng), dbias = cl_random(d.out_c, rng);
+  d.channels_last_in = cl_in;
+  d.channels_last_out = cl_out;
+  REQUIRE(Kernel::path_for(d) == conv_path::channels_last);
+  const auto xs = cl_in ? to_nhwc(x, d.n, d.in_c, ihw) : x;
+  const auto dys = cl_out ? to_nhwc(dy, d.n, d.out_c, ohw) : dy;
+  std::vector<double> y(static_cast<std::size_t>(y_size)), dx(static_cast<std::size_t>(x_size), -7.0);
+  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d)));
+  Kernel::forward(d, xs.data(), w.data(), bias.data(), y.data(), scratch.data());
+  Kernel::backward(d, xs.data(), w.data(), dys.data(), dx.data(), dw.data(), dbias.data(), scratch.data());
+  const auto y_nchw = cl_out ? to_nchw(y, d.n, d.out_c, ohw) : y;
+  const auto dx_nchw = cl_in ? to_nchw(dx, d.n, d.in_c, ihw) : dx;
+  const double gy = cl_gap(y_nchw, ref.y), gdx = cl_gap(dx_nchw, ref.dx), gdw = cl_gap(dw, ref.dw),
+               gdb = cl_gap(dbias, ref.dbias);
+  MESSAGE(label << (cl_in ? " [in NHWC]" : " [in NCHW]") << (cl_out ? " [out NHWC]" : " [out NCHW]")
+                << ": max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw << ", dbias " << gdb);
+  CHECK(gy < 1e-12);
+  CHECK(gdx < 1e-12);
+  CHECK(gdw < 1e-12);
+  CHECK(gdb < 1e-12);
+}
+}  // namespace
+
+TEST_CASE("conv2d reads and writes channels-last activations in place: equal to the NCHW path, transposed") {
+  using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+  struct named {
+    const char* label;
+    vae::conv2d_dims d;
+  };
+  const named cases[] = {
+      {"4x4 s2 p1", cl_conv(3, 16, 14, 14, 24, 4, 2, 1, 1)},
+      {"3x3 s1 p1 (res block)", cl_conv(2, 17, 7, 7, 5, 3, 1, 1, 1)},
+      {"pointwise 1x1", cl_conv(3, 20, 7, 7, 9, 1, 1, 0, 1)},
+      {"one input channel (first layer)", cl_conv(4, 1, 12, 12, 16, 4, 2, 1, 1)},
+      {"one output channel", cl_conv(2, 6, 8, 8, 1, 3, 1, 1, 1)},
+      {"few channels, dilation 2", cl_conv(2, 3, 9, 6, 4, 3, 1, 2, 2)},
+      {"multi-chunk batch", cl_conv(60, 16, 12, 12, 8, 3, 1, 1, 1)},
+  };
+  for (const auto& c : cases)
+    for (const bool cl_in : {false, true})
+      for (const bool cl_out : {false, true}) {
+        if (!cl_in && !cl_out) continue;
+        in_place_compare<K>(c.label, c.d, cl_in, cl_out, c.d.out_c * c.d.in_c * c.d.k_h * c.d.k_w);
+      }
+}
+
+TEST_CASE("conv_transpose2d reads and writes channels-last activations in place: equal to the NCHW path, transposed") {
+  using K = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
+  struct named {
+    const char* label;
+    vae::conv_transpose2d_dims d;
+  };
+  const named cases[] = {
+      {"4x4 s2 p1", cl_conv_t(3, 24, 7, 7, 16, 4, 2, 1, 0, 1)},
+      {"pointwise 1x1", cl_conv_t(3, 7, 6, 6, 16, 1, 1, 0, 0, 1)},
+      {"one output channel (last layer)", cl_conv_t(4, 16, 7, 7, 1, 4, 2, 1, 0, 1)},
+      {"one input channel, output_padding 1", cl_conv_t(2, 1, 6, 5, 5, 3, 2, 1, 1, 1)},
+      {"few channels, dilation 2", cl_conv_t(2, 4, 5, 7, 3, 3, 1, 1, 0, 2)},
+      {"multi-chunk batch", cl_conv_t(50, 8, 8, 8, 16, 4, 2, 1, 0, 1)},
+  };
+  for (const auto& c : cases)
+    for (const bool cl_in : {false, true})
+      for (const bool cl_out : {false, true}) {
+        if (!cl_in && !cl_out) continue;
+        in_place_compare<K>(c.label, c.d, cl_in, cl_out, c.d.in_c * c.d.out_c * c.d.k_h * c.d.k_w);
+      }
+}
+
+TEST_CASE("conv kernels refuse channels-last activations on the column path") {
+  using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+  auto d = cl_conv(1, 2, 5, 5, 3, 3, 1, 1, 1);
+  d.channels_last_out = true;
+  std::vector<double> x(50), w(54), y(75), scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::columns)));
+  const double* no_bias = nullptr;
+  CHECK_THROWS_WITH_AS(K::forward(d, x.data(), w.data(), no_bias, y.data(), scratch.data(), conv_path::columns),
+                       doctest::Contains("channels-last path"), vae::error);
+}

@@ -1,6 +1,7 @@
 // ResNetDecoder: 1×1 conv from the code dimension, residual blocks, activation, stride-2 transposed convolutions
 // (vqvae.py's `dec`).
 #pragma once
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,6 +53,9 @@ class ResNetDecoder {
       if (i + 1 < o.upsamplings) acts_.emplace_back(o.activation);
       c = out;
     }
+    if constexpr (std::same_as<B, cpu>) {
+      if (o.norm_groups == 0) keep_activations_channels_last();
+    }
   }
 
   template <class Visitor>
@@ -99,6 +103,14 @@ class ResNetDecoder {
   const resnet_decoder_options& options() const { return opt_; }
 
  private:
+  // As ResNetEncoder: channels-last activations between the first convolution and the last (host, no GroupNorm).
+  void keep_activations_channels_last() {
+    constexpr auto first = memory_format::channels_first, last = memory_format::channels_last;
+    in_.front().set_memory_format(first, last);
+    for (auto& b : blocks_) b.set_memory_format(last);
+    for (std::size_t i = 0; i < ups_.size(); ++i) ups_[i].set_memory_format(last, i + 1 == ups_.size() ? first : last);
+  }
+
   resnet_decoder_options opt_;
   std::vector<Conv2d<T, B>> in_;  // one element (Conv2d has no default constructor)
   std::vector<ResBlock<T, B>> blocks_;

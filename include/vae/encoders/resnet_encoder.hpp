@@ -1,5 +1,6 @@
 // ResNetEncoder: stride-2 convolutions, residual blocks, activation, 1×1 conv to the code dimension (vqvae.py's `enc`).
 #pragma once
+#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ class ResNetEncoder {
       blocks_.emplace_back(res_block_options{o.hidden, o.res_hidden, o.norm_groups, o.activation});
     out_.emplace_back(o.hidden, o.code_dim, 1);
     downs_.front().set_input_gradient(false);  // the data needs no gradient
+    if constexpr (std::same_as<B, cpu>) {
+      if (o.norm_groups == 0) keep_activations_channels_last();
+    }
   }
 
   template <class Visitor>
@@ -92,6 +96,15 @@ class ResNetEncoder {
   const resnet_encoder_options& options() const { return opt_; }
 
  private:
+  // Host stacks without GroupNorm pass channels-last activations from the first convolution's output to the last
+  // one's input: the interface stays NCHW, and no layer in between transposes (core/memory_format.hpp).
+  void keep_activations_channels_last() {
+    constexpr auto first = memory_format::channels_first, last = memory_format::channels_last;
+    for (std::size_t i = 0; i < downs_.size(); ++i) downs_[i].set_memory_format(i == 0 ? first : last, last);
+    for (auto& b : blocks_) b.set_memory_format(last);
+    out_.front().set_memory_format(last, first);
+  }
+
   resnet_encoder_options opt_;
   std::vector<Conv2d<T, B>> downs_;
   std::vector<detail::switchable_activation<T, B>> acts_;

@@ -1,8 +1,10 @@
 // Conv2d layer (PyTorch nn.Conv2d, NCHW): weight [out, in/groups, k, k], bias [out]; stride, padding, dilation, groups.
 #pragma once
+#include <concepts>
 #include <cstdint>
 #include <string>
 
+#include "vae/core/memory_format.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/conv2d.hpp"
@@ -47,8 +49,10 @@ class Conv2d {
   // x: [N, in, H, W] → y: [N, out, OH, OW].
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     check(weight_.bound(), "Conv2d::forward: parameters are not attached to a parameter_store");
-    check(x.rank() == 4 && x.dim(1) == in_,
-          [&] { return cat("Conv2d::forward: expected input [N, ", in_, ", H, W], got ", x.shape()); });
+    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
+      return cat("Conv2d::forward: expected input ", in_format_ == memory_format::channels_last ? "[N, H, W, " : "[N, ",
+                 in_, in_format_ == memory_format::channels_last ? "] (channels last)" : ", H, W]", ", got ", x.shape());
+    });
     const auto d = dims(x);
     check(d.out_h > 0 && d.out_w > 0, [&] {
       return cat("Conv2d::forward: input ", x.shape(), " is too small for kernel ", k_, " (dilation ", dil_,
@@ -56,7 +60,10 @@ class Conv2d {
     });
     x_ = &x;
     d_ = d;
-    y_.resize({d.n, out_, d.out_h, d.out_w});
+    if (out_format_ == memory_format::channels_last)
+      y_.resize({d.n, d.out_h, d.out_w, out_});
+    else
+      y_.resize({d.n, out_, d.out_h, d.out_w});
     scratch_.resize({ops::conv2d_scratch_size<B>(d)});
     ops::conv2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(), scratch_.data());
     return y_;
@@ -74,6 +81,19 @@ class Conv2d {
 
   // The first layer of a network needs no input gradient; turning it off saves a GEMM and a col2im per step.
   void set_input_gradient(bool enabled) { input_grad_ = enabled; }
+  // Layout of the input and output activations (channels_first by default, as PyTorch). Channels-last is a host
+  // layout: the cpu kernel reads and writes it in place, so a stack of convolutions that passes channels-last
+  // activations between layers skips the two transposes each layer makes otherwise. Weights keep PyTorch's layout.
+  void set_memory_format(memory_format input, memory_format output) {
+    check(std::same_as<B, cpu> || (input == memory_format::channels_first && output == memory_format::channels_first),
+          "Conv2d::set_memory_format: channels-last activations are host-only");
+    check(groups_ == 1 || (input == memory_format::channels_first && output == memory_format::channels_first),
+          "Conv2d::set_memory_format: channels-last activations need groups == 1");
+    in_format_ = input;
+    out_format_ = output;
+  }
+  memory_format input_format() const { return in_format_; }
+  memory_format output_format() const { return out_format_; }
 
   std::int64_t in_channels() const { return in_; }
   std::int64_t out_channels() const { return out_; }
@@ -81,8 +101,12 @@ class Conv2d {
   parameter<T>& bias() { return bias_; }
 
  private:
+  static std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }
   conv2d_dims dims(const tensor<T, B>& x) const {
-    conv2d_dims d{x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_};
+    const bool cl = in_format_ == memory_format::channels_last;
+    conv2d_dims d{x.dim(0), in_, x.dim(cl ? 1 : 2), x.dim(cl ? 2 : 3), out_, k_, k_};
+    d.channels_last_in = cl;
+    d.channels_last_out = out_format_ == memory_format::channels_last;
     d.stride_h = d.stride_w = stride_;
     d.pad_h = d.pad_w = pad_;
     d.dil_h = d.dil_w = dil_;
@@ -93,6 +117,7 @@ class Conv2d {
   std::int64_t in_, out_, k_, stride_, pad_, dil_, groups_;
   bool has_bias_;
   bool input_grad_ = true;
+  memory_format in_format_ = memory_format::channels_first, out_format_ = memory_format::channels_first;
   parameter<T> weight_, bias_;
   const tensor<T, B>* x_ = nullptr;
   conv2d_dims d_{};

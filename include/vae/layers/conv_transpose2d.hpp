@@ -1,9 +1,11 @@
 // ConvTranspose2d layer (PyTorch nn.ConvTranspose2d, NCHW): weight [in, out/groups, k, k], bias [out].
 #pragma once
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <string>
 
+#include "vae/core/memory_format.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/conv_transpose2d.hpp"
@@ -55,15 +57,20 @@ class ConvTranspose2d {
   // x: [N, in, H, W] → y: [N, out, (H−1)·s − 2p + d·(k−1) + op + 1, ...].
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
-    check(x.rank() == 4 && x.dim(1) == in_,
-          [&] { return cat("ConvTranspose2d::forward: expected input [N, ", in_, ", H, W], got ", x.shape()); });
+    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
+      return cat("ConvTranspose2d::forward: expected input ", in_format_ == memory_format::channels_last ? "[N, H, W, " : "[N, ",
+                 in_, in_format_ == memory_format::channels_last ? "] (channels last)" : ", H, W]", ", got ", x.shape());
+    });
     const auto d = dims(x);
     check(d.out_h > 0 && d.out_w > 0, [&] {
       return cat("ConvTranspose2d::forward: input ", x.shape(), " gives an empty output with padding ", pad_);
     });
     x_ = &x;
     d_ = d;
-    y_.resize({d.n, out_, d.out_h, d.out_w});
+    if (out_format_ == memory_format::channels_last)
+      y_.resize({d.n, d.out_h, d.out_w, out_});
+    else
+      y_.resize({d.n, out_, d.out_h, d.out_w});
     work_.resize({ops::conv_transpose2d_scratch_size<B>(d)});
     ops::conv_transpose2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
                                      work_.data());
@@ -82,6 +89,19 @@ class ConvTranspose2d {
   }
 
   void set_input_gradient(bool enabled) { input_grad_ = enabled; }
+  // Layout of the input and output activations (channels_first by default, as PyTorch). Channels-last is a host
+  // layout: the cpu kernel reads and writes it in place, so a stack of convolutions that passes channels-last
+  // activations between layers skips the two transposes each layer makes otherwise. Weights keep PyTorch's layout.
+  void set_memory_format(memory_format input, memory_format output) {
+    check(std::same_as<B, cpu> || (input == memory_format::channels_first && output == memory_format::channels_first),
+          "ConvTranspose2d::set_memory_format: channels-last activations are host-only");
+    check(groups_ == 1 || (input == memory_format::channels_first && output == memory_format::channels_first),
+          "ConvTranspose2d::set_memory_format: channels-last activations need groups == 1");
+    in_format_ = input;
+    out_format_ = output;
+  }
+  memory_format input_format() const { return in_format_; }
+  memory_format output_format() const { return out_format_; }
 
   std::int64_t in_channels() const { return in_; }
   std::int64_t out_channels() const { return out_; }
@@ -89,8 +109,12 @@ class ConvTranspose2d {
   parameter<T>& bias() { return bias_; }
 
  private:
+  static std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }
   conv_transpose2d_dims dims(const tensor<T, B>& x) const {
-    conv_transpose2d_dims d{x.dim(0), in_, x.dim(2), x.dim(3), out_, k_, k_};
+    const bool cl = in_format_ == memory_format::channels_last;
+    conv_transpose2d_dims d{x.dim(0), in_, x.dim(cl ? 1 : 2), x.dim(cl ? 2 : 3), out_, k_, k_};
+    d.channels_last_in = cl;
+    d.channels_last_out = out_format_ == memory_format::channels_last;
     d.stride_h = d.stride_w = stride_;
     d.pad_h = d.pad_w = pad_;
     d.out_pad_h = d.out_pad_w = out_pad_;
@@ -102,6 +126,7 @@ class ConvTranspose2d {
   std::int64_t in_, out_, k_, stride_, pad_, out_pad_, dil_, groups_;
   bool has_bias_;
   bool input_grad_ = true;
+  memory_format in_format_ = memory_format::channels_first, out_format_ = memory_format::channels_first;
   parameter<T> weight_, bias_;
   const tensor<T, B>* x_ = nullptr;
   conv_transpose2d_dims d_{};

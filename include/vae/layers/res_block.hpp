@@ -77,10 +77,13 @@ class ResBlock {
     c2_.visit_parameters(prefix + "c2.", visit);
   }
 
-  // x: [N, channels, H, W] → same shape.
+  // x: [N, channels, H, W] (or [N, H, W, channels], channels last) → same shape.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check(x.rank() == 4 && x.dim(1) == opt_.channels,
-          [&] { return cat("ResBlock::forward: expected input [N, ", opt_.channels, ", H, W], got ", x.shape()); });
+    const bool cl = format_ == memory_format::channels_last;
+    check(x.rank() == 4 && x.dim(cl ? 3 : 1) == opt_.channels, [&] {
+      return cat("ResBlock::forward: expected input ", cl ? "[N, H, W, " : "[N, ", opt_.channels,
+                 cl ? "] (channels last)" : ", H, W]", ", got ", x.shape());
+    });
     const tensor<T, B>* h = &x;
     if (opt_.norm_groups > 0) h = &norm1_.forward(*h);
     h = &act1_.forward(*h);
@@ -106,6 +109,17 @@ class ResBlock {
     return dx_;
   }
 
+  // Channels-last input and output (and everything between): see Conv2d::set_memory_format. GroupNorm works on
+  // NCHW, so a block with norm_groups > 0 stays channels_first.
+  void set_memory_format(memory_format f) {
+    check(f == memory_format::channels_first || opt_.norm_groups == 0,
+          "ResBlock::set_memory_format: GroupNorm needs channels_first activations");
+    c1_.set_memory_format(f, f);
+    c2_.set_memory_format(f, f);
+    format_ = f;
+  }
+  memory_format format() const { return format_; }
+
   const res_block_options& options() const { return opt_; }
   Conv2d<T, B>& c1() { return c1_; }
   Conv2d<T, B>& c2() { return c2_; }
@@ -116,6 +130,7 @@ class ResBlock {
   GroupNorm<T, B> norm1_, norm2_;
   detail::switchable_activation<T, B> act1_, act2_;
   tensor<T, B> y_, dx_;
+  memory_format format_ = memory_format::channels_first;
 };
 
 }  // namespace vae

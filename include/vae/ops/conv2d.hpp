@@ -15,6 +15,9 @@ struct conv2d_dims {
   std::int64_t out_c, k_h, k_w;
   std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1, groups = 1;
   std::int64_t out_h = 0, out_w = 0;
+  // Channels-last input [n, in_h, in_w, in_c] / output [n, out_h, out_w, out_c] instead of NCHW (host kernel only;
+  // see core/memory_format.hpp).
+  bool channels_last_in = false, channels_last_out = false;
 
   // Fills out_h/out_w from the rest (may come out ≤ 0: the caller checks).
   conv2d_dims& finish() {

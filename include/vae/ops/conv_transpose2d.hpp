@@ -16,6 +16,9 @@ struct conv_transpose2d_dims {
   std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, out_pad_h = 0, out_pad_w = 0, dil_h = 1, dil_w = 1,
                groups = 1;
   std::int64_t out_h = 0, out_w = 0;
+  // Channels-last input [n, in_h, in_w, in_c] / output [n, out_h, out_w, out_c] instead of NCHW (host kernel only;
+  // see core/memory_format.hpp).
+  bool channels_last_in = false, channels_last_out = false;
 
   conv_transpose2d_dims& finish() {
     out_h = (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1;

@@ -149,6 +149,29 @@ void add_channel_sums(std::int64_t n, std::int64_t c, std::int64_t p, const T* s
   });
 }
 
+// out[r, ch] += bias[ch] for r < rows (channels-last rows; serial: called inside a chunk task).
+template <class T>
+void add_row_bias(std::int64_t rows, std::int64_t c, const T* bias, T* out) {
+  if (!bias) return;
+  for (std::int64_t r = 0; r < rows; ++r)
+    for (std::int64_t ch = 0; ch < c; ++ch) out[r * c + ch] += bias[ch];
+}
+// dbias[ch] += Σ_r src[r, ch] over channels-last rows, each channel summed in row order — the (b, t) order of
+// add_channel_sums, so both layouts give the same sums. Threads split the channels, not the rows.
+template <class T>
+void add_row_sums(std::int64_t rows, std::int64_t c, const T* src, T* dbias) {
+  constexpr std::int64_t block = 16;
+  parallel_for((c + block - 1) / block, rows * c, [&](std::int64_t blk) {
+    const std::int64_t c0 = blk * block, width = std::min(block, c - c0);
+    T s[block] = {};
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const T* v = src + r * c + c0;
+      for (std::int64_t k = 0; k < width; ++k) s[k] += v[k];
+    }
+    for (std::int64_t k = 0; k < width; ++k) dbias[c0 + k] += s[k];
+  });
+}
+
 // Windows over images [b0, b0 + count) of the conv input.
 inline window_geometry input_windows(const conv2d_dims& d, std::int64_t count) {
   return {count, d.in_c, d.in_h, d.in_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
@@ -355,9 +378,11 @@ struct kernel<conv2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
+  // Channels-last activations always take the channels-last path (it reads and writes them in place).
   static cpu_detail::conv_path path_for(const conv2d_dims& d) {
-    return d.groups == 1 && d.in_c >= cpu_detail::channels_last_min ? cpu_detail::conv_path::channels_last
-                                                                       : cpu_detail::conv_path::columns;
+    const bool wide = d.groups == 1 && d.in_c >= cpu_detail::channels_last_min;
+    return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
+                                                             : cpu_detail::conv_path::columns;
   }
   static std::int64_t scratch_size(const conv2d_dims& d) { return scratch_size(d, path_for(d)); }
   static std::int64_t scratch_size(const conv2d_dims& d, cpu_detail::conv_path path) {
@@ -387,6 +412,7 @@ struct kernel<conv2d_op, cpu> {
       forward_cl(d, x, w, bias, y, scratch);
       return;
     }
+    check(!d.channels_last_in && !d.channels_last_out, "conv2d: channels-last activations need the channels-last path");
     const auto l = plan(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
@@ -410,6 +436,7 @@ struct kernel<conv2d_op, cpu> {
       backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
       return;
     }
+    check(!d.channels_last_in && !d.channels_last_out, "conv2d: channels-last activations need the channels-last path");
     const auto l = plan(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
@@ -463,21 +490,32 @@ struct kernel<conv2d_op, cpu> {
     return l;
   }
 
+  // A side is read or written in place when it is channels-last, or has one channel (then NCHW is the same memory).
+  static bool input_in_place(const conv2d_dims& d) { return d.channels_last_in || d.in_c == 1; }
+  static bool output_in_place(const conv2d_dims& d) { return d.channels_last_out || d.out_c == 1; }
+
   template <class T>
   static void forward_cl(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
+    const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
     T* wt = scratch + l.plan.tasks * (l.per_task + l.w);  // [k, out_c]
     cpu_detail::weight_to_channels_last_transposed(d.out_c, d.in_c, kk, w, wt);
     cpu_detail::for_chunks(l.plan, d.n, d.n * d.out_c * ohw * k, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
-      T* out = col + l.col;
-      cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
-      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::input_windows(d, nb), xl, col);
-      const T* cols = l.pointwise ? xl : col;
+      const T* xin = x + b0 * d.in_c * ihw;
+      if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
+      const T* xcl = x_in_place ? xin : xl;
+      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::input_windows(d, nb), xcl, col);
+      const T* cols = l.pointwise ? xcl : col;
+      T* yb = y + b0 * d.out_c * ohw;
+      T* out = y_in_place ? yb : col + l.col;
       cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), cols, k, wt, d.out_c, T(0), out, d.out_c);
-      cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, out, bias, y + b0 * d.out_c * ohw);
+      if (y_in_place)
+        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, out);
+      else
+        cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, out, bias, yb);
     });
   }
 
@@ -486,7 +524,13 @@ struct kernel<conv2d_op, cpu> {
                           T* scratch) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
-    if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
+    if (dbias) {
+      if (y_in_place)
+        cpu_detail::add_row_sums(d.n * ohw, d.out_c, dy, dbias);
+      else
+        cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    }
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* wr = partials + l.plan.tasks * l.w;
@@ -496,22 +540,28 @@ struct kernel<conv2d_op, cpu> {
     cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
-      T* dout = col + l.col;
       const std::int64_t rows = nb * ohw;
       const auto g = cpu_detail::input_windows(d, nb);
-      cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, dout);
+      const T* dyb = dy + b0 * d.out_c * ohw;
+      if (!y_in_place) cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dyb, col + l.col);
+      const T* dout = y_in_place ? dyb : col + l.col;
       if (dw) {
-        cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
-        if (!l.pointwise) cpu_detail::im2col_cl(g, xl, col);
-        cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xl : col, k, T(1),
+        const T* xin = x + b0 * d.in_c * ihw;
+        if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
+        const T* xcl = x_in_place ? xin : xl;
+        if (!l.pointwise) cpu_detail::im2col_cl(g, xcl, col);
+        cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xcl : col, k, T(1),
                             partials + t * l.w, k);
       }
       if (dx) {
-        // dcol [rows, K] overwrites the columns (done with), then folds into xl, which becomes dx channels-last.
-        T* dcol = l.pointwise ? xl : col;
+        // dcol [rows, K] overwrites the columns (done with) and folds into the channels-last input gradient: dx
+        // itself when it is written in place, else xl, transposed into dx after.
+        T* dxb = dx + b0 * d.in_c * ihw;
+        T* dxl = x_in_place ? dxb : xl;
+        T* dcol = l.pointwise ? dxl : col;
         cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);
-        if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, xl);
-        cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dx + b0 * d.in_c * ihw);
+        if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, dxl);
+        if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.out_c, d.in_c, kk, partials, l.plan.tasks, dw);

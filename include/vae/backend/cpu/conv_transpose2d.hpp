@@ -39,9 +39,11 @@ struct kernel<conv_transpose2d_op, cpu> {
     return l;
   }
   // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels.
+  // Channels-last activations always take the channels-last path (it reads and writes them in place).
   static cpu_detail::conv_path path_for(const conv_transpose2d_dims& d) {
-    return d.groups == 1 && d.out_c >= cpu_detail::channels_last_min ? cpu_detail::conv_path::channels_last
-                                                                        : cpu_detail::conv_path::columns;
+    const bool wide = d.groups == 1 && d.out_c >= cpu_detail::channels_last_min;
+    return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
+                                                             : cpu_detail::conv_path::columns;
   }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return scratch_size(d, path_for(d)); }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d, cpu_detail::conv_path path) {
@@ -71,6 +73,8 @@ struct kernel<conv_transpose2d_op, cpu> {
       forward_cl(d, x, w, bias, y, scratch);
       return;
     }
+    check(!d.channels_last_in && !d.channels_last_out,
+          "conv_transpose2d: channels-last activations need the channels-last path");
     const auto l = plan(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, plane = d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
@@ -102,6 +106,8 @@ struct kernel<conv_transpose2d_op, cpu> {
       backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
       return;
     }
+    check(!d.channels_last_in && !d.channels_last_out,
+          "conv_transpose2d: channels-last activations need the channels-last path");
     const auto l = plan(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w;
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
@@ -155,21 +161,31 @@ struct kernel<conv_transpose2d_op, cpu> {
     return l;
   }
 
+  // A side is read or written in place when it is channels-last, or has one channel (then NCHW is the same memory).
+  static bool input_in_place(const conv_transpose2d_dims& d) { return d.channels_last_in || d.in_c == 1; }
+  static bool output_in_place(const conv_transpose2d_dims& d) { return d.channels_last_out || d.out_c == 1; }
+
   template <class T>
   static void forward_cl(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
     const auto l = plan_cl(d);
     const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
+    const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
     T* wr = scratch + l.plan.tasks * (l.per_task + l.w);
     cpu_detail::weight_to_channels_last(d.in_c, d.out_c, kk, w, wr);
     cpu_detail::for_chunks(l.plan, d.n, d.n * ihw * d.in_c * k, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
-      T* yl = col + l.col;
-      cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
+      const T* xin = x + b0 * d.in_c * ihw;
+      if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
+      T* yb = y + b0 * d.out_c * ohw;
+      T* yl = y_in_place ? yb : col + l.col;
       T* cols = l.pointwise ? yl : col;
-      cpu_detail::gemm<T>(false, false, nb * ihw, k, d.in_c, T(1), xl, d.in_c, wr, k, T(0), cols, k);
+      cpu_detail::gemm<T>(false, false, nb * ihw, k, d.in_c, T(1), x_in_place ? xin : xl, d.in_c, wr, k, T(0), cols, k);
       if (!l.pointwise) cpu_detail::col2im_cl(cpu_detail::output_windows(d, nb), col, yl);
-      cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, yl, bias, y + b0 * d.out_c * ohw);
+      if (y_in_place)
+        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, yl);
+      else
+        cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, yl, bias, yb);
     });
   }
 
@@ -178,7 +194,13 @@ struct kernel<conv_transpose2d_op, cpu> {
                           T* dbias, T* scratch) {
     const auto l = plan_cl(d);
     const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
-    if (dbias) cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
+    if (dbias) {
+      if (y_in_place)
+        cpu_detail::add_row_sums(d.n * ohw, d.out_c, dy, dbias);
+      else
+        cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
+    }
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* wt = partials + l.plan.tasks * l.w;  // [k, in_c]
@@ -188,18 +210,23 @@ struct kernel<conv_transpose2d_op, cpu> {
     cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
-      T* yl = col + l.col;
       const std::int64_t rows = nb * ihw;
-      cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dy + b0 * d.out_c * ohw, yl);
+      const T* dyb = dy + b0 * d.out_c * ohw;
+      if (!y_in_place) cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dyb, col + l.col);
+      const T* yl = y_in_place ? dyb : col + l.col;
       if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::output_windows(d, nb), yl, col);
       const T* dcol = l.pointwise ? yl : col;
       if (dw) {
-        cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, x + b0 * d.in_c * ihw, xl);
-        cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), xl, d.in_c, dcol, k, T(1), partials + t * l.w, k);
+        const T* xin = x + b0 * d.in_c * ihw;
+        if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
+        cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), x_in_place ? xin : xl, d.in_c, dcol, k, T(1),
+                            partials + t * l.w, k);
       }
       if (dx) {
-        cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), xl, d.in_c);
-        cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dx + b0 * d.in_c * ihw);
+        T* dxb = dx + b0 * d.in_c * ihw;
+        T* dxl = x_in_place ? dxb : xl;
+        cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), dxl, d.in_c);
+        if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.in_c, d.out_c, kk, partials, l.plan.tasks, dw);

@@ -195,12 +195,18 @@ struct kernel<conv2d_op, cuda> {
   static std::int64_t chunk(const conv2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
+  // The device kernels take NCHW only; channels-last activations are a host layout (core/memory_format.hpp).
+  static void require_channels_first(const conv2d_dims& d) {
+    check(!d.channels_last_in && !d.channels_last_out,
+          "conv2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
+  }
   static std::int64_t scratch_size(const conv2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: col [in_c·kk, nb·ohw] = im2col; yt_g [cout_g, nb·ohw] = w_g [cout_g, kg] · col_g;
   // y = yt back to NCHW with the bias.
   template <class T>
   static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    require_channels_first(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     const auto g = cuda_detail::input_windows(d);
@@ -220,6 +226,7 @@ struct kernel<conv2d_op, cuda> {
   template <class T>
   static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch) {
+    require_channels_first(d);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);

@@ -28,12 +28,18 @@ struct kernel<conv_transpose2d_op, cuda> {
   static std::int64_t chunk(const conv_transpose2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
+  // The device kernels take NCHW only; channels-last activations are a host layout (core/memory_format.hpp).
+  static void require_channels_first(const conv_transpose2d_dims& d) {
+    check(!d.channels_last_in && !d.channels_last_out,
+          "conv_transpose2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
+  }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: xt [in_c, nb·hw] = x channel-major; col_g [kg, nb·hw] = w_gᵀ · xt_g with w_g
   // [cin_g, kg]; col2im into y, adding the bias.
   template <class T>
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    require_channels_first(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     const auto g = cuda_detail::output_windows(d);
@@ -53,6 +59,7 @@ struct kernel<conv_transpose2d_op, cuda> {
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch) {
+    require_channels_first(d);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, d.out_h * d.out_w, dy, dbias);
