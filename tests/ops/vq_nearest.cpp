@@ -142,3 +142,18 @@ TEST_CASE("vq_nearest: NaN distances are skipped; an all-NaN row gets the last c
   CHECK(o.idx[1] == 3);
   CHECK(o.idx[2] == d.codes - 1);
 }
+
+TEST_CASE("vq_nearest: NaN codes across the 16-wide min of the float kernel are skipped") {
+  using namespace vq_nearest_test;
+  const vq_nearest_dims d{3, 40, 2};  // two full 16-code vectors and a tail of 8
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  tensor<float> E({d.codes, d.dim}, 0.f), z({d.rows, d.dim}, 0.f);
+  for (std::int64_t k = 0; k < d.codes; ++k) E[k * d.dim] = k < 20 ? nan : static_cast<float>(k);
+  z[0] = 3.1f;   // nearest by value would be code 3, but codes 0-19 are NaN → code 20
+  z[2] = 37.4f;  // in the scalar tail → code 37
+  z[4] = nan;    // all NaN → the last code
+  const auto o = run_op(d, z, E);
+  CHECK(o.idx[0] == 20);
+  CHECK(o.idx[1] == 37);
+  CHECK(o.idx[2] == d.codes - 1);
+}

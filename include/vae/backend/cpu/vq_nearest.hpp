@@ -2,11 +2,15 @@
 #pragma once
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/gemm.hpp"
 #include "vae/core/error.hpp"
 #include "vae/ops/vq_nearest.hpp"
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace vae {
 
@@ -21,6 +25,35 @@ struct kernel<vq_nearest_op, cpu> {
     }
   }
 
+  // row[k] = (zz + row[k]) + ee[k] for every code; returns the smallest (NaN entries never win: min(x, m) keeps m
+  // when x is NaN, as `x < m ? x : m` does). The compiler keeps a float min reduction scalar without -ffast-math;
+  // the AVX-512 form takes 16 lanes at a time (the scalar loop was ~4% of a vq-vae step). Min is exact, so the
+  // lanes' order changes nothing, and argmin then searches the stored row as before.
+  template <class T>
+  static T add_norms_and_min(std::int64_t K, T zz, const T* ee, T* row) {
+    T m = std::numeric_limits<T>::infinity();
+    std::int64_t k = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const __m512 vz = _mm512_set1_ps(zz);
+      __m512 vm = _mm512_set1_ps(m);
+      for (; k + 16 <= K; k += 16) {
+        const __m512 v = _mm512_add_ps(_mm512_add_ps(vz, _mm512_loadu_ps(row + k)), _mm512_loadu_ps(ee + k));
+        _mm512_storeu_ps(row + k, v);
+        vm = _mm512_min_ps(v, vm);
+      }
+      alignas(64) float lanes[16];
+      _mm512_store_ps(lanes, vm);
+      for (const float l : lanes) m = l < m ? l : m;
+    }
+#endif
+    for (; k < K; ++k) {
+      row[k] = (zz + row[k]) + ee[k];
+      m = row[k] < m ? row[k] : m;
+    }
+    return m;
+  }
+
   template <class T>
   static void nearest(const vq_nearest_dims& dims, const T* z, const T* E, const T* ee, T* dist, std::int32_t* idx) {
     const std::int64_t rows = dims.rows, K = dims.codes, d = dims.dim;
@@ -33,11 +66,7 @@ struct kernel<vq_nearest_op, cpu> {
       for (std::int64_t j = 0; j < d; ++j) zz += z[r * d + j] * z[r * d + j];
       T* row = dist + r * K;
       // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
-      T m = std::numeric_limits<T>::infinity();
-      for (std::int64_t k = 0; k < K; ++k) {
-        row[k] = (zz + row[k]) + ee[k];
-        m = row[k] < m ? row[k] : m;
-      }
+      const T m = add_norms_and_min(K, zz, ee, row);
       std::int64_t best = 0;
       while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
       idx[r] = static_cast<std::int32_t>(best);
