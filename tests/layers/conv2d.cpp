@@ -1,5 +1,6 @@
 // Conv2d: finite-difference gradients (stride/padding/dilation/groups), PyTorch parity, accumulation, shape errors.
 #include "vae/layers/conv2d.hpp"
+#include "vae/layers/activations.hpp"
 
 #include "../test_support.hpp"
 #include "vae/testing/gradcheck.hpp"
@@ -214,5 +215,31 @@ TEST_CASE("Conv2d with channels-last activations: finite differences, and the NC
     CHECK_THROWS_WITH_AS(Conv2d<float>(4, 4, 3, 1, 1, 1, 2).set_memory_format(memory_format::channels_last,
                                                                              memory_format::channels_last),
                          doctest::Contains("groups == 1"), vae::error);
+  }
+}
+
+TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
+  for (const bool cl : {false, true}) {
+    generator rng(11);
+    Conv2d<double> a(4, 5, 3, 1, 1), b(4, 5, 3, 1, 1);
+    parameter_store<double> sa, sb;
+    sa.attach(a, rng);
+    sb.attach(b, rng);
+    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+    const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
+    a.set_memory_format(f, f);
+    b.set_memory_format(f, f);
+    ReLU<double> ra, rb;
+    const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
+    const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
+    const auto& ya = ra.forward(a.forward(x));
+    const auto& yb = rb.forward_fused(b.forward_relu(x));
+    CHECK(test::max_abs_diff(ya, yb) == 0.0);
+    sa.zero_grad();
+    sb.zero_grad();
+    const auto& dxa = a.backward(ra.backward(dy));
+    const auto& dxb = b.backward(rb.backward(dy));
+    CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
+    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
   }
 }

@@ -306,3 +306,44 @@ TEST_CASE("conv kernels refuse channels-last activations on the column path") {
   CHECK_THROWS_WITH_AS(K::forward(d, x.data(), w.data(), no_bias, y.data(), scratch.data(), conv_path::columns),
                        doctest::Contains("channels-last path"), vae::error);
 }
+
+namespace {
+// relu_out: the kernel's output equals ReLU of the plain output bit for bit, on the given path and layouts.
+template <class Kernel, class Dims>
+void fused_relu_compare(const std::string& label, Dims d, conv_path path, std::int64_t w_size) {
+  const std::int64_t x_size = d.n * d.in_c * d.in_h * d.in_w, y_size = d.n * d.out_c * d.out_h * d.out_w;
+  vae::generator rng(13);
+  const auto x = cl_random(x_size, rng), w = cl_random(w_size, rng), bias = cl_random(d.out_c, rng);
+  std::vector<double> plain(static_cast<std::size_t>(y_size)), fused(plain.size());
+  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d, path)));
+  Kernel::forward(d, x.data(), w.data(), bias.data(), plain.data(), scratch.data(), path);
+  d.relu_out = true;
+  Kernel::forward(d, x.data(), w.data(), bias.data(), fused.data(), scratch.data(), path);
+  std::int64_t mismatches = 0, zeroed = 0;
+  for (std::size_t i = 0; i < plain.size(); ++i) {
+    mismatches += fused[i] != (plain[i] > 0 ? plain[i] : 0.0);
+    zeroed += plain[i] <= 0;
+  }
+  INFO(label);
+  CHECK(mismatches == 0);
+  CHECK(zeroed > 0);  // the case exercises the ReLU
+}
+}  // namespace
+
+TEST_CASE("conv kernels' fused output ReLU equals ReLU of the output, on every path and layout") {
+  using C = vae::kernel<vae::conv2d_op, vae::cpu>;
+  using T = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
+  for (const bool cl_out : {false, true}) {
+    auto d = cl_conv(3, 16, 9, 9, 20, 3, 2, 1, 1);
+    d.channels_last_out = cl_out;
+    if (!cl_out) fused_relu_compare<C>("conv2d columns", d, conv_path::columns, 20 * 16 * 9);
+    fused_relu_compare<C>(cl_out ? "conv2d channels-last, output in place" : "conv2d channels-last, NCHW output", d,
+                          conv_path::channels_last, 20 * 16 * 9);
+    auto t = cl_conv_t(3, 12, 5, 5, 16, 4, 2, 1, 0, 1);
+    t.channels_last_out = cl_out;
+    if (!cl_out) fused_relu_compare<T>("conv_transpose2d columns", t, conv_path::columns, 12 * 16 * 16);
+    fused_relu_compare<T>(cl_out ? "conv_transpose2d channels-last, output in place"
+                                 : "conv_transpose2d channels-last, NCHW output",
+                          t, conv_path::channels_last, 12 * 16 * 16);
+  }
+}

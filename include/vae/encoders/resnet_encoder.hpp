@@ -75,7 +75,7 @@ class ResNetEncoder {
     check(x.rank() == 4 && x.dim(1) == opt_.in_channels,
           [&] { return cat("ResNetEncoder: expected input [N, ", opt_.in_channels, ", H, W], got ", x.shape()); });
     const tensor<T, B>* h = &x;
-    for (std::size_t i = 0; i < downs_.size(); ++i) h = &acts_[i].forward(downs_[i].forward(*h));
+    for (std::size_t i = 0; i < downs_.size(); ++i) h = &acts_[i].forward_after(downs_[i], *h);
     for (auto& b : blocks_) h = &b.forward(*h);
     if (opt_.norm_groups > 0) h = &norm_.forward(*h);
     h = &act_out_.forward(*h);

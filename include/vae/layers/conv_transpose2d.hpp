@@ -55,26 +55,13 @@ class ConvTranspose2d {
   }
 
   // x: [N, in, H, W] → y: [N, out, (H−1)·s − 2p + d·(k−1) + op + 1, ...].
-  const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
-    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
-      return cat("ConvTranspose2d::forward: expected input ", in_format_ == memory_format::channels_last ? "[N, H, W, " : "[N, ",
-                 in_, in_format_ == memory_format::channels_last ? "] (channels last)" : ", H, W]", ", got ", x.shape());
-    });
-    const auto d = dims(x);
-    check(d.out_h > 0 && d.out_w > 0, [&] {
-      return cat("ConvTranspose2d::forward: input ", x.shape(), " gives an empty output with padding ", pad_);
-    });
-    x_ = &x;
-    d_ = d;
-    if (out_format_ == memory_format::channels_last)
-      y_.resize({d.n, d.out_h, d.out_w, out_});
-    else
-      y_.resize({d.n, out_, d.out_h, d.out_w});
-    work_.resize({ops::conv_transpose2d_scratch_size<B>(d)});
-    ops::conv_transpose2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
-                                     work_.data());
-    return y_;
+  const tensor<T, B>& forward(const tensor<T, B>& x) { return forward_impl(x, false); }
+  // relu(forward(x)), the ReLU applied in the pass that writes the output (host only): with a ReLU layer's
+  // forward_fused(y) after it, the pair gives the same values and gradients as the two layers and saves a pass.
+  const tensor<T, B>& forward_relu(const tensor<T, B>& x)
+    requires std::same_as<B, cpu>
+  {
+    return forward_impl(x, true);
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
@@ -109,6 +96,29 @@ class ConvTranspose2d {
   parameter<T>& bias() { return bias_; }
 
  private:
+  const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu) {
+    check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
+    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
+      const bool cl = in_format_ == memory_format::channels_last;
+      return cat("ConvTranspose2d::forward: expected input ", cl ? "[N, H, W, " : "[N, ", in_,
+                 cl ? "] (channels last)" : ", H, W]", ", got ", x.shape());
+    });
+    auto d = dims(x);
+    d.relu_out = relu;
+    check(d.out_h > 0 && d.out_w > 0, [&] {
+      return cat("ConvTranspose2d::forward: input ", x.shape(), " gives an empty output with padding ", pad_);
+    });
+    x_ = &x;
+    d_ = d;
+    if (out_format_ == memory_format::channels_last)
+      y_.resize({d.n, d.out_h, d.out_w, out_});
+    else
+      y_.resize({d.n, out_, d.out_h, d.out_w});
+    work_.resize({ops::conv_transpose2d_scratch_size<B>(d)});
+    ops::conv_transpose2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
+                                     work_.data());
+    return y_;
+  }
   static std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }
   conv_transpose2d_dims dims(const tensor<T, B>& x) const {
     const bool cl = in_format_ == memory_format::channels_last;

@@ -36,6 +36,15 @@ class switchable_activation {
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     return kind_ == conv_activation::relu ? relu_.backward(dy) : silu_.backward(dy);
   }
+  // act(conv(x)): on the host a ReLU is applied by the convolution in the pass that writes its output
+  // (forward_relu) and passes through here; the values and gradients are those of the two layers one by one.
+  template <class Conv>
+  const tensor<T, B>& forward_after(Conv& conv, const tensor<T, B>& x) {
+    if constexpr (std::same_as<B, cpu>) {
+      if (kind_ == conv_activation::relu) return relu_.forward_fused(conv.forward_relu(x));
+    }
+    return forward(conv.forward(x));
+  }
 
  private:
   conv_activation kind_;
@@ -87,9 +96,12 @@ class ResBlock {
     const tensor<T, B>* h = &x;
     if (opt_.norm_groups > 0) h = &norm1_.forward(*h);
     h = &act1_.forward(*h);
-    h = &c1_.forward(*h);
-    if (opt_.norm_groups > 0) h = &norm2_.forward(*h);
-    h = &act2_.forward(*h);
+    if (opt_.norm_groups > 0) {
+      h = &norm2_.forward(c1_.forward(*h));
+      h = &act2_.forward(*h);
+    } else {
+      h = &act2_.forward_after(c1_, *h);
+    }
     h = &c2_.forward(*h);
     y_.resize(x.shape());
     ops::add<B>(x.numel(), x.data(), h->data(), y_.data());

@@ -18,6 +18,9 @@ struct conv2d_dims {
   // Channels-last input [n, in_h, in_w, in_c] / output [n, out_h, out_w, out_c] instead of NCHW (host kernel only;
   // see core/memory_format.hpp).
   bool channels_last_in = false, channels_last_out = false;
+  // The host kernel applies ReLU to the output (after the bias) in the pass that writes it: a conv followed by a
+  // ReLU saves the activation's read and write of the whole output (Conv2d::forward_relu).
+  bool relu_out = false;
 
   // Fills out_h/out_w from the rest (may come out ≤ 0: the caller checks).
   conv2d_dims& finish() {

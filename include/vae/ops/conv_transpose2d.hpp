@@ -19,6 +19,9 @@ struct conv_transpose2d_dims {
   // Channels-last input [n, in_h, in_w, in_c] / output [n, out_h, out_w, out_c] instead of NCHW (host kernel only;
   // see core/memory_format.hpp).
   bool channels_last_in = false, channels_last_out = false;
+  // The host kernel applies ReLU to the output (after the bias) in the pass that writes it: a conv followed by a
+  // ReLU saves the activation's read and write of the whole output (Conv2d::forward_relu).
+  bool relu_out = false;
 
   conv_transpose2d_dims& finish() {
     out_h = (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1;

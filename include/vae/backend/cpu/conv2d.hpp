@@ -149,12 +149,29 @@ void add_channel_sums(std::int64_t n, std::int64_t c, std::int64_t p, const T* s
   });
 }
 
-// out[r, ch] += bias[ch] for r < rows (channels-last rows; serial: called inside a chunk task).
+// out[r, ch] += bias[ch] for r < rows (channels-last rows), then ReLU when `relu` (serial: inside a chunk task).
+// ReLU as activation::ReLU computes it: v > 0 ? v : 0 (NaN → 0).
 template <class T>
-void add_row_bias(std::int64_t rows, std::int64_t c, const T* bias, T* out) {
-  if (!bias) return;
-  for (std::int64_t r = 0; r < rows; ++r)
-    for (std::int64_t ch = 0; ch < c; ++ch) out[r * c + ch] += bias[ch];
+void add_row_bias(std::int64_t rows, std::int64_t c, const T* bias, T* out, bool relu = false) {
+  if (!bias && !relu) return;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    T* o = out + r * c;
+    if (bias && relu) {
+      for (std::int64_t ch = 0; ch < c; ++ch) {
+        const T v = o[ch] + bias[ch];
+        o[ch] = v > T(0) ? v : T(0);
+      }
+    } else if (bias) {
+      for (std::int64_t ch = 0; ch < c; ++ch) o[ch] += bias[ch];
+    } else {
+      for (std::int64_t ch = 0; ch < c; ++ch) o[ch] = o[ch] > T(0) ? o[ch] : T(0);
+    }
+  }
+}
+// ReLU over n values in place (the outputs that are not written in place; serial: inside a chunk task).
+template <class T>
+void relu_in_place(std::int64_t n, T* v) {
+  for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(0);
 }
 // dbias[ch] += Σ_r src[r, ch] over channels-last rows, each channel summed in row order — the (b, t) order of
 // add_channel_sums, so both layouts give the same sums. Threads split the channels, not the rows.
@@ -187,7 +204,12 @@ struct chunk_plan {
 inline chunk_plan plan_chunks(std::int64_t n, std::int64_t col_per_image) {
   constexpr std::int64_t target = 1 << 18;  // floats of columns per chunk
   chunk_plan p;
-  p.per_chunk = std::max<std::int64_t>(1, std::min<std::int64_t>(n, target / std::max<std::int64_t>(1, col_per_image)));
+  // At least one chunk per thread: a layer whose whole batch fits one chunk (a 1×1 conv from 32 channels) would
+  // otherwise run on one thread while the others wait.
+  const std::int64_t threads = std::max<std::int64_t>(1, max_threads());
+  const std::int64_t per_thread = std::max<std::int64_t>(1, (n + threads - 1) / threads);
+  p.per_chunk = std::max<std::int64_t>(
+      1, std::min({n, per_thread, target / std::max<std::int64_t>(1, col_per_image)}));
   p.chunks = n > 0 ? (n + p.per_chunk - 1) / p.per_chunk : 0;
   p.tasks = std::max<std::int64_t>(1, std::min<std::int64_t>(max_threads(), p.chunks));
   if (p.chunks > p.tasks) {  // balance: a whole number of (smaller) chunks per task
@@ -482,6 +504,7 @@ struct kernel<conv2d_op, cpu> {
         cpu_detail::gemm<T>(false, false, cout_g, cols, kg, T(1), w + gr * cout_g * kg, kg, col + gr * kg * cols, cols,
                             T(0), out + gr * cout_g * cols, cols);
       cpu_detail::cn_to_nchw(nb, d.out_c, ohw, out, bias, y + b0 * d.out_c * ohw);
+      if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, y + b0 * d.out_c * ohw);
     });
   }
 
@@ -569,10 +592,12 @@ struct kernel<conv2d_op, cpu> {
       T* yb = y + b0 * d.out_c * ohw;
       T* out = y_in_place ? yb : col + l.col;
       cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), cols, k, wt, d.out_c, T(0), out, d.out_c);
-      if (y_in_place)
-        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, out);
-      else
+      if (y_in_place) {
+        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, out, d.relu_out);
+      } else {
         cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, out, bias, yb);
+        if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, yb);
+      }
     });
   }
 

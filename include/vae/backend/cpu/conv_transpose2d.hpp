@@ -95,6 +95,7 @@ struct kernel<conv_transpose2d_op, cpu> {
           for (std::int64_t p = 0; p < plane; ++p) o[p] += b;
         }
       }
+      if (d.relu_out) cpu_detail::relu_in_place(nb * out_img, yb);
     });
   }
 
@@ -182,10 +183,12 @@ struct kernel<conv_transpose2d_op, cpu> {
       T* cols = l.pointwise ? yl : col;
       cpu_detail::gemm<T>(false, false, nb * ihw, k, d.in_c, T(1), x_in_place ? xin : xl, d.in_c, wr, k, T(0), cols, k);
       if (!l.pointwise) cpu_detail::col2im_cl(cpu_detail::output_windows(d, nb), col, yl);
-      if (y_in_place)
-        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, yl);
-      else
+      if (y_in_place) {
+        cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, yl, d.relu_out);
+      } else {
         cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, yl, bias, yb);
+        if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, yb);
+      }
     });
   }
 

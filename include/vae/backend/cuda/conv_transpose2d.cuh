@@ -28,10 +28,12 @@ struct kernel<conv_transpose2d_op, cuda> {
   static std::int64_t chunk(const conv_transpose2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
-  // The device kernels take NCHW only; channels-last activations are a host layout (core/memory_format.hpp).
+  // The device kernels take NCHW only, without fused activations: channels-last activations and the fused output
+  // ReLU are host-only (core/memory_format.hpp).
   static void require_channels_first(const conv_transpose2d_dims& d) {
     check(!d.channels_last_in && !d.channels_last_out,
           "conv_transpose2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
+    check(!d.relu_out, "conv_transpose2d (cuda): the fused output ReLU is host-only; apply ReLU as its own layer");
   }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
