@@ -1,5 +1,6 @@
 // cpu kernel of the nearest-code op: code norms, one GEMM for −2 z·Eᵀ, then a per-row add of the norms and argmin.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -54,6 +55,23 @@ struct kernel<vq_nearest_op, cpu> {
     return m;
   }
 
+  // The first k < K − 1 with row[k] == m, else K − 1 (a NaN row ends at the last code), 16 codes at a time for float.
+  template <class T>
+  static std::int64_t first_equal(std::int64_t K, const T* row, T m) {
+    std::int64_t k = 0;
+#if defined(__AVX512F__)
+    if constexpr (std::is_same_v<T, float>) {
+      const __m512 vm = _mm512_set1_ps(m);
+      for (; k + 16 <= K; k += 16) {
+        const unsigned hit = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + k), vm, _CMP_EQ_OQ);
+        if (hit) return std::min<std::int64_t>(k + __builtin_ctz(hit), K - 1);
+      }
+    }
+#endif
+    while (k < K - 1 && !(row[k] == m)) ++k;
+    return k;
+  }
+
   template <class T>
   static void nearest(const vq_nearest_dims& dims, const T* z, const T* E, const T* ee, T* dist, std::int32_t* idx) {
     const std::int64_t rows = dims.rows, K = dims.codes, d = dims.dim;
@@ -67,9 +85,7 @@ struct kernel<vq_nearest_op, cpu> {
       T* row = dist + r * K;
       // Two passes: a vectorisable add + min, then the first index holding the min (argmin's tie rule).
       const T m = add_norms_and_min(K, zz, ee, row);
-      std::int64_t best = 0;
-      while (best < K - 1 && !(row[best] == m)) ++best;  // NaN rows end at the last code
-      idx[r] = static_cast<std::int32_t>(best);
+      idx[r] = static_cast<std::int32_t>(first_equal(K, row, m));
     });
   }
 };
