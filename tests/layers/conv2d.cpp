@@ -243,3 +243,28 @@ TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU
     for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
   }
 }
+
+TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit for bit") {
+  // 1×1 from 32 channels (a residual block's c2, channels-last or NCHW) and a few-channel 3×3 (NCHW column path).
+  struct named {
+    std::int64_t in, out, k, pad;
+    bool channels_last;
+  };
+  for (const named c : {named{32, 16, 1, 0, true}, named{32, 16, 1, 0, false}, named{3, 4, 3, 1, false}}) {
+    generator rng(12);
+    Conv2d<float> layer(c.in, c.out, c.k, 1, c.pad);
+    const auto f = c.channels_last ? memory_format::channels_last : memory_format::channels_first;
+    layer.set_memory_format(f, f);
+    parameter_store<float> store;
+    store.attach(layer, rng);
+    const auto x = test::random_tensor<float>(c.channels_last ? shape{5, 7, 7, c.in} : shape{5, c.in, 7, 7}, rng);
+    const auto res = test::random_tensor<float>(c.channels_last ? shape{5, 7, 7, c.out} : shape{5, c.out, 7, 7}, rng);
+    tensor<float> plain = layer.forward(x);
+    for (std::int64_t i = 0; i < plain.numel(); ++i) plain.data()[i] = res.data()[i] + plain.data()[i];
+    const auto& fused = layer.forward_add(x, res);
+    CHECK(test::max_abs_diff(fused, plain) == 0.0);
+    CHECK(test::max_abs_diff(fused, res) > 0.0);  // the convolution contributed
+    const tensor<float> wrong({5, 7, 7, 3}, 0.f);
+    CHECK_THROWS_WITH_AS(layer.forward_add(x, wrong), doctest::Contains("residual"), vae::error);
+  }
+}

@@ -55,6 +55,13 @@ class Conv2d {
   {
     return forward_impl(x, true);
   }
+  // residual + forward(x), the addition made where the output is written (host only; residual shaped as the
+  // output): a residual block's skip connection without a pass of its own. Bit for bit forward then the addition.
+  const tensor<T, B>& forward_add(const tensor<T, B>& x, const tensor<T, B>& residual)
+    requires std::same_as<B, cpu>
+  {
+    return forward_impl(x, false, &residual);
+  }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     check(x_ != nullptr, "Conv2d::backward called before forward");
@@ -88,7 +95,7 @@ class Conv2d {
   parameter<T>& bias() { return bias_; }
 
  private:
-  const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu) {
+  const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu, const tensor<T, B>* residual = nullptr) {
     check(weight_.bound(), "Conv2d::forward: parameters are not attached to a parameter_store");
     check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
       const bool cl = in_format_ == memory_format::channels_last;
@@ -108,7 +115,15 @@ class Conv2d {
     else
       y_.resize({d.n, out_, d.out_h, d.out_w});
     scratch_.resize({ops::conv2d_scratch_size<B>(d)});
-    ops::conv2d_forward<B>(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(), scratch_.data());
+    const T* bias = has_bias_ ? bias_.value : nullptr;
+    if constexpr (std::same_as<B, cpu>) {
+      if (residual) {
+        check_shape(residual->shape(), y_.shape(), "Conv2d::forward_add: residual");
+        ops::conv2d_forward_add<B>(d, x.data(), weight_.value, bias, residual->data(), y_.data(), scratch_.data());
+        return y_;
+      }
+    }
+    ops::conv2d_forward<B>(d, x.data(), weight_.value, bias, y_.data(), scratch_.data());
     return y_;
   }
   static std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }

@@ -102,14 +102,20 @@ class ResBlock {
     } else {
       h = &act2_.forward_after(c1_, *h);
     }
+    if constexpr (std::same_as<B, cpu>) {  // the skip connection added where c2 writes its output
+      out_ = &c2_.forward_add(*h, x);
+      return *out_;
+    }
     h = &c2_.forward(*h);
     y_.resize(x.shape());
     ops::add<B>(x.numel(), x.data(), h->data(), y_.data());
+    out_ = &y_;
     return y_;
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    check_shape(dy.shape(), y_.shape(), "ResBlock::backward: dy");
+    check(out_ != nullptr, "ResBlock::backward called before forward");
+    check_shape(dy.shape(), out_->shape(), "ResBlock::backward: dy");
     const tensor<T, B>* g = &c2_.backward(dy);
     g = &act2_.backward(*g);
     if (opt_.norm_groups > 0) g = &norm2_.backward(*g);
@@ -142,6 +148,7 @@ class ResBlock {
   GroupNorm<T, B> norm1_, norm2_;
   detail::switchable_activation<T, B> act1_, act2_;
   tensor<T, B> y_, dx_;
+  const tensor<T, B>* out_ = nullptr;  // c2's output with the skip added (host), else y_
   memory_format format_ = memory_format::channels_first;
 };
 

@@ -1,5 +1,6 @@
 // Conv2d op (PyTorch F.conv2d, NCHW): im2col + GEMM forward, with its backward (dx =, dW +=, db +=).
 #pragma once
+#include <concepts>
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
@@ -40,6 +41,14 @@ std::int64_t conv2d_scratch_size(const conv2d_dims& d) {
 template <class B, class T>
 void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
   kernel<conv2d_op, B>::forward(d, x, w, bias, y, scratch);
+}
+// y = residual + (conv2d(x, w) + bias), residual laid out as y (host only: a residual block's skip connection added
+// where the output is written; bit for bit the conv then the addition).
+template <class B, class T>
+  requires std::same_as<B, cpu>
+void conv2d_forward_add(const conv2d_dims& d, const T* x, const T* w, const T* bias, const T* residual, T* y,
+                        T* scratch) {
+  kernel<conv2d_op, B>::forward_add(d, x, w, bias, residual, y, scratch);
 }
 // dx = input gradient (skipped when dx is null), dw += weight gradient (skipped when null), dbias += Σ dy over
 // N, H, W (skipped when null). x is the forward input; `scratch` holds conv2d_scratch_size<B>(d) elements.

@@ -168,6 +168,11 @@ void add_row_bias(std::int64_t rows, std::int64_t c, const T* bias, T* out, bool
     }
   }
 }
+// out[i] = residual[i] + out[i] over n values (serial: inside a chunk task).
+template <class T>
+void add_residual(std::int64_t n, const T* residual, T* out) {
+  for (std::int64_t i = 0; i < n; ++i) out[i] = residual[i] + out[i];
+}
 // ReLU over n values in place (the outputs that are not written in place; serial: inside a chunk task).
 template <class T>
 void relu_in_place(std::int64_t n, T* v) {
@@ -482,6 +487,21 @@ struct kernel<conv2d_op, cpu> {
                        T* scratch) {
     backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d));
   }
+  // y = residual + (conv + bias): added in the chunk that writes the output, while it is in cache.
+  template <class T>
+  static void forward_add(const conv2d_dims& d, const T* x, const T* w, const T* bias, const T* residual, T* y,
+                          T* scratch) {
+    check(!d.relu_out, "conv2d: a fused ReLU and a fused residual addition together are not supported");
+    if (path_for(d) == cpu_detail::conv_path::channels_last) {
+      forward_cl(d, x, w, bias, y, scratch, residual);
+      return;
+    }
+    forward(d, x, w, bias, y, scratch, cpu_detail::conv_path::columns);
+    parallel_for(d.n, d.n * d.out_c * d.out_h * d.out_w, [&](std::int64_t b) {
+      const std::int64_t img = d.out_c * d.out_h * d.out_w;
+      cpu_detail::add_residual(img, residual + b * img, y + b * img);
+    });
+  }
   // The same, on an explicit path (tests compare the two; `scratch` holds scratch_size(d, path) elements).
   template <class T>
   static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
@@ -575,7 +595,8 @@ struct kernel<conv2d_op, cpu> {
   static bool output_in_place(const conv2d_dims& d) { return d.channels_last_out || d.out_c == 1; }
 
   template <class T>
-  static void forward_cl(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+  static void forward_cl(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                         const T* residual = nullptr) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
@@ -598,6 +619,7 @@ struct kernel<conv2d_op, cpu> {
         cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, out, bias, yb);
         if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, yb);
       }
+      if (residual) cpu_detail::add_residual(nb * d.out_c * ohw, residual + b0 * d.out_c * ohw, yb);
     });
   }
 
