@@ -79,7 +79,8 @@ class ResNetDecoder {
     for (auto& b : blocks_) h = &b.forward(*h);
     if (opt_.norm_groups > 0) h = &norm_.forward(*h);
     h = &act_mid_.forward(*h);
-    for (std::size_t i = 0; i < ups_.size(); ++i) h = i < acts_.size() ? &acts_[i].forward_after(ups_[i], *h) : &ups_[i].forward(*h);
+    for (std::size_t i = 0; i < ups_.size(); ++i)
+      h = i < acts_.size() ? &acts_[i].forward_after(ups_[i], *h) : &ups_[i].forward(*h);
     return *h;
   }
 

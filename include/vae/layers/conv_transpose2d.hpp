@@ -80,10 +80,7 @@ class ConvTranspose2d {
   // layout: the cpu kernel reads and writes it in place, so a stack of convolutions that passes channels-last
   // activations between layers skips the two transposes each layer makes otherwise. Weights keep PyTorch's layout.
   void set_memory_format(memory_format input, memory_format output) {
-    check(std::same_as<B, cpu> || (input == memory_format::channels_first && output == memory_format::channels_first),
-          "ConvTranspose2d::set_memory_format: channels-last activations are host-only");
-    check(groups_ == 1 || (input == memory_format::channels_first && output == memory_format::channels_first),
-          "ConvTranspose2d::set_memory_format: channels-last activations need groups == 1");
+    check_conv_formats("ConvTranspose2d", std::same_as<B, cpu>, groups_, input, output);
     in_format_ = input;
     out_format_ = output;
   }
@@ -119,7 +116,6 @@ class ConvTranspose2d {
                                      work_.data());
     return y_;
   }
-  static std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }
   conv_transpose2d_dims dims(const tensor<T, B>& x) const {
     const bool cl = in_format_ == memory_format::channels_last;
     conv_transpose2d_dims d{x.dim(0), in_, x.dim(cl ? 1 : 2), x.dim(cl ? 2 : 3), out_, k_, k_};

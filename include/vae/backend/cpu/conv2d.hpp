@@ -194,6 +194,15 @@ void add_row_sums(std::int64_t rows, std::int64_t c, const T* src, T* dbias) {
   });
 }
 
+// dbias[ch] += Σ of dy [n, c, p] over n and p, read channels-last ([n, p, c]) or NCHW; the same sums either way.
+template <class T>
+void add_bias_grad(std::int64_t n, std::int64_t c, std::int64_t p, const T* dy, bool channels_last, T* dbias) {
+  if (channels_last)
+    add_row_sums(n * p, c, dy, dbias);
+  else
+    add_channel_sums(n, c, p, dy, dbias);
+}
+
 // Windows over images [b0, b0 + count) of the conv input.
 inline window_geometry input_windows(const conv2d_dims& d, std::int64_t count) {
   return {count, d.in_c, d.in_h, d.in_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
@@ -629,12 +638,7 @@ struct kernel<conv2d_op, cpu> {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
-    if (dbias) {
-      if (y_in_place)
-        cpu_detail::add_row_sums(d.n * ohw, d.out_c, dy, dbias);
-      else
-        cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
-    }
+    if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, ohw, dy, y_in_place, dbias);
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* wr = partials + l.plan.tasks * l.w;

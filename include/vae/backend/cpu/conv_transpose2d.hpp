@@ -198,12 +198,7 @@ struct kernel<conv_transpose2d_op, cpu> {
     const auto l = plan_cl(d);
     const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
-    if (dbias) {
-      if (y_in_place)
-        cpu_detail::add_row_sums(d.n * ohw, d.out_c, dy, dbias);
-      else
-        cpu_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
-    }
+    if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, ohw, dy, y_in_place, dbias);
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* wt = partials + l.plan.tasks * l.w;  // [k, in_c]
