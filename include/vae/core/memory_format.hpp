@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "vae/core/error.hpp"
+#include "vae/core/shape.hpp"
 
 namespace vae {
 
@@ -14,6 +15,16 @@ enum class memory_format { channels_first, channels_last };
 
 // The axis holding the channels of a 4-d activation in this format.
 inline std::size_t channel_axis(memory_format f) { return f == memory_format::channels_last ? 3 : 1; }
+
+// A 4-d activation with `channels` channels in format f, else an error naming the expected layout:
+// "<what>: expected input [N, 3, H, W], got …" or "… [N, H, W, 3] (channels last), got …".
+inline void check_activation(const char* what, const shape& s, memory_format f, std::int64_t channels) {
+  check(s.rank() == 4 && s[channel_axis(f)] == channels, [&] {
+    const bool cl = f == memory_format::channels_last;
+    return cat(what, ": expected input ", cl ? "[N, H, W, " : "[N, ", channels, cl ? "] (channels last)" : ", H, W]",
+               ", got ", s);
+  });
+}
 
 // A convolution layer's set_memory_format checks: channels-last only on a host backend and without groups.
 inline void check_conv_formats(const char* layer, bool host_backend, std::int64_t groups, memory_format input,

@@ -94,11 +94,7 @@ class Conv2d {
  private:
   const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu, const tensor<T, B>* residual = nullptr) {
     check(weight_.bound(), "Conv2d::forward: parameters are not attached to a parameter_store");
-    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
-      const bool cl = in_format_ == memory_format::channels_last;
-      return cat("Conv2d::forward: expected input ", cl ? "[N, H, W, " : "[N, ", in_,
-                 cl ? "] (channels last)" : ", H, W]", ", got ", x.shape());
-    });
+    check_activation("Conv2d::forward", x.shape(), in_format_, in_);
     auto d = dims(x);
     d.relu_out = relu;
     check(d.out_h > 0 && d.out_w > 0, [&] {

@@ -95,11 +95,7 @@ class ConvTranspose2d {
  private:
   const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu) {
     check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
-    check(x.rank() == 4 && x.dim(channel_axis(in_format_)) == in_, [&] {
-      const bool cl = in_format_ == memory_format::channels_last;
-      return cat("ConvTranspose2d::forward: expected input ", cl ? "[N, H, W, " : "[N, ", in_,
-                 cl ? "] (channels last)" : ", H, W]", ", got ", x.shape());
-    });
+    check_activation("ConvTranspose2d::forward", x.shape(), in_format_, in_);
     auto d = dims(x);
     d.relu_out = relu;
     check(d.out_h > 0 && d.out_w > 0, [&] {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "vae/core/memory_format.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/activations.hpp"
@@ -88,11 +89,7 @@ class ResBlock {
 
   // x: [N, channels, H, W] (or [N, H, W, channels], channels last) → same shape.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    const bool cl = format_ == memory_format::channels_last;
-    check(x.rank() == 4 && x.dim(cl ? 3 : 1) == opt_.channels, [&] {
-      return cat("ResBlock::forward: expected input ", cl ? "[N, H, W, " : "[N, ", opt_.channels,
-                 cl ? "] (channels last)" : ", H, W]", ", got ", x.shape());
-    });
+    check_activation("ResBlock::forward", x.shape(), format_, opt_.channels);
     const tensor<T, B>* h = &x;
     if (opt_.norm_groups > 0) h = &norm1_.forward(*h);
     h = &act1_.forward(*h);
