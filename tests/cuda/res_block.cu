@@ -145,8 +145,8 @@ TEST_CASE("gradcheck on cuda: ResBlock with SiLU (x and every parameter, through
   ResBlock<double, cuda> block(res_block_options{3, 2, 0, conv_activation::silu});  // smooth: no kinks to cross
   parameter_store<double, cuda> store;
   store.attach(block, rng);
-  auto x = random_tensor<double>({2, 3, 3, 3}, rng);
-  const auto r = random_tensor<double>(x.shape(), rng);
+  auto x = cuda_test::random_tensor<double>({2, 3, 3, 3}, rng);
+  const auto r = cuda_test::random_tensor<double>(x.shape(), rng);
   auto values = to<cpu>(store.value_tensor());
   tensor<double, cuda> x_device;  // the layers keep a pointer to their input until backward
   auto loss = [&] {
@@ -172,10 +172,10 @@ TEST_CASE("gradcheck on cuda: VectorQuantizer straight-through with frozen assig
   parameter_store<double, cuda> store;
   generator rng(43);
   store.attach(q, rng);
-  auto values = random_tensor<double>(to<cpu>(store.value_tensor()).shape(), rng);
+  auto values = cuda_test::random_tensor<double>(to<cpu>(store.value_tensor()).shape(), rng);
   copy_into(store.value_tensor(), values);
-  auto z = random_tensor<double>({2, D, 2, 3}, rng);
-  const auto r = random_tensor<double>(z.shape(), rng);
+  auto z = cuda_test::random_tensor<double>({2, D, 2, 3}, rng);
+  const auto r = cuda_test::random_tensor<double>(z.shape(), rng);
   q.forward(to<cuda>(z));
   store.zero_grad();
   const auto dz = to<cpu>(q.backward(to<cuda>(r)));

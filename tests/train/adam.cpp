@@ -31,21 +31,9 @@ TEST_CASE_TEMPLATE("Adam with AMSGrad and L2 weight decay matches PyTorch over 1
   m.train_and_compare(opt, f, "amsgrad", test::parity_atol<T>, test::parity_rtol<T>);
 }
 
-namespace {
-struct one {
-  test::param_and_buffer<double> module{1, 2};
-  parameter_store<double> store;
-  one() {
-    generator rng(0);
-    store.attach(module, rng);  // w = 1, running = 7
-  }
-  double& p() { return store.values()[0]; }
-  double& g() { return store.grads()[0]; }
-};
-}  // namespace
 
 TEST_CASE("Adam on one element: two hand-computed steps") {
-  one s;
+  test::one_element s;
   Adam<double> opt({.lr = 0.1});
   // t=1, g=0.5: m = 0.05, v = 0.00025, m̂ = 0.05/0.1 = 0.5, v̂ = 0.00025/0.001 = 0.25 → p = 1 − 0.1·0.5/(0.5 + 1e-8)
   s.g() = 0.5;
@@ -67,14 +55,14 @@ TEST_CASE("Adam on one element: two hand-computed steps") {
 
 TEST_CASE("Adam's weight decay is L2 on the gradient, AdamW's is decoupled") {
   SUBCASE("Adam: g ← g + wd·p = 0.6, m̂/√v̂ = 1, p = 1 − 0.1") {
-    one s;
+    test::one_element s;
     Adam<double> opt({.lr = 0.1, .eps = 0.0, .weight_decay = 0.1});
     s.g() = 0.5;
     opt.step(s.store);
     CHECK(s.p() == doctest::Approx(0.9).epsilon(1e-15));
   }
   SUBCASE("AdamW: p ← p·(1 − 0.1·0.1) = 0.99, then − 0.1") {
-    one s;
+    test::one_element s;
     AdamW<double> opt({.lr = 0.1, .eps = 0.0, .weight_decay = 0.1});
     s.g() = 0.5;
     opt.step(s.store);
@@ -87,7 +75,7 @@ TEST_CASE("Adam's weight decay is L2 on the gradient, AdamW's is decoupled") {
 }
 
 TEST_CASE("AMSGrad divides by the running maximum of v") {
-  one a, b;
+  test::one_element a, b;
   Adam<double> plain({.lr = 0.1, .beta2 = 0.5});
   Adam<double> ams({.lr = 0.1, .beta2 = 0.5, .amsgrad = true});
   a.g() = b.g() = 1.0;
@@ -169,7 +157,7 @@ TEST_CASE("Adam satisfies the Optimizer concept; bad settings and foreign state 
   CHECK_THROWS_WITH_AS(Adam<float>({.beta1 = 1.0}), doctest::Contains("Adam: beta1 must be in [0, 1), got 1"),
                        vae::error);
   CHECK_THROWS_WITH_AS(AdamW<float>({.lr = -1}), doctest::Contains("AdamW: lr must be >= 0, got -1"), vae::error);
-  one small;
+  test::one_element small;
   test::param_and_buffer<double> bigger_module(4, 1);
   parameter_store<double> bigger;
   generator rng(0);
@@ -181,7 +169,7 @@ TEST_CASE("Adam satisfies the Optimizer concept; bad settings and foreign state 
 }
 
 TEST_CASE("set_lr changes the step size of the next step") {
-  one a, b;
+  test::one_element a, b;
   Adam<double> x({.lr = 0.1}), y({.lr = 0.3});
   x.set_lr(0.3);
   CHECK(x.lr() == 0.3);

@@ -102,4 +102,16 @@ struct param_and_buffer {
   }
 };
 
+// One trainable double (w = 1) beside a buffer (7), attached to a store: for optimizer steps worked by hand.
+struct one_element {
+  param_and_buffer<double> module{1, 2};
+  parameter_store<double> store;
+  one_element() {
+    generator rng(0);
+    store.attach(module, rng);  // w = 1, running = 7
+  }
+  double& p() { return store.values()[0]; }
+  double& g() { return store.grads()[0]; }
+};
+
 }  // namespace vae::test

@@ -20,22 +20,10 @@ TEST_CASE_TEMPLATE("SGD (momentum 0.9, dampening 0.5, wd 1e-3) matches torch.opt
   m.train_and_compare(opt, f, "sgd_damp", test::parity_atol<T>, test::parity_rtol<T>);
 }
 
-namespace {
-struct one {
-  test::param_and_buffer<double> module{1, 2};
-  parameter_store<double> store;
-  one() {
-    generator rng(0);
-    store.attach(module, rng);  // w = 1, running = 7
-  }
-  double& p() { return store.values()[0]; }
-  double& g() { return store.grads()[0]; }
-};
-}  // namespace
 
 TEST_CASE("SGD on one element: hand-computed steps") {
   SUBCASE("plain, weight decay 0.1: g = 0.5 + 0.1·1 = 0.6, p = 1 − 0.1·0.6") {
-    one s;
+    test::one_element s;
     SGD<double> opt({.lr = 0.1, .weight_decay = 0.1});
     s.g() = 0.5;
     opt.step(s.store);
@@ -45,7 +33,7 @@ TEST_CASE("SGD on one element: hand-computed steps") {
     CHECK(visited == 0);  // no momentum, no state
   }
   SUBCASE("Nesterov, momentum 0.9") {
-    one s;
+    test::one_element s;
     SGD<double> opt({.lr = 0.1, .momentum = 0.9, .nesterov = true});
     s.g() = 0.5;
     opt.step(s.store);  // b = 0.5; g = 0.5 + 0.9·0.5 = 0.95; p = 1 − 0.095
@@ -54,7 +42,7 @@ TEST_CASE("SGD on one element: hand-computed steps") {
     CHECK(s.p() == doctest::Approx(0.7695).epsilon(1e-15));
   }
   SUBCASE("momentum 0.9 with dampening 0.5: the first step sets b = g undamped") {
-    one s;
+    test::one_element s;
     SGD<double> opt({.lr = 0.1, .momentum = 0.9, .dampening = 0.5});
     s.g() = 0.5;
     opt.step(s.store);  // b = 0.5; p = 1 − 0.05
@@ -62,7 +50,7 @@ TEST_CASE("SGD on one element: hand-computed steps") {
     opt.step(s.store);  // b = 0.45 + 0.5·0.5 = 0.7; p = 0.95 − 0.07
     CHECK(s.p() == doctest::Approx(0.88).epsilon(1e-15));
   }
-  one s;
+  test::one_element s;
   SGD<double> opt({.lr = 0.1, .momentum = 0.5});
   s.g() = 1.0;
   opt.step(s.store);
