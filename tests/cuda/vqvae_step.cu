@@ -275,9 +275,9 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   const auto z_device = to<cuda>(z);
   host.set_keep_distances(true);
   device.set_keep_distances(true);
-  require_close(device.forward(z_device), host.forward(z), "z_q", 1e-12, 1e-12);
+  cuda_test::require_close(device.forward(z_device), host.forward(z), "z_q", 1e-12, 1e-12);
   vqvae_step_test::require_same_tokens(device.indices(), host.indices(), host.distances(), "quantizer tokens");
-  require_close(device.distances(), host.distances(), "distances", 1e-12, 1e-12);
+  cuda_test::require_close(device.distances(), host.distances(), "distances", 1e-12, 1e-12);
   vqvae_step_test::check_scalar(device.loss(), host.loss(), 1e-12, "quantizer loss");
   vqvae_step_test::check_scalar(device.term_value<CommitmentLoss>(), host.term_value<CommitmentLoss>(), 1e-12,
                                    "commitment term");
@@ -285,8 +285,8 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   const auto dzq = cuda_test::random_tensor<T>(z.shape(), rng);
   host_store.zero_grad();
   device_store.zero_grad();
-  require_close(device.backward(to<cuda>(dzq)), host.backward(dzq), "dz_e", 1e-12, 1e-12);
-  require_close(device_store.grad_tensor(), host_store.grad_tensor(), "dcodebook", 1e-12, 1e-12);
+  cuda_test::require_close(device.backward(to<cuda>(dzq)), host.backward(dzq), "dz_e", 1e-12, 1e-12);
+  cuda_test::require_close(device_store.grad_tensor(), host_store.grad_tensor(), "dcodebook", 1e-12, 1e-12);
   // Routing: CodebookLoss gives no dz_e and a codebook gradient; CommitmentLoss the reverse.
   device_store.zero_grad();
   const auto dz_cb = to<cpu>(device.backward_term<CodebookLoss>());
@@ -304,7 +304,7 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   host.set_frozen_assignment(true);
   auto z2 = z;
   for (auto& v : z2) v += 0.01;
-  require_close(device.forward(to<cuda>(z2)), host.forward(z2), "frozen z_q", 1e-12, 1e-12);
+  cuda_test::require_close(device.forward(to<cuda>(z2)), host.forward(z2), "frozen z_q", 1e-12, 1e-12);
   vqvae_step_test::check_scalar(device.loss(), host.loss(), 1e-12, "frozen loss");
   device.set_frozen_assignment(false);
   host.set_frozen_assignment(false);
@@ -314,7 +314,7 @@ TEST_CASE("VectorQuantizer<double, cuda>: loss terms route and frozen-assignment
   device.forward(z_device);
   tensor<std::int32_t, cuda> tokens = device.indices();
   device.lookup(tokens, looked);
-  require_close(looked, to<cpu>(device.forward(z_device)), "lookup", 0.0, 0.0);
+  cuda_test::require_close(looked, to<cpu>(device.forward(z_device)), "lookup", 0.0, 0.0);
   tensor<std::int32_t> bad({1, 1, 2});
   bad[0] = 1;
   bad[1] = static_cast<std::int32_t>(K);
@@ -366,13 +366,13 @@ void compare_kmeans_and_restarts(const std::string& label) {
     const auto z = cuda_test::random_tensor<T>({2, D, 3, 4}, data);  // 24 rows for 12 codes
     const auto z_device = to<cuda>(z);
     const std::string at = cat(label, " step ", step);
-    require_close(device.forward(z_device), host.forward(z), at + " z_q", 1e-12, 1e-12);
+    cuda_test::require_close(device.forward(z_device), host.forward(z), at + " z_q", 1e-12, 1e-12);
     const auto device_tokens = to<cpu>(device.indices());
     REQUIRE(device_tokens.numel() == host.indices().numel());
     CHECK_MESSAGE(std::equal(device_tokens.data(), device_tokens.data() + device_tokens.numel(), host.indices().data()),
                   at << ": tokens differ");
     // codebook, "initted", "unused_steps" (and the EMA buffers)
-    require_close(device_store.value_tensor(), host_store.value_tensor(), at + " codebook and buffers", 1e-12, 1e-12);
+    cuda_test::require_close(device_store.value_tensor(), host_store.value_tensor(), at + " codebook and buffers", 1e-12, 1e-12);
     CHECK(device.total_restarts() == host.total_restarts());
   }
   MESSAGE(label << ": " << host.total_restarts() << " restarts in 4 steps");
@@ -405,7 +405,7 @@ TEST_CASE("parameter_store<float, cuda> of a VQVAE: safetensors save downloads, 
   generator other(4);
   host_store.attach(host, other);
   load_parameters(path, host_store);
-  require_close(trained_store.value_tensor(), host_store.value_tensor(), "vqvae saved on cuda, loaded on cpu", 0.0,
+  cuda_test::require_close(trained_store.value_tensor(), host_store.value_tensor(), "vqvae saved on cuda, loaded on cpu", 0.0,
                 0.0);
 
   auto fresh = vqvae_step_test::make_vq_model<T, cuda>(s);
@@ -413,7 +413,7 @@ TEST_CASE("parameter_store<float, cuda> of a VQVAE: safetensors save downloads, 
   generator other2(5);
   fresh_store.attach(fresh, other2);
   load_parameters(path, fresh_store);
-  require_close(fresh_store.value_tensor(), host_store.value_tensor(), "vqvae loaded back on cuda", 0.0, 0.0);
+  cuda_test::require_close(fresh_store.value_tensor(), host_store.value_tensor(), "vqvae loaded back on cuda", 0.0, 0.0);
   REQUIRE(fresh_store.entries().size() == host_store.entries().size());
   bool has_codebook = false;
   for (std::size_t i = 0; i < host_store.entries().size(); ++i) {
