@@ -2,6 +2,7 @@
 // blocks, the copied-panel and in-place paths, beta = 0 never reading C, columns past N never written.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "vae/backend/cpu/avx512_gemm.hpp"
+#include "vae/backend/cpu/conv2d.hpp"
 #include "vae/backend/cpu/gemm.hpp"
 
 namespace avx512_gemm_test {
@@ -117,4 +119,59 @@ TEST_CASE("cpu gemm over the thread pool (bands of the AVX-512 kernel) against d
   check({false, true, 128, 512, 784, 784, 784, 512, 1.0f, 0.0f}, rng, pooled);   // Linear forward
   check({true, false, 512, 784, 128, 512, 784, 784, 1.0f, 1.0f}, rng, pooled);   // Linear weight gradient
   check({false, false, 300, 70, 90, 90, 70, 70, -2.0f, -0.3f}, rng, pooled);
+}
+
+TEST_CASE("avx512 gemm_windows / gemm_windows_weight read a convolution's columns in place: bit for bit im2col_cl then gemm") {
+  if (!vae::cpu_detail::avx512::available) {
+    MESSAGE("skipped: this build does not target AVX-512 (the conv kernels copy columns with im2col_cl instead)");
+    return;
+  }
+  namespace cd = vae::cpu_detail;
+  struct named {
+    const char* label;
+    cd::window_geometry g;
+    std::int64_t n_out;
+  };
+  // {n, c, h, w, k_h, k_w, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, oh, ow}
+  const named cases[] = {
+      {"3x3 s1 p1, 128 channels (a residual block's c1)", {4, 128, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, 7, 7}, 32},
+      {"4x4 s2 p1, 64 channels (two runs per 128-deep block)", {5, 64, 14, 14, 4, 4, 2, 2, 1, 1, 1, 1, 7, 7}, 128},
+      {"3x3 s1 p2 dilation 2, 48 channels (runs across block edges), N tail", {3, 48, 6, 5, 3, 3, 1, 1, 2, 2, 2, 2, 6, 5},
+       20},
+      {"many rows, packed panels (N = 1024)", {6, 16, 9, 9, 3, 3, 1, 1, 1, 1, 1, 1, 9, 9}, 1024},
+      {"5x3 window, 1 channel, stride 2", {2, 1, 11, 9, 5, 3, 2, 2, 2, 1, 1, 1, 6, 5}, 40},
+  };
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal;
+  for (const auto& c : cases) {
+    const auto& g = c.g;
+    const std::int64_t rows = g.n * g.oh * g.ow, taps = g.k_h * g.k_w, K = taps * g.c, N = c.n_out;
+    std::vector<float> x(g.n * g.h * g.w * g.c), B(K * N), col(rows * K);
+    for (auto& v : x) v = normal(rng);
+    for (auto& v : B) v = normal(rng);
+    cd::im2col_cl(g, x.data(), col.data());
+    std::vector<float> expect(rows * N), got(rows * N, std::numeric_limits<float>::quiet_NaN());
+    REQUIRE(cd::avx512::gemm(false, false, rows, N, K, 1.0f, col.data(), K, B.data(), N, 0.0f, expect.data(), N));
+    std::vector<std::int32_t> offsets(rows * taps);
+    cd::window_offsets(g, offsets.data());
+    const std::int64_t padded = std::count(offsets.begin(), offsets.end(), -1);
+    cd::avx512::gemm_windows<float>(rows, N, K, cd::avx512::window_rows{x.data(), offsets.data(), taps, g.c}, B.data(),
+                                    N, got.data(), N);
+    std::int64_t mismatches = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) mismatches += !(got[i] == expect[i]);
+    // The weight gradient's product: C [N, K] += doutᵀ·cols with dout [rows, N], the columns gathered in place.
+    std::vector<float> dout(rows * N), gw(N * K);
+    for (auto& v : dout) v = normal(rng);
+    for (auto& v : gw) v = normal(rng);
+    std::vector<float> expect_w = gw;
+    REQUIRE(cd::avx512::gemm(true, false, N, K, rows, 1.0f, dout.data(), N, col.data(), K, 1.0f, expect_w.data(), K));
+    cd::avx512::gemm_windows_weight<float>(N, K, rows, dout.data(), N,
+                                           cd::avx512::window_rows{x.data(), offsets.data(), taps, g.c}, gw.data(), K);
+    std::int64_t weight_mismatches = 0;
+    for (std::size_t i = 0; i < gw.size(); ++i) weight_mismatches += !(gw[i] == expect_w[i]);
+    INFO(c.label);
+    CHECK(mismatches == 0);
+    CHECK(weight_mismatches == 0);
+    CHECK(padded > 0);  // every case reads padding
+  }
 }

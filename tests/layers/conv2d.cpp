@@ -268,3 +268,38 @@ TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit fo
     CHECK_THROWS_WITH_AS(layer.forward_add(x, wrong), doctest::Contains("residual"), vae::error);
   }
 }
+
+TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU then Conv2d backward, with a residual") {
+  for (const bool cl : {false, true}) {
+    generator rng(21);
+    Conv2d<double> a(4, 5, 3, 1, 1), b(4, 5, 3, 1, 1);
+    parameter_store<double> sa, sb;
+    sa.attach(a, rng);
+    sb.attach(b, rng);
+    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+    const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
+    a.set_memory_format(f, f);
+    b.set_memory_format(f, f);
+    ReLU<double> ra, rb;
+    const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
+    const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
+    const auto skip = test::random_tensor<double>(x.shape(), rng);
+    a.forward(ra.forward(x));
+    b.forward(rb.forward(x));
+    sa.zero_grad();
+    sb.zero_grad();
+    const tensor<double> dxa = ra.backward(a.backward(dy));
+    const tensor<double> dxb = rb.backward_fused(b.backward_relu_input(dy));
+    CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
+    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
+    tensor<double> with_skip = dxa;
+    for (std::int64_t i = 0; i < with_skip.numel(); ++i) with_skip.data()[i] = skip.data()[i] + dxa.data()[i];
+    CHECK(test::max_abs_diff(b.backward_relu_input(dy, &skip), with_skip) == 0.0);
+    const tensor<double> wrong({2, 4, 6, 7}, 0.0);
+    CHECK_THROWS_WITH_AS(b.backward_relu_input(dy, &wrong), doctest::Contains("residual"), vae::error);
+    CHECK_THROWS_WITH_AS(rb.backward_fused(wrong), doctest::Contains("expected shape"), vae::error);
+  }
+  ReLU<double> fresh;
+  CHECK_THROWS_WITH_AS(fresh.backward_fused(tensor<double>({1, 2}, 0.0)), doctest::Contains("before forward"),
+                       vae::error);
+}

@@ -3,6 +3,8 @@
 
 #include "../test_support.hpp"
 #include "vae/layers/activations.hpp"
+#include "vae/layers/conv2d.hpp"
+#include "vae/layers/conv_transpose2d.hpp"
 #include "vae/layers/linear.hpp"
 #include "vae/testing/gradcheck.hpp"
 
@@ -67,4 +69,37 @@ TEST_CASE("Sequential fuses Linear + ReLU on the host: same outputs and gradient
   REQUIRE(dx.shape() == dx1.shape());
   for (std::int64_t i = 0; i < dx.numel(); ++i) CHECK(dx.data()[i] == dx1.data()[i]);
   for (std::int64_t i = 0; i < a.size(); ++i) CHECK(a.grads()[i] == b.grads()[i]);
+}
+
+TEST_CASE("Sequential fuses ReLU + conv in backward on the host: same gradients as the layers one by one") {
+  using conv_stack = Sequential<Conv2d<double>, ReLU<double>, Conv2d<double>, ReLU<double>, ConvTranspose2d<double>>;
+  static_assert(conv_stack::fuses_relu_backward_at<2> && conv_stack::fuses_relu_backward_at<4>,
+                "a ReLU then a convolution fuses in backward");
+  static_assert(!conv_stack::fuses_relu_backward_at<1> && !conv_stack::fuses_relu_backward_at<0>,
+                "only a ReLU before a convolution");
+  static_assert(!Sequential<Tanh<double>, Conv2d<double>>::fuses_relu_backward_at<1>, "only a ReLU fuses");
+  auto make = [] {
+    return conv_stack(Conv2d<double>(2, 6, 3, 1, 1), ReLU<double>(), Conv2d<double>(6, 4, 3, 2, 1), ReLU<double>(),
+                      ConvTranspose2d<double>(4, 3, 4, 2, 1));
+  };
+  conv_stack fused = make(), plain = make();
+  generator init_a(3), init_b(3), rng(9);
+  parameter_store<double> a, b;
+  a.attach(fused, init_a, "");
+  b.attach(plain, init_b, "");
+  auto x = test::random_tensor<double>({3, 2, 8, 8}, rng);
+  const auto& y = fused.forward(x);
+  auto& p = plain;  // the same layers one by one, each ReLU differentiated by its own backward
+  const auto& y1 = p.get<4>().forward(p.get<3>().forward(p.get<2>().forward(p.get<1>().forward(p.get<0>().forward(x)))));
+  REQUIRE(test::max_abs_diff(y, y1) == 0.0);
+  const auto dy = test::random_tensor<double>(y.shape(), rng);
+  const auto& dx = fused.backward(dy);
+  const auto& dx1 = p.get<0>().backward(
+      p.get<1>().backward(p.get<2>().backward(p.get<3>().backward(p.get<4>().backward(dy)))));
+  CHECK(test::max_abs_diff(dx, dx1) == 0.0);
+  CHECK(test::max_abs_diff(dx, tensor<double>(dx.shape(), 0.0)) > 0.0);
+  for (std::int64_t i = 0; i < a.size(); ++i) CHECK(a.grads()[i] == b.grads()[i]);
+  const auto report = testing::check_layer_gradients(fused, a, x);  // and against finite differences
+  INFO(report.summary());
+  CHECK(report.ok);
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "vae/core/rng.hpp"
@@ -346,4 +347,66 @@ TEST_CASE("conv kernels' fused output ReLU equals ReLU of the output, on every p
                                  : "conv_transpose2d channels-last, NCHW output",
                           t, conv_path::channels_last, 12 * 16 * 16);
   }
+}
+
+namespace {
+// relu_in (and, for conv2d, a residual): the kernel's input gradient equals the plain one masked by relu'(x) (plus
+// the residual) bit for bit, on the given path and layouts; dw and dbias are untouched by the fusion. x holds
+// exact zeros as well as negatives (relu'(0) = 0, as PyTorch).
+template <class Kernel, class Dims>
+void fused_relu_grad_compare(const std::string& label, Dims d, conv_path path, std::int64_t w_size, bool residual) {
+  const std::int64_t x_size = d.n * d.in_c * d.in_h * d.in_w, y_size = d.n * d.out_c * d.out_h * d.out_w;
+  vae::generator rng(17);
+  auto x = cl_random(x_size, rng);
+  for (std::size_t i = 0; i < x.size(); i += 7) x[i] = 0.0;
+  const auto w = cl_random(w_size, rng), dy = cl_random(y_size, rng), res = cl_random(x_size, rng);
+  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d, path)));
+  std::vector<double> dx_plain(static_cast<std::size_t>(x_size)), dx_fused(dx_plain.size());
+  std::vector<double> dw_plain(static_cast<std::size_t>(w_size)), dw_fused(dw_plain.size());
+  std::vector<double> db_plain(static_cast<std::size_t>(d.out_c)), db_fused(db_plain.size());
+  Kernel::backward(d, x.data(), w.data(), dy.data(), dx_plain.data(), dw_plain.data(), db_plain.data(),
+                   scratch.data(), path);
+  d.relu_in = true;
+  if constexpr (std::is_same_v<Dims, vae::conv2d_dims>)
+    Kernel::backward(d, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), db_fused.data(),
+                     scratch.data(), path, residual ? res.data() : nullptr);
+  else
+    Kernel::backward(d, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), db_fused.data(),
+                     scratch.data(), path);
+  std::int64_t mismatches = 0, masked = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double expect = (residual ? res[i] : 0.0) + dx_plain[i] * (x[i] > 0 ? 1.0 : 0.0);
+    mismatches += dx_fused[i] != expect;
+    masked += x[i] <= 0 && dx_plain[i] != 0;
+  }
+  INFO(label, residual ? " + residual" : "");
+  CHECK(mismatches == 0);
+  CHECK(masked > 0);  // the case exercises the mask
+  CHECK(dw_fused == dw_plain);
+  CHECK(db_fused == db_plain);
+}
+}  // namespace
+
+TEST_CASE("conv kernels' fused input ReLU gradient equals relu'(x) times the input gradient, on every path and layout") {
+  using C = vae::kernel<vae::conv2d_op, vae::cpu>;
+  using T = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
+  for (const bool cl_in : {false, true})
+    for (const bool residual : {false, true}) {
+      auto d = cl_conv(3, 16, 9, 9, 20, 3, 2, 1, 1);
+      d.channels_last_in = cl_in;
+      if (!cl_in) fused_relu_grad_compare<C>("conv2d columns", d, conv_path::columns, 20 * 16 * 9, residual);
+      fused_relu_grad_compare<C>(cl_in ? "conv2d channels-last, input in place" : "conv2d channels-last, NCHW input",
+                                 d, conv_path::channels_last, 20 * 16 * 9, residual);
+      auto p = cl_conv(3, 32, 7, 7, 16, 1, 1, 0, 1);  // a residual block's c2 (pointwise: dx written by the GEMM)
+      p.channels_last_in = p.channels_last_out = cl_in;
+      fused_relu_grad_compare<C>(cl_in ? "conv2d pointwise, channels-last" : "conv2d pointwise, NCHW", p,
+                                 conv_path::channels_last, 16 * 32, residual);
+      if (residual) continue;
+      auto t = cl_conv_t(3, 12, 5, 5, 16, 4, 2, 1, 0, 1);
+      t.channels_last_in = cl_in;
+      if (!cl_in) fused_relu_grad_compare<T>("conv_transpose2d columns", t, conv_path::columns, 12 * 16 * 16, false);
+      fused_relu_grad_compare<T>(cl_in ? "conv_transpose2d channels-last, input in place"
+                                       : "conv_transpose2d channels-last, NCHW input",
+                                 t, conv_path::channels_last, 12 * 16 * 16, false);
+    }
 }

@@ -85,12 +85,11 @@ class ResNetDecoder {
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
+    // Each activation that feeds a transposed convolution is differentiated by it (backward_through: fused on the
+    // host); acts_[i] sits between ups_[i] and ups_[i + 1].
     const tensor<T, B>* g = &dy;
-    for (std::size_t i = ups_.size(); i-- > 0;) {
-      if (i < acts_.size()) g = &acts_[i].backward(*g);
-      g = &ups_[i].backward(*g);
-    }
-    g = &act_mid_.backward(*g);
+    for (std::size_t i = ups_.size() - 1; i > 0; --i) g = &acts_[i - 1].backward_through(ups_[i], *g);
+    g = &act_mid_.backward_through(ups_[0], *g);
     if (opt_.norm_groups > 0) g = &norm_.backward(*g);
     for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
     return in_.front().backward(*g);

@@ -57,7 +57,7 @@ class ConvEncoder {
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     const tensor<T, B>* g = &net_.template get<4>().backward(net_.template get<5>().backward(dy));
     g = &res_.backward(*g);
-    g = &net_.template get<1>().backward(net_.template get<2>().backward(net_.template get<3>().backward(*g)));
+    g = &net_.template get<1>().backward_through(net_.template get<2>(), net_.template get<3>().backward(*g));
     const auto& dx = net_.template get<0>().backward(*g);
     if (flat_input_ && input_grad_) {
       dx_flat_.resize({dx.dim(0), dx.numel() / dx.dim(0)});

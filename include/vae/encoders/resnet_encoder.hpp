@@ -84,11 +84,14 @@ class ResNetEncoder {
 
   // Returns dx, or an empty tensor when the input gradient is off (the default).
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    const tensor<T, B>* g = &out_.front().backward(dy);
-    g = &act_out_.backward(*g);
+    // Each activation that feeds a convolution is differentiated by it (backward_through: fused on the host).
+    const tensor<T, B>* g = &act_out_.backward_through(out_.front(), dy);
     if (opt_.norm_groups > 0) g = &norm_.backward(*g);
     for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
-    for (std::size_t i = downs_.size(); i-- > 0;) g = &downs_[i].backward(acts_[i].backward(*g));
+    const std::size_t n = downs_.size();
+    g = &acts_[n - 1].backward(*g);
+    for (std::size_t i = n - 1; i > 0; --i) g = &acts_[i - 1].backward_through(downs_[i], *g);
+    g = &downs_[0].backward(*g);
     return *g;
   }
 

@@ -36,6 +36,14 @@ class elementwise_activation {
     y_out_ = &y;
     return y;
   }
+  // The gradient with respect to the input, already computed by the next layer (ReLU::backward_fused).
+  const tensor<T, B>& pass_through_gradient(const tensor<T, B>& dx) {
+    check(x_ != nullptr, "activation: backward called before forward");
+    check(dx.shape() == y_out_->shape(), [&] {
+      return cat("activation backward: dx: expected shape ", y_out_->shape(), ", got ", dx.shape());
+    });
+    return dx;
+  }
   template <class Act>
   const tensor<T, B>& backward_with(const Act& act, const tensor<T, B>& dy) {
     check(x_ != nullptr, [&] { return cat(Act::name, "::backward called before forward"); });
@@ -75,6 +83,18 @@ class ReLU : public Activation<activation::ReLU, T, B> {
   // Inside a Sequential, after a Linear that already applied the ReLU (Linear::forward_relu): y passes through.
   // ReLU's derivative read from the output is the one read from the input (y > 0 exactly where x > 0).
   const tensor<T, B>& forward_fused(const tensor<T, B>& y) { return this->pass_through(y); }
+  // Before a layer whose backward_relu_input(dy) already applied this ReLU's derivative to its input gradient:
+  // `dx` passes through (see Sequential).
+  const tensor<T, B>& backward_fused(const tensor<T, B>& dx) { return this->pass_through_gradient(dx); }
+  // backward(next.backward(dy)) for the layer `next` that reads this ReLU's output: fused into next's input gradient
+  // where next can apply the derivative itself (backward_relu_input, host convolutions).
+  template <class Next>
+  const tensor<T, B>& backward_through(Next& next, const tensor<T, B>& dy) {
+    if constexpr (requires { next.backward_relu_input(dy); })
+      return backward_fused(next.backward_relu_input(dy));
+    else
+      return this->backward(next.backward(dy));
+  }
 };
 
 template <class T = float, class B = cpu>

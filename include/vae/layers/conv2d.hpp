@@ -63,14 +63,15 @@ class Conv2d {
     return forward_impl(x, false, &residual);
   }
 
-  const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    check(x_ != nullptr, "Conv2d::backward called before forward");
-    check_shape(dy.shape(), y_.shape(), "Conv2d::backward: dy");
-    if (input_grad_) dx_.resize(x_->shape());
-    scratch_.resize({ops::conv2d_scratch_size<B>(d_)});
-    ops::conv2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                            weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr, scratch_.data());
-    return dx_;
+  const tensor<T, B>& backward(const tensor<T, B>& dy) { return backward_impl(dy, false); }
+  // backward(dy) of a conv whose input is a ReLU's output, with the ReLU's derivative applied where dx is written
+  // (host only): with that ReLU layer's backward_fused(dx) before it, the pair gives the gradients of the two layers
+  // one by one and saves the activation's pass. With `residual` (shaped as the input), dx = residual + that: a
+  // residual block's skip connection, bit for bit the backward then the addition.
+  const tensor<T, B>& backward_relu_input(const tensor<T, B>& dy, const tensor<T, B>* residual = nullptr)
+    requires std::same_as<B, cpu>
+  {
+    return backward_impl(dy, true, residual);
   }
 
   // The first layer of a network needs no input gradient; turning it off saves a GEMM and a col2im per step.
@@ -118,6 +119,27 @@ class Conv2d {
     }
     ops::conv2d_forward<B>(d, x.data(), weight_.value, bias, y_.data(), scratch_.data());
     return y_;
+  }
+  const tensor<T, B>& backward_impl(const tensor<T, B>& dy, bool relu_input, const tensor<T, B>* residual = nullptr) {
+    check(x_ != nullptr, "Conv2d::backward called before forward");
+    check_shape(dy.shape(), y_.shape(), "Conv2d::backward: dy");
+    if (input_grad_) dx_.resize(x_->shape());
+    auto d = d_;
+    d.relu_in = relu_input;
+    scratch_.resize({ops::conv2d_scratch_size<B>(d)});
+    T* dx = input_grad_ ? dx_.data() : nullptr;
+    T* db = has_bias_ ? bias_.grad_to_add() : nullptr;
+    if constexpr (std::same_as<B, cpu>) {
+      if (residual) {
+        check(input_grad_, "Conv2d::backward_relu_input: a residual needs the input gradient (set_input_gradient)");
+        check_shape(residual->shape(), x_->shape(), "Conv2d::backward_relu_input: residual");
+        ops::conv2d_backward_add<B>(d, x_->data(), weight_.value, dy.data(), residual->data(), dx,
+                                    weight_.grad_to_add(), db, scratch_.data());
+        return dx_;
+      }
+    }
+    ops::conv2d_backward<B>(d, x_->data(), weight_.value, dy.data(), dx, weight_.grad_to_add(), db, scratch_.data());
+    return dx_;
   }
   conv2d_dims dims(const tensor<T, B>& x) const {
     const bool cl = in_format_ == memory_format::channels_last;

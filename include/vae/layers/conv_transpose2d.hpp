@@ -64,15 +64,14 @@ class ConvTranspose2d {
     return forward_impl(x, true);
   }
 
-  const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    check(x_ != nullptr, "ConvTranspose2d::backward called before forward");
-    check_shape(dy.shape(), y_.shape(), "ConvTranspose2d::backward: dy");
-    if (input_grad_) dx_.resize(x_->shape());
-    work_.resize({ops::conv_transpose2d_scratch_size<B>(d_)});
-    ops::conv_transpose2d_backward<B>(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                                      weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr,
-                                      work_.data());
-    return dx_;
+  const tensor<T, B>& backward(const tensor<T, B>& dy) { return backward_impl(dy, false); }
+  // backward(dy) of a layer whose input is a ReLU's output, with the ReLU's derivative applied where dx is written
+  // (host only): with that ReLU layer's backward_fused(dx) before it, the pair gives the gradients of the two layers
+  // one by one and saves the activation's pass.
+  const tensor<T, B>& backward_relu_input(const tensor<T, B>& dy)
+    requires std::same_as<B, cpu>
+  {
+    return backward_impl(dy, true);
   }
 
   void set_input_gradient(bool enabled) { input_grad_ = enabled; }
@@ -93,6 +92,18 @@ class ConvTranspose2d {
   parameter<T>& bias() { return bias_; }
 
  private:
+  const tensor<T, B>& backward_impl(const tensor<T, B>& dy, bool relu_input) {
+    check(x_ != nullptr, "ConvTranspose2d::backward called before forward");
+    check_shape(dy.shape(), y_.shape(), "ConvTranspose2d::backward: dy");
+    if (input_grad_) dx_.resize(x_->shape());
+    auto d = d_;
+    d.relu_in = relu_input;
+    work_.resize({ops::conv_transpose2d_scratch_size<B>(d)});
+    ops::conv_transpose2d_backward<B>(d, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
+                                      weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr,
+                                      work_.data());
+    return dx_;
+  }
   const tensor<T, B>& forward_impl(const tensor<T, B>& x, bool relu) {
     check(weight_.bound(), "ConvTranspose2d::forward: parameters are not attached to a parameter_store");
     check_activation("ConvTranspose2d::forward", x.shape(), in_format_, in_);

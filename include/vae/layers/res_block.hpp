@@ -46,6 +46,22 @@ class switchable_activation {
     }
     return forward(conv.forward(x));
   }
+  // backward(next.backward(dy)) for the layer `next` that reads this activation's output: on the host a ReLU's
+  // derivative is applied by that layer where it writes its input gradient (backward_relu_input) and passes through.
+  template <class Next>
+  const tensor<T, B>& backward_through(Next& next, const tensor<T, B>& dy) {
+    if (kind_ == conv_activation::relu) return relu_.backward_through(next, dy);
+    return backward(next.backward(dy));
+  }
+  // residual + backward(conv.backward(dy)) where that fuses into the conv's input gradient (a host ReLU); null
+  // otherwise, and nothing was computed.
+  template <class Conv>
+  const tensor<T, B>* backward_through_add(Conv& conv, const tensor<T, B>& dy, const tensor<T, B>& residual) {
+    if constexpr (std::same_as<B, cpu>) {
+      if (kind_ == conv_activation::relu) return &relu_.backward_fused(conv.backward_relu_input(dy, &residual));
+    }
+    return nullptr;
+  }
 
  private:
   conv_activation kind_;
@@ -113,9 +129,11 @@ class ResBlock {
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     check(out_ != nullptr, "ResBlock::backward called before forward");
     check_shape(dy.shape(), out_->shape(), "ResBlock::backward: dy");
-    const tensor<T, B>* g = &c2_.backward(dy);
-    g = &act2_.backward(*g);
+    const tensor<T, B>* g = &act2_.backward_through(c2_, dy);
     if (opt_.norm_groups > 0) g = &norm2_.backward(*g);
+    if (opt_.norm_groups == 0) {  // dx = dy + act1'·(c1's input gradient), written by c1 on the host
+      if (const tensor<T, B>* dx = act1_.backward_through_add(c1_, *g, dy)) return *dx;
+    }
     g = &c1_.backward(*g);
     g = &act1_.backward(*g);
     if (opt_.norm_groups > 0) g = &norm1_.backward(*g);

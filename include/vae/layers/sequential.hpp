@@ -24,6 +24,19 @@ constexpr bool fuses_relu_at() {
     return relu_fusable_pair<std::tuple_element_t<I, layers>, std::tuple_element_t<I + 1, layers>, X>;
   }
 }
+// Whether layer I − 1 is a ReLU whose derivative layer I applies to its own input gradient (backward_relu_input).
+template <std::size_t I, class X, class... Ls>
+constexpr bool fuses_relu_backward_at() {
+  if constexpr (I == 0 || I >= sizeof...(Ls)) {
+    return false;
+  } else {
+    using layers = std::tuple<Ls...>;
+    return requires(std::tuple_element_t<I - 1, layers>& a, std::tuple_element_t<I, layers>& l, const X& x) {
+      a.backward_fused(x);
+      l.backward_relu_input(x);
+    };
+  }
+}
 }  // namespace detail
 
 template <Layer First, Layer... Rest>
@@ -42,6 +55,12 @@ class Sequential {
   // results are those of the two layers run one after the other.
   template <std::size_t I>
   static constexpr bool fuses_relu_at = detail::fuses_relu_at<I, tensor<value_type, backend>, First, Rest...>();
+  // The same in backward: a ReLU followed by a layer that can apply the ReLU's derivative where it writes its input
+  // gradient (Conv2d/ConvTranspose2d::backward_relu_input on the host); the ReLU passes it through
+  // (ReLU::backward_fused).
+  template <std::size_t I>
+  static constexpr bool fuses_relu_backward_at =
+      detail::fuses_relu_backward_at<I, tensor<value_type, backend>, First, Rest...>();
 
   explicit Sequential(First first, Rest... rest) : layers_(std::move(first), std::move(rest)...) {}
 
@@ -83,9 +102,15 @@ class Sequential {
   }
   template <std::size_t I>
   const tensor<value_type, backend>& backward_from(const tensor<value_type, backend>& dy) {
-    const auto& dx = std::get<I>(layers_).backward(dy);
-    if constexpr (I > 0) return backward_from<I - 1>(dx);
-    else return dx;
+    if constexpr (fuses_relu_backward_at<I>) {
+      const auto& dx = std::get<I - 1>(layers_).backward_fused(std::get<I>(layers_).backward_relu_input(dy));
+      if constexpr (I > 1) return backward_from<I - 2>(dx);
+      else return dx;
+    } else {
+      const auto& dx = std::get<I>(layers_).backward(dy);
+      if constexpr (I > 0) return backward_from<I - 1>(dx);
+      else return dx;
+    }
   }
 
   std::tuple<First, Rest...> layers_;

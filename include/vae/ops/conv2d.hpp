@@ -22,6 +22,10 @@ struct conv2d_dims {
   // The host kernel applies ReLU to the output (after the bias) in the pass that writes it: a conv followed by a
   // ReLU saves the activation's read and write of the whole output (Conv2d::forward_relu).
   bool relu_out = false;
+  // The input is a ReLU's output and the host kernel's backward returns the gradient with respect to the ReLU's
+  // input, dx·relu'(x) (x > 0 exactly where the ReLU's input was), masked in the pass that writes dx: a ReLU followed
+  // by a conv saves the activation's backward pass (Conv2d::backward_relu_input).
+  bool relu_in = false;
 
   // Fills out_h/out_w from the rest (may come out ≤ 0: the caller checks).
   conv2d_dims& finish() {
@@ -55,6 +59,14 @@ void conv2d_forward_add(const conv2d_dims& d, const T* x, const T* w, const T* b
 template <class B, class T>
 void conv2d_backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias, T* scratch) {
   kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch);
+}
+// The same with dx = residual + (input gradient), residual laid out as x (host only: a residual block's skip
+// connection added where its input gradient is written; bit for bit the backward then the addition).
+template <class B, class T>
+  requires std::same_as<B, cpu>
+void conv2d_backward_add(const conv2d_dims& d, const T* x, const T* w, const T* dy, const T* residual, T* dx, T* dw,
+                         T* dbias, T* scratch) {
+  kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch, kernel<conv2d_op, B>::path_for(d), residual);
 }
 }  // namespace ops
 }  // namespace vae

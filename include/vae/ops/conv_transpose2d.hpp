@@ -22,6 +22,8 @@ struct conv_transpose2d_dims {
   // The host kernel applies ReLU to the output (after the bias) in the pass that writes it: a conv followed by a
   // ReLU saves the activation's read and write of the whole output (Conv2d::forward_relu).
   bool relu_out = false;
+  // The input is a ReLU's output: the host kernel's backward returns dx·relu'(x) (see conv2d_dims::relu_in).
+  bool relu_in = false;
 
   conv_transpose2d_dims& finish() {
     out_h = (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1;

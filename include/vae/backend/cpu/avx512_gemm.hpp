@@ -25,17 +25,17 @@ namespace vae::cpu_detail::avx512 {
 inline constexpr std::int64_t bcast_rows = 8;
 inline constexpr std::int64_t bcast_kc = 128;
 
-// C tile (MR × up to 32 columns, masks m0/m1) = alpha·Σ_k a(r, k)·B[k, :] + (first ? beta·C : C).
-// a(r, k) = TransA ? a[k·lda + r] : a[r·lda + k] (the stride a compile-time 1 on one side); B row k is at b + k·ldb.
+// Σ_k a(r, k)·B[k, :] over a kc-row panel of B into a tile's accumulators (MR rows by up to 32 columns, masks
+// m0/m1). a(r, k) = TransA ? a[k·lda + r] : rows[r][k]: op(A)ᵀ is read at a stride, op(A)'s rows through one pointer
+// each (a strided A, or the windows of an image read in place; see window_rows).
+// Always inlined: the accumulators must stay in registers (a call would pass them through memory, 2.5x slower).
 template <int MR, bool Two, bool TransA>
-inline void bcast_tile(std::int64_t kc, const float* a, std::int64_t lda, const float* b,
-                       std::int64_t ldb, __mmask16 m0, __mmask16 m1, float* c, std::int64_t ldc, float alpha, float beta,
-                       bool first) {
-  __m512 acc0[MR], acc1[MR];
+[[gnu::always_inline]] inline void bcast_accumulate(std::int64_t kc, const float* a, std::int64_t lda, const float* const* rows,
+                             const float* b, std::int64_t ldb, __mmask16 m0, __mmask16 m1, __m512* acc0, __m512* acc1) {
+  const float* row[MR];
+  if constexpr (!TransA) {
 #pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) {
-    acc0[r] = _mm512_setzero_ps();
-    acc1[r] = _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) row[r] = rows[r];
   }
   for (std::int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * ldb;
@@ -43,11 +43,17 @@ inline void bcast_tile(std::int64_t kc, const float* a, std::int64_t lda, const 
     const __m512 b1 = Two ? _mm512_maskz_loadu_ps(m1, bk + 16) : _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
-      const __m512 av = _mm512_set1_ps(TransA ? a[k * lda + r] : a[r * lda + k]);
+      const __m512 av = _mm512_set1_ps(TransA ? a[k * lda + r] : row[r][k]);
       acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
       if constexpr (Two) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
     }
   }
+}
+
+// C tile = alpha·acc + (first ? beta·C : C) (beta = 0: C is not read).
+template <int MR, bool Two>
+[[gnu::always_inline]] inline void bcast_store(const __m512* acc0, const __m512* acc1, __mmask16 m0, __mmask16 m1, float* c, std::int64_t ldc,
+                        float alpha, float beta, bool first) {
   const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) {
@@ -65,19 +71,76 @@ inline void bcast_tile(std::int64_t kc, const float* a, std::int64_t lda, const 
   }
 }
 
-template <bool Two, bool TransA>
-inline void bcast_rows_dispatch(std::int64_t mr, std::int64_t kc, const float* a, std::int64_t lda,
+// op(A) read through row pointers: A [M,K] row-major at a stride (lda), or the implicit im2col of window_rows.
+// segment(k) is the number of columns from k on that stay contiguous in every row; rows(i, mr, k, out) gives the
+// pointers to column k of rows i … i + mr − 1.
+struct strided_rows {
+  const float* A;
+  std::int64_t lda;
+  static constexpr std::int64_t segment(std::int64_t) { return std::int64_t{1} << 62; }
+  void rows(std::int64_t i, std::int64_t mr, std::int64_t k, const float** out) const {
+    for (std::int64_t r = 0; r < mr; ++r) out[r] = A + (i + r) * lda + k;
+  }
+};
+
+// Zeros read in place of a window entry that falls on the padding (at most bcast_kc columns of one row at a time).
+alignas(64) inline constexpr float zero_run[bcast_kc] = {};
+
+// The columns of a convolution read in place from a channels-last image (implicit im2col): row i, column
+// tap·c + ch is x[offsets[i·taps + tap] + ch], or 0 where the offset is negative (padding). Runs of c columns.
+struct window_rows {
+  const float* x;
+  const std::int32_t* offsets;
+  std::int64_t taps, c;
+  std::int64_t segment(std::int64_t k) const { return c - k % c; }
+  void rows(std::int64_t i, std::int64_t mr, std::int64_t k, const float** out) const {
+    const std::int64_t tap = k / c, ch = k % c;
+    for (std::int64_t r = 0; r < mr; ++r) {
+      const std::int32_t o = offsets[(i + r) * taps + tap];
+      out[r] = o >= 0 ? x + o + ch : zero_run;
+    }
+  }
+};
+
+// C tile (MR rows by up to 32 columns) = alpha·Σ_k a(r, k)·B[k, :] + (first ? beta·C : C) over a kc-row panel,
+// op(A) read from `src` (row pointers, a run of contiguous columns at a time) or, TransA, at a stride.
+template <int MR, bool Two, bool TransA, class Rows>
+inline void bcast_tile(std::int64_t kc, const Rows& src, std::int64_t i, std::int64_t k0, const float* b,
+                       std::int64_t ldb, __mmask16 m0, __mmask16 m1, float* c, std::int64_t ldc, float alpha,
+                       float beta, bool first) {
+  __m512 acc0[MR], acc1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    acc0[r] = _mm512_setzero_ps();
+    acc1[r] = _mm512_setzero_ps();
+  }
+  if constexpr (TransA) {
+    bcast_accumulate<MR, Two, true>(kc, src.A + k0 * src.lda + i, src.lda, nullptr, b, ldb, m0, m1, acc0, acc1);
+  } else {
+    for (std::int64_t k = k0; k < k0 + kc;) {
+      const std::int64_t len = std::min(k0 + kc - k, src.segment(k));
+      const float* rows[MR];
+      src.rows(i, MR, k, rows);
+      bcast_accumulate<MR, Two, false>(len, nullptr, 0, rows, b + (k - k0) * ldb, ldb, m0, m1, acc0, acc1);
+      k += len;
+    }
+  }
+  bcast_store<MR, Two>(acc0, acc1, m0, m1, c, ldc, alpha, beta, first);
+}
+
+template <bool Two, bool TransA, class Rows>
+inline void bcast_rows_dispatch(std::int64_t mr, std::int64_t kc, const Rows& src, std::int64_t i, std::int64_t k0,
                                 const float* b, std::int64_t ldb, __mmask16 m0, __mmask16 m1, float* c,
                                 std::int64_t ldc, float alpha, float beta, bool first) {
   switch (mr) {
-    case 8: bcast_tile<8, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 7: bcast_tile<7, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 6: bcast_tile<6, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 5: bcast_tile<5, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 4: bcast_tile<4, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 3: bcast_tile<3, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    case 2: bcast_tile<2, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
-    default: bcast_tile<1, Two, TransA>(kc, a, lda, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 8: bcast_tile<8, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 7: bcast_tile<7, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 6: bcast_tile<6, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 5: bcast_tile<5, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 4: bcast_tile<4, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 3: bcast_tile<3, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    case 2: bcast_tile<2, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
+    default: bcast_tile<1, Two, TransA>(kc, src, i, k0, b, ldb, m0, m1, c, ldc, alpha, beta, first); break;
   }
 }
 
@@ -197,15 +260,50 @@ struct prepacked_panels {  // op(B) = Bᵀ transposed once for the whole product
   }
 };
 
+// op(B) = the columns of a convolution [rows, taps·c] gathered from its channels-last input (see window_rows):
+// row k, column tap·c + ch is x[offsets[k·taps + tap] + ch] (0 for a negative offset). Copied into the buffer a
+// panel at a time (instead of im2col's copy of all the columns, then a read of them).
+struct gathered_panels {
+  const float* x;
+  const std::int32_t* offsets;
+  std::int64_t taps, c;
+  static constexpr std::int64_t stride = 32;
+  static constexpr std::int64_t depth = bcast_kc;
+  static constexpr std::int64_t buffer_floats = depth * 32;
+  const float* operator()(std::int64_t j, std::int64_t w, std::int64_t k0, std::int64_t kd, float* buffer) const {
+    for (std::int64_t jj = 0; jj < 32;) {  // runs of columns inside one window entry (all 32 when c % 32 == 0)
+      const std::int64_t col = j + jj, tap = col / c, ch = col % c;
+      const std::int64_t len = jj < w ? std::min(w - jj, c - ch) : 32 - jj;  // columns ≥ w: zeros
+      const __mmask16 m0 = lanes(std::min<std::int64_t>(len, 16)), m1 = lanes(len - 16);
+      for (std::int64_t k = 0; k < kd; ++k) {
+        float* out = buffer + k * 32 + jj;
+        const std::int32_t o = jj < w ? offsets[(k0 + k) * taps + tap] : -1;
+        const float* src = o >= 0 ? x + o + ch : zero_run;
+        _mm512_mask_storeu_ps(out, m0, _mm512_maskz_loadu_ps(m0, src));
+        if (len > 16) _mm512_mask_storeu_ps(out + 16, m1, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+      jj += len;
+    }
+    return buffer;
+  }
+  void prefetch(std::int64_t j, std::int64_t, std::int64_t k0, std::int64_t kd, std::int64_t t, std::int64_t T) const {
+    const std::int64_t tap = j / c, ch = j % c;
+    for (std::int64_t k = t; k < kd; k += T) {
+      const std::int32_t o = offsets[(k0 + k) * taps + tap];
+      if (o >= 0) _mm_prefetch(reinterpret_cast<const char*>(x + o + ch), _MM_HINT_T1);
+    }
+  }
+};
+
 // Rows of C per block: the block's rows of op(A) (mc × kc) stay in L2 while the panels of B pass by.
 inline constexpr std::int64_t block_rows = 128;
 
 // C[M,N] = alpha·op(A)·op(B) + beta·C, op(A)[i, k] = TransA ? A[k·lda + i] : A[i·lda + k]. pack(j, w, k0, kd, buffer)
 // returns the kd × 32 block of op(B) at rows k0…, columns j… (w of them valid; kd ≤ pack.depth), rows pack.stride
 // apart: copied into buffer, or in place. Each block is multiplied bcast_kc rows at a time. K ≥ 1.
-template <bool TransA, class Pack>
-inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda,
-                        float beta, float* C, std::int64_t ldc, Pack&& pack) {
+template <bool TransA, class Pack, class Rows = strided_rows>
+inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const Rows& src, float beta,
+                        float* C, std::int64_t ldc, Pack&& pack) {
   using source = std::remove_cvref_t<Pack>;
   constexpr std::int64_t depth = source::depth;
   const std::int64_t ldp = pack.stride;
@@ -242,12 +340,11 @@ inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float al
             const std::int64_t mr = std::min(bcast_rows, i1 - i);
             if (has_next) pack.prefetch(nj, nw, nk, nkd, step++, steps);
             prefetch_c(i + bcast_rows);
-            const float* ap = TransA ? A + k0 * lda + i : A + i * lda + k0;
             float* cp = C + i * ldc + j;
             if (w > 16)
-              bcast_rows_dispatch<true, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
+              bcast_rows_dispatch<true, TransA>(mr, kc, src, i, k0, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
             else
-              bcast_rows_dispatch<false, TransA>(mr, kc, ap, lda, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
+              bcast_rows_dispatch<false, TransA>(mr, kc, src, i, k0, panel, ldp, m0, m1, cp, ldc, alpha, beta, k0 == 0);
           }
         }
       }
@@ -255,19 +352,10 @@ inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float al
   }
 }
 
-// Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (BLAS semantics: with beta = 0, C is not read). Returns false, doing
-// nothing, for K = 0 (the caller's fallback scales C by beta). A template (float only) so that a program of many
-// translation units can compile it once (VAE_EXTERN_GEMM, see gemm.hpp).
-template <class T>
-  requires std::same_as<T, float>
-bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
-          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
-  if (K <= 0) return false;
-  if (M <= 0 || N <= 0) return true;
-  auto run = [&](const auto& panels) {
-    if (trans_a) gemm_panels<true>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
-    else gemm_panels<false>(M, N, K, alpha, A, lda, beta, C, ldc, panels);
-  };
+// Calls run(panels) with the source of op(B)'s panels that suits the product (B [K,N], or [N,K] when trans_b).
+template <class Run>
+inline void with_b_panels(bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, const float* B,
+                          std::int64_t ldb, Run&& run) {
   // B's rows a multiple of 4 KiB apart (a page each: kc rows overflow the TLB) or many row blocks reusing each panel:
   // B is copied into panels rather than read in place.
   const bool copy_rows = !trans_b && (M > 1024 || ldb % 1024 == 0);
@@ -295,7 +383,47 @@ bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   } else {
     run(in_place_panels{B, ldb, ldb});
   }
+}
+
+// Row-major C[M,N] = alpha·op(A)·op(B) + beta·C (BLAS semantics: with beta = 0, C is not read). Returns false, doing
+// nothing, for K = 0 (the caller's fallback scales C by beta). A template (float only) so that a program of many
+// translation units can compile it once (VAE_EXTERN_GEMM, see gemm.hpp).
+template <class T>
+  requires std::same_as<T, float>
+bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
+          std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
+  if (K <= 0) return false;
+  if (M <= 0 || N <= 0) return true;
+  with_b_panels(trans_b, M, N, K, B, ldb, [&](const auto& panels) {
+    if (trans_a) gemm_panels<true>(M, N, K, alpha, strided_rows{A, lda}, beta, C, ldc, panels);
+    else gemm_panels<false>(M, N, K, alpha, strided_rows{A, lda}, beta, C, ldc, panels);
+  });
   return true;
+}
+
+// C[M,N] += alpha·op(A)ᵀ·cols, A [K,M] row-major (lda), with cols [K,N] the columns of a convolution gathered from
+// its channels-last input (gathered_panels: no im2col copy): a weight gradient. Serial, bit for bit im2col_cl then
+// gemm(true, false, …) with beta = 1 while the panels are not packed for the whole product (M ≤ 2·block_rows).
+template <class T>
+  requires std::same_as<T, float>
+void gemm_windows_weight(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+                         const window_rows& cols, T* C, std::int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  gemm_panels<true>(M, N, K, 1.0f, strided_rows{A, lda}, 1.0f, C, ldc,
+                    gathered_panels{cols.x, cols.offsets, cols.taps, cols.c});
+}
+
+// C[M,N] = cols·B (C overwritten) with cols [M,K] the columns of a convolution read in place from its channels-last
+// input (window_rows: no im2col copy), B [K,N] row-major. Serial (one chunk of images per thread). Bit for bit
+// im2col then gemm: the same products summed in the same order. A template for VAE_EXTERN_GEMM, as gemm.
+template <class T>
+  requires std::same_as<T, float>
+void gemm_windows(std::int64_t M, std::int64_t N, std::int64_t K, const window_rows& cols, const T* B,
+                  std::int64_t ldb, T* C, std::int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  with_b_panels(false, M, N, K, B, ldb, [&](const auto& panels) {
+    gemm_panels<false>(M, N, K, 1.0f, cols, 0.0f, C, ldc, panels);
+  });
 }
 
 #else

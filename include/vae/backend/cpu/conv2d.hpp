@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+#include <vector>
 #if defined(__AVX__)
 #include <immintrin.h>
 #endif
@@ -172,6 +173,15 @@ void add_row_bias(std::int64_t rows, std::int64_t c, const T* bias, T* out, bool
 template <class T>
 void add_residual(std::int64_t n, const T* residual, T* out) {
   for (std::int64_t i = 0; i < n; ++i) out[i] = residual[i] + out[i];
+}
+// dx[i] = residual[i] + dx[i]·relu'(x[i]) over n values (relu' when `relu`, residual when not null; serial: inside a
+// chunk task), bit for bit a ReLU layer's backward then the addition.
+template <class T>
+void finish_input_grad(std::int64_t n, bool relu, const T* x, const T* residual, T* dx) {
+  if (relu) {
+    for (std::int64_t i = 0; i < n; ++i) dx[i] = dx[i] * (x[i] > T(0) ? T(1) : T(0));
+  }
+  if (residual) add_residual(n, residual, dx);
 }
 // ReLU over n values in place (the outputs that are not written in place; serial: inside a chunk task).
 template <class T>
@@ -360,6 +370,80 @@ void im2col_cl(const window_geometry& g, const T* src, T* col) {
         }
       }
 }
+// offsets[r·kk + tap] = where window entry tap = i·k_w + j of column row r = (b·oh + y)·ow + x starts in src
+// [n, h, w, c] (the element offset of its run of c channels), or −1 where it reads padding: im2col_cl's rows,
+// read in place by the GEMM instead of copied (avx512::window_rows). Element offsets fit 32 bits: a chunk of images
+// holds about 1 MiB of columns.
+inline void window_offsets(const window_geometry& g, std::int32_t* offsets) {
+  for (std::int64_t b = 0; b < g.n; ++b)
+    for (std::int64_t y = 0; y < g.oh; ++y)
+      for (std::int64_t x = 0; x < g.ow; ++x)
+        for (std::int64_t i = 0; i < g.k_h; ++i) {
+          const std::int64_t iy = y * g.stride_h - g.pad_h + i * g.dil_h;
+          for (std::int64_t j = 0; j < g.k_w; ++j) {
+            const std::int64_t ix = x * g.stride_w - g.pad_w + j * g.dil_w;
+            const bool inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+            *offsets++ = inside ? static_cast<std::int32_t>(((b * g.h + iy) * g.w + ix) * g.c) : -1;
+          }
+        }
+}
+// Whether a chunk's columns are read in place by the GEMM (float with the AVX-512 kernel) rather than copied by
+// im2col_cl. Inside a chunk task only: a product on its own (one chunk, called outside a parallel region) keeps the
+// banded GEMM over the pool. Both give the same values bit for bit.
+template <class T>
+bool windows_in_place(const window_geometry& g) {
+  if constexpr (std::is_same_v<T, float> && avx512::available) {
+    const bool serial = max_threads() == 1
+#if defined(_OPENMP)
+                        || omp_in_parallel()
+#endif
+        ;
+    return serial && g.n * g.h * g.w * g.c < (std::int64_t{1} << 31);
+  } else {
+    return false;
+  }
+}
+// A chunk's columns read in place: x (channels-last) with its window offsets (see window_offsets).
+template <class T>
+struct window_source {
+  const T* x;
+  const std::int32_t* offsets;
+  std::int64_t taps, c;
+};
+// C[M,N] = cols·B with the columns of `cols` read in place (only where windows_in_place<T> holds).
+template <class T>
+void window_product(std::int64_t M, std::int64_t N, std::int64_t K, const window_source<T>& cols, const T* B,
+                    std::int64_t ldb, T* C, std::int64_t ldc) {
+#if defined(VAE_AVX512_KERNELS)
+  if constexpr (std::is_same_v<T, float>) {
+    avx512::gemm_windows<T>(M, N, K, avx512::window_rows{cols.x, cols.offsets, cols.taps, cols.c}, B, ldb, C, ldc);
+    return;
+  }
+#endif
+  (void)M, (void)N, (void)K, (void)cols, (void)B, (void)ldb, (void)C, (void)ldc;
+  check(false, "conv2d: in-place columns need float and the AVX-512 kernels (windows_in_place)");
+}
+// C[M,N] += Aᵀ·cols (A [K,M]) with the columns of `cols` gathered in place (only where windows_in_place<T> holds).
+template <class T>
+void window_weight_product(std::int64_t M, std::int64_t N, std::int64_t K, const T* A, std::int64_t lda,
+                           const window_source<T>& cols, T* C, std::int64_t ldc) {
+#if defined(VAE_AVX512_KERNELS)
+  if constexpr (std::is_same_v<T, float>) {
+    avx512::gemm_windows_weight<T>(M, N, K, A, lda, avx512::window_rows{cols.x, cols.offsets, cols.taps, cols.c}, C,
+                                   ldc);
+    return;
+  }
+#endif
+  (void)M, (void)N, (void)K, (void)A, (void)lda, (void)cols, (void)C, (void)ldc;
+  check(false, "conv2d: in-place columns need float and the AVX-512 kernels (windows_in_place)");
+}
+// This thread's offsets buffer (kept between calls, as the GEMM's packing scratch).
+inline std::int32_t* window_offsets_buffer(std::int64_t size) {
+  thread_local std::vector<std::int32_t> buffer;
+  if (static_cast<std::int64_t>(buffer.size()) < size) buffer.resize(static_cast<std::size_t>(size));
+  return buffer.data();
+}
+
 // The adjoint of im2col_cl: dst [n, h, w, c] = Σ of the col entries that read each element (dst is overwritten;
 // every element sums its entries in (b, y, x, i, j) order).
 template <class T>
@@ -537,12 +621,14 @@ struct kernel<conv2d_op, cpu> {
     });
   }
 
+  // dx_residual (laid out as x, or null) is added to dx where it is written; with d.relu_in, dx is first masked by
+  // relu'(x).
   template <class T>
   static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch, cpu_detail::conv_path path) {
+                       T* scratch, cpu_detail::conv_path path, const T* dx_residual = nullptr) {
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv2d: the channels-last path needs groups == 1");
-      backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
+      backward_cl(d, x, w, dy, dx, dw, dbias, scratch, dx_residual);
       return;
     }
     check(!d.channels_last_in && !d.channels_last_out, "conv2d: channels-last activations need the channels-last path");
@@ -572,6 +658,9 @@ struct kernel<conv2d_op, cpu> {
           cpu_detail::gemm<T>(true, false, kg, cols, cout_g, T(1), w + gr * cout_g * kg, kg,
                               dout + gr * cout_g * cols, cols, T(0), dcol + gr * kg * cols, cols);
         cpu_detail::col2im(cpu_detail::input_windows(d, nb), dcol, dx + b0 * in_img);
+        if (d.relu_in || dx_residual)
+          cpu_detail::finish_input_grad(nb * in_img, d.relu_in, x + b0 * in_img,
+                                        dx_residual ? dx_residual + b0 * in_img : nullptr, dx + b0 * in_img);
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
@@ -617,11 +706,20 @@ struct kernel<conv2d_op, cpu> {
       const T* xin = x + b0 * d.in_c * ihw;
       if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
       const T* xcl = x_in_place ? xin : xl;
-      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::input_windows(d, nb), xcl, col);
-      const T* cols = l.pointwise ? xcl : col;
       T* yb = y + b0 * d.out_c * ohw;
       T* out = y_in_place ? yb : col + l.col;
-      cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), cols, k, wt, d.out_c, T(0), out, d.out_c);
+      const auto g = cpu_detail::input_windows(d, nb);
+      if (l.pointwise) {
+        cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), xcl, k, wt, d.out_c, T(0), out, d.out_c);
+      } else if (cpu_detail::windows_in_place<T>(g)) {
+        std::int32_t* offsets = cpu_detail::window_offsets_buffer(nb * ohw * kk);
+        cpu_detail::window_offsets(g, offsets);
+        cpu_detail::window_product(nb * ohw, d.out_c, k, cpu_detail::window_source<T>{xcl, offsets, kk, d.in_c}, wt,
+                                   d.out_c, out, d.out_c);
+      } else {
+        cpu_detail::im2col_cl(g, xcl, col);
+        cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), col, k, wt, d.out_c, T(0), out, d.out_c);
+      }
       if (y_in_place) {
         cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, out, d.relu_out);
       } else {
@@ -634,7 +732,7 @@ struct kernel<conv2d_op, cpu> {
 
   template <class T>
   static void backward_cl(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                          T* scratch) {
+                          T* scratch, const T* dx_residual) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
@@ -657,9 +755,17 @@ struct kernel<conv2d_op, cpu> {
         const T* xin = x + b0 * d.in_c * ihw;
         if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
         const T* xcl = x_in_place ? xin : xl;
-        if (!l.pointwise) cpu_detail::im2col_cl(g, xcl, col);
-        cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xcl : col, k, T(1),
-                            partials + t * l.w, k);
+        if (!l.pointwise && cpu_detail::windows_in_place<T>(g)) {
+          std::int32_t* offsets = cpu_detail::window_offsets_buffer(rows * kk);
+          cpu_detail::window_offsets(g, offsets);
+          cpu_detail::window_weight_product(d.out_c, k, rows, dout, d.out_c,
+                                            cpu_detail::window_source<T>{xcl, offsets, kk, d.in_c}, partials + t * l.w,
+                                            k);
+        } else {
+          if (!l.pointwise) cpu_detail::im2col_cl(g, xcl, col);
+          cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xcl : col, k, T(1),
+                              partials + t * l.w, k);
+        }
       }
       if (dx) {
         // dcol [rows, K] overwrites the columns (done with) and folds into the channels-last input gradient: dx
@@ -670,6 +776,9 @@ struct kernel<conv2d_op, cpu> {
         cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);
         if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, dxl);
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
+        if (d.relu_in || dx_residual)
+          cpu_detail::finish_input_grad(nb * d.in_c * ihw, d.relu_in, x + b0 * d.in_c * ihw,
+                                        dx_residual ? dx_residual + b0 * d.in_c * ihw : nullptr, dxb);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.out_c, d.in_c, kk, partials, l.plan.tasks, dw);

@@ -135,6 +135,8 @@ struct kernel<conv_transpose2d_op, cpu> {
           cpu_detail::gemm<T>(false, false, cin_g, cols, kg, T(1), w + gr * cin_g * kg, kg, dcol + gr * kg * cols,
                               cols, T(0), dxcn + gr * cin_g * cols, cols);
         cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + b0 * d.in_c * hw);
+        if (d.relu_in)
+          cpu_detail::finish_input_grad<T>(nb * d.in_c * hw, true, x + b0 * d.in_c * hw, nullptr, dx + b0 * d.in_c * hw);
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
@@ -212,19 +214,32 @@ struct kernel<conv_transpose2d_op, cpu> {
       const T* dyb = dy + b0 * d.out_c * ohw;
       if (!y_in_place) cpu_detail::nchw_to_nhwc(nb, d.out_c, ohw, dyb, col + l.col);
       const T* yl = y_in_place ? dyb : col + l.col;
-      if (!l.pointwise) cpu_detail::im2col_cl(cpu_detail::output_windows(d, nb), yl, col);
+      // dy's windows: read in place by the products where the kernel can (no im2col copy), else copied.
+      const auto g = cpu_detail::output_windows(d, nb);
+      const bool in_place = !l.pointwise && cpu_detail::windows_in_place<T>(g);
+      std::int32_t* offsets = in_place ? cpu_detail::window_offsets_buffer(rows * kk) : nullptr;
+      if (in_place) cpu_detail::window_offsets(g, offsets);
+      else if (!l.pointwise) cpu_detail::im2col_cl(g, yl, col);
+      const cpu_detail::window_source<T> windows{yl, offsets, kk, d.out_c};
       const T* dcol = l.pointwise ? yl : col;
       if (dw) {
         const T* xin = x + b0 * d.in_c * ihw;
         if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
-        cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), x_in_place ? xin : xl, d.in_c, dcol, k, T(1),
-                            partials + t * l.w, k);
+        const T* xcl = x_in_place ? xin : xl;
+        if (in_place)
+          cpu_detail::window_weight_product(d.in_c, k, rows, xcl, d.in_c, windows, partials + t * l.w, k);
+        else
+          cpu_detail::gemm<T>(true, false, d.in_c, k, rows, T(1), xcl, d.in_c, dcol, k, T(1), partials + t * l.w, k);
       }
       if (dx) {
         T* dxb = dx + b0 * d.in_c * ihw;
         T* dxl = x_in_place ? dxb : xl;
-        cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), dxl, d.in_c);
+        if (in_place)
+          cpu_detail::window_product(rows, d.in_c, k, windows, wt, d.in_c, dxl, d.in_c);
+        else
+          cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), dxl, d.in_c);
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
+        if (d.relu_in) cpu_detail::finish_input_grad<T>(nb * d.in_c * ihw, true, x + b0 * d.in_c * ihw, nullptr, dxb);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.in_c, d.out_c, kk, partials, l.plan.tasks, dw);

@@ -222,6 +222,12 @@ extern template void gemm<double>(bool, bool, std::int64_t, std::int64_t, std::i
 // The AVX-512 kernel too: every banded product with an epilogue reaches it (2 s of -O3 per translation unit).
 extern template bool avx512::gemm<float>(bool, bool, std::int64_t, std::int64_t, std::int64_t, float, const float*,
                                          std::int64_t, const float*, std::int64_t, float, float*, std::int64_t);
+#if defined(VAE_AVX512_KERNELS)
+extern template void avx512::gemm_windows<float>(std::int64_t, std::int64_t, std::int64_t, const avx512::window_rows&,
+                                                 const float*, std::int64_t, float*, std::int64_t);
+extern template void avx512::gemm_windows_weight<float>(std::int64_t, std::int64_t, std::int64_t, const float*,
+                                                        std::int64_t, const avx512::window_rows&, float*, std::int64_t);
+#endif
 #endif
 
 }  // namespace vae::cpu_detail

@@ -195,12 +195,13 @@ struct kernel<conv2d_op, cuda> {
   static std::int64_t chunk(const conv2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
-  // The device kernels take NCHW only, without fused activations: channels-last activations and the fused output
-  // ReLU are host-only (core/memory_format.hpp).
+  // The device kernels take NCHW only, without fused activations: channels-last activations and the fused ReLUs
+  // (output, input gradient) are host-only (core/memory_format.hpp).
   static void require_channels_first(const conv2d_dims& d) {
     check(!d.channels_last_in && !d.channels_last_out,
           "conv2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
     check(!d.relu_out, "conv2d (cuda): the fused output ReLU is host-only; apply ReLU as its own layer");
+    check(!d.relu_in, "conv2d (cuda): the fused input ReLU gradient is host-only; apply ReLU as its own layer");
   }
   static std::int64_t scratch_size(const conv2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
