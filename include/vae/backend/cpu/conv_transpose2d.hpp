@@ -175,7 +175,8 @@ struct kernel<conv_transpose2d_op, cpu> {
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
     T* wr = scratch + l.plan.tasks * (l.per_task + l.w);
     cpu_detail::weight_to_channels_last(d.in_c, d.out_c, kk, w, wr);
-    cpu_detail::for_chunks(l.plan, d.n, d.n * ihw * d.in_c * k, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+    cpu_detail::for_chunks_dynamic(l.plan, d.n, d.n * ihw * d.in_c * k, [&](std::int64_t t, std::int64_t b0,
+                                                                            std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
       const T* xin = x + b0 * d.in_c * ihw;
