@@ -410,3 +410,58 @@ TEST_CASE("conv kernels' fused input ReLU gradient equals relu'(x) times the inp
                                  t, conv_path::channels_last, 12 * 16 * 16, false);
     }
 }
+
+TEST_CASE("conv2d stride-1 input gradient read through dy's windows (float, AVX-512) equals the column path's") {
+  if (!vae::cpu_detail::avx512::available) {
+    MESSAGE("skipped: this build does not target AVX-512 (the input gradient goes through dcol and col2im_cl)");
+    return;
+  }
+  using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+  // One thread: the chunks are then tasks whose products run serially, where the windows path applies.
+#if defined(_OPENMP)
+  const int threads = vae::max_threads();
+  omp_set_num_threads(1);
+#endif
+  struct named {
+    const char* label;
+    vae::conv2d_dims d;
+    bool cl_in;
+  };
+  auto dil2 = cl_conv(3, 16, 8, 7, 24, 3, 1, 2, 2);
+  auto wide_pad = cl_conv(2, 32, 6, 6, 20, 3, 1, 3, 1);  // padding past the window: pad' < 0 on dy
+  named cases[] = {{"3x3 p1, 128 -> 32 (a residual block's c1), channels-last", cl_conv(5, 128, 7, 7, 32, 3, 1, 1, 1), true},
+                   {"3x3 p1, NCHW input", cl_conv(2, 24, 9, 9, 40, 3, 1, 1, 1), false},
+                   {"3x3 p2 dilation 2", dil2, true},
+                   {"3x3 p3 (pad > k - 1)", wide_pad, true},
+                   {"5x5 p0, one output channel", cl_conv(2, 16, 9, 8, 1, 5, 1, 0, 1), true}};
+  for (auto& c : cases) {
+    auto d = c.d;
+    d.channels_last_in = c.cl_in;
+    d.channels_last_out = c.cl_in;
+    const std::int64_t x_size = d.n * d.in_c * d.in_h * d.in_w, y_size = d.n * d.out_c * d.out_h * d.out_w;
+    const std::int64_t w_size = d.out_c * d.in_c * d.k_h * d.k_w;
+    vae::generator rng(29);
+    const auto xd = cl_random(x_size, rng), wd = cl_random(w_size, rng), dyd = cl_random(y_size, rng);
+    const std::vector<float> x(xd.begin(), xd.end()), w(wd.begin(), wd.end()), dy(dyd.begin(), dyd.end());
+    std::vector<float> dx(static_cast<std::size_t>(x_size));
+    std::vector<float> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::channels_last)));
+    float* none = nullptr;
+    K::backward(d, x.data(), w.data(), dy.data(), dx.data(), none, none, scratch.data(), conv_path::channels_last);
+    // The reference: the double kernel (dcol and col2im) on the same values.
+    std::vector<double> dx_ref(static_cast<std::size_t>(x_size));
+    std::vector<double> scratch_d(static_cast<std::size_t>(K::scratch_size(d, conv_path::channels_last)));
+    double* none_d = nullptr;
+    K::backward(d, xd.data(), wd.data(), dyd.data(), dx_ref.data(), none_d, none_d, scratch_d.data(),
+                conv_path::channels_last);
+    double worst = 0;
+    for (std::size_t i = 0; i < dx.size(); ++i) worst = std::max(worst, std::abs(dx[i] - dx_ref[i]));
+    INFO(std::string(c.label), ": max abs err ", worst);
+    // Float accumulation over K = out_c·k_h·k_w unit-normal products, against double: a few ε·K·√K at most.
+    const double K_terms = double(d.out_c * d.k_h * d.k_w);
+    CHECK(worst < 8 * 1.2e-7 * K_terms * std::sqrt(K_terms));
+    CHECK(std::abs(dx_ref[dx_ref.size() / 2]) > 0.0);
+  }
+#if defined(_OPENMP)
+  omp_set_num_threads(threads);
+#endif
+}

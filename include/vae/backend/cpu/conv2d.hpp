@@ -276,6 +276,16 @@ void for_chunks_dynamic(const chunk_plan& p, std::int64_t n, std::int64_t cost, 
 #endif
   for_chunks(p, n, cost, body);
 }
+// Whether for_chunks(p, n, cost, …) runs its chunk bodies as tasks of a parallel region (or with one thread), so
+// that each chunk's product runs serially (windows_in_place holds in them). Mirrors parallel_for's test.
+inline bool chunks_in_tasks(const chunk_plan& p, std::int64_t cost) {
+  if (max_threads() == 1) return true;
+#if defined(_OPENMP)
+  return omp_in_parallel() || (p.tasks > 1 && cost >= detail::parallel_grain);
+#else
+  return true;
+#endif
+}
 // dst += Σ_t partial[t] over `tasks` buffers of `size` elements, in task order.
 template <class T>
 void reduce_partials(const T* partial, std::int64_t tasks, std::int64_t size, T* dst) {
@@ -410,21 +420,26 @@ inline void window_offsets(const window_geometry& g, std::int32_t* offsets) {
           }
         }
 }
+// Whether the AVX-512 kernel can read these windows in place (float; element offsets within 32 bits).
+template <class T>
+bool windows_readable(const window_geometry& g) {
+  if constexpr (std::is_same_v<T, float> && avx512::available) {
+    return g.n * g.h * g.w * g.c < (std::int64_t{1} << 31);
+  } else {
+    return false;
+  }
+}
 // Whether a chunk's columns are read in place by the GEMM (float with the AVX-512 kernel) rather than copied by
 // im2col_cl. Inside a chunk task only: a product on its own (one chunk, called outside a parallel region) keeps the
 // banded GEMM over the pool. Both give the same values bit for bit.
 template <class T>
 bool windows_in_place(const window_geometry& g) {
-  if constexpr (std::is_same_v<T, float> && avx512::available) {
-    const bool serial = max_threads() == 1
+  const bool serial = max_threads() == 1
 #if defined(_OPENMP)
-                        || omp_in_parallel()
+                      || omp_in_parallel()
 #endif
-        ;
-    return serial && g.n * g.h * g.w * g.c < (std::int64_t{1} << 31);
-  } else {
-    return false;
-  }
+      ;
+  return serial && windows_readable<T>(g);
 }
 // A chunk's columns read in place: x (channels-last) with its window offsets (see window_offsets).
 template <class T>
@@ -539,6 +554,25 @@ void weight_to_channels_last_transposed(std::int64_t o, std::int64_t i, std::int
     const std::int64_t k = row / i, c = row % i;
     for (std::int64_t a = 0; a < o; ++a) r[row * o + a] = w[(a * i + c) * kk + k];
   });
+}
+// The weight [o, i, k_h, k_w] flipped in both window axes as [kk, o, i]: r[((k_h−1−a)·k_w + k_w−1−b)·o·i + oc·i + ic] =
+// w[oc, ic, a, b]. A stride-1 convolution's input gradient is the convolution of dy with this weight (see
+// input_grad_windows).
+template <class T>
+void weight_flipped_for_input_grad(std::int64_t o, std::int64_t i, std::int64_t k_h, std::int64_t k_w, const T* w,
+                                   T* r) {
+  parallel_for(k_h * k_w, o * i * k_h * k_w, [&](std::int64_t tap) {
+    const std::int64_t a = k_h - 1 - tap / k_w, b = k_w - 1 - tap % k_w;
+    for (std::int64_t oc = 0; oc < o; ++oc)
+      for (std::int64_t ic = 0; ic < i; ++ic) r[(tap * o + oc) * i + ic] = w[((oc * i + ic) * k_h + a) * k_w + b];
+  });
+}
+// The windows over dy [n, out_h, out_w, out_c] whose product with weight_flipped_for_input_grad gives a stride-1
+// convolution's input gradient dx [n, in_h, in_w, in_c] directly, with no col2im: dx[q] = Σ_tap dy[q + p − tap·d]·W_tap
+// = a convolution of dy padded by d·(k − 1) − p with the flipped kernel.
+inline window_geometry input_grad_windows(const conv2d_dims& d, std::int64_t count) {
+  return {count, d.out_c, d.out_h, d.out_w, d.k_h, d.k_w, 1, 1, d.dil_h * (d.k_h - 1) - d.pad_h,
+          d.dil_w * (d.k_w - 1) - d.pad_w, d.dil_h, d.dil_w, d.in_h, d.in_w};
 }
 // dst[o, i, kk] += Σ_t partial_t[o, kk, i] over `tasks` buffers of o·kk·i elements, summed in task order.
 template <class T>
@@ -764,9 +798,14 @@ struct kernel<conv2d_op, cpu> {
     if (!dw && !dx) return;
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* wr = partials + l.plan.tasks * l.w;
-    if (dx) cpu_detail::weight_to_channels_last(d.out_c, d.in_c, kk, w, wr);
-    if (dw) std::fill(partials, partials + l.plan.tasks * l.w, T(0));
     const std::int64_t cost = d.n * d.out_c * ohw * k * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    // A stride-1 window's input gradient: one product over dy's windows read in place (no dcol, no col2im_cl).
+    const bool dx_windows = dx && !l.pointwise && d.stride_h == 1 && d.stride_w == 1 &&
+                            cpu_detail::windows_readable<T>(cpu_detail::input_grad_windows(d, l.plan.per_chunk)) &&
+                            cpu_detail::chunks_in_tasks(l.plan, cost);
+    if (dx_windows) cpu_detail::weight_flipped_for_input_grad(d.out_c, d.in_c, d.k_h, d.k_w, w, wr);
+    else if (dx) cpu_detail::weight_to_channels_last(d.out_c, d.in_c, kk, w, wr);
+    if (dw) std::fill(partials, partials + l.plan.tasks * l.w, T(0));
     cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
       T* xl = scratch + t * l.per_task;
       T* col = xl + l.xl;
@@ -796,9 +835,17 @@ struct kernel<conv2d_op, cpu> {
         // itself when it is written in place, else xl, transposed into dx after.
         T* dxb = dx + b0 * d.in_c * ihw;
         T* dxl = x_in_place ? dxb : xl;
-        T* dcol = l.pointwise ? dxl : col;
-        cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);
-        if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, dxl);
+        if (dx_windows) {
+          const auto gd = cpu_detail::input_grad_windows(d, nb);
+          std::int32_t* offsets = cpu_detail::window_offsets_buffer(nb * ihw * kk);
+          cpu_detail::window_offsets(gd, offsets);
+          cpu_detail::window_product(nb * ihw, d.in_c, kk * d.out_c,
+                                     cpu_detail::window_source<T>{dout, offsets, kk, d.out_c}, wr, d.in_c, dxl, d.in_c);
+        } else {
+          T* dcol = l.pointwise ? dxl : col;
+          cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);
+          if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, dxl);
+        }
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
         if (d.relu_in || dx_residual)
           cpu_detail::finish_input_grad(nb * d.in_c * ihw, d.relu_in, x + b0 * d.in_c * ihw,
