@@ -290,7 +290,9 @@ struct gathered_panels {
     const std::int64_t tap = j / c, ch = j % c;
     for (std::int64_t k = t; k < kd; k += T) {
       const std::int32_t o = offsets[(k0 + k) * taps + tap];
-      if (o >= 0) _mm_prefetch(reinterpret_cast<const char*>(x + o + ch), _MM_HINT_T1);
+      if (o < 0) continue;
+      _mm_prefetch(reinterpret_cast<const char*>(x + o + ch), _MM_HINT_T1);  // the panel's 32 floats: two lines
+      _mm_prefetch(reinterpret_cast<const char*>(x + o + ch + 31), _MM_HINT_T1);
     }
   }
 };
