@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "vae/core/memory_format.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
@@ -24,6 +25,34 @@ tensor<T> random_tensor(shape s, generator& rng, double stddev = 1.0) {
   rng.fill_normal(t.data(), t.numel(), 0.0, stddev);
   return t;
 }
+
+// Two copies of a layer with the same parameter values, each in its own store (a fused path against the plain one).
+// Built in place: the stores point into the layers.
+template <class Layer>
+struct twin_layers {
+  using value_type = typename Layer::value_type;
+  Layer a, b;
+  parameter_store<value_type> sa, sb;
+  twin_layers(const Layer& proto, generator& rng) : a(proto), b(proto) {
+    sa.attach(a, rng);
+    sb.attach(b, rng);
+    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+  }
+  twin_layers(const twin_layers&) = delete;
+  twin_layers& operator=(const twin_layers&) = delete;
+  void set_memory_format(memory_format in, memory_format out) {
+    a.set_memory_format(in, out);
+    b.set_memory_format(in, out);
+  }
+  void zero_grad() {
+    sa.zero_grad();
+    sb.zero_grad();
+  }
+  // Whether both stores hold the same gradients, bit for bit.
+  bool same_grads() {
+    return std::equal(sa.grads(), sa.grads() + sa.size(), sb.grads());
+  }
+};
 
 // Copies a fixture tensor into a parameter slice, checking the shape (PyTorch layout == ours).
 template <class T>

@@ -221,26 +221,21 @@ TEST_CASE("Conv2d with channels-last activations: finite differences, and the NC
 TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
   for (const bool cl : {false, true}) {
     generator rng(11);
-    Conv2d<double> a(4, 5, 3, 1, 1), b(4, 5, 3, 1, 1);
-    parameter_store<double> sa, sb;
-    sa.attach(a, rng);
-    sb.attach(b, rng);
-    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+    test::twin_layers<Conv2d<double>> t(Conv2d<double>(4, 5, 3, 1, 1), rng);
+    auto &a = t.a, &b = t.b;
     const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
-    a.set_memory_format(f, f);
-    b.set_memory_format(f, f);
+    t.set_memory_format(f, f);
     ReLU<double> ra, rb;
     const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
     const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
     const auto& ya = ra.forward(a.forward(x));
     const auto& yb = rb.forward_fused(b.forward_relu(x));
     CHECK(test::max_abs_diff(ya, yb) == 0.0);
-    sa.zero_grad();
-    sb.zero_grad();
+    t.zero_grad();
     const auto& dxa = a.backward(ra.backward(dy));
     const auto& dxb = b.backward(rb.backward(dy));
     CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
-    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
+    CHECK(t.same_grads());
   }
 }
 
@@ -272,26 +267,21 @@ TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit fo
 TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU then Conv2d backward, with a residual") {
   for (const bool cl : {false, true}) {
     generator rng(21);
-    Conv2d<double> a(4, 5, 3, 1, 1), b(4, 5, 3, 1, 1);
-    parameter_store<double> sa, sb;
-    sa.attach(a, rng);
-    sb.attach(b, rng);
-    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
+    test::twin_layers<Conv2d<double>> t(Conv2d<double>(4, 5, 3, 1, 1), rng);
+    auto &a = t.a, &b = t.b;
     const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
-    a.set_memory_format(f, f);
-    b.set_memory_format(f, f);
+    t.set_memory_format(f, f);
     ReLU<double> ra, rb;
     const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
     const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
     const auto skip = test::random_tensor<double>(x.shape(), rng);
     a.forward(ra.forward(x));
     b.forward(rb.forward(x));
-    sa.zero_grad();
-    sb.zero_grad();
+    t.zero_grad();
     const tensor<double> dxa = ra.backward(a.backward(dy));
     const tensor<double> dxb = rb.backward_fused(b.backward_relu_input(dy));
     CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
-    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
+    CHECK(t.same_grads());
     tensor<double> with_skip = dxa;
     for (std::int64_t i = 0; i < with_skip.numel(); ++i) with_skip.data()[i] = skip.data()[i] + dxa.data()[i];
     CHECK(test::max_abs_diff(b.backward_relu_input(dy, &skip), with_skip) == 0.0);

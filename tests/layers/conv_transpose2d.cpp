@@ -172,25 +172,20 @@ TEST_CASE("ConvTranspose2d with channels-last activations: finite differences (d
 TEST_CASE("ConvTranspose2d::backward_relu_input with ReLU::backward_fused equals ReLU then ConvTranspose2d backward") {
   for (const bool cl : {false, true}) {
     generator rng(23);
-    ConvTranspose2d<double> a(16, 3, 4, 2, 1), b(16, 3, 4, 2, 1);
-    parameter_store<double> sa, sb;
-    sa.attach(a, rng);
-    sb.attach(b, rng);
-    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
-    const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
-    a.set_memory_format(f, memory_format::channels_first);
-    b.set_memory_format(f, memory_format::channels_first);
+    test::twin_layers<ConvTranspose2d<double>> t(ConvTranspose2d<double>(16, 3, 4, 2, 1), rng);
+    auto &a = t.a, &b = t.b;
+    t.set_memory_format(cl ? memory_format::channels_last : memory_format::channels_first,
+                        memory_format::channels_first);
     ReLU<double> ra, rb;
     const auto x = test::random_tensor<double>(cl ? shape{3, 5, 5, 16} : shape{3, 16, 5, 5}, rng);
     const auto dy = test::random_tensor<double>({3, 3, 10, 10}, rng);
     a.forward(ra.forward(x));
     b.forward(rb.forward(x));
-    sa.zero_grad();
-    sb.zero_grad();
+    t.zero_grad();
     const tensor<double> dxa = ra.backward(a.backward(dy));
     const auto& dxb = rb.backward_through(b, dy);  // picks backward_relu_input on the host
     CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
     CHECK(test::max_abs_diff(dxa, tensor<double>(dxa.shape(), 0.0)) > 0.0);
-    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == sa.grads()[i]);
+    CHECK(t.same_grads());
   }
 }

@@ -179,10 +179,13 @@ void add_residual(std::int64_t n, const T* residual, T* out) {
 // chunk task), bit for bit a ReLU layer's backward then the addition.
 template <class T>
 void finish_input_grad(std::int64_t n, bool relu, const T* x, const T* residual, T* dx) {
-  if (relu) {
+  if (relu && residual) {
+    for (std::int64_t i = 0; i < n; ++i) dx[i] = residual[i] + dx[i] * (x[i] > T(0) ? T(1) : T(0));
+  } else if (relu) {
     for (std::int64_t i = 0; i < n; ++i) dx[i] = dx[i] * (x[i] > T(0) ? T(1) : T(0));
+  } else if (residual) {
+    add_residual(n, residual, dx);
   }
-  if (residual) add_residual(n, residual, dx);
 }
 // ReLU over n values in place (the outputs that are not written in place; serial: inside a chunk task).
 template <class T>
@@ -475,11 +478,15 @@ void window_weight_product(std::int64_t M, std::int64_t N, std::int64_t K, const
   (void)M, (void)N, (void)K, (void)A, (void)lda, (void)cols, (void)C, (void)ldc;
   check(false, "conv2d: in-place columns need float and the AVX-512 kernels (windows_in_place)");
 }
-// This thread's offsets buffer (kept between calls, as the GEMM's packing scratch).
-inline std::int32_t* window_offsets_buffer(std::int64_t size) {
-  thread_local std::vector<std::int32_t> buffer;
-  if (static_cast<std::int64_t>(buffer.size()) < size) buffer.resize(static_cast<std::size_t>(size));
-  return buffer.data();
+// The windows of g over src (channels-last), read in place: the offsets live in this thread's table, kept between
+// calls as the GEMM's packing scratch, and are valid until the next call on this thread.
+template <class T>
+window_source<T> windows_of(const window_geometry& g, const T* src) {
+  thread_local std::vector<std::int32_t> table;
+  const auto size = static_cast<std::size_t>(g.n * g.oh * g.ow * g.k_h * g.k_w);
+  if (table.size() < size) table.resize(size);
+  window_offsets(g, table.data());
+  return {src, table.data(), g.k_h * g.k_w, g.c};
 }
 
 // The adjoint of im2col_cl: dst [n, h, w, c] = Σ of the col entries that read each element (dst is overwritten;
@@ -770,10 +777,7 @@ struct kernel<conv2d_op, cpu> {
       if (l.pointwise) {
         cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), xcl, k, wt, d.out_c, T(0), out, d.out_c);
       } else if (cpu_detail::windows_in_place<T>(g)) {
-        std::int32_t* offsets = cpu_detail::window_offsets_buffer(nb * ohw * kk);
-        cpu_detail::window_offsets(g, offsets);
-        cpu_detail::window_product(nb * ohw, d.out_c, k, cpu_detail::window_source<T>{xcl, offsets, kk, d.in_c}, wt,
-                                   d.out_c, out, d.out_c);
+        cpu_detail::window_product(nb * ohw, d.out_c, k, cpu_detail::windows_of(g, xcl), wt, d.out_c, out, d.out_c);
       } else {
         cpu_detail::im2col_cl(g, xcl, col);
         cpu_detail::gemm<T>(false, false, nb * ohw, d.out_c, k, T(1), col, k, wt, d.out_c, T(0), out, d.out_c);
@@ -819,11 +823,8 @@ struct kernel<conv2d_op, cpu> {
         if (!x_in_place) cpu_detail::nchw_to_nhwc(nb, d.in_c, ihw, xin, xl);
         const T* xcl = x_in_place ? xin : xl;
         if (!l.pointwise && cpu_detail::windows_in_place<T>(g)) {
-          std::int32_t* offsets = cpu_detail::window_offsets_buffer(rows * kk);
-          cpu_detail::window_offsets(g, offsets);
-          cpu_detail::window_weight_product(d.out_c, k, rows, dout, d.out_c,
-                                            cpu_detail::window_source<T>{xcl, offsets, kk, d.in_c}, partials + t * l.w,
-                                            k);
+          cpu_detail::window_weight_product(d.out_c, k, rows, dout, d.out_c, cpu_detail::windows_of(g, xcl),
+                                            partials + t * l.w, k);
         } else {
           if (!l.pointwise) cpu_detail::im2col_cl(g, xcl, col);
           cpu_detail::gemm<T>(true, false, d.out_c, k, rows, T(1), dout, d.out_c, l.pointwise ? xcl : col, k, T(1),
@@ -836,11 +837,9 @@ struct kernel<conv2d_op, cpu> {
         T* dxb = dx + b0 * d.in_c * ihw;
         T* dxl = x_in_place ? dxb : xl;
         if (dx_windows) {
-          const auto gd = cpu_detail::input_grad_windows(d, nb);
-          std::int32_t* offsets = cpu_detail::window_offsets_buffer(nb * ihw * kk);
-          cpu_detail::window_offsets(gd, offsets);
           cpu_detail::window_product(nb * ihw, d.in_c, kk * d.out_c,
-                                     cpu_detail::window_source<T>{dout, offsets, kk, d.out_c}, wr, d.in_c, dxl, d.in_c);
+                                     cpu_detail::windows_of(cpu_detail::input_grad_windows(d, nb), dout), wr, d.in_c,
+                                     dxl, d.in_c);
         } else {
           T* dcol = l.pointwise ? dxl : col;
           cpu_detail::gemm<T>(false, false, rows, k, d.out_c, T(1), dout, d.out_c, wr, k, T(0), dcol, k);

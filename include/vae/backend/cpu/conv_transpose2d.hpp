@@ -218,10 +218,8 @@ struct kernel<conv_transpose2d_op, cpu> {
       // dy's windows: read in place by the products where the kernel can (no im2col copy), else copied.
       const auto g = cpu_detail::output_windows(d, nb);
       const bool in_place = !l.pointwise && cpu_detail::windows_in_place<T>(g);
-      std::int32_t* offsets = in_place ? cpu_detail::window_offsets_buffer(rows * kk) : nullptr;
-      if (in_place) cpu_detail::window_offsets(g, offsets);
-      else if (!l.pointwise) cpu_detail::im2col_cl(g, yl, col);
-      const cpu_detail::window_source<T> windows{yl, offsets, kk, d.out_c};
+      const auto windows = in_place ? cpu_detail::windows_of(g, yl) : cpu_detail::window_source<T>{};
+      if (!in_place && !l.pointwise) cpu_detail::im2col_cl(g, yl, col);
       const T* dcol = l.pointwise ? yl : col;
       if (dw) {
         const T* xin = x + b0 * d.in_c * ihw;
