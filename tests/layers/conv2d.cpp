@@ -218,16 +218,32 @@ TEST_CASE("Conv2d with channels-last activations: finite differences, and the NC
   }
 }
 
-TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
-  for (const bool cl : {false, true}) {
-    generator rng(11);
-    test::twin_layers<Conv2d<double>> t(Conv2d<double>(4, 5, 3, 1, 1), rng);
-    auto &a = t.a, &b = t.b;
+namespace conv2d_test {
+// Two equal 4 → 5 3×3 convolutions (NCHW or channels-last in and out), a ReLU for each, an input and an output
+// gradient, all drawn from one generator: the fused-vs-plain ReLU tests below.
+struct relu_pair {
+  generator rng;
+  test::twin_layers<Conv2d<double>> t;
+  ReLU<double> ra, rb;
+  tensor<double> x, dy;
+  relu_pair(std::uint64_t seed, bool cl)
+      : rng(seed),
+        t(Conv2d<double>(4, 5, 3, 1, 1), rng),
+        x(test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng)),
+        dy(test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng)) {
     const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
     t.set_memory_format(f, f);
-    ReLU<double> ra, rb;
-    const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
-    const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
+  }
+};
+}  // namespace conv2d_test
+
+TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
+  for (const bool cl : {false, true}) {
+    conv2d_test::relu_pair p(11, cl);
+    auto& t = p.t;
+    auto &a = t.a, &b = t.b;
+    auto &ra = p.ra, &rb = p.rb;
+    const auto &x = p.x, &dy = p.dy;
     const auto& ya = ra.forward(a.forward(x));
     const auto& yb = rb.forward_fused(b.forward_relu(x));
     CHECK(test::max_abs_diff(ya, yb) == 0.0);
@@ -266,15 +282,12 @@ TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit fo
 
 TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU then Conv2d backward, with a residual") {
   for (const bool cl : {false, true}) {
-    generator rng(21);
-    test::twin_layers<Conv2d<double>> t(Conv2d<double>(4, 5, 3, 1, 1), rng);
+    conv2d_test::relu_pair p(21, cl);
+    auto& t = p.t;
     auto &a = t.a, &b = t.b;
-    const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
-    t.set_memory_format(f, f);
-    ReLU<double> ra, rb;
-    const auto x = test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng);
-    const auto dy = test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng);
-    const auto skip = test::random_tensor<double>(x.shape(), rng);
+    auto &ra = p.ra, &rb = p.rb;
+    const auto &x = p.x, &dy = p.dy;
+    const auto skip = test::random_tensor<double>(x.shape(), p.rng);
     a.forward(ra.forward(x));
     b.forward(rb.forward(x));
     t.zero_grad();
