@@ -1,0 +1,220 @@
+// The Winograd F(2×2, 3×3) path of the cpu conv2d kernel: against the direct channels-last path in double (forward,
+// fused ReLU / residual, backward with the fused input ReLU and skip gradient), its gradients against central finite
+// differences of its own forward, float against double, which convolutions take it, and the refusal of others.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "vae/core/rng.hpp"
+#include "vae/ops/conv2d.hpp"
+
+namespace conv_winograd_test {
+
+using vae::cpu_detail::conv_path;
+using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+
+template <class T>
+std::vector<T> random_values(std::int64_t n, vae::generator& rng) {
+  std::vector<double> v(static_cast<std::size_t>(n));
+  rng.fill_normal(v.data(), n, 0.0, 1.0);
+  return std::vector<T>(v.begin(), v.end());
+}
+
+// max |a − b| / max(1, |b|)
+template <class T, class U>
+double gap(const std::vector<T>& a, const std::vector<U>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(double(a[i]) - double(b[i])) / std::max(1.0, std::abs(double(b[i]))));
+  return worst;
+}
+
+// A 3×3, stride-1, padding-1 convolution over channels-last images.
+vae::conv2d_dims same_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
+  vae::conv2d_dims d{n, ci, h, w, co, 3, 3};
+  d.pad_h = d.pad_w = 1;
+  d.channels_last_in = d.channels_last_out = true;
+  return d.finish();
+}
+
+template <class T>
+struct inputs {
+  std::vector<T> x, w, bias, dy, residual, dx_residual;
+};
+template <class T>
+inputs<T> draw(const vae::conv2d_dims& d, std::uint64_t seed) {
+  vae::generator rng(seed);
+  inputs<T> in;
+  in.x = random_values<T>(d.n * d.in_h * d.in_w * d.in_c, rng);
+  in.w = random_values<T>(d.out_c * d.in_c * 9, rng);
+  in.bias = random_values<T>(d.out_c, rng);
+  in.dy = random_values<T>(d.n * d.out_h * d.out_w * d.out_c, rng);
+  in.residual = random_values<T>(d.n * d.out_h * d.out_w * d.out_c, rng);
+  in.dx_residual = random_values<T>(d.n * d.in_h * d.in_w * d.in_c, rng);
+  return in;
+}
+
+template <class T>
+struct outputs {
+  std::vector<T> y, dx, dw, dbias;
+};
+// Forward (with residual when `add`), then backward onto dw/dbias that start at 0.5 (the kernels accumulate), with
+// the skip gradient when `add`.
+template <class T>
+outputs<T> run(vae::conv2d_dims d, conv_path path, const inputs<T>& in, bool add) {
+  outputs<T> o;
+  o.y.assign(in.dy.size(), T(0));
+  o.dx.assign(in.x.size(), T(0));
+  o.dw.assign(in.w.size(), T(0.5));
+  o.dbias.assign(in.bias.size(), T(0.5));
+  std::vector<T> scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
+  if (add) {
+    REQUIRE(K::path_for(d) == path);  // forward_add takes the kernel's own path
+    K::forward_add(d, in.x.data(), in.w.data(), in.bias.data(), in.residual.data(), o.y.data(), scratch.data());
+  } else {
+    K::forward(d, in.x.data(), in.w.data(), in.bias.data(), o.y.data(), scratch.data(), path);
+  }
+  K::backward(d, in.x.data(), in.w.data(), in.dy.data(), o.dx.data(), o.dw.data(), o.dbias.data(), scratch.data(),
+              path, add ? in.dx_residual.data() : nullptr);
+  return o;
+}
+
+}  // namespace conv_winograd_test
+
+using namespace conv_winograd_test;
+
+TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double)") {
+  struct named {
+    const char* label;
+    vae::conv2d_dims d;
+  };
+  const named cases[] = {
+      {"7x7 128->32 (vq-vae residual c1; odd side: half-outside tiles)", same_conv(3, 128, 7, 7, 32)},
+      {"7x7 32->128", same_conv(2, 32, 7, 7, 128)},
+      {"8x6 16->24 (even sides)", same_conv(2, 16, 8, 6, 24)},
+      {"5x9 20->17 (channel counts off the vector width)", same_conv(2, 20, 5, 9, 17)},
+      {"1x1 image (every tap but the centre on padding)", same_conv(3, 16, 1, 1, 16)},
+      {"multi-chunk batch (many tasks and rounds)", same_conv(40, 16, 12, 12, 16)},
+  };
+  for (const auto& c : cases) {
+    for (const bool relu : {false, true}) {
+      for (const bool add : {false, true}) {
+        if (relu && add) continue;  // a fused ReLU and a fused residual together are refused by every path
+        auto d = c.d;
+        d.relu_out = relu;
+        d.relu_in = relu;
+        const auto in = draw<double>(d, 11);
+        const auto direct = run(d, conv_path::channels_last, in, false);
+        const auto wino = run(d, conv_path::winograd, in, add);
+        auto y_ref = direct.y, dx_ref = direct.dx;
+        if (add) {  // the direct path's values, then the residuals added as the fused kernel adds them
+          for (std::size_t i = 0; i < y_ref.size(); ++i) y_ref[i] = in.residual[i] + y_ref[i];
+          for (std::size_t i = 0; i < dx_ref.size(); ++i) dx_ref[i] = in.dx_residual[i] + dx_ref[i];
+        }
+        const double gy = gap(wino.y, y_ref), gdx = gap(wino.dx, dx_ref), gdw = gap(wino.dw, direct.dw);
+        const double gdb = gap(wino.dbias, direct.dbias);
+        MESSAGE(std::string(c.label) << (relu ? ", ReLU in and out" : "") << (add ? ", residuals" : "")
+                        << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
+                        << ", dbias " << gdb);
+        // The transforms' ½ factors and the sums' order change only the rounding: double rounding of sums of a few
+        // hundred terms of size ~10.
+        CHECK(gy < 1e-12);
+        CHECK(gdx < 1e-12);
+        CHECK(gdw < 1e-12);
+        CHECK(gdb < 1e-12);
+      }
+    }
+  }
+}
+
+TEST_CASE("conv2d Winograd path: gradients match central finite differences of its forward (double)") {
+  const auto d = same_conv(2, 16, 5, 4, 16);
+  auto in = draw<double>(d, 5);
+  std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::winograd)));
+  // L = Σ dy ⊙ y(x, w, bias): its gradients are the kernel's backward with that dy.
+  auto loss = [&]() {
+    std::vector<double> y(in.dy.size());
+    K::forward(d, in.x.data(), in.w.data(), in.bias.data(), y.data(), scratch.data(), conv_path::winograd);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += in.dy[i] * y[i];
+    return s;
+  };
+  std::vector<double> dx(in.x.size(), 0.0), dw(in.w.size(), 0.0), db(in.bias.size(), 0.0);
+  K::backward(d, in.x.data(), in.w.data(), in.dy.data(), dx.data(), dw.data(), db.data(), scratch.data(),
+              conv_path::winograd);
+  auto check_fd = [&](const char* name, std::vector<double>& p, const std::vector<double>& g) {
+    double worst = 0;
+    for (std::size_t i = 0; i < p.size(); i += 7) {  // every 7th entry: corners, edges and the interior
+      const double keep = p[i], h = 1e-5;
+      p[i] = keep + h;
+      const double up = loss();
+      p[i] = keep - h;
+      const double down = loss();
+      p[i] = keep;
+      worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
+    }
+    MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
+    CHECK(worst < 1e-7);
+  };
+  check_fd("dx", in.x, dx);
+  check_fd("dw", in.w, dw);
+  check_fd("dbias", in.bias, db);
+}
+
+TEST_CASE("conv2d Winograd path in float: within float accumulation error of the double convolution") {
+  const auto d = same_conv(4, 128, 7, 7, 32);
+  const auto ind = draw<double>(d, 3);
+  auto to_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  auto to_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
+  inputs<float> inf;
+  inf.x = to_float(ind.x), inf.w = to_float(ind.w), inf.bias = to_float(ind.bias), inf.dy = to_float(ind.dy);
+  inputs<double> same;  // the reference: the direct path in double on the float-rounded inputs
+  same.x = to_double(inf.x), same.w = to_double(inf.w), same.bias = to_double(inf.bias), same.dy = to_double(inf.dy);
+  const auto ref = run(d, conv_path::channels_last, same, false);
+  const auto wino = run(d, conv_path::winograd, inf, false);
+  const auto direct = run(d, conv_path::channels_last, inf, false);
+  auto abs_err = [](const std::vector<float>& a, const std::vector<double>& b) {
+    double worst = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::abs(double(a[i]) - b[i]));
+    return worst;
+  };
+  // Float accumulation over K unit-normal products against double: a few ε·K·√K at most (the bound of the stride-1
+  // windows test in conv_channels_last.cpp), K = in_c·9 for y, out_c·9 for dx, n·out_h·out_w for dw.
+  auto bound = [](double k) { return 8 * 1.2e-7 * k * std::sqrt(k); };
+  const double ey = abs_err(wino.y, ref.y), edx = abs_err(wino.dx, ref.dx), edw = abs_err(wino.dw, ref.dw);
+  MESSAGE("float vs double, max abs err: Winograd y " << ey << ", dx " << edx << ", dw " << edw << "; direct y "
+                                                      << abs_err(direct.y, ref.y) << ", dx "
+                                                      << abs_err(direct.dx, ref.dx) << ", dw "
+                                                      << abs_err(direct.dw, ref.dw));
+  CHECK(ey < bound(9.0 * d.in_c));
+  CHECK(edx < bound(9.0 * d.out_c));
+  CHECK(edw < bound(double(d.n * d.out_h * d.out_w)));
+}
+
+TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 padding-1 convolutions") {
+  CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);  // vq-vae residual c1
+  auto nchw = same_conv(8, 128, 7, 7, 32);
+  nchw.channels_last_in = nchw.channels_last_out = false;
+  CHECK(K::path_for(nchw) == conv_path::channels_last);
+  auto strided = same_conv(8, 128, 7, 7, 32);
+  strided.stride_h = strided.stride_w = 2;
+  strided.finish();
+  CHECK(K::path_for(strided) == conv_path::channels_last);
+  auto dilated = same_conv(8, 128, 7, 7, 32);
+  dilated.dil_h = dilated.dil_w = 2;
+  dilated.pad_h = dilated.pad_w = 2;
+  dilated.finish();
+  CHECK(K::path_for(dilated) == conv_path::channels_last);
+  CHECK(K::path_for(same_conv(8, 3, 7, 7, 32)) == conv_path::channels_last);  // too few input channels
+  CHECK(K::path_for(same_conv(8, 32, 7, 7, 3)) == conv_path::channels_last);  // too few output channels
+
+  std::vector<double> x(8 * 128 * 49), w(32 * 128 * 9), y(8 * 32 * 49);
+  std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(strided, conv_path::channels_last)));
+  CHECK_THROWS_WITH_AS(K::forward(strided, x.data(), w.data(), static_cast<const double*>(nullptr), y.data(),
+                                  scratch.data(), conv_path::winograd),
+                       doctest::Contains("the Winograd path needs a 3x3 kernel, stride 1, padding 1"), vae::error);
+}
