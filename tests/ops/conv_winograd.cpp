@@ -1,4 +1,5 @@
-// The Winograd F(2×2, 3×3) path of the cpu conv2d kernel: against the direct channels-last path in double (forward,
+// The Winograd path of the cpu conv2d kernel (F(2×2, 3×3) for 3×3 stride 1, F(2×2, 2×2) over the phases of 4×4
+// stride 2): against the direct channels-last path in double (forward,
 // fused ReLU / residual, backward with the fused input ReLU and skip gradient), its gradients against central finite
 // differences of its own forward, float against double, which convolutions take it, and the refusal of others.
 #include <doctest/doctest.h>
@@ -40,6 +41,14 @@ vae::conv2d_dims same_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std:
   d.channels_last_in = d.channels_last_out = true;
   return d.finish();
 }
+// A 4×4, stride-2, padding-1 convolution over channels-last images (the vq-vae encoder's downsampling conv).
+vae::conv2d_dims down_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
+  vae::conv2d_dims d{n, ci, h, w, co, 4, 4};
+  d.stride_h = d.stride_w = 2;
+  d.pad_h = d.pad_w = 1;
+  d.channels_last_in = d.channels_last_out = true;
+  return d.finish();
+}
 
 template <class T>
 struct inputs {
@@ -50,7 +59,7 @@ inputs<T> draw(const vae::conv2d_dims& d, std::uint64_t seed) {
   vae::generator rng(seed);
   inputs<T> in;
   in.x = random_values<T>(d.n * d.in_h * d.in_w * d.in_c, rng);
-  in.w = random_values<T>(d.out_c * d.in_c * 9, rng);
+  in.w = random_values<T>(d.out_c * d.in_c * d.k_h * d.k_w, rng);
   in.bias = random_values<T>(d.out_c, rng);
   in.dy = random_values<T>(d.n * d.out_h * d.out_w * d.out_c, rng);
   in.residual = random_values<T>(d.n * d.out_h * d.out_w * d.out_c, rng);
@@ -99,6 +108,10 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
       {"5x9 20->17 (channel counts off the vector width)", same_conv(2, 20, 5, 9, 17)},
       {"1x1 image (every tap but the centre on padding)", same_conv(3, 16, 1, 1, 16)},
       {"multi-chunk batch (many tasks and rounds)", same_conv(40, 16, 12, 12, 16)},
+      {"4x4 s2 14x14 64->128 (vq-vae conv2; 7x7 output)", down_conv(3, 64, 14, 14, 128)},
+      {"4x4 s2 8x8 20->16 (even output)", down_conv(2, 20, 8, 8, 16)},
+      {"4x4 s2 9x7 16->17 (odd input, non-square)", down_conv(2, 16, 9, 7, 17)},
+      {"4x4 s2 multi-chunk batch", down_conv(30, 16, 10, 10, 16)},
   };
   for (const auto& c : cases) {
     for (const bool relu : {false, true}) {
@@ -117,9 +130,9 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
         }
         const double gy = gap(wino.y, y_ref), gdx = gap(wino.dx, dx_ref), gdw = gap(wino.dw, direct.dw);
         const double gdb = gap(wino.dbias, direct.dbias);
-        MESSAGE(std::string(c.label) << (relu ? ", ReLU in and out" : "") << (add ? ", residuals" : "")
-                        << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
-                        << ", dbias " << gdb);
+        const std::string what = std::string(c.label) + (relu ? ", ReLU in and out" : "") + (add ? ", residuals" : "");
+        MESSAGE(what << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
+                     << ", dbias " << gdb);
         // The transforms' ½ factors and the sums' order change only the rounding: double rounding of sums of a few
         // hundred terms of size ~10.
         CHECK(gy < 1e-12);
@@ -132,7 +145,8 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
 }
 
 TEST_CASE("conv2d Winograd path: gradients match central finite differences of its forward (double)") {
-  const auto d = same_conv(2, 16, 5, 4, 16);
+  for (const auto& d : {same_conv(2, 16, 5, 4, 16), down_conv(2, 16, 7, 6, 16)}) {
+  CAPTURE(d.k_h);
   auto in = draw<double>(d, 5);
   std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::winograd)));
   // L = Σ dy ⊙ y(x, w, bias): its gradients are the kernel's backward with that dy.
@@ -163,10 +177,11 @@ TEST_CASE("conv2d Winograd path: gradients match central finite differences of i
   check_fd("dx", in.x, dx);
   check_fd("dw", in.w, dw);
   check_fd("dbias", in.bias, db);
+  }
 }
 
 TEST_CASE("conv2d Winograd path in float: within float accumulation error of the double convolution") {
-  const auto d = same_conv(4, 128, 7, 7, 32);
+  for (const auto& d : {same_conv(4, 128, 7, 7, 32), down_conv(4, 64, 14, 14, 128)}) {
   const auto ind = draw<double>(d, 3);
   auto to_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
   auto to_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
@@ -183,20 +198,26 @@ TEST_CASE("conv2d Winograd path in float: within float accumulation error of the
     return worst;
   };
   // Float accumulation over K unit-normal products against double: a few ε·K·√K at most (the bound of the stride-1
-  // windows test in conv_channels_last.cpp), K = in_c·9 for y, out_c·9 for dx, n·out_h·out_w for dw.
+  // windows test in conv_channels_last.cpp), K = in_c·k² for y, out_c·k² for dx, n·out_h·out_w for dw.
   auto bound = [](double k) { return 8 * 1.2e-7 * k * std::sqrt(k); };
   const double ey = abs_err(wino.y, ref.y), edx = abs_err(wino.dx, ref.dx), edw = abs_err(wino.dw, ref.dw);
   MESSAGE("float vs double, max abs err: Winograd y " << ey << ", dx " << edx << ", dw " << edw << "; direct y "
                                                       << abs_err(direct.y, ref.y) << ", dx "
                                                       << abs_err(direct.dx, ref.dx) << ", dw "
                                                       << abs_err(direct.dw, ref.dw));
-  CHECK(ey < bound(9.0 * d.in_c));
-  CHECK(edx < bound(9.0 * d.out_c));
+  CHECK(ey < bound(double(d.k_h * d.k_w * d.in_c)));
+  CHECK(edx < bound(double(d.k_h * d.k_w * d.out_c)));
   CHECK(edw < bound(double(d.n * d.out_h * d.out_w)));
+  }
 }
 
-TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 padding-1 convolutions") {
-  CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);  // vq-vae residual c1
+TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 4x4 stride-2 padding-1 convolutions") {
+  CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);    // vq-vae residual c1
+  CHECK(K::path_for(down_conv(8, 64, 14, 14, 128)) == conv_path::winograd);  // vq-vae conv2
+  auto down_p2 = down_conv(8, 64, 14, 14, 128);
+  down_p2.pad_h = down_p2.pad_w = 2;
+  down_p2.finish();
+  CHECK(K::path_for(down_p2) == conv_path::channels_last);
   auto nchw = same_conv(8, 128, 7, 7, 32);
   nchw.channels_last_in = nchw.channels_last_out = false;
   CHECK(K::path_for(nchw) == conv_path::channels_last);
@@ -216,5 +237,5 @@ TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 pa
   std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(strided, conv_path::channels_last)));
   CHECK_THROWS_WITH_AS(K::forward(strided, x.data(), w.data(), static_cast<const double*>(nullptr), y.data(),
                                   scratch.data(), conv_path::winograd),
-                       doctest::Contains("the Winograd path needs a 3x3 kernel, stride 1, padding 1"), vae::error);
+                       doctest::Contains("the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1"), vae::error);
 }

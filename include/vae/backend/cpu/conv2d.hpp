@@ -602,14 +602,20 @@ void add_weight_from_channels_last(std::int64_t o, std::int64_t i, std::int64_t 
 // F(2×2, 3×3) transforms of a 3×3 stride-1 convolution (winograd_fits).
 enum class conv_path { columns, channels_last, winograd };
 
-// Whether conv2d d is one the Winograd path computes: 3×3, stride 1, padding 1, no dilation, groups 1, channels-last
-// input and output (read and written in place), at least channels_last_min channels each side. It does 16 instead
-// of 36 multiplies per 2×2 outputs and channel pair (2.25× fewer; 1.7× on a 7×7 image, whose last tile row and
-// column are half outside); the values agree with the direct convolution to float rounding, not bit for bit.
+// Whether conv2d d is one the Winograd path computes: 3×3 stride 1 or 4×4 stride 2, padding 1, no dilation, groups 1,
+// channels-last input and output (read and written in place), at least channels_last_min channels each side. A 3×3
+// kernel does 16 instead of 36 multiplies per 2×2 outputs and channel pair (F(2×2, 3×3): 2.25× fewer; 1.7× on a 7×7
+// image, whose last tile row and column are half outside), a 4×4 stride-2 one 36 instead of 64 (F(2×2, 2×2) over its
+// four tap parities: 1.8×; 1.4× on a 7×7 output). The values agree with the direct convolution to float rounding,
+// not bit for bit.
 inline bool winograd_fits(const conv2d_dims& d) {
-  return d.k_h == 3 && d.k_w == 3 && d.stride_h == 1 && d.stride_w == 1 && d.pad_h == 1 && d.pad_w == 1 &&
-         d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 && d.channels_last_in && d.channels_last_out &&
-         d.in_c >= channels_last_min && d.out_c >= channels_last_min;
+  const bool same3 = d.k_h == 3 && d.k_w == 3 && d.stride_h == 1 && d.stride_w == 1;
+  const bool down4 = d.k_h == 4 && d.k_w == 4 && d.stride_h == 2 && d.stride_w == 2;
+  return (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 &&
+         d.channels_last_in && d.channels_last_out && d.in_c >= channels_last_min && d.out_c >= channels_last_min;
+}
+inline winograd::geometry winograd_geometry(const conv2d_dims& d) {
+  return winograd::geometry_of(d.in_h, d.in_w, d.out_h, d.out_w, static_cast<int>(d.stride_h));
 }
 }  // namespace cpu_detail
 
@@ -764,34 +770,36 @@ struct kernel<conv2d_op, cpu> {
  private:
   static void check_winograd(const conv2d_dims& d) {
     check(cpu_detail::winograd_fits(d),
-          "conv2d: the Winograd path needs a 3x3 kernel, stride 1, padding 1, no dilation, groups 1, channels-last "
-          "input and output and at least 16 channels each side");
+          "conv2d: the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1, no dilation, groups 1, "
+          "channels-last input and output and at least 16 channels each side");
   }
 
-  // Winograd: per task V [16, tiles, in_c] (the input's transform; in backward also dV), M [16, tiles, out_c] (the
-  // products; in backward dM), c_max zeros and 16·c_max spill; then one weight-gradient partial [16, in_c, out_c]
-  // per task, then the transformed weight as [16, in_c, out_c] and [16, out_c, in_c]. tiles = 16 per 7×7 image.
+  // Winograd: per task V [α², tiles, phases·in_c] (the input's transform; in backward also dV), M [α², tiles, out_c]
+  // (the products; in backward dM), c_max zeros and 36·c_max spill; then one weight-gradient partial
+  // [α², phases·in_c, out_c] per task, then the transformed weight in that layout and as [α², out_c, phases·in_c].
   struct layout_wg {
     cpu_detail::chunk_plan plan;
-    cpu_detail::winograd::tiling tiles;
-    std::int64_t v, m, c_max, per_task, u;
+    cpu_detail::winograd::geometry geo;
+    std::int64_t positions, K, v, m, c_max, per_task, u;
   };
   static layout_wg plan_wg(const conv2d_dims& d) {
-    namespace wg = cpu_detail::winograd;
     layout_wg l;
-    l.tiles = wg::tiles_of(d.in_h, d.in_w);
-    const std::int64_t per_image = wg::positions * l.tiles.per_image();
-    l.plan = cpu_detail::plan_chunks(d.n, per_image * (d.in_c + d.out_c));
-    l.v = per_image * l.plan.per_chunk * d.in_c;
+    l.geo = cpu_detail::winograd_geometry(d);
+    const std::int64_t alpha = d.stride_h == 1 ? 4 : 3;
+    l.positions = alpha * alpha;
+    l.K = l.geo.phases() * d.in_c;
+    const std::int64_t per_image = l.positions * l.geo.per_image();
+    l.plan = cpu_detail::plan_chunks(d.n, per_image * (l.K + d.out_c));
+    l.v = per_image * l.plan.per_chunk * l.K;
     l.m = per_image * l.plan.per_chunk * d.out_c;
     l.c_max = std::max(d.in_c, d.out_c);
-    l.per_task = l.v + l.m + 17 * l.c_max;
-    l.u = wg::positions * d.in_c * d.out_c;
+    l.per_task = l.v + l.m + 37 * l.c_max;
+    l.u = l.positions * l.K * d.out_c;
     return l;
   }
 
   // y = conv(x) + bias (then ReLU with d.relu_out, + residual when not null) through the Winograd domain: per chunk of
-  // images, the input transform, 16 products V[ξ]·U[ξ], the output transform writing y in place.
+  // images, the input transform, one product V[ξ]·U[ξ] per position ξ, the output transform writing y in place.
   template <class T>
   static void forward_wg(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
                          const T* residual = nullptr) {
@@ -799,21 +807,24 @@ struct kernel<conv2d_op, cpu> {
     const auto l = plan_wg(d);
     const std::int64_t in_img = d.in_h * d.in_w * d.in_c, out_img = d.out_h * d.out_w * d.out_c;
     T* u = scratch + l.plan.tasks * (l.per_task + l.u);
-    wg::transform_weight(d.out_c, d.in_c, w, u);
-    const std::int64_t cost = d.n * out_img * d.in_c * 9;
-    cpu_detail::for_chunks_dynamic(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
-      T* V = scratch + t * l.per_task;
-      T* M = V + l.v;
-      T* zeros = M + l.m;
-      T* spill = zeros + l.c_max;
-      std::fill(zeros, zeros + l.c_max, T(0));
-      const std::int64_t tiles = nb * l.tiles.per_image();
-      wg::transform_input(l.tiles, nb, d.in_c, x + b0 * in_img, zeros, V);
-      for (std::int64_t p = 0; p < wg::positions; ++p)
-        cpu_detail::gemm<T>(false, false, tiles, d.out_c, d.in_c, T(1), V + p * tiles * d.in_c, d.in_c,
-                            u + p * d.in_c * d.out_c, d.out_c, T(0), M + p * tiles * d.out_c, d.out_c);
-      wg::transform_output(l.tiles, nb, d.out_c, M, bias, d.relu_out, residual ? residual + b0 * out_img : nullptr,
-                           zeros, spill, y + b0 * out_img);
+    const std::int64_t cost = d.n * out_img * d.in_c * d.k_h * d.k_w;
+    wg::with_spec(l.geo.stride, [&](auto spec) {
+      using Spec = decltype(spec);
+      wg::transform_weight<Spec>(l.geo, d.out_c, d.in_c, w, u);
+      cpu_detail::for_chunks_dynamic(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+        T* V = scratch + t * l.per_task;
+        T* M = V + l.v;
+        T* zeros = M + l.m;
+        T* spill = zeros + l.c_max;
+        std::fill(zeros, zeros + l.c_max, T(0));
+        const std::int64_t tiles = nb * l.geo.per_image();
+        wg::transform_input<Spec>(l.geo, nb, d.in_c, x + b0 * in_img, zeros, V);
+        for (std::int64_t p = 0; p < l.positions; ++p)
+          cpu_detail::gemm<T>(false, false, tiles, d.out_c, l.K, T(1), V + p * tiles * l.K, l.K,
+                              u + p * l.K * d.out_c, d.out_c, T(0), M + p * tiles * d.out_c, d.out_c);
+        wg::transform_output<Spec>(l.geo, nb, d.out_c, M, bias, d.relu_out,
+                                   residual ? residual + b0 * out_img : nullptr, zeros, spill, y + b0 * out_img);
+      });
     });
   }
 
@@ -830,36 +841,39 @@ struct kernel<conv2d_op, cpu> {
     T* partials = scratch + l.plan.tasks * l.per_task;
     T* u_io = partials + l.plan.tasks * l.u;
     T* u_oi = u_io + l.u;
-    if (dx) wg::transform_weight(d.out_c, d.in_c, w, u_io, u_oi);
-    if (dw) std::fill(partials, partials + l.plan.tasks * l.u, T(0));
-    const std::int64_t cost = d.n * out_img * d.in_c * 9 * ((dw ? 1 : 0) + (dx ? 1 : 0));
-    cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
-      T* V = scratch + t * l.per_task;
-      T* dM = V + l.v;
-      T* zeros = dM + l.m;
-      T* spill = zeros + l.c_max;
-      std::fill(zeros, zeros + l.c_max, T(0));
-      const std::int64_t tiles = nb * l.tiles.per_image();
-      wg::transform_output_adjoint(l.tiles, nb, d.out_c, dy + b0 * out_img, zeros, dM);
-      if (dw) {
-        wg::transform_input(l.tiles, nb, d.in_c, x + b0 * in_img, zeros, V);
-        for (std::int64_t p = 0; p < wg::positions; ++p)
-          cpu_detail::gemm<T>(true, false, d.in_c, d.out_c, tiles, T(1), V + p * tiles * d.in_c, d.in_c,
-                              dM + p * tiles * d.out_c, d.out_c, T(1), partials + t * l.u + p * d.in_c * d.out_c,
-                              d.out_c);
-      }
-      if (dx) {
-        for (std::int64_t p = 0; p < wg::positions; ++p)  // dV overwrites V (done with)
-          cpu_detail::gemm<T>(false, false, tiles, d.in_c, d.out_c, T(1), dM + p * tiles * d.out_c, d.out_c,
-                              u_oi + p * d.in_c * d.out_c, d.in_c, T(0), V + p * tiles * d.in_c, d.in_c);
-        T* dxb = dx + b0 * in_img;
-        wg::transform_input_adjoint(l.tiles, nb, d.in_c, V, spill, dxb);
-        if (d.relu_in || dx_residual)
-          cpu_detail::finish_input_grad(nb * in_img, d.relu_in, x + b0 * in_img,
-                                        dx_residual ? dx_residual + b0 * in_img : nullptr, dxb);
-      }
+    const std::int64_t cost = d.n * out_img * d.in_c * d.k_h * d.k_w * ((dw ? 1 : 0) + (dx ? 1 : 0));
+    wg::with_spec(l.geo.stride, [&](auto spec) {
+      using Spec = decltype(spec);
+      if (dx) wg::transform_weight<Spec>(l.geo, d.out_c, d.in_c, w, u_io, u_oi);
+      if (dw) std::fill(partials, partials + l.plan.tasks * l.u, T(0));
+      cpu_detail::for_chunks(l.plan, d.n, cost, [&](std::int64_t t, std::int64_t b0, std::int64_t nb) {
+        T* V = scratch + t * l.per_task;
+        T* dM = V + l.v;
+        T* zeros = dM + l.m;
+        T* spill = zeros + l.c_max;
+        std::fill(zeros, zeros + l.c_max, T(0));
+        const std::int64_t tiles = nb * l.geo.per_image();
+        wg::transform_output_adjoint<Spec>(l.geo, nb, d.out_c, dy + b0 * out_img, zeros, dM);
+        if (dw) {
+          wg::transform_input<Spec>(l.geo, nb, d.in_c, x + b0 * in_img, zeros, V);
+          for (std::int64_t p = 0; p < l.positions; ++p)
+            cpu_detail::gemm<T>(true, false, l.K, d.out_c, tiles, T(1), V + p * tiles * l.K, l.K,
+                                dM + p * tiles * d.out_c, d.out_c, T(1), partials + t * l.u + p * l.K * d.out_c,
+                                d.out_c);
+        }
+        if (dx) {
+          for (std::int64_t p = 0; p < l.positions; ++p)  // dV overwrites V (done with)
+            cpu_detail::gemm<T>(false, false, tiles, l.K, d.out_c, T(1), dM + p * tiles * d.out_c, d.out_c,
+                                u_oi + p * l.K * d.out_c, l.K, T(0), V + p * tiles * l.K, l.K);
+          T* dxb = dx + b0 * in_img;
+          wg::transform_input_adjoint<Spec>(l.geo, nb, d.in_c, V, spill, dxb);
+          if (d.relu_in || dx_residual)
+            cpu_detail::finish_input_grad(nb * in_img, d.relu_in, x + b0 * in_img,
+                                          dx_residual ? dx_residual + b0 * in_img : nullptr, dxb);
+        }
+      });
+      if (dw) wg::add_weight_gradient<Spec>(l.geo, d.out_c, d.in_c, partials, l.plan.tasks, dw);
     });
-    if (dw) wg::add_weight_gradient(d.out_c, d.in_c, partials, l.plan.tasks, dw);
   }
 
   // Channels-last: per task xl [nb·ihw, in_c], col [nb·ohw, K] (none when the window is pointwise: col = xl),
