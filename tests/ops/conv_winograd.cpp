@@ -11,11 +11,13 @@
 
 #include "vae/core/rng.hpp"
 #include "vae/ops/conv2d.hpp"
+#include "vae/ops/conv_transpose2d.hpp"
 
 namespace conv_winograd_test {
 
 using vae::cpu_detail::conv_path;
 using K = vae::kernel<vae::conv2d_op, vae::cpu>;
+using KT = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
 
 template <class T>
 std::vector<T> random_values(std::int64_t n, vae::generator& rng) {
@@ -89,6 +91,34 @@ outputs<T> run(vae::conv2d_dims d, conv_path path, const inputs<T>& in, bool add
   }
   K::backward(d, in.x.data(), in.w.data(), in.dy.data(), o.dx.data(), o.dw.data(), o.dbias.data(), scratch.data(),
               path, add ? in.dx_residual.data() : nullptr);
+  return o;
+}
+
+// A channels-last transposed convolution, kernel k, stride, padding 1.
+vae::conv_transpose2d_dims up_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
+                                   std::int64_t k, std::int64_t stride) {
+  vae::conv_transpose2d_dims d{n, ci, h, w, co, k, k};
+  d.stride_h = d.stride_w = stride;
+  d.pad_h = d.pad_w = 1;
+  d.channels_last_in = d.channels_last_out = true;
+  return d.finish();
+}
+// conv_transpose2d forward, then backward (dw/dbias start at 0.5), on one path.
+template <class T>
+outputs<T> run_t(const vae::conv_transpose2d_dims& d, conv_path path, std::uint64_t seed) {
+  vae::generator rng(seed);
+  const auto x = random_values<T>(d.n * d.in_h * d.in_w * d.in_c, rng);
+  const auto w = random_values<T>(d.in_c * d.out_c * d.k_h * d.k_w, rng);
+  const auto bias = random_values<T>(d.out_c, rng);
+  const auto dy = random_values<T>(d.n * d.out_h * d.out_w * d.out_c, rng);
+  outputs<T> o;
+  o.y.assign(dy.size(), T(0));
+  o.dx.assign(x.size(), T(0));
+  o.dw.assign(w.size(), T(0.5));
+  o.dbias.assign(bias.size(), T(0.5));
+  std::vector<T> scratch(static_cast<std::size_t>(KT::scratch_size(d, path)));
+  KT::forward(d, x.data(), w.data(), bias.data(), o.y.data(), scratch.data(), path);
+  KT::backward(d, x.data(), w.data(), dy.data(), o.dx.data(), o.dw.data(), o.dbias.data(), scratch.data(), path);
   return o;
 }
 
@@ -238,4 +268,84 @@ TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 
   CHECK_THROWS_WITH_AS(K::forward(strided, x.data(), w.data(), static_cast<const double*>(nullptr), y.data(),
                                   scratch.data(), conv_path::winograd),
                        doctest::Contains("the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1"), vae::error);
+}
+
+TEST_CASE("conv_transpose2d Winograd path: the same transposed convolution as the direct path (double)") {
+  struct named {
+    const char* label;
+    vae::conv_transpose2d_dims d;
+  };
+  const named cases[] = {
+      {"4x4 s2 7x7 -> 14x14, 128->64 (vq-vae decoder)", up_conv(2, 128, 7, 7, 64, 4, 2)},
+      {"4x4 s2 5x4 -> 10x8, 16->20", up_conv(2, 16, 5, 4, 20, 4, 2)},
+      {"3x3 s1 6x5, 20->16", up_conv(2, 20, 6, 5, 16, 3, 1)},
+      {"4x4 s2 multi-chunk batch", up_conv(30, 16, 4, 4, 16, 4, 2)},
+  };
+  for (const auto& c : cases) {
+    for (const bool relu : {false, true}) {
+      auto d = c.d;
+      d.relu_out = relu;
+      d.relu_in = relu;
+      REQUIRE(KT::path_for(d) == conv_path::winograd);
+      const auto direct = run_t<double>(d, conv_path::channels_last, 17);
+      const auto wino = run_t<double>(d, conv_path::winograd, 17);
+      const double gy = gap(wino.y, direct.y), gdx = gap(wino.dx, direct.dx), gdw = gap(wino.dw, direct.dw);
+      const double gdb = gap(wino.dbias, direct.dbias);
+      const std::string what = std::string(c.label) + (relu ? ", ReLU in and out" : "");
+      MESSAGE(what << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
+                   << ", dbias " << gdb);
+      CHECK(gy < 1e-12);
+      CHECK(gdx < 1e-12);
+      CHECK(gdw < 1e-12);
+      CHECK(gdb < 1e-12);
+    }
+  }
+}
+
+TEST_CASE("conv_transpose2d Winograd path: gradients match central finite differences of its forward (double)") {
+  const auto d = up_conv(2, 16, 4, 3, 16, 4, 2);
+  vae::generator rng(9);
+  auto x = random_values<double>(d.n * d.in_h * d.in_w * d.in_c, rng);
+  auto w = random_values<double>(d.in_c * d.out_c * 16, rng);
+  auto bias = random_values<double>(d.out_c, rng);
+  const auto dy = random_values<double>(d.n * d.out_h * d.out_w * d.out_c, rng);
+  std::vector<double> scratch(static_cast<std::size_t>(KT::scratch_size(d, conv_path::winograd)));
+  auto loss = [&]() {
+    std::vector<double> y(dy.size());
+    KT::forward(d, x.data(), w.data(), bias.data(), y.data(), scratch.data(), conv_path::winograd);
+    double s = 0;
+    for (std::size_t i = 0; i < y.size(); ++i) s += dy[i] * y[i];
+    return s;
+  };
+  std::vector<double> dx(x.size(), 0.0), dw(w.size(), 0.0), db(bias.size(), 0.0);
+  KT::backward(d, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), scratch.data(), conv_path::winograd);
+  auto check_fd = [&](const char* name, std::vector<double>& p, const std::vector<double>& g) {
+    double worst = 0;
+    for (std::size_t i = 0; i < p.size(); i += 7) {
+      const double keep = p[i], h = 1e-5;
+      p[i] = keep + h;
+      const double up = loss();
+      p[i] = keep - h;
+      const double down = loss();
+      p[i] = keep;
+      worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
+    }
+    MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
+    CHECK(worst < 1e-7);
+  };
+  check_fd("dx", x, dx);
+  check_fd("dw", w, dw);
+  check_fd("dbias", bias, db);
+}
+
+TEST_CASE("conv_transpose2d takes the Winograd path only where its adjoint conv2d does and maps back exactly") {
+  CHECK(KT::path_for(up_conv(8, 128, 7, 7, 64, 4, 2)) == conv_path::winograd);  // vq-vae decoder convT1
+  CHECK(KT::path_for(up_conv(8, 64, 14, 14, 1, 4, 2)) != conv_path::winograd);  // its last layer: 1 channel
+  auto out_pad = up_conv(8, 32, 7, 7, 32, 4, 2);
+  out_pad.out_pad_h = out_pad.out_pad_w = 1;
+  out_pad.finish();
+  CHECK(KT::path_for(out_pad) == conv_path::channels_last);
+  auto nchw = up_conv(8, 128, 7, 7, 64, 4, 2);
+  nchw.channels_last_in = nchw.channels_last_out = false;
+  CHECK(KT::path_for(nchw) == conv_path::channels_last);
 }

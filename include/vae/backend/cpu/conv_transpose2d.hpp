@@ -18,6 +18,21 @@ inline window_geometry output_windows(const conv_transpose2d_dims& d, std::int64
   return {count, d.out_c, d.out_h, d.out_w, d.k_h, d.k_w, d.stride_h, d.stride_w,
           d.pad_h, d.pad_w, d.dil_h, d.dil_w, d.in_h, d.in_w};
 }
+// The conv2d whose input gradient conv_transpose2d d computes: input [n, out_h, out_w, out_c] → output [n, in_h, in_w,
+// in_c], with d's weight [in_c, out_c, k_h, k_w] read as that conv2d's [out, in, k_h, k_w].
+inline conv2d_dims adjoint_conv(const conv_transpose2d_dims& d) {
+  conv2d_dims c{d.n, d.out_c, d.out_h, d.out_w, d.in_c, d.k_h, d.k_w};
+  c.stride_h = d.stride_h, c.stride_w = d.stride_w, c.pad_h = d.pad_h, c.pad_w = d.pad_w;
+  c.dil_h = d.dil_h, c.dil_w = d.dil_w, c.groups = d.groups;
+  c.channels_last_in = d.channels_last_out, c.channels_last_out = d.channels_last_in;
+  return c.finish();
+}
+// Whether the Winograd transforms compute d: its adjoint conv2d fits them (4×4 stride 2 or 3×3 stride 1, padding 1,
+// channels-last both sides) and maps back onto d's input exactly (no output padding).
+inline bool winograd_fits(const conv_transpose2d_dims& d) {
+  const auto c = adjoint_conv(d);
+  return d.out_pad_h == 0 && d.out_pad_w == 0 && c.out_h == d.in_h && c.out_w == d.in_w && winograd_fits(c);
+}
 }  // namespace cpu_detail
 
 template <>
@@ -41,12 +56,14 @@ struct kernel<conv_transpose2d_op, cpu> {
   // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels.
   // Channels-last activations always take the channels-last path (it reads and writes them in place).
   static cpu_detail::conv_path path_for(const conv_transpose2d_dims& d) {
+    if (cpu_detail::winograd_fits(d)) return cpu_detail::conv_path::winograd;
     const bool wide = d.groups == 1 && d.out_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
   }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return scratch_size(d, path_for(d)); }
   static std::int64_t scratch_size(const conv_transpose2d_dims& d, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(cpu_detail::adjoint_conv(d));
     if (path == cpu_detail::conv_path::channels_last) {
       const auto l = plan_cl(d);
       return l.plan.tasks * (l.per_task + l.w) + l.w;
@@ -68,6 +85,10 @@ struct kernel<conv_transpose2d_op, cpu> {
   template <class T>
   static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
                       cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::winograd) {
+      forward_wg(d, x, w, bias, y, scratch);
+      return;
+    }
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
       forward_cl(d, x, w, bias, y, scratch);
@@ -102,6 +123,10 @@ struct kernel<conv_transpose2d_op, cpu> {
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch, cpu_detail::conv_path path) {
+    if (path == cpu_detail::conv_path::winograd) {
+      backward_wg(d, x, w, dy, dx, dw, dbias, scratch);
+      return;
+    }
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
       backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
@@ -143,6 +168,39 @@ struct kernel<conv_transpose2d_op, cpu> {
   }
 
  private:
+  static void check_winograd(const conv_transpose2d_dims& d) {
+    check(cpu_detail::winograd_fits(d),
+          "conv_transpose2d: the Winograd path needs a 4x4 stride-2 or 3x3 stride-1 kernel, padding 1, no output "
+          "padding or dilation, groups 1, channels-last input and output and at least 16 channels each side");
+  }
+  // y = the input gradient of the adjoint conv2d for dy = x (Winograd: dM = A x Aᵀ, dV = dM·Uᵀ, the input transform's
+  // adjoint), then + bias and ReLU (d.relu_out) on each chunk while it is in cache.
+  template <class T>
+  static void forward_wg(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+    check_winograd(d);
+    cpu_detail::winograd_io<T> io;
+    io.w = w, io.dy = x, io.din = y;
+    const std::int64_t rows = d.out_h * d.out_w;
+    cpu_detail::winograd_pass(cpu_detail::adjoint_conv(d), io, scratch, {}, [&](std::int64_t b0, std::int64_t nb) {
+      cpu_detail::add_row_bias(nb * rows, d.out_c, bias, y + b0 * rows * d.out_c, d.relu_out);
+    });
+  }
+  // dx = the adjoint conv2d's forward of dy, masked by relu'(x) with d.relu_in; dw += its weight gradient for input dy
+  // and output gradient x; both in one pass over the chunks.
+  template <class T>
+  static void backward_wg(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                          T* scratch) {
+    check_winograd(d);
+    if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, d.out_h * d.out_w, dy, true, dbias);
+    if (!dw && !dx) return;
+    cpu_detail::winograd_io<T> io;
+    io.in = dy, io.w = w, io.out = dx, io.dy = dw ? x : nullptr, io.dw = dw;
+    const std::int64_t in_img = d.in_h * d.in_w * d.in_c;
+    cpu_detail::winograd_pass(cpu_detail::adjoint_conv(d), io, scratch, [&](std::int64_t b0, std::int64_t nb) {
+      if (d.relu_in) cpu_detail::finish_input_grad<T>(nb * in_img, true, x + b0 * in_img, nullptr, dx + b0 * in_img);
+    });
+  }
+
   // Channels-last: per task xl [nb·ihw, in_c], col [nb·ihw, K] (none when pointwise: col = yl), yl [nb·ohw, out_c];
   // then one weight buffer [in_c, K] per task (backward partials) and one shared (the weight in column order),
   // K = kk·out_c. The windows run over the output (out_c channels) onto the input grid.

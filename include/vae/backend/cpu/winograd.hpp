@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <type_traits>
+
+#include "vae/backend/cpu.hpp"
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -193,8 +195,9 @@ template <class Spec, class T>
 void transform_weight(const geometry& g, std::int64_t out, std::int64_t in, const T* w, T* u_io, T* u_oi = nullptr) {
   constexpr int a = Spec::alpha, rr = Spec::r;
   const std::int64_t k_side = g.stride == 1 ? 3 : 4, K = g.phases() * in, plane = K * out;
-  for (std::int64_t o = 0; o < out; ++o)
-    for (std::int64_t i = 0; i < in; ++i)
+  // Threads split the input channels; each writes runs of consecutive o (the layout's fastest index).
+  parallel_for(in, out * in * k_side * k_side * 8, [&](std::int64_t i) {
+    for (std::int64_t o = 0; o < out; ++o)
       for (int ph = 0; ph < g.phases(); ++ph) {
         T gk[rr][rr], u[a][a];
         for (int r = 0; r < rr; ++r)
@@ -208,6 +211,7 @@ void transform_weight(const geometry& g, std::int64_t out, std::int64_t in, cons
           if (u_oi) u_oi[x * plane + o * K + k] = u[x / a][x % a];
         }
       }
+  });
 }
 // dw[o, i, taps of each phase] += Gᵀ du G with du[ξ] = Σ_t partial_t[ξ][phase·in + i][o] over `tasks` buffers,
 // summed in task order.
@@ -216,8 +220,8 @@ void add_weight_gradient(const geometry& g, std::int64_t out, std::int64_t in, c
                          T* dw) {
   constexpr int a = Spec::alpha, rr = Spec::r;
   const std::int64_t k_side = g.stride == 1 ? 3 : 4, K = g.phases() * in, plane = K * out, size = a * a * plane;
-  for (std::int64_t o = 0; o < out; ++o)
-    for (std::int64_t i = 0; i < in; ++i)
+  parallel_for(in, out * in * k_side * k_side * 8 * tasks, [&](std::int64_t i) {
+    for (std::int64_t o = 0; o < out; ++o)
       for (int ph = 0; ph < g.phases(); ++ph) {
         T du[a][a], gk[rr][rr];
         const std::int64_t k = ph * in + i;
@@ -232,6 +236,7 @@ void add_weight_gradient(const geometry& g, std::int64_t out, std::int64_t in, c
             dw[(o * in + i) * k_side * k_side + (g.stride * r + ph / g.stride) * k_side + g.stride * s +
                ph % g.stride] += gk[r][s];
       }
+  });
 }
 
 // V[ξ][t][phase·c + ch] = (Bᵀ d B)[ξ] for the patch d of `phase` of tile t (counted over images, then tile rows and
