@@ -306,3 +306,36 @@ TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU the
   CHECK_THROWS_WITH_AS(fresh.backward_fused(tensor<double>({1, 2}, 0.0)), doctest::Contains("before forward"),
                        vae::error);
 }
+
+TEST_CASE("Conv2d::set_winograd: off keeps the direct product, on (the default) computes through Winograd") {
+  // A residual block's c1 in channels-last: a convolution the host kernel can compute either way.
+  generator rng(41);
+  test::twin_layers<Conv2d<float>> t(Conv2d<float>(128, 32, 3, 1, 1), rng);
+  t.set_memory_format(memory_format::channels_last, memory_format::channels_last);
+  t.a.set_winograd(false);
+  const auto x = test::random_tensor<float>({4, 7, 7, 128}, rng);
+  const auto& direct = t.a.forward(x);
+  const auto& wino = t.b.forward(x);
+  // Each equals its kernel path called directly, bit for bit.
+  conv2d_dims d{4, 128, 7, 7, 32, 3, 3};
+  d.pad_h = d.pad_w = 1;
+  d.channels_last_in = d.channels_last_out = true;
+  d.finish();
+  using K = kernel<conv2d_op, cpu>;
+  for (const auto path : {cpu_detail::conv_path::channels_last, cpu_detail::conv_path::winograd}) {
+    std::vector<float> y(static_cast<std::size_t>(direct.numel())), scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
+    K::forward(d, x.data(), t.a.weight().value, t.a.bias().value, y.data(), scratch.data(), path);
+    const auto& layer_y = path == cpu_detail::conv_path::winograd ? wino : direct;
+    CHECK(std::equal(y.begin(), y.end(), layer_y.data()));
+  }
+  // The two agree to float rounding (sums of 1,152 products of unit-normal inputs and small weights) and differ.
+  double worst = 0;
+  bool differ = false;
+  for (std::int64_t i = 0; i < direct.numel(); ++i) {
+    worst = std::max(worst, double(std::abs(direct.data()[i] - wino.data()[i])));
+    differ = differ || direct.data()[i] != wino.data()[i];
+  }
+  MESSAGE("Conv2d 128->32 3x3 float, direct vs Winograd: max abs difference " << worst);
+  CHECK(worst < 1e-4);
+  CHECK(differ);
+}

@@ -244,6 +244,9 @@ TEST_CASE("conv2d Winograd path in float: within float accumulation error of the
 TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 4x4 stride-2 padding-1 convolutions") {
   CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);    // vq-vae residual c1
   CHECK(K::path_for(down_conv(8, 64, 14, 14, 128)) == conv_path::winograd);  // vq-vae conv2
+  auto opted_out = same_conv(8, 128, 7, 7, 32);
+  opted_out.winograd = false;  // Conv2d::set_winograd(false)
+  CHECK(K::path_for(opted_out) == conv_path::channels_last);
   auto down_p2 = down_conv(8, 64, 14, 14, 128);
   down_p2.pad_h = down_p2.pad_w = 2;
   down_p2.finish();
@@ -340,6 +343,9 @@ TEST_CASE("conv_transpose2d Winograd path: gradients match central finite differ
 
 TEST_CASE("conv_transpose2d takes the Winograd path only where its adjoint conv2d does and maps back exactly") {
   CHECK(KT::path_for(up_conv(8, 128, 7, 7, 64, 4, 2)) == conv_path::winograd);  // vq-vae decoder convT1
+  auto opted_out = up_conv(8, 128, 7, 7, 64, 4, 2);
+  opted_out.winograd = false;  // ConvTranspose2d::set_winograd(false)
+  CHECK(KT::path_for(opted_out) == conv_path::channels_last);
   CHECK(KT::path_for(up_conv(8, 64, 14, 14, 1, 4, 2)) != conv_path::winograd);  // its last layer: 1 channel
   auto out_pad = up_conv(8, 32, 7, 7, 32, 4, 2);
   out_pad.out_pad_h = out_pad.out_pad_w = 1;

@@ -73,6 +73,10 @@ class ConvTranspose2d {
   {
     return backward_impl(dy, true);
   }
+  // Whether the host kernel may use Winograd transforms for this convolution where they fit (channels-last 3×3
+  // stride 1 / 4×4 stride 2: fewer multiplies, values equal to the direct product up to float rounding). On by
+  // default; off keeps the direct product (the values of earlier versions, bit for bit).
+  void set_winograd(bool allowed) { winograd_ = allowed; }
 
   void set_input_gradient(bool enabled) { input_grad_ = enabled; }
   // Layout of the input and output activations (channels_first by default, as PyTorch). Channels-last is a host
@@ -133,11 +137,13 @@ class ConvTranspose2d {
     d.out_pad_h = d.out_pad_w = out_pad_;
     d.dil_h = d.dil_w = dil_;
     d.groups = groups_;
+    d.winograd = winograd_;
     return d.finish();
   }
 
   std::int64_t in_, out_, k_, stride_, pad_, out_pad_, dil_, groups_;
   bool has_bias_;
+  bool winograd_ = true;
   bool input_grad_ = true;
   memory_format in_format_ = memory_format::channels_first, out_format_ = memory_format::channels_first;
   parameter<T> weight_, bias_;

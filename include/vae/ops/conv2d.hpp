@@ -26,6 +26,9 @@ struct conv2d_dims {
   // input, dx·relu'(x) (x > 0 exactly where the ReLU's input was), masked in the pass that writes dx: a ReLU followed
   // by a conv saves the activation's backward pass (Conv2d::backward_relu_input).
   bool relu_in = false;
+  // The host kernel may compute a channels-last 3×3 stride-1 or 4×4 stride-2 convolution through Winograd transforms
+  // (backend/cpu/winograd.hpp: fewer multiplies, values equal to float rounding); false keeps the direct product.
+  bool winograd = true;
 
   // Fills out_h/out_w from the rest (may come out ≤ 0: the caller checks).
   conv2d_dims& finish() {

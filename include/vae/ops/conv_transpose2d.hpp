@@ -24,6 +24,9 @@ struct conv_transpose2d_dims {
   bool relu_out = false;
   // The input is a ReLU's output: the host kernel's backward returns dx·relu'(x) (see conv2d_dims::relu_in).
   bool relu_in = false;
+  // The host kernel may compute a channels-last 3×3 stride-1 or 4×4 stride-2 convolution through Winograd transforms
+  // (backend/cpu/winograd.hpp: fewer multiplies, values equal to float rounding); false keeps the direct product.
+  bool winograd = true;
 
   conv_transpose2d_dims& finish() {
     out_h = (in_h - 1) * stride_h - 2 * pad_h + dil_h * (k_h - 1) + out_pad_h + 1;

@@ -1,4 +1,4 @@
-// cpu kernel of the conv2d op: the batch in cache-sized chunks of images, each im2col → one GEMM per group → NCHW.
+// cpu kernel of the conv2d op: chunks of images through columns (im2col or read in place) + GEMM, or Winograd.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -603,7 +603,8 @@ void add_weight_from_channels_last(std::int64_t o, std::int64_t i, std::int64_t 
 enum class conv_path { columns, channels_last, winograd };
 
 // Whether conv2d d is one the Winograd path computes: 3×3 stride 1 or 4×4 stride 2, padding 1, no dilation, groups 1,
-// channels-last input and output (read and written in place), at least channels_last_min channels each side. A 3×3
+// channels-last input and output (read and written in place), at least channels_last_min channels each side, and
+// d.winograd (the caller's opt-out). A 3×3
 // kernel does 16 instead of 36 multiplies per 2×2 outputs and channel pair (F(2×2, 3×3): 2.25× fewer; 1.7× on a 7×7
 // image, whose last tile row and column are half outside), a 4×4 stride-2 one 36 instead of 64 (F(2×2, 2×2) over its
 // four tap parities: 1.8×; 1.4× on a 7×7 output). The values agree with the direct convolution to float rounding,
@@ -611,7 +612,7 @@ enum class conv_path { columns, channels_last, winograd };
 inline bool winograd_fits(const conv2d_dims& d) {
   const bool same3 = d.k_h == 3 && d.k_w == 3 && d.stride_h == 1 && d.stride_w == 1;
   const bool down4 = d.k_h == 4 && d.k_w == 4 && d.stride_h == 2 && d.stride_w == 2;
-  return (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 &&
+  return d.winograd && (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 &&
          d.channels_last_in && d.channels_last_out && d.in_c >= channels_last_min && d.out_c >= channels_last_min;
 }
 inline winograd::geometry winograd_geometry(const conv2d_dims& d) {

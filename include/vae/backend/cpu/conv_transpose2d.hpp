@@ -25,6 +25,7 @@ inline conv2d_dims adjoint_conv(const conv_transpose2d_dims& d) {
   c.stride_h = d.stride_h, c.stride_w = d.stride_w, c.pad_h = d.pad_h, c.pad_w = d.pad_w;
   c.dil_h = d.dil_h, c.dil_w = d.dil_w, c.groups = d.groups;
   c.channels_last_in = d.channels_last_out, c.channels_last_out = d.channels_last_in;
+  c.winograd = d.winograd;
   return c.finish();
 }
 // Whether the Winograd transforms compute d: its adjoint conv2d fits them (4×4 stride 2 or 3×3 stride 1, padding 1,

@@ -1,5 +1,4 @@
-// Winograd minimal-filtering transforms over channels-last images: F(2×2, 3×3) for 3×3 stride-1 padding-1
-// convolutions, F(2×2, 2×2) over the four stride phases of 4×4 stride-2 padding-1 ones.
+// Winograd transforms over channels-last images: F(2×2, 3×3) for 3×3 stride-1 convs, F(2×2, 2×2) for 4×4 stride-2.
 #pragma once
 #include <algorithm>
 #include <cstdint>
