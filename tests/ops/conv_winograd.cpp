@@ -122,6 +122,36 @@ outputs<T> run_t(const vae::conv_transpose2d_dims& d, conv_path path, std::uint6
   return o;
 }
 
+// The Winograd results against the direct path's (double): the transforms' ½ factors and the sums' order change only
+// the rounding, double rounding of sums of a few hundred terms of size ~10.
+void check_same(const std::string& what, const outputs<double>& wino, const std::vector<double>& y,
+                const std::vector<double>& dx, const std::vector<double>& dw, const std::vector<double>& dbias) {
+  const double gy = gap(wino.y, y), gdx = gap(wino.dx, dx), gdw = gap(wino.dw, dw), gdb = gap(wino.dbias, dbias);
+  MESSAGE(what << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw << ", dbias "
+               << gdb);
+  CHECK(gy < 1e-12);
+  CHECK(gdx < 1e-12);
+  CHECK(gdw < 1e-12);
+  CHECK(gdb < 1e-12);
+}
+
+// Every 7th entry of p (corners, edges and the interior) against central differences of loss(): g = ∂loss/∂p.
+template <class Loss>
+void check_fd(const char* name, Loss&& loss, std::vector<double>& p, const std::vector<double>& g) {
+  double worst = 0;
+  for (std::size_t i = 0; i < p.size(); i += 7) {
+    const double keep = p[i], h = 1e-5;
+    p[i] = keep + h;
+    const double up = loss();
+    p[i] = keep - h;
+    const double down = loss();
+    p[i] = keep;
+    worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
+  }
+  MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
+  CHECK(worst < 1e-7);
+}
+
 }  // namespace conv_winograd_test
 
 using namespace conv_winograd_test;
@@ -158,17 +188,8 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
           for (std::size_t i = 0; i < y_ref.size(); ++i) y_ref[i] = in.residual[i] + y_ref[i];
           for (std::size_t i = 0; i < dx_ref.size(); ++i) dx_ref[i] = in.dx_residual[i] + dx_ref[i];
         }
-        const double gy = gap(wino.y, y_ref), gdx = gap(wino.dx, dx_ref), gdw = gap(wino.dw, direct.dw);
-        const double gdb = gap(wino.dbias, direct.dbias);
-        const std::string what = std::string(c.label) + (relu ? ", ReLU in and out" : "") + (add ? ", residuals" : "");
-        MESSAGE(what << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
-                     << ", dbias " << gdb);
-        // The transforms' ½ factors and the sums' order change only the rounding: double rounding of sums of a few
-        // hundred terms of size ~10.
-        CHECK(gy < 1e-12);
-        CHECK(gdx < 1e-12);
-        CHECK(gdw < 1e-12);
-        CHECK(gdb < 1e-12);
+        check_same(std::string(c.label) + (relu ? ", ReLU in and out" : "") + (add ? ", residuals" : ""), wino, y_ref,
+                   dx_ref, direct.dw, direct.dbias);
       }
     }
   }
@@ -176,37 +197,23 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
 
 TEST_CASE("conv2d Winograd path: gradients match central finite differences of its forward (double)") {
   for (const auto& d : {same_conv(2, 16, 5, 4, 16), down_conv(2, 16, 7, 6, 16)}) {
-  CAPTURE(d.k_h);
-  auto in = draw<double>(d, 5);
-  std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::winograd)));
-  // L = Σ dy ⊙ y(x, w, bias): its gradients are the kernel's backward with that dy.
-  auto loss = [&]() {
-    std::vector<double> y(in.dy.size());
-    K::forward(d, in.x.data(), in.w.data(), in.bias.data(), y.data(), scratch.data(), conv_path::winograd);
-    double s = 0;
-    for (std::size_t i = 0; i < y.size(); ++i) s += in.dy[i] * y[i];
-    return s;
-  };
-  std::vector<double> dx(in.x.size(), 0.0), dw(in.w.size(), 0.0), db(in.bias.size(), 0.0);
-  K::backward(d, in.x.data(), in.w.data(), in.dy.data(), dx.data(), dw.data(), db.data(), scratch.data(),
-              conv_path::winograd);
-  auto check_fd = [&](const char* name, std::vector<double>& p, const std::vector<double>& g) {
-    double worst = 0;
-    for (std::size_t i = 0; i < p.size(); i += 7) {  // every 7th entry: corners, edges and the interior
-      const double keep = p[i], h = 1e-5;
-      p[i] = keep + h;
-      const double up = loss();
-      p[i] = keep - h;
-      const double down = loss();
-      p[i] = keep;
-      worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
-    }
-    MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
-    CHECK(worst < 1e-7);
-  };
-  check_fd("dx", in.x, dx);
-  check_fd("dw", in.w, dw);
-  check_fd("dbias", in.bias, db);
+    CAPTURE(d.k_h);
+    auto in = draw<double>(d, 5);
+    std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::winograd)));
+    // L = Σ dy ⊙ y(x, w, bias): its gradients are the kernel's backward with that dy.
+    auto loss = [&]() {
+      std::vector<double> y(in.dy.size());
+      K::forward(d, in.x.data(), in.w.data(), in.bias.data(), y.data(), scratch.data(), conv_path::winograd);
+      double s = 0;
+      for (std::size_t i = 0; i < y.size(); ++i) s += in.dy[i] * y[i];
+      return s;
+    };
+    std::vector<double> dx(in.x.size(), 0.0), dw(in.w.size(), 0.0), db(in.bias.size(), 0.0);
+    K::backward(d, in.x.data(), in.w.data(), in.dy.data(), dx.data(), dw.data(), db.data(), scratch.data(),
+                conv_path::winograd);
+    check_fd("dx", loss, in.x, dx);
+    check_fd("dw", loss, in.w, dw);
+    check_fd("dbias", loss, in.bias, db);
   }
 }
 
@@ -292,15 +299,8 @@ TEST_CASE("conv_transpose2d Winograd path: the same transposed convolution as th
       REQUIRE(KT::path_for(d) == conv_path::winograd);
       const auto direct = run_t<double>(d, conv_path::channels_last, 17);
       const auto wino = run_t<double>(d, conv_path::winograd, 17);
-      const double gy = gap(wino.y, direct.y), gdx = gap(wino.dx, direct.dx), gdw = gap(wino.dw, direct.dw);
-      const double gdb = gap(wino.dbias, direct.dbias);
-      const std::string what = std::string(c.label) + (relu ? ", ReLU in and out" : "");
-      MESSAGE(what << ": Winograd vs direct, max relative gap y " << gy << ", dx " << gdx << ", dw " << gdw
-                   << ", dbias " << gdb);
-      CHECK(gy < 1e-12);
-      CHECK(gdx < 1e-12);
-      CHECK(gdw < 1e-12);
-      CHECK(gdb < 1e-12);
+      check_same(std::string(c.label) + (relu ? ", ReLU in and out" : ""), wino, direct.y, direct.dx, direct.dw,
+                 direct.dbias);
     }
   }
 }
@@ -322,23 +322,9 @@ TEST_CASE("conv_transpose2d Winograd path: gradients match central finite differ
   };
   std::vector<double> dx(x.size(), 0.0), dw(w.size(), 0.0), db(bias.size(), 0.0);
   KT::backward(d, x.data(), w.data(), dy.data(), dx.data(), dw.data(), db.data(), scratch.data(), conv_path::winograd);
-  auto check_fd = [&](const char* name, std::vector<double>& p, const std::vector<double>& g) {
-    double worst = 0;
-    for (std::size_t i = 0; i < p.size(); i += 7) {
-      const double keep = p[i], h = 1e-5;
-      p[i] = keep + h;
-      const double up = loss();
-      p[i] = keep - h;
-      const double down = loss();
-      p[i] = keep;
-      worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
-    }
-    MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
-    CHECK(worst < 1e-7);
-  };
-  check_fd("dx", x, dx);
-  check_fd("dw", w, dw);
-  check_fd("dbias", bias, db);
+  check_fd("dx", loss, x, dx);
+  check_fd("dw", loss, w, dw);
+  check_fd("dbias", loss, bias, db);
 }
 
 TEST_CASE("conv_transpose2d takes the Winograd path only where its adjoint conv2d does and maps back exactly") {
