@@ -12,6 +12,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/ops/conv2d.hpp"
 #include "vae/ops/conv_transpose2d.hpp"
+#include "vae/testing/gradcheck.hpp"
 
 namespace conv_winograd_test {
 
@@ -135,21 +136,18 @@ void check_same(const std::string& what, const outputs<double>& wino, const std:
   CHECK(gdb < 1e-12);
 }
 
-// Every 7th entry of p (corners, edges and the interior) against central differences of loss(): g = ∂loss/∂p.
+// p's gradient g = ∂loss/∂p against central differences (step 1e-5) at p.size()/7 spread entries, through the
+// library's checker: |g − fd| ≤ 5e-8·(1 + max(|g|, |fd|)), at least as strict as a relative gap of 1e-7 to max(1, |g|).
 template <class Loss>
 void check_fd(const char* name, Loss&& loss, std::vector<double>& p, const std::vector<double>& g) {
-  double worst = 0;
-  for (std::size_t i = 0; i < p.size(); i += 7) {
-    const double keep = p[i], h = 1e-5;
-    p[i] = keep + h;
-    const double up = loss();
-    p[i] = keep - h;
-    const double down = loss();
-    p[i] = keep;
-    worst = std::max(worst, std::abs((up - down) / (2 * h) - g[i]) / std::max(1.0, std::abs(g[i])));
-  }
-  MESSAGE(std::string(name) << ": max relative gap to finite differences " << worst);
-  CHECK(worst < 1e-7);
+  vae::testing::gradcheck_options opt;
+  opt.eps = 1e-5;
+  opt.atol = opt.rtol = 5e-8;
+  opt.max_checks_per_tensor = static_cast<std::int64_t>(p.size() + 6) / 7;
+  vae::testing::gradcheck_report report;
+  vae::testing::check_gradient(loss, p.data(), g.data(), static_cast<std::int64_t>(p.size()), name, opt, report);
+  MESSAGE(std::string(name) << " vs finite differences: " << report.summary());
+  CHECK(report.ok);
 }
 
 }  // namespace conv_winograd_test
@@ -251,33 +249,29 @@ TEST_CASE("conv2d Winograd path in float: within float accumulation error of the
 TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 4x4 stride-2 padding-1 convolutions") {
   CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);    // vq-vae residual c1
   CHECK(K::path_for(down_conv(8, 64, 14, 14, 128)) == conv_path::winograd);  // vq-vae conv2
-  auto opted_out = same_conv(8, 128, 7, 7, 32);
-  opted_out.winograd = false;  // Conv2d::set_winograd(false)
-  CHECK(K::path_for(opted_out) == conv_path::channels_last);
-  auto down_p2 = down_conv(8, 64, 14, 14, 128);
-  down_p2.pad_h = down_p2.pad_w = 2;
-  down_p2.finish();
-  CHECK(K::path_for(down_p2) == conv_path::channels_last);
-  auto nchw = same_conv(8, 128, 7, 7, 32);
-  nchw.channels_last_in = nchw.channels_last_out = false;
-  CHECK(K::path_for(nchw) == conv_path::channels_last);
-  auto strided = same_conv(8, 128, 7, 7, 32);
-  strided.stride_h = strided.stride_w = 2;
-  strided.finish();
-  CHECK(K::path_for(strided) == conv_path::channels_last);
-  auto dilated = same_conv(8, 128, 7, 7, 32);
-  dilated.dil_h = dilated.dil_w = 2;
-  dilated.pad_h = dilated.pad_w = 2;
-  dilated.finish();
-  CHECK(K::path_for(dilated) == conv_path::channels_last);
+  // The path of the vq-vae c1 / conv2 geometry with one thing changed.
+  auto path_of = [](vae::conv2d_dims d, auto&& change) {
+    change(d);
+    return K::path_for(d.finish());
+  };
+  const auto c1 = same_conv(8, 128, 7, 7, 32), conv2 = down_conv(8, 64, 14, 14, 128);
+  CHECK(path_of(c1, [](auto& d) { d.winograd = false; }) == conv_path::channels_last);  // Conv2d::set_winograd(false)
+  CHECK(path_of(conv2, [](auto& d) { d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
+  CHECK(path_of(c1, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::channels_last);
+  CHECK(path_of(c1, [](auto& d) { d.stride_h = d.stride_w = 2; }) == conv_path::channels_last);
+  CHECK(path_of(c1, [](auto& d) { d.dil_h = d.dil_w = d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
   CHECK(K::path_for(same_conv(8, 3, 7, 7, 32)) == conv_path::channels_last);  // too few input channels
   CHECK(K::path_for(same_conv(8, 32, 7, 7, 3)) == conv_path::channels_last);  // too few output channels
 
+  auto strided = c1;
+  strided.stride_h = strided.stride_w = 2;
+  strided.finish();
   std::vector<double> x(8 * 128 * 49), w(32 * 128 * 9), y(8 * 32 * 49);
   std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(strided, conv_path::channels_last)));
   CHECK_THROWS_WITH_AS(K::forward(strided, x.data(), w.data(), static_cast<const double*>(nullptr), y.data(),
                                   scratch.data(), conv_path::winograd),
-                       doctest::Contains("the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1"), vae::error);
+                       doctest::Contains("the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1"),
+                       vae::error);
 }
 
 TEST_CASE("conv_transpose2d Winograd path: the same transposed convolution as the direct path (double)") {
