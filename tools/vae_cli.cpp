@@ -14,6 +14,7 @@
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
+#include "cli/sample_quality.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
@@ -137,6 +138,7 @@ void write_reconstructions(vae::cli::runner& m, const vae::data::dataset& d, con
 
 void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::path& dir, std::uint64_t seed) {
   m.set_training(false);
+  if (!m.reconstructs()) return;
   write_reconstructions(m, d, dir / "reconstructions.png", 32);
   if (m.generative()) {
     vae::generator rng(seed ^ 0x5eedULL);
@@ -230,6 +232,20 @@ int run_train(const train_args& a, CLI::App& cmd) {
     vae::tensor<float> t;
     vae::cli::detail::slice_rows(data.train_images, 0, c.limit, t);
     data.train_images = std::move(t);
+    if (!data.train_labels.empty()) data.train_labels.resize(static_cast<std::size_t>(c.limit));
+  }
+  if (vae::cli::is_classifier(c.model)) {
+    check(!data.train_labels.empty() && !data.test_labels.empty(), [&] {
+      return cat("--model classifier needs labels, and '", c.data, "' has none: fashion-mnist and mnist-idx have them; ",
+                 "use npy:IMAGES.npy,LABELS.npy or folder:DIR with one sub-folder per class");
+    });
+    const auto top = std::max(*std::max_element(data.train_labels.begin(), data.train_labels.end()),
+                              *std::max_element(data.test_labels.begin(), data.test_labels.end()));
+    if (!resuming) c.classes = top + 1;
+    check(top < c.classes, [&] {
+      return cat("--resume: the data has labels up to ", top, " but ", dir.string(), " was trained on ", c.classes,
+                 " classes");
+    });
   }
   const auto s = shape_of(data);
   vae::generator init(c.seed);
@@ -270,6 +286,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     while (sampler.next(idx)) {
       const double t0 = now_seconds();
       vae::data::gather(data.train_images, idx, batch);
+      if (model->needs_labels()) model->set_labels(vae::data::detail::pick_labels(data.train_labels, idx));
       const double loss = model->train_step(batch, rng, step);
       if (!std::isfinite(loss)) {
         const auto bad = model->first_nonfinite_grad();
@@ -293,7 +310,9 @@ int run_train(const train_args& a, CLI::App& cmd) {
     model->set_training(false);
     vae::generator eval_rng(c.seed + 7);
     const double t_eval = now_seconds();
-    rec.update(model->evaluate(data.test_images, eval_rng, {}));
+    vae::cli::eval_request eval_req;
+    eval_req.labels = &data.test_labels;
+    rec.update(model->evaluate(data.test_images, eval_rng, eval_req));
     rec["eval_seconds"] = now_seconds() - t_eval;
     rec["seconds"] = train_seconds;
     rec["train_samples_per_s"] = static_cast<double>(seen) / train_seconds;
@@ -306,6 +325,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     log.write(rec);
     std::string extra = cat(", test_loss ", rec["test_loss"].get<double>());
     if (rec.contains("test_elbo")) extra = cat(", test_elbo ", rec["test_elbo"].get<double>());
+    if (rec.contains("test_accuracy")) extra += cat(", test_accuracy ", rec["test_accuracy"].get<double>());
     if (rec.contains("train_codebook_usage"))
       extra += cat(", codes used ", rec["train_codes_used"].get<std::int64_t>(), "/",
                    rec["train_codebook_size"].get<std::int64_t>());
@@ -326,7 +346,7 @@ int main(int argc, char** argv) {
 
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png}");
-  train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048");
+  train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | classifier");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR (default fashion-mnist)");
@@ -357,8 +377,20 @@ int main(int argc, char** argv) {
   auto* eval = app.add_subcommand("eval", "print test metrics of a run as one JSON object");
   eval->add_option("--run", run_dir, "run directory")->required();
   eval->add_option("--iwae-k", iwae_k, "VAE: importance samples for log p(x) (0 = skip)");
-  eval->add_option("--n", n, "VAE: test images for the importance-sampled estimate (default 1000)");
+  eval->add_option("--n", n,
+                   "VAE: test images for the importance-sampled estimate (default 1000); --fid: images on each side "
+                   "(default 10000)");
   eval->add_option("--limit", eval_limit, "evaluate the first N test images only (default all)");
+  bool fid = false;
+  std::string classifier_dir;
+  vae::cli::sample_quality_request sq;
+  eval->add_flag("--fid", fid,
+                 "sample quality: Fréchet distance, precision/recall (k = 3) and Inception-style score of --n images "
+                 "(default 10000) against the test set, in the features of --classifier");
+  eval->add_option("--classifier", classifier_dir, "--fid: a classifier run (vae train --model classifier)");
+  eval->add_option("--of", sq.of,
+                   "--fid: samples | reconstructions | train (default: samples for VAEs, reconstructions otherwise)");
+  eval->add_option("--save-images", sq.save_images, "--fid: write the compared images as DIR/{real,generated}.npy");
   auto* sample = app.add_subcommand("sample", "decode samples from the prior into a PNG grid");
   sample->add_option("--run", run_dir, "run directory")->required();
   sample->add_option("--n", n_samples, "number of samples (default 64)");
@@ -394,7 +426,26 @@ int main(int argc, char** argv) {
       req.iwae_n = n;
       req.limit = eval_limit;
       req.check_tokens = r.model->has_tokens();
+      req.labels = &r.data.test_labels;
+      check(!fid || !classifier_dir.empty(), [&] {
+        return cat("--fid needs --classifier DIR, a classifier run trained on the same data ",
+                   "(vae train --model classifier --data ", r.config.data, " --out DIR)");
+      });
+      check(fid || (classifier_dir.empty() && !eval->count("--of") && !eval->count("--save-images")),
+            "--classifier, --of and --save-images go with --fid");
       auto j = r.model->evaluate(r.data.test_images, rng, req);
+      if (fid) {
+        auto cls = open_run(classifier_dir, "cpu");
+        auto* features = dynamic_cast<vae::cli::feature_extractor*>(cls.model.get());
+        check(features != nullptr, [&] {
+          return cat("--classifier ", classifier_dir, " is a ", cls.config.model,
+                     " run, not a classifier (train one with vae train --model classifier)");
+        });
+        sq.n = eval->count("--n") ? n : 10000;
+        sq.seed = r.config.seed;
+        j.update(vae::cli::measure_sample_quality(*r.model, r.data, shape_of(r.data), *features, classifier_dir, sq,
+                                                  [](const std::string& line) { std::cerr << line << "\n"; }));
+      }
       j["run"] = run_dir;
       j["model"] = r.config.model;
       std::cout << j.dump() << std::endl;

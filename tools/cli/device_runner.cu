@@ -37,6 +37,8 @@ std::string cuda_device_description() {
 void check_cuda_supports(const run_config& c) {
   check_known_model(c.model);
   check_res_blocks(c);
+  check(c.model != "classifier",
+        "--device cuda: the classifier runs on the cpu only for now (train and evaluate it without --device cuda)");
   if (is_vq(c.model)) {
     // VectorQuantizer / EMAVectorQuantizer run on cuda, k-means initialisation and dead-code restarts included
     // (decided on the host); FSQ, Gumbel and residual VQ do not yet.

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/classifier_runner.hpp"
 #include "cli/dense_presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -42,6 +43,7 @@ inline std::unique_ptr<runner_on<cpu>> make_runner(const run_config& c, image_sh
   check_known_model(c.model);
   check_res_blocks(c);
   if (is_vq(c.model)) return make_vq_runner(c, s, init);
+  if (is_classifier(c.model)) return make_classifier_runner(c, s, init);
   return make_dense_runner<cpu>(c, s, init);
 }
 

@@ -12,7 +12,7 @@
 namespace vae::cli {
 
 struct run_config {
-  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048
+  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, classifier
   std::string data = "fashion-mnist";
   int epochs = 5;
   std::int64_t batch = 128;
@@ -33,6 +33,7 @@ struct run_config {
   std::int64_t threads = 0;  // 0 = OpenMP default
   std::int64_t limit = 0;    // train on the first `limit` training images only (0 = all)
   std::string device = "cpu";
+  std::int64_t classes = 0;  // classifier: number of classes (set from the training labels)
 
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
@@ -40,7 +41,7 @@ struct run_config {
             {"beta", beta}, {"res_blocks", res_blocks}, {"quantizer", quantizer}, {"codebook_size", codebook_size},
             {"code_dim", code_dim}, {"dead_code_restart", dead_code_restart},
             {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
-            {"device", device}};
+            {"device", device}, {"classes", classes}};
   }
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
   static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
@@ -55,6 +56,7 @@ struct run_config {
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
     get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
     get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("limit", c.limit); get("device", c.device);
+    get("classes", c.classes);
     return c;
   }
 

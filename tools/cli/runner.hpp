@@ -32,6 +32,7 @@ struct eval_request {
   std::int64_t iwae_n = 1000; //   on the first iwae_n test images
   std::int64_t batch = 500;
   bool check_tokens = false;  // vq: decode(encode(x)) must equal reconstruct(x) bit for bit on the evaluated images
+  const std::vector<std::int32_t>* labels = nullptr;  // the test labels, for models that need them (classifier)
 };
 
 // The per-image data shape [C, H, W] the run was configured with.
@@ -63,6 +64,9 @@ class runner {
   virtual metadata load_optimizer_state(const std::filesystem::path& file) = 0;
 
   virtual void set_training(bool training) = 0;
+  // Supervised models (the classifier) read the labels of the next train_step's batch from set_labels.
+  virtual bool needs_labels() const { return false; }
+  virtual void set_labels(std::span<const std::int32_t>) {}
   // Forward + backward of one host batch [N, C, H, W] (grads ADDED; the caller zeroes and steps). Returns the loss.
   virtual double train_step(tensor<float>& x, generator& rng, std::int64_t step) = 0;
   // A short description of the last training loss's parts, for the NaN report.
@@ -73,6 +77,8 @@ class runner {
     (void)rng;
     reconstruct(x, scratch_);
   }
+  // Whether reconstruct() works (every image model but the classifier).
+  virtual bool reconstructs() const { return true; }
   // Pixels in [0, 1], [N, C, H, W].
   virtual void reconstruct(tensor<float>& x, tensor<float>& out) = 0;
   virtual bool generative() const { return false; }
