@@ -483,6 +483,7 @@ inline run_report_data read_run_report(const std::filesystem::path& dir) {
   for (const auto& [name, caption] : known)
     if (fs::exists(dir / name)) d.pictures.push_back({name, caption, detail::read_bytes(dir / name)});
   for (const auto& name : others) d.pictures.push_back({name, "picture in the run directory", detail::read_bytes(dir / name)});
+  for (const auto& p : d.pictures) detail::png_size(p.png, (dir / p.name).string());  // a non-PNG is named by its path
   return d;
 }
 
