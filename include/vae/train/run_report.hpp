@@ -239,7 +239,7 @@ inline std::vector<report_chart> report_charts(const std::vector<nlohmann::json>
 // line), a circle per point whose <title> names key, x and value (the browser shows it on hover, without script),
 // axes with round ticks. Each polyline carries data-key="KEY" so that tests and tools can find a curve.
 inline std::string report_svg_chart(const report_chart& chart, const std::vector<nlohmann::json>& metrics) {
-  constexpr double width = 390, height = 260, left = 62, right = 14, top = 32, bottom = 40;
+  constexpr double width = 376, height = 260, left = 62, right = 14, top = 32, bottom = 40;
   const auto xs = detail::x_values(metrics);
   double ylo = std::numeric_limits<double>::infinity(), yhi = -ylo, xlo = ylo, xhi = -ylo;
   for (std::size_t i = 0; i < metrics.size(); ++i)
