@@ -204,8 +204,8 @@ inline constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7
 }  // namespace detail
 
 // The charts for `metrics`: every key with a number in some record, except the bookkeeping ones (epoch, step, n,
-// codebook size, codes used), grouped by detail::chart_title_of; charts in the order of their first key's group in
-// the records, keys in order of appearance.
+// codebook size, codes used), grouped by detail::chart_title_of. The known groups come first in a fixed order (loss,
+// ELBO, MSE, ...), the others in the order their first key appears; keys in a chart in order of appearance.
 inline std::vector<report_chart> report_charts(const std::vector<nlohmann::json>& metrics) {
   std::vector<report_chart> charts;
   std::set<std::string> seen;
