@@ -125,7 +125,7 @@ const vae::report_chart* find_chart(const std::vector<vae::report_chart>& charts
 
 
 TEST_CASE("run report: base64 (RFC 4648 test vectors) and HTML escaping") {
-  using vae::detail::base64;
+  using vae::report_detail::base64;
   CHECK(base64("") == "");
   CHECK(base64("f") == "Zg==");
   CHECK(base64("fo") == "Zm8=");
@@ -134,7 +134,7 @@ TEST_CASE("run report: base64 (RFC 4648 test vectors) and HTML escaping") {
   CHECK(base64("fooba") == "Zm9vYmE=");
   CHECK(base64("foobar") == "Zm9vYmFy");
   CHECK(base64(std::string("\xff\x00\xfe", 3)) == "/wD+");
-  CHECK(vae::detail::html_escape("a<b>&\"c'd") == "a&lt;b&gt;&amp;&quot;c&#39;d");
+  CHECK(vae::report_detail::html_escape("a<b>&\"c'd") == "a&lt;b&gt;&amp;&quot;c&#39;d");
 }
 
 TEST_CASE("run report: every numeric key is plotted, grouped by its words; bookkeeping and non-numbers are not") {
@@ -232,7 +232,7 @@ TEST_CASE("run report: the page is well-formed, self-contained and escapes what 
   // No external resource: the only URIs are the data: picture and the SVG namespace.
   CHECK(page.find("src=\"http") == std::string::npos);
   CHECK(page.find("href=") == std::string::npos);
-  CHECK(page.find("src=\"data:image/png;base64," + vae::detail::base64(d.pictures[0].png) + "\"") != std::string::npos);
+  CHECK(page.find("src=\"data:image/png;base64," + vae::report_detail::base64(d.pictures[0].png) + "\"") != std::string::npos);
   CHECK(page.find("width=\"484\" height=\"200\"") != std::string::npos);  // 242 x 100 drawn at 2x
   // The final-metrics table: the last epoch's value with min and max over the epochs.
   CHECK(page.find("<tr><td>train_perplexity</td><td>90</td><td>40</td><td>90</td></tr>") != std::string::npos);

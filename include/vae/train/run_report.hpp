@@ -45,7 +45,7 @@ struct report_chart {
   std::vector<std::string> keys;
 };
 
-namespace detail {
+namespace report_detail {
 
 inline std::string html_escape(std::string_view s) {
   std::string out;
@@ -201,10 +201,10 @@ inline std::vector<double> ticks(double lo, double hi, int target = 5) {
 inline constexpr const char* palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                           "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-}  // namespace detail
+}  // namespace report_detail
 
 // The charts for `metrics`: every key with a number in some record, except the bookkeeping ones (epoch, step, n,
-// codebook size, codes used), grouped by detail::chart_title_of. The known groups come first in a fixed order (loss,
+// codebook size, codes used), grouped by report_detail::chart_title_of. The known groups come first in a fixed order (loss,
 // ELBO, MSE, ...), the others in the order their first key appears; keys in a chart in order of appearance.
 inline std::vector<report_chart> report_charts(const std::vector<nlohmann::json>& metrics) {
   std::vector<report_chart> charts;
@@ -212,9 +212,9 @@ inline std::vector<report_chart> report_charts(const std::vector<nlohmann::json>
   for (const auto& r : metrics) {
     if (!r.is_object()) continue;
     for (const auto& [key, value] : r.items()) {
-      if (!detail::numeric(value) || seen.count(key) || detail::is_bookkeeping(key, detail::key_words(key))) continue;
+      if (!report_detail::numeric(value) || seen.count(key) || report_detail::is_bookkeeping(key, report_detail::key_words(key))) continue;
       seen.insert(key);
-      const auto title = detail::chart_title_of(key);
+      const auto title = report_detail::chart_title_of(key);
       auto it = std::find_if(charts.begin(), charts.end(), [&](const report_chart& c) { return c.title == title; });
       if (it == charts.end()) charts.push_back({title, {key}});
       else it->keys.push_back(key);
@@ -240,11 +240,11 @@ inline std::vector<report_chart> report_charts(const std::vector<nlohmann::json>
 // axes with round ticks. Each polyline carries data-key="KEY" so that tests and tools can find a curve.
 inline std::string report_svg_chart(const report_chart& chart, const std::vector<nlohmann::json>& metrics) {
   constexpr double width = 376, height = 260, left = 62, right = 14, top = 32, bottom = 40;
-  const auto xs = detail::x_values(metrics);
+  const auto xs = report_detail::x_values(metrics);
   double ylo = std::numeric_limits<double>::infinity(), yhi = -ylo, xlo = ylo, xhi = -ylo;
   for (std::size_t i = 0; i < metrics.size(); ++i)
     for (const auto& key : chart.keys)
-      if (metrics[i].is_object() && metrics[i].contains(key) && detail::numeric(metrics[i][key])) {
+      if (metrics[i].is_object() && metrics[i].contains(key) && report_detail::numeric(metrics[i][key])) {
         const double v = metrics[i][key].get<double>();
         if (!std::isfinite(v)) continue;
         ylo = std::min(ylo, v), yhi = std::max(yhi, v), xlo = std::min(xlo, xs[i]), xhi = std::max(xhi, xs[i]);
@@ -252,8 +252,8 @@ inline std::string report_svg_chart(const report_chart& chart, const std::vector
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"" << width << "\" height=\"" << height
     << "\" viewBox=\"0 0 " << width << ' ' << height << "\" role=\"img\" aria-label=\""
-    << detail::html_escape(chart.title) << "\">\n<text class=\"title\" x=\"" << left << "\" y=\"20\">"
-    << detail::html_escape(chart.title) << "</text>\n";
+    << report_detail::html_escape(chart.title) << "\">\n<text class=\"title\" x=\"" << left << "\" y=\"20\">"
+    << report_detail::html_escape(chart.title) << "</text>\n";
   if (!std::isfinite(ylo)) {
     s << "<text x=\"" << left << "\" y=\"" << height / 2 << "\">no finite values</text>\n</svg>";
     return s.str();
@@ -272,47 +272,47 @@ inline std::string report_svg_chart(const report_chart& chart, const std::vector
   auto py = [&](double y) { return top + (yhi - y) / (yhi - ylo) * ph; };
   s << "<rect class=\"plot\" x=\"" << left << "\" y=\"" << top << "\" width=\"" << pw << "\" height=\"" << ph
     << "\"/>\n";
-  for (const double t : detail::ticks(ylo, yhi)) {
-    const auto y = detail::coord(py(t));
+  for (const double t : report_detail::ticks(ylo, yhi)) {
+    const auto y = report_detail::coord(py(t));
     s << "<line class=\"grid\" x1=\"" << left << "\" x2=\"" << left + pw << "\" y1=\"" << y << "\" y2=\"" << y
-      << "\"/><text class=\"ytick\" x=\"" << left - 6 << "\" y=\"" << y << "\">" << detail::format_number(t, 4)
+      << "\"/><text class=\"ytick\" x=\"" << left - 6 << "\" y=\"" << y << "\">" << report_detail::format_number(t, 4)
       << "</text>\n";
   }
-  for (const double t : detail::ticks(xlo, xhi, std::min(8, static_cast<int>(xhi - xlo) + 2))) {
+  for (const double t : report_detail::ticks(xlo, xhi, std::min(8, static_cast<int>(xhi - xlo) + 2))) {
     if (std::abs(t - std::round(t)) > 1e-9) continue;  // epochs are whole numbers
-    const auto x = detail::coord(px(t));
+    const auto x = report_detail::coord(px(t));
     s << "<line class=\"grid\" x1=\"" << x << "\" x2=\"" << x << "\" y1=\"" << top << "\" y2=\"" << top + ph
-      << "\"/><text class=\"xtick\" x=\"" << x << "\" y=\"" << top + ph + 16 << "\">" << detail::format_number(t, 4)
+      << "\"/><text class=\"xtick\" x=\"" << x << "\" y=\"" << top + ph + 16 << "\">" << report_detail::format_number(t, 4)
       << "</text>\n";
   }
   s << "<text class=\"xlabel\" x=\"" << left + pw / 2 << "\" y=\"" << height - 6 << "\">epoch</text>\n";
   for (std::size_t k = 0; k < chart.keys.size(); ++k) {
     const auto& key = chart.keys[k];
-    const char* colour = detail::palette[k % std::size(detail::palette)];
+    const char* colour = report_detail::palette[k % std::size(report_detail::palette)];
     std::vector<std::vector<std::pair<double, double>>> runs(1);  // runs of consecutive finite points
     for (std::size_t i = 0; i < metrics.size(); ++i) {
-      const bool has = metrics[i].is_object() && metrics[i].contains(key) && detail::numeric(metrics[i][key]) &&
+      const bool has = metrics[i].is_object() && metrics[i].contains(key) && report_detail::numeric(metrics[i][key]) &&
                        std::isfinite(metrics[i][key].get<double>());
       if (has) runs.back().emplace_back(xs[i], metrics[i][key].get<double>());
       else if (!runs.back().empty()) runs.emplace_back();
     }
     for (const auto& run : runs) {
       if (run.empty()) continue;
-      s << "<polyline data-key=\"" << detail::html_escape(key) << "\" stroke=\"" << colour << "\" points=\"";
+      s << "<polyline data-key=\"" << report_detail::html_escape(key) << "\" stroke=\"" << colour << "\" points=\"";
       for (std::size_t i = 0; i < run.size(); ++i)
-        s << (i ? " " : "") << detail::coord(px(run[i].first)) << ',' << detail::coord(py(run[i].second));
+        s << (i ? " " : "") << report_detail::coord(px(run[i].first)) << ',' << report_detail::coord(py(run[i].second));
       s << "\"/>\n";
       for (const auto& [x, y] : run)
-        s << "<circle cx=\"" << detail::coord(px(x)) << "\" cy=\"" << detail::coord(py(y)) << "\" r=\"3\" fill=\""
-          << colour << "\"><title>" << detail::html_escape(key) << ", epoch " << detail::format_number(x) << ": "
-          << detail::format_number(y) << "</title></circle>\n";
+        s << "<circle cx=\"" << report_detail::coord(px(x)) << "\" cy=\"" << report_detail::coord(py(y)) << "\" r=\"3\" fill=\""
+          << colour << "\"><title>" << report_detail::html_escape(key) << ", epoch " << report_detail::format_number(x) << ": "
+          << report_detail::format_number(y) << "</title></circle>\n";
     }
   }
   s << "</svg>";
   return s.str();
 }
 
-namespace detail {
+namespace report_detail {
 
 inline std::string json_cell(const nlohmann::json& v) {
   if (v.is_string()) return html_escape(v.get<std::string>());
@@ -343,19 +343,19 @@ th { background: #f0f0f0; }
 .tables { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; }
 )";
 
-}  // namespace detail
+}  // namespace report_detail
 
 // The whole page. Valid HTML5 that is also well-formed XML (every element closed, attributes quoted, text escaped),
 // with no script and no external resource: it opens the same from a file, a mail or an archive.
 inline std::string render_run_report(const run_report_data& d) {
-  using detail::html_escape;
+  using report_detail::html_escape;
   std::ostringstream s;
   s << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<title>" << html_escape(d.title)
-    << "</title>\n<style>" << detail::report_style << "</style>\n</head>\n<body>\n<h1>" << html_escape(d.title)
+    << "</title>\n<style>" << report_detail::report_style << "</style>\n</head>\n<body>\n<h1>" << html_escape(d.title)
     << "</h1>\n<p class=\"sub\">";
   if (!d.source.empty()) s << html_escape(d.source) << " &#183; ";
   s << d.metrics.size() << (d.metrics.size() == 1 ? " epoch" : " epochs") << " recorded";
-  if (d.config.is_object() && d.config.contains("epochs")) s << " of " << detail::json_cell(d.config["epochs"]);
+  if (d.config.is_object() && d.config.contains("epochs")) s << " of " << report_detail::json_cell(d.config["epochs"]);
   std::time_t now = std::time(nullptr);
   char when[32];
   std::strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", std::gmtime(&now));
@@ -368,7 +368,7 @@ inline std::string render_run_report(const run_report_data& d) {
   for (const auto& c : charts) {
     s << "<figure>" << report_svg_chart(c, d.metrics) << "\n<figcaption class=\"legend\">";
     for (std::size_t k = 0; k < c.keys.size(); ++k)
-      s << "<span><i style=\"background:" << detail::palette[k % std::size(detail::palette)] << "\"></i>"
+      s << "<span><i style=\"background:" << report_detail::palette[k % std::size(report_detail::palette)] << "\"></i>"
         << html_escape(c.keys[k]) << "</span>";
     s << "</figcaption></figure>\n";
   }
@@ -377,11 +377,11 @@ inline std::string render_run_report(const run_report_data& d) {
   if (!d.pictures.empty()) {
     s << "<h2>Pictures</h2>\n<div class=\"charts pictures\">\n";
     for (const auto& p : d.pictures) {
-      const auto [w, h] = detail::png_size(p.png, p.name);
+      const auto [w, h] = report_detail::png_size(p.png, p.name);
       // Small grids (28-pixel images) are scaled up by a whole factor, drawn as crisp pixels.
       const std::uint32_t scale = std::clamp<std::uint32_t>(w ? 640 / w : 1, 1, 3);
       s << "<figure><img alt=\"" << html_escape(p.name) << "\" width=\"" << w * scale << "\" height=\"" << h * scale
-        << "\" src=\"data:image/png;base64," << detail::base64(p.png) << "\"/>\n<figcaption><b>"
+        << "\" src=\"data:image/png;base64," << report_detail::base64(p.png) << "\"/>\n<figcaption><b>"
         << html_escape(p.name) << "</b>: " << html_escape(p.caption) << " (" << w << "&#215;" << h
         << " pixels)</figcaption></figure>\n";
     }
@@ -394,12 +394,12 @@ inline std::string render_run_report(const run_report_data& d) {
   } else {
     s << "<table>\n<tr><th>metric</th><th>last</th><th>min</th><th>max</th></tr>\n";
     for (const auto& [key, value] : d.metrics.back().items()) {
-      s << "<tr><td>" << html_escape(key) << "</td><td>" << detail::json_cell(value) << "</td>";
+      s << "<tr><td>" << html_escape(key) << "</td><td>" << report_detail::json_cell(value) << "</td>";
       double lo = std::numeric_limits<double>::infinity(), hi = -lo;
       for (const auto& r : d.metrics)
-        if (r.is_object() && r.contains(key) && detail::numeric(r[key]) && std::isfinite(r[key].get<double>()))
+        if (r.is_object() && r.contains(key) && report_detail::numeric(r[key]) && std::isfinite(r[key].get<double>()))
           lo = std::min(lo, r[key].get<double>()), hi = std::max(hi, r[key].get<double>());
-      if (std::isfinite(lo)) s << "<td>" << detail::format_number(lo) << "</td><td>" << detail::format_number(hi) << "</td>";
+      if (std::isfinite(lo)) s << "<td>" << report_detail::format_number(lo) << "</td><td>" << report_detail::format_number(hi) << "</td>";
       else s << "<td></td><td></td>";
       s << "</tr>\n";
     }
@@ -409,7 +409,7 @@ inline std::string render_run_report(const run_report_data& d) {
   if (d.config.is_object() && !d.config.empty()) {
     s << "<table>\n";
     for (const auto& [key, value] : d.config.items())
-      s << "<tr><td>" << html_escape(key) << "</td><td>" << detail::json_cell(value) << "</td></tr>\n";
+      s << "<tr><td>" << html_escape(key) << "</td><td>" << report_detail::json_cell(value) << "</td></tr>\n";
     s << "</table>\n";
   } else {
     s << "<p>none</p>\n";
@@ -418,7 +418,7 @@ inline std::string render_run_report(const run_report_data& d) {
   return s.str();
 }
 
-namespace detail {
+namespace report_detail {
 
 inline std::string read_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -426,7 +426,7 @@ inline std::string read_bytes(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-}  // namespace detail
+}  // namespace report_detail
 
 // Reads a run directory as `vae train` leaves it: config.json, metrics.jsonl (one object per line; blank lines are
 // skipped) and every *.png (the known pictures first, with captions, then the others by name).
@@ -440,14 +440,14 @@ inline run_report_data read_run_report(const std::filesystem::path& dir) {
   run_report_data d;
   d.source = dir.string();
   try {
-    d.config = nlohmann::json::parse(detail::read_bytes(dir / "config.json"));
+    d.config = nlohmann::json::parse(report_detail::read_bytes(dir / "config.json"));
   } catch (const nlohmann::json::exception& e) {
     vae::detail::throw_error(cat("run report: '", (dir / "config.json").string(), "' is not valid JSON: ", e.what()));
   }
   check(d.config.is_object(), [&] {
     return cat("run report: '", (dir / "config.json").string(), "' must hold a JSON object, got ", d.config.type_name());
   });
-  std::istringstream lines(detail::read_bytes(dir / "metrics.jsonl"));
+  std::istringstream lines(report_detail::read_bytes(dir / "metrics.jsonl"));
   std::size_t line_no = 0;
   for (std::string line; std::getline(lines, line);) {
     ++line_no;
@@ -481,9 +481,9 @@ inline run_report_data read_run_report(const std::filesystem::path& dir) {
     }
   std::sort(others.begin(), others.end());
   for (const auto& [name, caption] : known)
-    if (fs::exists(dir / name)) d.pictures.push_back({name, caption, detail::read_bytes(dir / name)});
-  for (const auto& name : others) d.pictures.push_back({name, "picture in the run directory", detail::read_bytes(dir / name)});
-  for (const auto& p : d.pictures) detail::png_size(p.png, (dir / p.name).string());  // a non-PNG is named by its path
+    if (fs::exists(dir / name)) d.pictures.push_back({name, caption, report_detail::read_bytes(dir / name)});
+  for (const auto& name : others) d.pictures.push_back({name, "picture in the run directory", report_detail::read_bytes(dir / name)});
+  for (const auto& p : d.pictures) report_detail::png_size(p.png, (dir / p.name).string());  // a non-PNG is named by its path
   return d;
 }
 
