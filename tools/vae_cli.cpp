@@ -20,6 +20,7 @@
 #include "vae/io/png.hpp"
 #include "vae/train/metrics_log.hpp"
 #include "vae/train/progress.hpp"
+#include "vae/train/run_report.hpp"
 
 namespace fs = std::filesystem;
 using vae::cat;
@@ -158,6 +159,16 @@ void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::
       std::copy(line.data(), line.data() + 10 * per, rows.data() + p * 10 * per);
     }
     vae::io::write_png_grid((dir / "interpolation.png").string(), rows, 10);
+  }
+}
+
+// DIR/report.html after each epoch and at the end. A report that cannot be written (say a foreign file named *.png
+// in DIR) is a warning, not the end of a training run; `vae report --run DIR` then says what is wrong.
+void write_report(const fs::path& dir, vae::Progress& progress) {
+  try {
+    vae::write_run_report(dir);
+  } catch (const std::exception& e) {
+    progress.note(cat("warning: report.html not written: ", e.what()));
   }
 }
 
@@ -323,6 +334,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
                                 {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
     c.save(dir / config_file);
     log.write(rec);
+    write_report(dir, progress);
     std::string extra = cat(", test_loss ", rec["test_loss"].get<double>());
     if (rec.contains("test_elbo")) extra = cat(", test_elbo ", rec["test_elbo"].get<double>());
     if (rec.contains("test_accuracy")) extra += cat(", test_accuracy ", rec["test_accuracy"].get<double>());
@@ -333,7 +345,8 @@ int run_train(const train_args& a, CLI::App& cmd) {
     std::cout << rec.dump() << std::endl;
   }
   write_pictures(*model, data, dir, c.seed);
-  progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(), " and pictures in ",
+  write_report(dir, progress);
+  progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(), ", report.html and pictures in ",
                     dir.string()));
   return 0;
 }
@@ -345,7 +358,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   train_args ta;
-  auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png}");
+  auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
   train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | classifier");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
@@ -408,6 +421,10 @@ int main(int argc, char** argv) {
   decode->add_option("--tokens", tokens_file, ".npy of int32 tokens [N, h, w]")->required();
   decode->add_option("--out", out_file, "PNG file")->required();
 
+  auto* report = app.add_subcommand("report", "rebuild DIR/report.html: curves, pictures, config and final metrics");
+  report->add_option("--run", run_dir, "run directory")->required();
+  report->add_option("--out", out_file, "HTML file (default DIR/report.html)");
+
   for (auto* cmd : {eval, sample, reconstruct, encode, decode})
     cmd->add_option("--device", device, "cpu | cuda: where the run's model runs (default cpu, whatever trained it)");
 
@@ -418,6 +435,10 @@ int main(int argc, char** argv) {
   }
   try {
     if (*train) return run_train(ta, *train);
+    if (*report) {
+      std::cerr << "wrote " << vae::write_run_report(run_dir, out_file).string() << "\n";
+      return 0;
+    }
     auto r = open_run(run_dir, device);
     if (*eval) {
       vae::generator rng(r.config.seed + 7);

@@ -81,5 +81,6 @@
 #include "vae/train/metrics_log.hpp"
 #include "vae/train/optimizer.hpp"
 #include "vae/train/progress.hpp"
+#include "vae/train/run_report.hpp"
 #include "vae/train/sgd.hpp"
 #include "vae/weighting/weighting.hpp"
