@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v doxygen >/dev/null || { echo "docs.sh: doxygen not found (apt-get install doxygen)" >&2; exit 1; }
 export VAE_DOCS_OUT=${VAE_DOCS_OUT:-build-docs/api}
-rm -rf "$VAE_DOCS_OUT"
+rm -rf "$VAE_DOCS_OUT/html" "$VAE_DOCS_OUT/warnings.log"  # only what doxygen writes there
 mkdir -p "$VAE_DOCS_OUT"
 doxygen docs/Doxyfile
 warnings=$(grep -c . "$VAE_DOCS_OUT/warnings.log" || true)
