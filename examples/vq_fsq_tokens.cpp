@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   vae::generator rng(0);
   vae::parameter_store<float> store;
   store.attach(model, rng);  // enc.*, dec.* (FSQ has no parameters)
-  vae::Adam<float> opt({.lr = 2e-4});
+  vae::Adam<float> opt({.lr = 1e-3});
 
   auto data = vae::data::load_dataset("fashion-mnist", {.limit = tiny ? 256 : 0});  // [N, 1, 28, 28]
   vae::data::batch_sampler sampler(data.train_images.dim(0), 128, /*seed=*/1, /*drop_last=*/true);
