@@ -72,6 +72,9 @@ fi
 # 77 and ctest lists it as skipped, with the reason in its output).
 run_ctest "release" --test-dir "$build_dir" -j"$jobs"
 
+echo "== API reference (scripts/docs.sh: doxygen over include/vae, any warning fails)"
+bash scripts/docs.sh || problems+=("scripts/docs.sh (doxygen warnings or failure)")
+
 if [ "$quick" -eq 0 ]; then
   echo "== ASan+UBSan build ($asan_dir/)"
   # -O0 -g1: the sanitizer build was the longest part of the suite (556 s of ~1060 on 2 cores at -O1 -g); one

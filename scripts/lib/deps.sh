@@ -7,6 +7,7 @@ VAE_DEBIAN_PACKAGES=(
   doctest-dev zlib1g-dev libstb-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
+  doxygen python3   # scripts/docs.sh (the API reference) and its comment filter
 )
 
 vae_install_deps() {
