@@ -7,6 +7,7 @@ VAE_DEBIAN_PACKAGES=(
   doctest-dev zlib1g-dev libstb-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
+  libopenmpi-dev openmpi-bin                       # data-parallel training (optional: VAE_WITH_MPI)
 )
 
 vae_install_deps() {
