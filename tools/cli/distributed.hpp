@@ -89,16 +89,20 @@ class distributed {
     for (const auto& [key, value] : j.items()) {
       const std::string mine = value.dump();
       // Every rank sees every rank's digest, so all ranks reach the same verdict and refuse together.
-      if (dist::ranks_differing(*comm_, mine).empty()) continue;
+      const auto differ = dist::ranks_differing(*comm_, mine);
+      if (differ.empty()) continue;
       std::vector<std::uint8_t> root_value(mine.begin(), mine.end());
       std::int64_t len = static_cast<std::int64_t>(root_value.size());
       comm_->broadcast(&len, 1, 0);
       root_value.resize(static_cast<std::size_t>(len));
       comm_->broadcast(root_value.data(), root_value.size(), 0);
-      vae::detail::throw_error(cat("data-parallel run refused: the config field '", key, "' (--",
-                                   flag_name(key), ") differs across ranks: rank 0 has ",
-                                   std::string(root_value.begin(), root_value.end()), ", rank ", rank(), " has ", mine,
-                                   "; start every rank with the same flags"));
+      std::string ranks;
+      for (int r : differ) ranks += cat(ranks.empty() ? "" : ", ", r);
+      const std::string theirs = rank() == 0 ? cat("rank(s) ", ranks, " another value")
+                                             : cat("rank ", rank(), " has ", mine);
+      vae::detail::throw_error(cat("data-parallel run refused: the config field '", key, "' (--", flag_name(key),
+                                   ") differs across ranks: rank 0 has ", std::string(root_value.begin(), root_value.end()),
+                                   ", ", theirs, "; start every rank with the same flags"));
     }
     check(c.batch % size() == 0 && c.batch >= size(), [&] {
       return cat("data-parallel run refused: the global batch ", c.batch, " does not split into ", size(),
