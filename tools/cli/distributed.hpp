@@ -84,6 +84,7 @@ class distributed {
   // Refuses a run whose config differs across ranks (naming the field and both values) and a world that the data
   // cannot feed: every rank needs b = G / W >= 1 images per step and the data set at least one global batch.
   void check_run(const run_config& c, std::int64_t train_images) {
+    if (!parallel()) return;  // one process: the run's own checks, as without MPI
     nlohmann::json j = c.to_json();
     j.erase("threads");  // a per-process resource: ranks may use different thread counts
     for (const auto& [key, value] : j.items()) {
