@@ -6,7 +6,7 @@ from each model's gradient size and its measured single-GPU step time. Every ass
 # scaling with 512 images per GPU per step.
 MODELS = {  # name: (trainable float32 parameters, tensors, train images/s on one GPU at batch 512)
     "mlp-vae": (1_091_920, 12, 568_731),
-    "conv-vae": (370_945, 16, 277_222),
+    "conv-vae": (370_945, 12, 277_222),
     "vq-vae": (445_505, 28, 63_017),
 }
 BATCH_PER_GPU = 512
