@@ -11,6 +11,7 @@
 #include <string>
 
 #include "cli/device_runner.hpp"
+#include "cli/distributed.hpp"
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -176,14 +177,14 @@ struct train_args {
   std::string model = "mlp-vae", config, data = "fashion-mnist", out = "out/run", resume;
   int epochs = 5;
   std::int64_t batch = 128, image_size = 0, channels = 0, latent = 32, codebook_size = 512, code_dim = 64,
-               threads = 0, limit = 0, res_blocks = 0;
+               threads = 0, limit = 0, res_blocks = 0, global_batch = 0;
   double lr = 1e-3, beta = 1.0;
   std::uint64_t seed = 0;
   std::string quantizer = "ema", device = "cpu";
   bool no_restart = false, no_kmeans = false;
 };
 
-int run_train(const train_args& a, CLI::App& cmd) {
+int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;
@@ -208,6 +209,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     set("--data", c.data, a.data);
     set("--epochs", c.epochs, a.epochs);
     set("--batch", c.batch, a.batch);
+    c.batch = world.global_batch(c.batch, a.global_batch);  // the config keeps the global batch (any world size)
     set("--lr", c.lr, a.lr);
     set("--seed", c.seed, a.seed);
     set("--latent", c.latent, a.latent);
@@ -232,7 +234,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
         [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
   set_threads(c.threads);
 
-  auto progress = vae::Progress::to_stderr();
+  auto progress = world.writer() ? vae::Progress::to_stderr() : vae::Progress(world.progress_stream(), false);
 #if defined(VAE_CLI_WITH_CUDA)
   if (c.device == "cuda") vae::cli::check_cuda_supports(c);
 #endif
@@ -258,6 +260,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
                  " classes");
     });
   }
+  world.check_run(c, data.train_images.dim(0));
   const auto s = shape_of(data);
   vae::generator init(c.seed);
   // Built before the run directory is touched: a --device cuda without a usable GPU stops here, writing nothing.
@@ -270,19 +273,24 @@ int run_train(const train_args& a, CLI::App& cmd) {
     start_epoch = std::stoll(meta.at("epoch"));
     step = std::stoll(meta.at("step"));
     progress.note(cat("resuming ", dir.string(), " after epoch ", start_epoch, " (step ", step, ")"));
-  } else {
+  } else if (world.writer()) {
     c.save(dir / config_file);
   }
+  world.broadcast_parameters(*model);  // rank 0's parameters and buffers on every rank, at start and on resume
+  model->set_communicator(&world.comm());
+  if (world.parallel()) progress.note(cat("data-parallel: ", world.size(), " ranks x ", world.local_batch(c.batch),
+                                          " images = global batch ", c.batch));
   progress.note(cat(c.model, " on ", describe_device(c.device), ": ", model->trainable_size(), " trainable parameters; ",
                     data.train_images.dim(0),
                     " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
 
-  vae::MetricsLog log(dir);
+  std::optional<vae::MetricsLog> log;
+  if (world.writer()) log.emplace(dir);
   // drop_last like the references: every step sees a full batch.
   vae::data::batch_sampler sampler(data.train_images.dim(0), c.batch, c.seed + 1, /*drop_last=*/true);
   // Draws continue from where a resumed run stopped: the generator is keyed by (seed, step).
   vae::tensor<float> batch;
-  std::vector<std::int64_t> idx;
+  std::vector<std::int64_t> idx, shard;
   for (std::int64_t e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     if (epoch > start_epoch) sampler.new_epoch();
@@ -294,11 +302,15 @@ int run_train(const train_args& a, CLI::App& cmd) {
     vae::generator rng(c.seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 17);
     double loss_sum = 0, train_seconds = 0;
     std::int64_t seen = 0, epoch_steps = 0;
+    const std::int64_t draws = model->family() == "vae" ? c.latent : 0;  // eps per image (world.before_step)
     while (sampler.next(idx)) {
       const double t0 = now_seconds();
-      vae::data::gather(data.train_images, idx, batch);
-      if (model->needs_labels()) model->set_labels(vae::data::detail::pick_labels(data.train_labels, idx));
-      const double loss = model->train_step(batch, rng, step);
+      world.shard(idx, shard);
+      vae::data::gather(data.train_images, shard, batch);
+      if (model->needs_labels()) model->set_labels(vae::data::detail::pick_labels(data.train_labels, shard));
+      world.before_step(rng, static_cast<std::int64_t>(shard.size()), draws);
+      const double loss = world.mean(model->train_step(batch, rng, step));
+      world.after_step(rng, static_cast<std::int64_t>(shard.size()), draws);
       if (!std::isfinite(loss)) {
         const auto bad = model->first_nonfinite_grad();
         vae::detail::throw_error(cat(
@@ -308,6 +320,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
                       : std::string("No checkpoint had been written yet"),
             "; lower --lr or check the data"));
       }
+      world.average_gradients(*model);
       model->optimizer_step();
       train_seconds += now_seconds() - t0;
       ++step;
@@ -318,6 +331,8 @@ int run_train(const train_args& a, CLI::App& cmd) {
     }
     nlohmann::json rec = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
     rec.update(model->epoch_stats());
+    world.check_same_parameters(*model, epoch + 1);
+    if (!world.writer()) continue;  // rank 0 evaluates and writes; the others go on to the next epoch's first step
     model->set_training(false);
     vae::generator eval_rng(c.seed + 7);
     const double t_eval = now_seconds();
@@ -333,7 +348,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     model->save_optimizer_state(dir / optimizer_file,
                                 {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
     c.save(dir / config_file);
-    log.write(rec);
+    log->write(rec);
     write_report(dir, progress);
     std::string extra = cat(", test_loss ", rec["test_loss"].get<double>());
     if (rec.contains("test_elbo")) extra = cat(", test_elbo ", rec["test_elbo"].get<double>());
@@ -344,6 +359,7 @@ int run_train(const train_args& a, CLI::App& cmd) {
     progress.end_epoch(loss_sum / static_cast<double>(seen), extra);
     std::cout << rec.dump() << std::endl;
   }
+  if (!world.writer()) return 0;
   write_pictures(*model, data, dir, c.seed);
   write_report(dir, progress);
   progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(), ", report.html and pictures in ",
@@ -364,7 +380,9 @@ int main(int argc, char** argv) {
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR (default fashion-mnist)");
   train->add_option("--epochs", ta.epochs, "epochs (default 5)");
-  train->add_option("--batch", ta.batch, "batch size (default 128)");
+  train->add_option("--batch", ta.batch, "batch size (default 128; under mpirun: per rank)");
+  train->add_option("--global-batch", ta.global_batch,
+                    "under mpirun: the batch of all ranks together, split equally (the same optimisation on any world size)");
   train->add_option("--lr", ta.lr, "Adam learning rate (default 1e-3)");
   train->add_option("--seed", ta.seed, "seed for initialisation, shuffling and sampling (default 0)");
   train->add_option("--out", ta.out, "run directory (default out/run)");
@@ -434,10 +452,19 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
-    if (*train) return run_train(ta, *train);
     if (*report) {
       std::cerr << "wrote " << vae::write_run_report(run_dir, out_file).string() << "\n";
       return 0;
+    }
+    if (*train) {
+      auto world = vae::cli::distributed::start();
+      try {
+        return run_train(ta, *train, *world);
+      } catch (const std::exception& e) {
+        if (!world->parallel()) throw;
+        std::cerr << "vae: error (" << world->describe() << "): " << e.what() << "\n";
+        world->abort(1);  // the other ranks may wait in a collective this rank will never join
+      }
     }
     auto r = open_run(run_dir, device);
     if (*eval) {

@@ -8,6 +8,7 @@ VAE_DEBIAN_PACKAGES=(
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
   doxygen python3   # scripts/docs.sh (the API reference) and its comment filter
+  libopenmpi-dev openmpi-bin                       # data-parallel training (optional: VAE_WITH_MPI)
 )
 
 vae_install_deps() {

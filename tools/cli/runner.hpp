@@ -20,6 +20,7 @@
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/communicator.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/train/checkpoint.hpp"
 #include "vae/train/grad_clip.hpp"
@@ -96,6 +97,9 @@ class runner {
   virtual void decode_tokens(const tensor<std::int32_t>&, tensor<float>&) {
     vae::detail::throw_error(cat("'", family(), "' models have no tokens: train a vq-vae"));
   }
+  // Data-parallel training: state that training forwards update outside the gradients (EMA codebooks, k-means,
+  // dead-code restarts, Gumbel noise) follows the global batch through `comm` (tools/cli/distributed.hpp).
+  virtual void set_communicator(dist::collective* comm) { (void)comm; }
   // Statistics gathered over an epoch of training steps (codebook usage); reset at each epoch start.
   virtual void reset_epoch_stats() {}
   virtual nlohmann::json epoch_stats() { return nlohmann::json::object(); }
@@ -402,6 +406,15 @@ class vq_runner final : public runner_on<typename Model::backend> {
   }
   std::string last_loss_parts() const override {
     return cat("reconstruction ", model_.last_reconstruction_loss(), ", quantizer ", model_.last_quantizer_loss());
+  }
+  void set_communicator(dist::collective* comm) override {
+    auto& q = model_.quantizer();
+    if constexpr (requires { q.set_communicator(comm); }) q.set_communicator(comm);
+    else if constexpr (requires { q.level(0).set_communicator(comm); }) {
+      for (std::int64_t i = 0; i < q.levels(); ++i) q.level(i).set_communicator(comm);
+    } else if constexpr (requires { q.set_share(0, 1); }) {
+      q.set_share(comm ? comm->rank() : 0, comm ? comm->size() : 1);
+    }  // otherwise (FSQ) the quantizer has no state outside the gradients
   }
   void reset_epoch_stats() override { model_.stats().reset(); }
   nlohmann::json epoch_stats() override { return stats_json("train_"); }

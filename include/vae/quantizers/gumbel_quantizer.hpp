@@ -62,6 +62,13 @@ class GumbelQuantizer {
     if (proj_) proj_->visit_parameters(prefix + "proj.", visit);
   }
 
+  // Data-parallel training: this process holds share `rank` of `ranks` equal, rank-ordered shares of each global
+  // batch; its Gumbel noise is then that share's part of the noise of the global batch (see forward).
+  void set_share(std::int64_t rank, std::int64_t ranks) {
+    check(ranks >= 1 && rank >= 0 && rank < ranks, [&] { return cat("GumbelQuantizer::set_share: rank ", rank, " of ", ranks); });
+    rank_ = rank;
+    ranks_ = ranks;
+  }
   void set_training(bool training) { training_ = training; }
   void set_step(std::int64_t step) {
     const double f = opt_.anneal_steps > 0 ? std::min(1.0, static_cast<double>(step) / opt_.anneal_steps) : 1.0;
@@ -91,7 +98,11 @@ class GumbelQuantizer {
     if (training_) {
       if (!fixed_noise_ || noise_.numel() != M * K) {
         noise_.resize({M, K});
+        // Data-parallel: rank r's rows are rows [r·M, (r+1)·M) of the global batch, so it takes that range of the
+        // draws one process would make for the global batch, and every rank's generator ends where that one's would.
+        rng_.set_offset(rng_.offset() + static_cast<std::uint64_t>(rank_ * M * K));
         for (std::int64_t i = 0; i < M * K; ++i) noise_[i] = static_cast<T>(-std::log(-std::log(rng_.uniform())));
+        rng_.set_offset(rng_.offset() + static_cast<std::uint64_t>((ranks_ - 1 - rank_) * M * K));
       }
       for (std::int64_t r = 0; r < M; ++r) softmax_row(lg + r * K, 1.0 / tau_, noise_.data() + r * K, y_.data() + r * K);
     } else {
@@ -196,6 +207,7 @@ class GumbelQuantizer {
   std::int64_t D_, K_, C_;
   gumbel_options opt_;
   generator rng_;
+  std::int64_t rank_ = 0, ranks_ = 1;  // data-parallel share (set_share)
   codebook_stats stats_;
   parameter<T> codebook_;
   std::optional<Linear<T, B>> proj_;

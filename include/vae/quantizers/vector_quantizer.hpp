@@ -12,6 +12,7 @@
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/communicator.hpp"
 #include "vae/layers/linear.hpp"
 #include "vae/ops/add.hpp"
 #include "vae/ops/host_only.hpp"
@@ -100,6 +101,23 @@ class vq_base {
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
 
+  // Data-parallel training (host backends): with a communicator of more than one rank, every training forward acts
+  // on the union of all ranks' rows (each rank holding an equal, rank-ordered share of the global batch), so every
+  // rank keeps the same codebook and state, equal to one process's on the global batch:
+  //   - k-means initialisation: the rows of every rank are gathered (rank order = the global batch's order) and every
+  //     rank runs the same k-means on them with the same generator;
+  //   - EMA: the per-code counts n_k (int64, exact) and row sums (double) are summed over ranks before the update;
+  //   - dead-code restarts: the counts are global, every rank draws the same global row index, and the rank that
+  //     holds that row broadcasts it;
+  //   - stats() count the global batch.
+  // Evaluation forwards (training off) stay local. nullptr (the default) or one rank: the single-process quantizer.
+  void set_communicator(dist::collective* comm) {
+    check(host || comm == nullptr || comm->size() == 1, [&] {
+      return cat(Ema ? "EMAVectorQuantizer<" : "VectorQuantizer<", B::name, ">::set_communicator: host backends only");
+    });
+    comm_ = comm != nullptr && comm->size() > 1 ? comm : nullptr;
+  }
+
   // z_e [N, D, h, w] → z_q [N, D, h, w]. In training mode (and not frozen) also: k-means initialisation once,
   // the EMA codebook update (EMA only, after z_q and the loss are taken from the pre-update codebook, as
   // Sonnet), dead-code restarts. Every non-frozen call adds its indices to stats().
@@ -126,6 +144,8 @@ class vq_base {
       zc_ = zp;
     }
     const bool learn = training_ && !frozen_;
+    const bool shared = learn && comm_ != nullptr;
+    rows_ = shared ? global_rows(M) : M;
     if (learn && (Ema || opt_.kmeans_init) && !initialised()) initialise(M);
     const T* E = effective_codebook();
     eq_.resize({M, d_});
@@ -149,7 +169,8 @@ class vq_base {
     ops::rows_to_nchw<B>(N, D_, hw, out->data(), zq_.data());
     if (!frozen_) {
       count_batch(M);
-      stats_.add_counts(batch_counts_, M);
+      if (shared) share_counts();
+      stats_.add_counts(batch_counts_, rows_);
     }
     if (learn) {
       if constexpr (Ema) ema_update(M);
@@ -399,6 +420,16 @@ class vq_base {
   void kmeans_init(std::int64_t M) {
     std::vector<T> z(static_cast<std::size_t>(M * d_)), E(static_cast<std::size_t>(K_ * d_));
     B::copy_to_host(z.data(), zc_->data(), z.size());
+    if (comm_ != nullptr && training_) {
+      if constexpr (std::same_as<T, float>) {
+        std::vector<T> all(static_cast<std::size_t>(rows_ * d_));
+        comm_->allgather(z.data(), z.size(), all.data());
+        z.swap(all);
+        M = rows_;
+      } else {
+        vae::detail::throw_error("VectorQuantizer: data-parallel k-means gathers float rows only");
+      }
+    }
     kmeans(z.data(), E.data(), M);
     B::copy_from_host(codebook_.value, E.data(), E.size());
   }
@@ -477,8 +508,61 @@ class vq_base {
   // N_k ← λN_k + (1−λ)n_k, S_k ← λS_k + (1−λ)Σ_{r→k} z_r, Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN, E_k = S_k/Ñ_k: the
   // vq_ema_update op, with this batch's counts n_k from count_batch.
   void ema_update(std::int64_t M) {
+    if (comm_ != nullptr) {
+      if constexpr (host) {
+        shared_ema_update(M);
+        return;
+      }
+    }
     ops::vq_ema_update<B>(vq_ema_args{M, K_, d_, opt_.ema_decay, opt_.ema_eps}, idx_.data(), zc_->data(),
                           counts_.data(), ema_count_.value, ema_sum_.value, codebook_.value);
+  }
+
+  // The cpu kernel's update (ops/vq_terms.hpp, same order and precision) with n_k (already global: share_counts) and
+  // the row sums Σ_{r→k} z_r summed over ranks in double before they are used. The kernel fuses the sums with the
+  // update, hence the loop here.
+  void shared_ema_update(std::int64_t M) {
+    const std::int64_t K = K_, d = d_;
+    const double lambda = opt_.ema_decay;
+    const T* z = zc_->data();
+    const std::int32_t* idx = idx_.data();
+    std::vector<double> sums(static_cast<std::size_t>(K * d), 0.0);
+    for (std::int64_t r = 0; r < M; ++r)
+      for (std::int64_t j = 0; j < d; ++j) sums[idx[r] * d + j] += z[r * d + j];
+    comm_->allreduce_sum(sums.data(), sums.size());
+    T* count = ema_count_.value;
+    T* sum = ema_sum_.value;
+    T* codebook = codebook_.value;
+    const std::int64_t* counts = counts_.data();
+    double n = 0;
+    for (std::int64_t k = 0; k < K; ++k) {
+      count[k] = static_cast<T>(lambda * count[k] + (1 - lambda) * counts[k]);
+      n += count[k];
+    }
+    for (std::int64_t k = 0; k < K; ++k) {
+      const double smoothed = (count[k] + opt_.ema_eps) / (n + K * opt_.ema_eps) * n;
+      for (std::int64_t j = 0; j < d; ++j) {
+        T& s = sum[k * d + j];
+        s = static_cast<T>(lambda * s + (1 - lambda) * sums[k * d + j]);
+        codebook[k * d + j] = static_cast<T>(s / smoothed);
+      }
+    }
+  }
+
+  // The global batch's row count (every rank must hold the same number of rows: the shares are equal).
+  std::int64_t global_rows(std::int64_t M) {
+    std::int64_t total = M;
+    comm_->allreduce_sum(&total, 1);
+    check(total == M * comm_->size(), [&] {
+      return cat("VectorQuantizer (data-parallel): every rank needs the same number of rows; this rank (",
+                 comm_->describe(), ") has ", M, ", all ranks together ", total);
+    });
+    return total;
+  }
+  // This batch's per-code counts summed over ranks, in counts_ (the EMA update reads them) and batch_counts_.
+  void share_counts() {
+    comm_->allreduce_sum(batch_counts_.data(), batch_counts_.size());
+    if constexpr (host) std::copy(batch_counts_.begin(), batch_counts_.end(), counts_.data());
   }
 
   // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a
@@ -492,8 +576,18 @@ class vq_base {
       T& unused = unused_host_[static_cast<std::size_t>(k)];
       unused = batch_counts_[k] > 0 ? T(0) : unused + T(1);
       if (unused < static_cast<T>(opt_.restart_after_steps) || M == 0) continue;
-      const auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
-      B::copy(codebook_.value + k * d_, zc_->data() + r * d_, static_cast<std::size_t>(d_));
+      if (comm_ != nullptr) {
+        if constexpr (host) {  // the global row g lives on rank g / M, which broadcasts it
+          const auto g = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(rows_)));
+          const int owner = static_cast<int>(g / M);
+          restart_row_.assign(zc_->data() + (g % M) * d_, zc_->data() + (g % M + 1) * d_);
+          broadcast_row(owner);
+          std::copy(restart_row_.begin(), restart_row_.end(), codebook_.value + k * d_);
+        }
+      } else {
+        const auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
+        B::copy(codebook_.value + k * d_, zc_->data() + r * d_, static_cast<std::size_t>(d_));
+      }
       reset_ema(k);
       unused = T(0);
       ++n;
@@ -503,8 +597,16 @@ class vq_base {
     total_restarts_ += n;
   }
 
+  void broadcast_row(int owner) {
+    if constexpr (std::same_as<T, float> || std::same_as<T, double>) comm_->broadcast(restart_row_.data(), restart_row_.size(), owner);
+    else vae::detail::throw_error("VectorQuantizer: data-parallel restarts broadcast float or double rows only");
+  }
+
   std::int64_t K_, D_, d_;
   quantizer_options opt_;
+  dist::collective* comm_ = nullptr;
+  std::int64_t rows_ = 0;  // rows of the global batch in the last forward (this rank's M without a communicator)
+  std::vector<T> restart_row_;
   generator rng_;
   codebook_stats stats_;
   parameter<T> codebook_, ema_count_, ema_sum_, initted_, unused_;

@@ -1,0 +1,47 @@
+# Data-parallel training: option VAE_WITH_MPI (on when CMake's FindMPI finds an MPI, Debian: libopenmpi-dev
+# openmpi-bin), target vae_mpi (vae + MPI + VAE_WITH_MPI), and VAE_WITH_NCCL (on when the CUDA Toolkit has nccl.h and
+# libnccl). Without MPI nothing else changes: the library, the tool and every other test build as before.
+find_package(MPI COMPONENTS CXX QUIET)
+option(VAE_WITH_MPI "Data-parallel training over MPI (mpirun vae train); needs an MPI (libopenmpi-dev)" ${MPI_CXX_FOUND})
+if(VAE_WITH_MPI)
+  if(NOT MPI_CXX_FOUND)
+    message(FATAL_ERROR "VAE_WITH_MPI=ON but FindMPI found no MPI for C++ (apt-get install libopenmpi-dev openmpi-bin)")
+  endif()
+  add_library(vae_mpi INTERFACE)
+  add_library(vae::mpi ALIAS vae_mpi)
+  target_link_libraries(vae_mpi INTERFACE vae::vae MPI::MPI_CXX)
+  target_compile_definitions(vae_mpi INTERFACE VAE_WITH_MPI)
+  # Open MPI refuses to start as root without these; the tests run as root in CI containers. Oversubscribe: the CI
+  # machine has 2 cores, and a test may start more ranks than that.
+  set(VAE_MPIEXEC_FLAGS --oversubscribe)
+  execute_process(COMMAND id -u OUTPUT_VARIABLE _vae_uid OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(_vae_uid STREQUAL "0")
+    list(APPEND VAE_MPIEXEC_FLAGS --allow-run-as-root)
+  endif()
+  message(STATUS "vae: MPI found (${MPIEXEC_EXECUTABLE}): data-parallel training and tests/dist/mpi")
+else()
+  message(STATUS "vae: no MPI (VAE_WITH_MPI=OFF): single-process training only")
+endif()
+
+find_path(VAE_NCCL_INCLUDE nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS} /usr/local/cuda/include)
+find_library(VAE_NCCL_LIBRARY nccl HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib /usr/local/cuda/lib64)
+find_library(VAE_CUDART_LIBRARY cudart HINTS ${CUDAToolkit_LIBRARY_DIR} /usr/local/cuda/lib64)
+if(VAE_WITH_MPI AND VAE_NCCL_INCLUDE AND VAE_NCCL_LIBRARY AND VAE_CUDART_LIBRARY)
+  set(_vae_nccl_default ON)
+else()
+  set(_vae_nccl_default OFF)
+endif()
+option(VAE_WITH_NCCL "The NCCL communicator (dist/nccl_communicator.hpp); needs MPI and NCCL from the CUDA Toolkit"
+       ${_vae_nccl_default})
+if(VAE_WITH_NCCL)
+  if(NOT (VAE_WITH_MPI AND VAE_NCCL_INCLUDE AND VAE_NCCL_LIBRARY AND VAE_CUDART_LIBRARY))
+    message(FATAL_ERROR "VAE_WITH_NCCL=ON needs VAE_WITH_MPI and nccl.h / libnccl / libcudart (CUDA Toolkit)")
+  endif()
+
+  add_library(vae_nccl INTERFACE)
+  add_library(vae::nccl ALIAS vae_nccl)
+  target_include_directories(vae_nccl INTERFACE ${VAE_NCCL_INCLUDE})
+  target_link_libraries(vae_nccl INTERFACE vae_mpi ${VAE_NCCL_LIBRARY} ${VAE_CUDART_LIBRARY})
+  target_compile_definitions(vae_nccl INTERFACE VAE_WITH_NCCL)
+  message(STATUS "vae: NCCL found (${VAE_NCCL_LIBRARY}): dist/nccl_communicator.hpp is compiled (tests/dist/mpi)")
+endif()
