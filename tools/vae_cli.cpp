@@ -246,7 +246,8 @@ int run_train(const train_args& a, CLI::App& cmd) {
   } else {
     c.save(dir / config_file);
   }
-  progress.note(cat(c.model, " on ", describe_device(c.device), ": ", model->trainable_size(), " trainable parameters; ",
+  // The backend the model was built on (not the flag): what tests read to know where a run trained.
+  progress.note(cat(c.model, " on ", describe_device(model->device()), ": ", model->trainable_size(), " trainable parameters; ",
                     data.train_images.dim(0),
                     " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
 
