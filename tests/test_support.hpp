@@ -54,6 +54,17 @@ struct twin_layers {
   }
 };
 
+// How many derivatives testing::check_layer_gradients compares for input `x` and `store`: every input element and
+// every trainable parameter entry, each tensor capped at `max_checks` spread indices. Tests assert report.checked
+// equals it, so that a tensor left out of the check shows up as a count that does not match.
+template <class T, class B>
+std::int64_t layer_checks(const tensor<T, B>& x, const parameter_store<T, B>& store, std::int64_t max_checks = 96) {
+  std::int64_t n = std::min(x.numel(), max_checks);
+  for (const auto& e : store.entries())
+    if (e.trainable) n += std::min(e.shape.numel(), max_checks);
+  return n;
+}
+
 // Copies a fixture tensor into a parameter slice, checking the shape (PyTorch layout == ours).
 template <class T>
 void load_into(parameter<T>& p, const io::safetensors_file& f, const std::string& name) {

@@ -280,7 +280,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   model->set_communicator(&world.comm());
   if (world.parallel()) progress.note(cat("data-parallel: ", world.size(), " ranks x ", world.local_batch(c.batch),
                                           " images = global batch ", c.batch));
-  progress.note(cat(c.model, " on ", describe_device(c.device), ": ", model->trainable_size(), " trainable parameters; ",
+  // The backend the model was built on (not the flag): what tests read to know where a run trained.
+  progress.note(cat(c.model, " on ", describe_device(model->device()), ": ", model->trainable_size(), " trainable parameters; ",
                     data.train_images.dim(0),
                     " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
 

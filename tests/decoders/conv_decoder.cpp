@@ -21,6 +21,7 @@ TEST_CASE("ConvDecoder gradients match finite differences (double)") {
   const auto report = testing::check_layer_gradients(dec, store, z);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(z, store));
 }
 
 TEST_CASE("ConvDecoder matches vae_conv.py's fc + dec in PyTorch (float32, small size)") {
@@ -210,6 +211,7 @@ TEST_CASE("ConvDecoder with 2 residual blocks: gradients match finite difference
   const auto report = testing::check_layer_gradients(dec, store, z);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(z, store));
   // The blocks are on the path: their gradients are not all zero (a skipped block would pass the check above).
   double block_grad = 0;
   for (const auto& e : store.entries())

@@ -19,6 +19,7 @@ void check_grads(const resnet_decoder_options& o, shape z_shape, std::uint64_t s
   const auto report = testing::check_layer_gradients(dec, store, z);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(z, store));
 }
 }  // namespace
 

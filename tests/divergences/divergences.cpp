@@ -143,6 +143,7 @@ TEST_CASE("Divergence gradients through the reparameterisation match finite diff
     const auto r = check_divergence(kl, p, mu, lv, eps, rows, nullptr);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 24);
   }
   SUBCASE("AnalyticGaussianKL vs LearnableGaussianPrior (prior parameters too) with dimension scales") {
     AnalyticGaussianKL kl;
@@ -156,10 +157,12 @@ TEST_CASE("Divergence gradients through the reparameterisation match finite diff
     const auto r = check_divergence(kl, p, mu, lv, eps, rows, &store);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 24 + 6);
     divergence_scale dims{{0.25, 0.25, 0.25, 0.25}, {1.0, 0.0, 1.0}};
     const auto r2 = check_divergence(kl, p, mu, lv, eps, dims, &store);
     INFO(r2.summary());
     CHECK(r2.ok);
+    CHECK(r2.checked == 24 + 6);
   }
   SUBCASE("MonteCarloKL vs MixtureOfGaussiansPrior (prior parameters too)") {
     MonteCarloKL kl;
@@ -177,6 +180,7 @@ TEST_CASE("Divergence gradients through the reparameterisation match finite diff
     const auto r = check_divergence(mmd, p, mu, lv, eps, rows, nullptr);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 24);
   }
   SUBCASE("MMD (RBF) vs LearnableGaussianPrior (pathwise into the prior parameters)") {
     MMD<kernels::RBF> mmd{kernels::RBF{2.0}};
@@ -187,6 +191,7 @@ TEST_CASE("Divergence gradients through the reparameterisation match finite diff
     const auto r = check_divergence(mmd, p, mu, lv, eps, rows, &store);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 24 + 6);
   }
 }
 

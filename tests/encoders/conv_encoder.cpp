@@ -21,6 +21,7 @@ TEST_CASE("ConvEncoder gradients match finite differences (double)") {
   const auto report = testing::check_layer_gradients(enc, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("ConvEncoder matches the vae_conv.py encoder stack in PyTorch (float32, small size)") {
@@ -203,6 +204,7 @@ TEST_CASE("ConvEncoder with 2 residual blocks: gradients match finite difference
   const auto report = testing::check_layer_gradients(enc, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
   // The blocks are on the path: their gradients are not all zero (a skipped block would pass the check above).
   double block_grad = 0;
   for (const auto& e : store.entries())

@@ -20,6 +20,7 @@ void check_grads(const resnet_encoder_options& o, shape x_shape, std::uint64_t s
   const auto report = testing::check_layer_gradients(enc, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 }  // namespace
 

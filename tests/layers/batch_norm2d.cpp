@@ -199,5 +199,6 @@ TEST_CASE("BatchNorm2d gradients on an input large enough for the parallel path,
     const auto report = testing::check_layer_gradients(layer, store, x, opt);
     INFO("training=" << training << ": " << report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store, opt.max_checks_per_tensor));
   }
 }

@@ -16,6 +16,7 @@ TEST_CASE("Downsample gradients match finite differences (double), odd sizes dro
   const auto report = testing::check_layer_gradients(layer, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("Downsample matches PyTorch nn.AvgPool2d(2, 2) (float32)") {

@@ -162,4 +162,5 @@ TEST_CASE("GroupNorm gradients on an input large enough for the parallel path (d
   const auto report = testing::check_layer_gradients(layer, store, x, opt);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store, opt.max_checks_per_tensor));
 }

@@ -45,6 +45,7 @@ TEST_CASE("LayerNorm gradients: no affine; rows wider than one column block") {
     const auto report = testing::check_layer_gradients(layer, store, x);
     INFO("affine=false: " << report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store));
   }
   {
     generator rng(3);
@@ -140,4 +141,5 @@ TEST_CASE("LayerNorm gradients on an input large enough for the parallel path (d
   const auto report = testing::check_layer_gradients(layer, store, x, opt);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store, opt.max_checks_per_tensor));
 }

@@ -30,6 +30,7 @@ TEST_CASE("Linear on a rank-3 input acts on the last dimension") {
   const auto report = testing::check_layer_gradients(layer, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("Linear matches PyTorch nn.Linear (float32)") {

@@ -18,6 +18,7 @@ TEST_CASE("ResBlock gradients match finite differences (double)") {
     const auto report = testing::check_layer_gradients(block, store, x);
     INFO(report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store));
   }
   SUBCASE("ReLU, no norm, channels-last activations") {
     generator rng(4);
@@ -29,6 +30,7 @@ TEST_CASE("ResBlock gradients match finite differences (double)") {
     const auto report = testing::check_layer_gradients(block, store, x);
     INFO(report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store));
   }
   SUBCASE("SiLU with GroupNorm") {
     generator rng(2);
@@ -39,6 +41,7 @@ TEST_CASE("ResBlock gradients match finite differences (double)") {
     const auto report = testing::check_layer_gradients(block, store, x);
     INFO(report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store));
     CHECK(store.entries().size() == 8);
   }
 }

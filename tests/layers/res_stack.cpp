@@ -46,6 +46,7 @@ TEST_CASE("ResStack with 2 blocks: output is relu(block2(block1(x))) and gradien
   const auto report = testing::check_layer_gradients(s, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("ResStack rejects negative options, naming its owner") {

@@ -36,6 +36,7 @@ TEST_CASE("Reshape inverts Flatten in a Sequential; gradients match finite diffe
   const auto report = testing::check_layer_gradients(net, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("Reshape rejects a per-sample element count mismatch with both shapes in the message") {

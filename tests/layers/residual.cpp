@@ -42,6 +42,7 @@ TEST_CASE("Residual around a Sequential block, inside a Sequential: names pass t
   const auto report = testing::check_layer_gradients(net, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 TEST_CASE("Residual backward accumulates into the inner parameter gradients and writes dx") {

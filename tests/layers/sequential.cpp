@@ -23,6 +23,7 @@ TEST_CASE("Sequential of Linear layers: names and gradients") {
   const auto report = testing::check_layer_gradients(net, store, x);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
 }
 
 namespace sequential_test {
@@ -102,4 +103,5 @@ TEST_CASE("Sequential fuses ReLU + conv in backward on the host: same gradients 
   const auto report = testing::check_layer_gradients(fused, a, x);  // and against finite differences
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, a));
 }

@@ -82,12 +82,14 @@ TEST_CASE("Likelihood gradients match finite differences (double)") {
     const auto r = check_likelihood(lik, out, xb);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 15);
   }
   SUBCASE("Gaussian fixed variance") {
     GaussianLikelihood lik{0.25};
     const auto r = check_likelihood(lik, out, x);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 15);
   }
   SUBCASE("Gaussian learned global sigma") {
     GaussianLearnedGlobalSigma<double> lik;
@@ -105,6 +107,7 @@ TEST_CASE("Likelihood gradients match finite differences (double)") {
     const auto r = check_likelihood(lik, out2, x);
     INFO(r.summary());
     CHECK(r.ok);
+    CHECK(r.checked == 30);
   }
 }
 

@@ -28,6 +28,7 @@ void check_ae(const tensor<double>& x) {
     testing::check_gradient(loss, store.values() + e.offset, g.data() + e.offset, e.shape.numel(), e.name, {}, report);
   INFO(Loss::name, ": ", report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(tensor<double>(), store));  // no input: the parameters alone
   // value: per-image sums of the elementwise loss, averaged over the batch
   tensor<double> out;
   ae.reconstruct(x, out);

@@ -223,6 +223,7 @@ TEST_CASE("IWAE train objective: gradients match finite differences (double); k 
   });
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(tensor<double>(), store));  // no input: the parameters alone
 
   store.zero_grad();
   generator r1(3);
@@ -235,7 +236,7 @@ TEST_CASE("IWAE train objective: gradients match finite differences (double); k 
   for (std::int64_t i = 0; i < store.trainable_size(); ++i) REQUIRE(store.grads()[i] == doctest::Approx(g1[i]).epsilon(1e-10));
 }
 
-TEST_CASE("VampPrior + MixturePrior IWAE gradients match finite differences (double)") {
+TEST_CASE("VampPrior (a mixture of encoded pseudo-inputs) + MonteCarloKL IWAE gradients match finite differences (double)") {
   const auto x = binary_batch(3, 5, 9);
   VAE<SwitchableEncoder<double>, MLPDecoder<double>, VampPrior<double>, MonteCarloKL, BernoulliLikelihood,
       ConstantBeta, double>
@@ -249,6 +250,7 @@ TEST_CASE("VampPrior + MixturePrior IWAE gradients match finite differences (dou
   });
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(tensor<double>(), store));  // no input: the parameters alone
 }
 
 TEST_CASE("VAE evaluation: IWAE bound ≥ ELBO on average, K = 1 equals the single-sample ELBO; encode/decode/sample shapes") {

@@ -148,6 +148,7 @@ void check_fd(const char* name, Loss&& loss, std::vector<double>& p, const std::
   vae::testing::check_gradient(loss, p.data(), g.data(), static_cast<std::int64_t>(p.size()), name, opt, report);
   MESSAGE(std::string(name) << " vs finite differences: " << report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == opt.max_checks_per_tensor);
 }
 
 }  // namespace conv_winograd_test

@@ -59,6 +59,7 @@ TEST_CASE("reparameterize: eps are the generator's draws, z = mu + exp(logvar/2)
   testing::check_gradient(loss, lv.data(), dlv.data(), n, "logvar", {}, report);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == 2 * n);
 }
 
 TEST_CASE("fill_normal op: the generator's fill_normal draws") {
@@ -129,5 +130,6 @@ TEST_CASE("gaussian_kl: closed form, zero against an identical prior, per-dimens
     testing::check_gradient(loss, plv.data(), glv.data(), d, "prior logvar", {}, report);
     INFO("dims " << with_dims << ": " << report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == 2 * n * d + 2 * d);
   }
 }

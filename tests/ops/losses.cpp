@@ -109,6 +109,7 @@ TEST_CASE("cross_entropy_loss: gradients match finite differences, ignored row i
         x.data(), g.data(), x.numel(), "x", {}, report);
     INFO("ignore_index=7 int32 reduction=" << name_of(r) << ": " << report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == x.numel());
   }
 }
 

@@ -62,6 +62,7 @@ TEST_CASE("StandardNormalPrior log_prob is Σ −½(z² + log 2π); its gradient
   const auto rep = check_prior(p, zz, nullptr);
   INFO(rep.summary());
   CHECK(rep.ok);
+  CHECK(rep.checked == 12);
 }
 
 TEST_CASE("MixtureOfGaussiansPrior matches a PyTorch log-sum-exp mixture density; K=1 equals LearnableGaussianPrior") {
@@ -142,6 +143,7 @@ TEST_CASE("Prior gradients (z and parameters) match finite differences (double)"
     testing::check_gradient(loss, h.data(), dh.data(), h.numel(), "components", {}, rep);
     INFO(rep.summary());
     CHECK(rep.ok);
+    CHECK(rep.checked == z.numel() + 18);
     CHECK(store.entries().at(0).name == "pseudo_inputs");
     CHECK(p.pseudo_input_tensor().shape() == shape{3, 5});
   }

@@ -48,11 +48,20 @@ struct cpu {
   static void synchronize() {}
 };
 
+// False for every Op and Backend; a template so that the assertion below fires only when instantiated, and so that
+// the compiler's note on it names both types ("no_kernel_for<vae::linear_op, vae::cuda>::value evaluates to false").
+template <class Op, class Backend>
+struct no_kernel_for {
+  static constexpr bool value = false;
+};
+
 // Primary template of the kernel table: ops name a kernel<Op, Backend>; a backend that lacks one
-// fails to compile at the use with this message instead of silently falling back.
+// fails to compile at the use, naming the op and the backend, instead of silently falling back.
 template <class Op, class Backend>
 struct kernel {
-  static_assert(sizeof(Op) == 0, "vae: this backend has no kernel for this op (see backend/<name>/)");
+  static_assert(no_kernel_for<Op, Backend>::value,
+                "vae: no kernel<Op, Backend> for this op on this backend (the note names both; kernels live in "
+                "backend/<name>/<op>)");
 };
 
 namespace detail {

@@ -1,4 +1,4 @@
-// vae::error and VAE_CHECK: always-on checks that throw with an actionable message and file:line.
+// vae::error and vae::check: always-on checks (functions, not macros) that throw with an actionable message and file:line.
 #pragma once
 #include <source_location>
 #include <sstream>

@@ -75,7 +75,7 @@ class ConvTranspose2d {
   }
   // Whether the host kernel may use Winograd transforms for this convolution where they fit (channels-last 3×3
   // stride 1 / 4×4 stride 2: fewer multiplies, values equal to the direct product up to float rounding). On by
-  // default; off keeps the direct product (the values of earlier versions, bit for bit).
+  // default; off keeps the direct product (im2col + GEMM, the reference values).
   void set_winograd(bool allowed) { winograd_ = allowed; }
 
   void set_input_gradient(bool enabled) { input_grad_ = enabled; }

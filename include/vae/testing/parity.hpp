@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+#include "vae/core/error.hpp"
 #include "vae/io/safetensors.hpp"
 
 namespace vae::testing {
@@ -25,22 +26,35 @@ struct parity_report {
   }
 };
 
-// Element-wise |actual − expected| ≤ atol + rtol·|expected|, reporting the largest errors.
+// Element-wise |actual − expected| ≤ atol + rtol·|expected|, reporting the largest errors. Fails on a NaN or
+// infinity on either side (a non-finite fixture value would otherwise compare as "no violation") and on n ≤ 0
+// (nothing compared is not a pass). Tolerances must be finite and non-negative (a vae::error otherwise).
 template <class A, class E>
 parity_report compare(const A* actual, const E* expected, std::int64_t n, double atol, double rtol) {
+  check(std::isfinite(atol) && std::isfinite(rtol) && atol >= 0 && rtol >= 0, [&] {
+    return cat("parity compare: atol and rtol must be finite and non-negative, got ", atol, " and ", rtol);
+  });
   parity_report r;
+  if (n <= 0) {
+    r.ok = false;
+    r.message = cat("nothing compared (", n, " elements): an empty comparison cannot pass");
+    return r;
+  }
   double worst = -1;
   for (std::int64_t i = 0; i < n; ++i) {
     const double a = static_cast<double>(actual[i]), e = static_cast<double>(expected[i]);
+    const bool finite = std::isfinite(a) && std::isfinite(e);
     const double err = std::abs(a - e);
-    r.max_abs_error = std::max(r.max_abs_error, err);
-    r.max_rel_error = std::max(r.max_rel_error, err / std::max(std::abs(e), 1e-3));
-    const double violation = err - (atol + rtol * std::abs(e));
-    if (violation > worst || !std::isfinite(a)) {
-      worst = std::isfinite(a) ? violation : 1e300;
+    if (finite) {
+      r.max_abs_error = std::max(r.max_abs_error, err);
+      r.max_rel_error = std::max(r.max_rel_error, err / std::max(std::abs(e), 1e-3));
+    }
+    const double violation = finite ? err - (atol + rtol * std::abs(e)) : HUGE_VAL;
+    if (violation > worst) {
+      worst = violation;
       r.worst_index = i;
     }
-    if (violation > 0 || !std::isfinite(a)) r.ok = false;
+    if (violation > 0) r.ok = false;
   }
   if (!r.ok) {
     std::ostringstream m;

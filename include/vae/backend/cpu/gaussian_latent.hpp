@@ -1,4 +1,4 @@
-// cpu kernels of the Gaussian-latent ops: the host loops the VAE policies used to run inline (same order, same types).
+// cpu kernels of the Gaussian-latent ops: plain host loops in the op's scalar type, rows in order (the reference order).
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
