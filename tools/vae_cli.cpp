@@ -165,7 +165,7 @@ void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::
 
 // DIR/report.html after each epoch and at the end. A report that cannot be written (say a foreign file named *.png
 // in DIR) is a warning, not the end of a training run; `vae report --run DIR` then says what is wrong.
-void write_report(const fs::path& dir, vae::Progress& progress) {
+void write_report(const fs::path& dir, vae::progress_display& progress) {
   try {
     vae::write_run_report(dir);
   } catch (const std::exception& e) {
@@ -234,7 +234,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
         [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
   set_threads(c.threads);
 
-  auto progress = world.writer() ? vae::Progress::to_stderr() : vae::Progress(world.progress_stream(), false);
+  auto progress = world.writer() ? vae::progress_display::to_stderr() : vae::progress_display(world.progress_stream(), false);
 #if defined(VAE_CLI_WITH_CUDA)
   if (c.device == "cuda") vae::cli::check_cuda_supports(c);
 #endif
@@ -285,7 +285,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
                     data.train_images.dim(0),
                     " training and ", data.test_images.dim(0), " test images of ", s.c, "x", s.h, "x", s.w));
 
-  std::optional<vae::MetricsLog> log;
+  std::optional<vae::metrics_log> log;
   if (world.writer()) log.emplace(dir);
   // drop_last like the references: every step sees a full batch.
   vae::data::batch_sampler sampler(data.train_images.dim(0), c.batch, c.seed + 1, /*drop_last=*/true);
@@ -421,7 +421,8 @@ int main(int argc, char** argv) {
                  "(default 10000) against the test set, in the features of --classifier");
   eval->add_option("--classifier", classifier_dir, "--fid: a classifier run (vae train --model classifier)");
   eval->add_option("--of", sq.of,
-                   "--fid: samples | reconstructions | train (default: samples for VAEs, reconstructions otherwise)");
+                   "--fid: samples | reconstructions | train (default: samples for VAEs, train for a classifier, else "
+                   "reconstructions)");
   eval->add_option("--save-images", sq.save_images, "--fid: write the compared images as DIR/{real,generated}.npy");
   auto* sample = app.add_subcommand("sample", "decode samples from the prior into a PNG grid");
   sample->add_option("--run", run_dir, "run directory")->required();

@@ -1,4 +1,4 @@
-// MetricsLog: one JSON object per line, flushed as written, appended on reopen; clear errors.
+// metrics_log: one JSON object per line, flushed as written, appended on reopen; clear errors.
 #include "vae/train/metrics_log.hpp"
 
 #include <filesystem>
@@ -25,10 +25,10 @@ std::vector<std::string> read_lines(const std::filesystem::path& p) {
 }
 }  // namespace
 
-TEST_CASE("MetricsLog writes one flushed JSON object per line and appends on reopen") {
+TEST_CASE("metrics_log writes one flushed JSON object per line and appends on reopen") {
   const auto dir = fresh_dir("metrics_log") / "run1";  // created, parents included
   {
-    MetricsLog log(dir);
+    metrics_log log(dir);
     CHECK(log.path() == dir / "metrics.jsonl");
     log.write({{"step", 1}, {"loss", 0.5}});
     // Flushed: another reader sees the line while the log is still open.
@@ -38,7 +38,7 @@ TEST_CASE("MetricsLog writes one flushed JSON object per line and appends on reo
     log.write({{"step", 2}, {"loss", std::numeric_limits<double>::quiet_NaN()}, {"phase", "train"}});
   }
   {
-    MetricsLog log(dir);
+    metrics_log log(dir);
     log.write({{"epoch", 1}, {"val_loss", 0.25}});
   }
   const auto lines = read_lines(dir / "metrics.jsonl");
@@ -50,12 +50,12 @@ TEST_CASE("MetricsLog writes one flushed JSON object per line and appends on reo
   CHECK(nlohmann::json::parse(lines[2])["val_loss"] == 0.25);
 }
 
-TEST_CASE("MetricsLog rejects non-objects and unusable directories") {
+TEST_CASE("metrics_log rejects non-objects and unusable directories") {
   const auto dir = fresh_dir("metrics_log_errors");
-  MetricsLog log(dir);
+  metrics_log log(dir);
   CHECK_THROWS_WITH_AS(log.write(nlohmann::json::array({1, 2})), doctest::Contains("expected a JSON object, got array"),
                        vae::error);
   std::ofstream(dir / "a_file") << "x";
-  CHECK_THROWS_WITH_AS(MetricsLog(dir / "a_file" / "sub"), doctest::Contains("MetricsLog: cannot create directory"),
+  CHECK_THROWS_WITH_AS(metrics_log(dir / "a_file" / "sub"), doctest::Contains("metrics_log: cannot create directory"),
                        vae::error);
 }

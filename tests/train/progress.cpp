@@ -1,4 +1,4 @@
-// Progress: bar mode redraws one line in place (throttled); plain mode prints one line per epoch and nothing else.
+// progress_display: bar mode redraws one line in place (throttled); plain mode prints one line per epoch and nothing else.
 #include "vae/train/progress.hpp"
 
 #include <sstream>
@@ -7,10 +7,10 @@
 
 using namespace vae;
 
-TEST_CASE("Progress without a TTY prints exactly one line per epoch") {
+TEST_CASE("progress_display without a TTY prints exactly one line per epoch") {
   std::ostringstream out;
   double now = 100.0;
-  Progress p(out, false, [&] { return now; });
+  progress_display p(out, false, [&] { return now; });
   p.start_epoch(1, 3, 4);
   for (int i = 0; i < 4; ++i) {
     now += 0.5;
@@ -30,10 +30,10 @@ TEST_CASE("Progress without a TTY prints exactly one line per epoch") {
   CHECK_FALSE(p.tty());
 }
 
-TEST_CASE("Progress on a TTY redraws a single bar line with loss, samples/s and the run's ETA") {
+TEST_CASE("progress_display on a TTY redraws a single bar line with loss, samples/s and the run's ETA") {
   std::ostringstream out;
   double now = 0.0;
-  Progress p(out, true, [&] { return now; }, 0.1);
+  progress_display p(out, true, [&] { return now; }, 0.1);
   p.start_epoch(1, 2, 10);
   now = 1.0;
   p.advance(0.5, 40);
@@ -57,12 +57,12 @@ TEST_CASE("Progress on a TTY redraws a single bar line with loss, samples/s and 
   CHECK(out.str() == "\r\x1b[Ksaved checkpoint\n");
 }
 
-TEST_CASE("Progress helpers and errors") {
+TEST_CASE("progress_display helpers and errors") {
   CHECK(detail::format_duration(3725) == "1:02:05");
   CHECK(detail::format_duration(59.6) == "1:00");
   CHECK(detail::format_duration(-1) == "?");
   std::ostringstream out;
-  Progress p(out, false);
+  progress_display p(out, false);
   CHECK_THROWS_WITH_AS(p.start_epoch(3, 2, 10), doctest::Contains("expected 1 <= epoch <= epochs"), vae::error);
-  (void)Progress::stderr_is_tty();  // callable; its value depends on how the test is run
+  (void)progress_display::stderr_is_tty();  // callable; its value depends on how the test is run
 }

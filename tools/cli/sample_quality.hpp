@@ -19,7 +19,8 @@
 namespace vae::cli {
 
 struct sample_quality_request {
-  std::string of;            // samples | reconstructions | train; empty: samples for VAEs, else reconstructions
+  std::string of;            // samples | reconstructions | train; empty: samples for VAEs, reconstructions for other
+                             // image models, train for a classifier run
   std::int64_t n = 10000;    // images on each side (the real side is capped at the test set's size)
   std::int64_t k = 3;        // neighbourhood size of precision/recall
   std::uint64_t seed = 0;    // the samples' draws
@@ -56,7 +57,10 @@ inline nlohmann::json measure_sample_quality(runner& model, const data::dataset&
                s.c, "x", s.h, "x", s.w, ": train a classifier on the same data (vae train --model classifier --data ...)");
   });
   check(req.n >= 2, [&] { return cat("--n must be at least 2 for --fid, got ", req.n); });
-  const std::string of = !req.of.empty() ? req.of : (model.generative() ? "samples" : "reconstructions");
+  const std::string of = !req.of.empty()       ? req.of
+                         : model.generative()   ? "samples"
+                         : model.reconstructs() ? "reconstructions"
+                                                : "train";
   check(of == "samples" || of == "reconstructions" || of == "train",
         [&] { return cat("--of must be samples, reconstructions or train, got '", of, "'"); });
   check(of != "samples" || model.generative(), [&] {

@@ -41,28 +41,28 @@ inline double steady_seconds() {
 }
 }  // namespace detail
 
-// Usage: Progress p = Progress::to_stderr(); per epoch p.start_epoch(e, epochs, steps); per step
+// Usage: progress_display p = progress_display::to_stderr(); per epoch p.start_epoch(e, epochs, steps); per step
 // p.advance(loss, batch_size); then p.end_epoch(mean_loss). On a TTY the bar line
 //   "\repoch 2/10 [######--------------] 30/100 loss 0.1234 | 5120 samples/s | ETA 1:02\x1b[K"
 // is redrawn at most every `redraw_interval` seconds (and at the last step); end_epoch replaces it with the
 // epoch summary and a newline. Not on a TTY (a log file, CI), advance prints nothing and end_epoch prints
 //   "epoch 2/10: 100 steps, loss 0.1234, 5120 samples/s, 0:20"
 // The clock is injectable so tests can check the text.
-class Progress {
+class progress_display {
  public:
   using clock_fn = std::function<double()>;  // monotonic seconds
 
-  Progress(std::ostream& out, bool tty, clock_fn clock = detail::steady_seconds, double redraw_interval = 0.1)
+  progress_display(std::ostream& out, bool tty, clock_fn clock = detail::steady_seconds, double redraw_interval = 0.1)
       : out_(&out), tty_(tty), clock_(std::move(clock)), redraw_interval_(redraw_interval) {}
 
-  // Progress on std::cerr, in bar mode when stderr is a terminal.
-  static Progress to_stderr() { return Progress(std::cerr, stderr_is_tty()); }
+  // progress_display on std::cerr, in bar mode when stderr is a terminal.
+  static progress_display to_stderr() { return progress_display(std::cerr, stderr_is_tty()); }
   static bool stderr_is_tty() { return ::isatty(::fileno(stderr)) != 0; }
 
   // Starts epoch `epoch` (1-based) of `epochs`, expected to take `steps` steps.
   void start_epoch(std::int64_t epoch, std::int64_t epochs, std::int64_t steps) {
     check(epoch >= 1 && epochs >= epoch && steps >= 0, [&] {
-      return cat("Progress::start_epoch: expected 1 <= epoch <= epochs and steps >= 0, got epoch ", epoch, " of ",
+      return cat("progress_display::start_epoch: expected 1 <= epoch <= epochs and steps >= 0, got epoch ", epoch, " of ",
                  epochs, ", ", steps, " steps");
     });
     epoch_ = epoch;
