@@ -7,6 +7,7 @@ VAE_DEBIAN_PACKAGES=(
   doctest-dev zlib1g-dev libstb-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
+  clang-14 libclang-rt-14-dev                      # scripts/fuzz.sh: libFuzzer with ASan + UBSan
 )
 
 vae_install_deps() {

@@ -1,0 +1,16 @@
+// Fuzz target: decode_image (folder:DIR datasets): stb_image's PNG, JPEG and BMP decoders behind vae's checks.
+#include "fuzz_support.hpp"
+#include "vae/io/png.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // The requested channel count (0 = the file's, 1..4 converted) follows the input's length, so every
+  // conversion is exercised without a prefix byte that would make the seed files invalid images.
+  const int channels = static_cast<int>(size % 5);
+  vae::fuzz::expect_only_vae_errors([&] {
+    const auto im = vae::io::decode_image(data, size, channels, "fuzz-image");
+    vae::fuzz::require(im.width > 0 && im.height > 0 && im.channels >= 1 && im.channels <= 4, "bad decoded geometry");
+    vae::fuzz::require(im.pixels.size() == static_cast<std::size_t>(im.width) * im.height * im.channels,
+                       "pixel buffer size differs from width x height x channels");
+  });
+  return 0;
+}
