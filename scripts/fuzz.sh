@@ -28,11 +28,30 @@ flags=(-std=c++20 -O1 -g1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,unde
 status=0
 for t in "${targets[@]}"; do
   [ -f "fuzz/$t.cpp" ] || { echo "fuzz.sh: no fuzz/$t.cpp" >&2; exit 2; }
-  echo "== build $t"
-  if ! "${launcher[@]}" "$cxx" "${flags[@]}" "fuzz/$t.cpp" -o "$build_dir/$t" -lz; then
-    echo "FAILED: build of $t"; status=1; continue
+done
+# Builds as many at once as there are cores (each is one translation unit), the two longest (tokens: a whole vq-vae
+# under ASan; image: stb_image) first.
+build_one() {
+  local t="$1" t0=$SECONDS
+  if "${launcher[@]}" "$cxx" "${flags[@]}" "fuzz/$t.cpp" -o "$build_dir/$t" -lz >"$build_dir/$t.build.log" 2>&1; then
+    echo "== built $t ($((SECONDS - t0)) s)"
+  else
+    cat "$build_dir/$t.build.log"; echo "FAILED: build of $t"; return 1
+  fi
+}
+ordered=()
+for t in tokens image; do [[ " ${targets[*]} " == *" $t "* ]] && ordered+=("$t"); done
+for t in "${targets[@]}"; do [[ " ${ordered[*]} " == *" $t "* ]] || ordered+=("$t"); done
+pids=()
+for t in "${ordered[@]}"; do
+  build_one "$t" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "$(nproc)" ]; then
+    for p in "${pids[@]}"; do wait "$p" || status=1; done
+    pids=()
   fi
 done
+for p in "${pids[@]}"; do wait "$p" || status=1; done
 [ "$status" -eq 0 ] || exit "$status"
 
 # Each target: its committed seeds (read only) plus what earlier runs found; a 4 KiB input cap keeps every

@@ -207,8 +207,10 @@ inline void write_png_grid(const std::string& path, const tensor<float>& images,
   write_png(path, g.pixels.data(), g.width, g.height, g.channels);
 }
 
-// Decodes PNG, JPEG or BMP bytes. desired_channels = 0 keeps the file's channel count, 1..4 converts.
-inline image decode_image(const unsigned char* data, std::size_t size, int desired_channels, const std::string& origin) {
+// Decodes PNG, JPEG or BMP bytes. desired_channels = 0 keeps the file's channel count, 1..4 converts. Images of
+// more than max_pixels (from the header, before decoding) are refused.
+inline image decode_image(const unsigned char* data, std::size_t size, int desired_channels, const std::string& origin,
+                          std::int64_t max_pixels = max_image_pixels) {
   check(desired_channels >= 0 && desired_channels <= 4,
         [&] { return cat("decode_image: desired_channels must be 0..4, got ", desired_channels); });
   check(size > 0 && size < (std::size_t{1} << 31), [&] { return cat("image '", origin, "': empty or too large (", size, " bytes)"); });
@@ -220,9 +222,9 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
   int w = 0, h = 0, c = 0;
   // Sizes from the header before anything is decoded: a small file must not make stb fill gigabytes.
   if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) {
-    check(static_cast<std::int64_t>(w) * h <= max_image_pixels, [&] {
-      return cat("image '", origin, "': ", w, "x", h, " pixels is more than this loader decodes (", max_image_pixels,
-                 " pixels, e.g. 8192x8192); resize it first");
+    check(static_cast<std::int64_t>(w) * h <= max_pixels, [&] {
+      return cat("image '", origin, "': ", w, "x", h, " pixels is more than this loader decodes (", max_pixels,
+                 " pixels", max_pixels == max_image_pixels ? ", e.g. 8192x8192" : "", "); resize it first");
     });
   }
   const auto missing = detail::bmp_missing_bytes(data, size);
