@@ -1,8 +1,25 @@
-// Fuzz target: decode_image (folder:DIR datasets): stb_image's PNG, JPEG and BMP decoders behind vae's checks.
+// Fuzz target: decode_image (folder:DIR datasets): stb_image's PNG and BMP decoders (JPEG: image_jpeg) behind vae's checks.
 #include "fuzz_support.hpp"
 #include "vae/io/png.hpp"
 
+#ifndef VAE_FUZZ_JPEG
+#define VAE_FUZZ_JPEG false  // fuzz/image_jpeg.cpp defines it true
+#endif
+
+namespace {
+// What stb_image takes for a JPEG: FF, any fill bytes FF, then D8 (start of image).
+bool looks_like_jpeg(const std::uint8_t* data, std::size_t size) {
+  std::size_t i = 0;
+  while (i < size && data[i] == 0xFF) ++i;
+  return i > 0 && i < size && data[i] == 0xD8;
+}
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // This target takes PNG and BMP (and everything else decode_image must refuse); JPEGs go to image_jpeg, which
+  // still finds undefined behaviour inside stb_image 2.27's JPEG decoder (docs/fuzzing.md) and stays out of the CI
+  // smoke run so that those known findings do not hide new ones here.
+  if (looks_like_jpeg(data, size) != VAE_FUZZ_JPEG) return 0;
   // The requested channel count (0 = the file's, 1..4 converted) follows the input's length, so every
   // conversion is exercised without a prefix byte that would make the seed files invalid images.
   const int channels = static_cast<int>(size % 5);

@@ -70,7 +70,7 @@ put("idx", "labels_2", labels)
 put("idx_gz", "images_2x3x3.gz", gzip.compress(images, mtime=0))
 put("idx_gz", "labels_2.gz", gzip.compress(labels, mtime=0))
 put("idx_gz", "images_plain", images)
-# images: PNG grey / grey+alpha / RGB / RGBA, a 24-bit BMP (JPEG below).
+# images: PNG grey / grey+alpha / RGB / RGBA, a 24-bit BMP (JPEGs, for image_jpeg, below).
 put("image", "grey_3x2.png", png(3, 2, 1, bytes([0, 50, 100, 150, 200, 250])))
 put("image", "ga_2x2.png", png(2, 2, 2, bytes(range(0, 8 * 30, 30))))
 put("image", "rgb_2x2.png", png(2, 2, 3, bytes(range(0, 12 * 20, 20))))
@@ -103,8 +103,9 @@ int main(int, char** argv) {
         with open(os.path.join(d, "w.c"), "w") as f:
             f.write(src)
         subprocess.run(["cc", "-o", os.path.join(d, "w"), os.path.join(d, "w.c"), "-lm"], check=True)
-        subprocess.run([os.path.join(d, "w"), os.path.join(root, "image", "grey_8x8.jpg"),
-                        os.path.join(root, "image", "rgb_8x8.jpg")], check=True)
+        os.makedirs(os.path.join(root, "image_jpeg"), exist_ok=True)
+        subprocess.run([os.path.join(d, "w"), os.path.join(root, "image_jpeg", "grey_8x8.jpg"),
+                        os.path.join(root, "image_jpeg", "rgb_8x8.jpg")], check=True)
 
 write_jpeg_seeds()
 print("wrote", sum(len(files) for _, _, files in os.walk(root)), "seed files under", root)

@@ -129,6 +129,11 @@ TEST_CASE("command line: device, batch, lr, res-blocks, quantizer, image size, c
   const auto bad = (dir() / "bad.json").string();
   std::ofstream(bad) << "{\"model\": \"mlp-vae\", \"epochs\": \"five\"}";
   check_error(run("train --config " + bad + out_flag("c2")), "config '" + bad + "' is not valid: ");
+  // fuzz/config found it: a number too large for its field was converted without a check (undefined behaviour).
+  const auto huge = (dir() / "huge.json").string();
+  std::ofstream(huge) << "{\"epochs\": 1e70, \"seed\": -1}";
+  check_error(run("train --config " + huge + out_flag("c3")),
+              "config '" + huge + "' is not valid: 'epochs' must be a whole number in [-2147483648, 2147483647], got 1e+70");
 }
 
 TEST_CASE("data: unknown spec, missing or malformed files, wrong shapes and dtypes") {

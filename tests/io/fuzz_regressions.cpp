@@ -120,10 +120,34 @@ TEST_CASE("decode_image: headers declaring more pixels than the file holds, or t
   const auto huge = bmp_24bit(17249, 24624, 27);
   m = error_of([&] { (void)vae::io::decode_image(huge.data(), huge.size(), 0, "huge.bmp"); });
   CHECK(has(m, "image 'huge.bmp': 17249x24624 pixels is more than this loader decodes (67108864 pixels"));
+  // fuzz/image found it: stb_image 2.27 returns a BMP of height 0 as a 3x0 image; now an error.
+  const auto empty = bmp_24bit(3, 0, 0);
+  m = error_of([&] { (void)vae::io::decode_image(empty.data(), empty.size(), 0, "empty.bmp"); });
+  CHECK(has(m, "image 'empty.bmp': cannot decode (it has no pixels: 3x0)"));
   // At the limit the header is believed, and the missing rows are what is refused.
   const auto limit = bmp_24bit(8192, 8192, 27);
   m = error_of([&] { (void)vae::io::decode_image(limit.data(), limit.size(), 0, "limit.bmp"); });
   CHECK(has(m, "truncated BMP: its header declares 8192x8192 pixels"));
+}
+
+// fuzz/image found it: a colour JPEG with corrupt entropy-coded data (tests/golden/corrupt_jpeg_huffman.jpg, the
+// fuzzer's input) failed stb_image's internal check in stbi__jpeg_huff_decode, which aborted the program where
+// asserts are on (debug and sanitizer builds). The failed check is now reported as a corrupt file; under NDEBUG the
+// check is compiled out and stb either decodes the 8x8 picture or fails on its own.
+TEST_CASE("decode_image: stb_image's failed internal check on a corrupt JPEG is a vae::error, not an abort") {
+  const auto path = std::string(VAE_GOLDEN_DIR) + "/corrupt_jpeg_huffman.jpg";
+  std::string m;
+  vae::io::image im;
+  try {
+    im = vae::io::read_image(path);
+  } catch (const vae::error& e) {
+    m = e.message();
+  }
+#if defined(NDEBUG)
+  CHECK((has(m, "corrupt_jpeg_huffman.jpg': cannot decode") || (im.width == 8 && im.height == 8)));
+#else
+  CHECK(has(m, "corrupt_jpeg_huffman.jpg': cannot decode (corrupt data: stb_image's internal check failed)"));
+#endif
 }
 
 }  // namespace fuzz_regressions_test

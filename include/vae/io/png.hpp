@@ -37,6 +37,13 @@
 #pragma GCC diagnostic ignored "-Wconversion"
 #pragma GCC diagnostic ignored "-Wshadow"
 #endif
+// stb_image's internal consistency checks (STBI_ASSERT, compiled out under NDEBUG) fail on some corrupt JPEG
+// streams (fuzz/image.cpp found one in stbi__jpeg_huff_decode): instead of aborting the program, the failure is
+// recorded and decode_image reports the file as corrupt.
+namespace vae::io::detail {
+inline thread_local bool stb_check_failed = false;
+}  // namespace vae::io::detail
+#define STBI_ASSERT(x) ((x) ? (void)0 : (void)(::vae::io::detail::stb_check_failed = true))
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -220,6 +227,7 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
     return cat("image '", origin, "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes)");
   });
   int w = 0, h = 0, c = 0;
+  detail::stb_check_failed = false;
   // Sizes from the header before anything is decoded: a small file must not make stb fill gigabytes.
   if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) {
     check(static_cast<std::int64_t>(w) * h <= max_pixels, [&] {
@@ -233,6 +241,14 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
                " pixels, whose rows need ", missing, " more bytes than the file's ", size, ")");
   });
   stbi_uc* p = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &c, desired_channels);
+  if (detail::stb_check_failed) {
+    stbi_image_free(p);
+    vae::detail::throw_error(cat("image '", origin, "': cannot decode (corrupt data: stb_image's internal check failed)"));
+  }
+  if (p != nullptr && (w <= 0 || h <= 0)) {  // stb 2.27 returns a BMP of height 0 as an image (found by fuzz/image)
+    stbi_image_free(p);
+    vae::detail::throw_error(cat("image '", origin, "': cannot decode (it has no pixels: ", w, "x", h, ")"));
+  }
   check(p != nullptr, [&] {
     return cat("image '", origin, "': cannot decode (", stbi_failure_reason(), "; PNG, JPEG and BMP are supported)");
   });
