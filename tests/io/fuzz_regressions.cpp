@@ -150,4 +150,18 @@ TEST_CASE("decode_image: stb_image's failed internal check on a corrupt JPEG is 
 #endif
 }
 
+// fuzz/image found it (out of memory): a 75-byte PNG whose second IDAT chunk declares 0x7a00800e bytes made stb_image
+// reserve 2 GB before finding the data missing.
+TEST_CASE("decode_image: a PNG chunk longer than the rest of the file is refused before stb reserves it") {
+  std::uint8_t px[4] = {0, 64, 128, 255};
+  auto png = vae::io::encode_png(px, 2, 2, 1);
+  CHECK(vae::io::decode_image(png.data(), png.size(), 0, "ok.png").width == 2);
+  // Drop IEND (12 bytes) and append an IDAT chunk header that declares 0x7a00800e bytes, followed by 6 of them.
+  png.resize(png.size() - 12);
+  const std::vector<unsigned char> huge = {0x7a, 0x00, 0x80, 0x0e, 'I', 'D', 'A', 'T', 0x78, 0xa6, 0x83, 0, 0, 0};
+  png.insert(png.end(), huge.begin(), huge.end());
+  const auto m = error_of([&] { (void)vae::io::decode_image(png.data(), png.size(), 0, "huge_chunk.png"); });
+  CHECK(has(m, "image 'huge_chunk.png': cannot decode (truncated PNG: a chunk declares more bytes than the file has)"));
+}
+
 }  // namespace fuzz_regressions_test

@@ -108,6 +108,23 @@ inline std::uint64_t bmp_missing_bytes(const unsigned char* d, std::size_t n) {
   return need > n ? need - n : 0;
 }
 
+// A PNG's chunks must lie within the file, but stb_image reserves the length an IDAT chunk declares before reading
+// it: a 75-byte file declaring a 2 GB chunk made it allocate 2 GB (found by fuzz/image.cpp). Returns false when a
+// chunk before IEND declares more bytes than the file has left; true for anything that is no PNG.
+inline bool png_chunks_fit(const unsigned char* d, std::size_t n) {
+  static constexpr unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(d, signature, 8) != 0) return true;
+  std::size_t i = 8;
+  while (i + 8 <= n) {
+    const std::uint64_t len = static_cast<std::uint64_t>(d[i]) << 24 | static_cast<std::uint64_t>(d[i + 1]) << 16 |
+                              static_cast<std::uint64_t>(d[i + 2]) << 8 | d[i + 3];
+    if (len + 12 > n - i) return false;  // length, type, data and CRC
+    if (std::memcmp(d + i + 4, "IEND", 4) == 0) return true;
+    i += 12 + static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
 // stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a JPEG DHT segment declares more than 256
 // codes (fixed upstream in 2.28; found by fuzz/image.cpp). Returns false when any DHT segment that stb could read
 // declares more: the marker structure is walked as stb walks it (segments skipped by their length, entropy-coded
@@ -225,6 +242,9 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
   while (start < size && data[start] == 0xFF) ++start;
   check(!(start > 0 && start < size && data[start] == 0xD8) || detail::jpeg_huffman_tables_fit(data, size), [&] {
     return cat("image '", origin, "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes)");
+  });
+  check(detail::png_chunks_fit(data, size), [&] {
+    return cat("image '", origin, "': cannot decode (truncated PNG: a chunk declares more bytes than the file has)");
   });
   int w = 0, h = 0, c = 0;
   detail::stb_check_failed = false;
