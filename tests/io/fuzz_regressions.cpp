@@ -120,6 +120,20 @@ TEST_CASE("decode_image: headers declaring more pixels than the file holds, or t
   const auto huge = bmp_24bit(17249, 24624, 27);
   m = error_of([&] { (void)vae::io::decode_image(huge.data(), huge.size(), 0, "huge.bmp"); });
   CHECK(has(m, "image 'huge.bmp': 17249x24624 pixels is more than this loader decodes (67108864 pixels"));
+  // fuzz/image found it (a timeout): stb reads unknown compression codes as uncompressed rows, so they are checked too.
+  auto odd = cut;
+  odd[30] = 0x60;
+  odd[31] = 0x8c;
+  odd[32] = 0xff;
+  odd[33] = 0xff;
+  m = error_of([&] { (void)vae::io::decode_image(odd.data(), odd.size(), 0, "odd.bmp"); });
+  CHECK(has(m, "truncated BMP"));
+  // A top-down BMP (negative height) over the pixel limit: stb's header query reports the height negative.
+  auto top_down = bmp_24bit(24, 0, 0);
+  const std::uint32_t minus = static_cast<std::uint32_t>(-8388613);
+  for (int k = 0; k < 4; ++k) top_down[22 + k] = static_cast<unsigned char>(minus >> (8 * k));
+  m = error_of([&] { (void)vae::io::decode_image(top_down.data(), top_down.size(), 0, "top_down.bmp"); });
+  CHECK(has(m, "image 'top_down.bmp': 24x8388613 pixels is more than this loader decodes"));
   // fuzz/image found it: stb_image 2.27 returns a BMP of height 0 as a 3x0 image; now an error.
   const auto empty = bmp_24bit(3, 0, 0);
   m = error_of([&] { (void)vae::io::decode_image(empty.data(), empty.size(), 0, "empty.bmp"); });

@@ -82,7 +82,7 @@ inline void append_bytes(void* context, void* data, int size) {
 // An uncompressed BMP must hold every pixel row its header declares, but stb_image reads zeros past the end of the
 // data instead of failing: a truncated file decodes with black rows, and an 81-byte file declaring 17249 x 24624
 // pixels made it fill 1.3 GB (found by fuzz/image.cpp). Returns how many bytes the declared rows need beyond the
-// file; 0 when it holds them, or when the header is one stb rejects or reads otherwise (compressed, odd depths).
+// file; 0 when it holds them, or when the header is one stb rejects (RLE, odd depths).
 inline std::uint64_t bmp_missing_bytes(const unsigned char* d, std::size_t n) {
   if (n < 30 || d[0] != 'B' || d[1] != 'M') return 0;
   const auto u16 = [&](std::size_t i) { return static_cast<std::uint64_t>(d[i] | d[i + 1] << 8); };
@@ -101,7 +101,9 @@ inline std::uint64_t bmp_missing_bytes(const unsigned char* d, std::size_t n) {
     bpp = u16(28);
     compression = u32(30);
   }
-  if ((compression != 0 && compression != 3) || (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32) ||
+  // stb refuses RLE (1, 2) and reads every other compression code as uncompressed rows (an 86-byte file with code
+  // 0xffff8c60 declaring 24 x 8388613 pixels took 3 s to fill).
+  if (compression == 1 || compression == 2 || (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32) ||
       w > (1u << 24) || h > (1u << 24))
     return 0;
   const std::uint64_t need = std::max<std::uint64_t>(offset, 14 + header) + (w * bpp + 31) / 32 * 4 * h;
@@ -250,6 +252,8 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
   detail::stb_check_failed = false;
   // Sizes from the header before anything is decoded: a small file must not make stb fill gigabytes.
   if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) {
+    w = std::abs(w);  // stb's info gives a top-down BMP a negative height
+    h = std::abs(h);
     check(static_cast<std::int64_t>(w) * h <= max_pixels, [&] {
       return cat("image '", origin, "': ", w, "x", h, " pixels is more than this loader decodes (", max_pixels,
                  " pixels", max_pixels == max_image_pixels ? ", e.g. 8192x8192" : "", "); resize it first");
