@@ -16,6 +16,7 @@
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "cli/sample_quality.hpp"
+#include "cli/value_domain.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
@@ -42,6 +43,8 @@ vae::data::dataset load_data(const vae::cli::run_config& c) {
   o.image_size = static_cast<int>(c.image_size);
   o.channels = static_cast<int>(c.channels);
   o.seed = c.seed;
+  o.values = vae::cli::value_domain_of(c);  // refused before training: NaN, values outside the likelihood's domain
+  o.values_for = vae::cli::value_domain_reason(c);
   auto d = vae::data::load_dataset(c.data, o);
   if (vae::cli::binarizes(c)) {
     d.train_images = vae::data::binarize(d.train_images, 0.5f);
@@ -373,6 +376,14 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
 int main(int argc, char** argv) {
   CLI::App app{"vae: train and use autoencoders, VAEs and VQ-VAEs (header-only C++20 library vae)"};
   app.require_subcommand(1);
+  // Errors read as one sentence; --verbose (and debug builds) add where in the source they were raised.
+#if defined(NDEBUG)
+  bool verbose = false;
+#else
+  bool verbose = true;
+#endif
+  app.add_flag("--verbose", verbose, "errors also name the source location that raised them");
+  app.fallthrough();  // --verbose may follow the subcommand too
 
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
@@ -539,6 +550,9 @@ int main(int argc, char** argv) {
       std::cerr << "wrote " << out_file << "\n";
     }
     return 0;
+  } catch (const vae::error& e) {
+    std::cerr << "vae: error: " << (verbose ? e.what() : e.message()) << "\n";
+    return 1;
   } catch (const std::exception& e) {
     std::cerr << "vae: error: " << e.what() << "\n";
     return 1;

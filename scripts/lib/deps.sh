@@ -9,6 +9,7 @@ VAE_DEBIAN_PACKAGES=(
   dataset-fashion-mnist
   doxygen python3   # scripts/docs.sh (the API reference) and its comment filter
   libopenmpi-dev openmpi-bin                       # data-parallel training (optional: VAE_WITH_MPI)
+  clang-14 libclang-rt-14-dev                      # scripts/fuzz.sh: libFuzzer with ASan + UBSan
 )
 
 vae_install_deps() {

@@ -62,3 +62,18 @@ TEST_CASE("errors from library code point at the library header") {
 TEST_CASE("cat concatenates streamable values") {
   CHECK(cat("a", 1, '-', 2.5, shape{1, 2}) == "a1-2.5[1, 2]");
 }
+
+TEST_CASE("message() is the sentence without the location; what() adds [file:line]") {
+  try {
+    vae::detail::throw_error("data 'x.npy': element [0] is nan");
+    FAIL("throw_error did not throw");
+  } catch (const vae::error& e) {
+    CHECK(e.message() == "data 'x.npy': element [0] is nan");
+    const std::string what = e.what();
+    CHECK(what.find("data 'x.npy': element [0] is nan [") == 0);
+    CHECK(what.find("error.cpp:") != std::string::npos);
+  }
+  const vae::error plain("no location");
+  CHECK(plain.message() == "no location");
+  CHECK(std::string(plain.what()) == "no location");
+}

@@ -3,8 +3,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "vae/core/error.hpp"
 #include "vae/io/atomic_file.hpp"
@@ -46,8 +49,24 @@ struct run_config {
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
   static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
   static run_config from_json(const nlohmann::json& j, run_config c) {
+    // Numbers must fit their field: nlohmann's get<int>() of 1e70 (or of -1 into an unsigned) would be undefined
+    // or wrap (fuzz/config.cpp found the first).
     auto get = [&](const char* key, auto& field) {
-      if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+      if (!j.contains(key)) return;
+      using F = std::decay_t<decltype(field)>;
+      const auto& v = j.at(key);
+      if constexpr (std::is_integral_v<F> && !std::is_same_v<F, bool>) {
+        const bool fits = v.is_number_unsigned()  ? std::in_range<F>(v.get<std::uint64_t>())
+                          : v.is_number_integer() ? std::in_range<F>(v.get<std::int64_t>())
+                                                  : false;
+        check(fits, [&] {
+          return cat("'", key, "' must be a whole number in [", std::numeric_limits<F>::min(), ", ",
+                     std::numeric_limits<F>::max(), "], got ", v.dump());
+        });
+        field = v.is_number_unsigned() ? static_cast<F>(v.get<std::uint64_t>()) : static_cast<F>(v.get<std::int64_t>());
+      } else {
+        field = v.get<F>();
+      }
     };
     get("model", c.model); get("data", c.data); get("epochs", c.epochs); get("batch", c.batch); get("lr", c.lr);
     get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
@@ -68,6 +87,8 @@ struct run_config {
       return from_json(nlohmann::json::parse(in), defaults);
     } catch (const nlohmann::json::exception& e) {
       vae::detail::throw_error(cat("config '", file.string(), "' is not valid: ", e.what()));
+    } catch (const vae::error& e) {
+      vae::detail::throw_error(cat("config '", file.string(), "' is not valid: ", e.message()));
     }
   }
   void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }

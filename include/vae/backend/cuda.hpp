@@ -15,7 +15,6 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
-#include <source_location>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -31,7 +30,7 @@ namespace cuda_detail {
 
 // Throws vae::error naming the failed call, CUDA's own message and the caller's file:line.
 inline void check_call(cudaError_t status, const char* what,
-                  const std::source_location where = std::source_location::current()) {
+                  const source_location where = source_location::current()) {
   if (status != cudaSuccess) {
     (void)cudaGetLastError();  // reset the last-error slot so a later check_launch does not report this again
     detail::throw_error(cat(what, " failed: ", cudaGetErrorName(status), " (", cudaGetErrorString(status), ")"),
@@ -39,14 +38,14 @@ inline void check_call(cudaError_t status, const char* what,
   }
 }
 inline void check_call(cublasStatus_t status, const char* what,
-                  const std::source_location where = std::source_location::current()) {
+                  const source_location where = source_location::current()) {
   if (status != CUBLAS_STATUS_SUCCESS)
     detail::throw_error(cat(what, " failed: ", cublasGetStatusString(status), " (cublasStatus_t ",
                             static_cast<int>(status), ")"),
                         where);
 }
 // After a <<<...>>> launch: reports a bad launch configuration (or an earlier asynchronous fault) as vae::error.
-inline void check_launch(const char* kernel_name, const std::source_location where = std::source_location::current()) {
+inline void check_launch(const char* kernel_name, const source_location where = source_location::current()) {
   check_call(cudaGetLastError(), kernel_name, where);
 }
 

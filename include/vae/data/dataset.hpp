@@ -10,7 +10,8 @@
 //   mnist-idx:PREFIX       PREFIX-images-idx3-ubyte[.gz] (required) and PREFIX-labels-idx1-ubyte[.gz] (optional),
 //                          e.g. mnist-idx:data/train reads data/train-images-idx3-ubyte.gz; the test split is held out.
 //   npy:IMAGES[,LABELS]    an .npy of [N, H, W] or [N, C, H, W]: uint8 is divided by 255, float32/float64 taken as
-//                          is; LABELS an optional integer .npy of [N]. The test split is held out.
+//                          is once their values fit load_options::values (value_checks.hpp); LABELS an optional
+//                          integer .npy of [N]. The test split is held out.
 //   folder:DIR             PNG/JPEG/BMP files directly in DIR (no labels), or in DIR's sub-folders (label = the
 //                          sub-folder's index in sorted order, like torchvision's ImageFolder); files sorted by name.
 //                          With image_size = 0 all images must share one size. The test split is held out.
@@ -36,6 +37,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/data/idx.hpp"
+#include "vae/data/value_checks.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
 
@@ -53,6 +55,10 @@ struct load_options {
   double test_fraction = 1.0 / 7.0;  // held-out share, used only when the source has no test split; [0, 1)
   std::uint64_t seed = 0;            // seeds the held-out split
   std::int64_t limit = 0;            // 0 = all; > 0 = at most this many examples in each split
+  // Float arrays (npy) are refused, naming the file, element and fix, when a value is outside this domain
+  // (see value_checks.hpp); `values_for` says who needs it in that message. uint8 sources are always in [0, 1].
+  value_domain values = value_domain::finite;
+  std::string values_for = "the model";
 };
 
 inline constexpr const char* fashion_mnist_dir = "/usr/share/datasets/fashion-mnist";
@@ -227,7 +233,7 @@ inline source idx_source(const std::string& images, const std::string& labels) {
   return array_source(std::move(img), 1.f / 255.f, std::move(lab), images);
 }
 
-inline source npy_source(const std::string& images, const std::string& labels) {
+inline source npy_source(const std::string& images, const std::string& labels, const load_options& opt) {
   const auto a = io::read_npy(images);
   std::vector<std::int32_t> lab;
   if (!labels.empty()) {
@@ -241,7 +247,14 @@ inline source npy_source(const std::string& images, const std::string& labels) {
   check(a.type == io::dtype::f32 || a.type == io::dtype::f64, [&] {
     return cat("load_dataset '", images, "': images must be uint8 or float32/float64, got ", io::dtype_name(a.type));
   });
-  return array_source(a.as<float>(), 1.f, std::move(lab), images);
+  // Checked as stored (float64 before it is narrowed), over the whole file: indices are the file's own.
+  if (a.type == io::dtype::f64) {
+    const auto d = a.as<double>();
+    check_values(d.data(), a.dims, opt.values, images, opt.values_for);
+  }
+  auto f = a.as<float>();
+  check_values(f.data(), a.dims, opt.values, images, opt.values_for);  // float64 beyond float's range is inf now
+  return array_source(std::move(f), 1.f, std::move(lab), images);
 }
 
 inline bool is_image_file(const std::filesystem::path& p) {
@@ -403,7 +416,7 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
   } else if (kind == "npy") {
     check(!arg.empty(), "load_dataset: 'npy:' needs a file, e.g. npy:images.npy or npy:images.npy,labels.npy");
     const auto comma = arg.find(',');
-    train = detail::npy_source(arg.substr(0, comma), comma == std::string::npos ? "" : arg.substr(comma + 1));
+    train = detail::npy_source(arg.substr(0, comma), comma == std::string::npos ? "" : arg.substr(comma + 1), opt);
   } else if (kind == "folder") {
     check(!arg.empty(), "load_dataset: 'folder:' needs a directory");
     train = detail::folder_source(arg, opt);

@@ -2,6 +2,7 @@
 #pragma once
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -35,11 +36,13 @@ inline std::vector<unsigned char> read_file_maybe_gzip(const std::string& path,
   check(f != nullptr, [&] { return cat("cannot open '", path, "': ", std::strerror(errno)); });
   gzbuffer(f, 1 << 17);
   std::vector<unsigned char> out;
-  constexpr unsigned chunk = 1u << 20;
+  // Reads of 64 KiB doubling up to 1 MiB: a labels file is not given (and zeroed) a megabyte it does not use.
+  unsigned chunk = 1u << 16;
   while (true) {
     const std::size_t old = out.size();
     out.resize(old + chunk);
     const int got = gzread(f, out.data() + old, chunk);
+    chunk = std::min(chunk * 2, 1u << 20);
     if (got < 0) {
       int code = 0;
       const std::string why = gzerror(f, &code);

@@ -140,6 +140,7 @@ struct npy_array {
   dtype type = dtype::f32;
   vae::shape dims;
   std::vector<unsigned char> bytes;
+  std::string origin;  // the file (or what parse_npy was told), named in conversion errors
 
   std::int64_t numel() const { return dims.numel(); }
 
@@ -150,13 +151,18 @@ struct npy_array {
     tensor<T> t(dims);
     const auto n = static_cast<std::size_t>(dims.numel());
     const unsigned char* p = bytes.data();
-    switch (type) {
-      case dtype::f32: detail::convert<float>(p, t.data(), n); break;
-      case dtype::f64: detail::convert<double>(p, t.data(), n); break;
-      case dtype::u8: detail::convert<std::uint8_t>(p, t.data(), n); break;
-      case dtype::i32: detail::convert<std::int32_t>(p, t.data(), n); break;
-      case dtype::i64: detail::convert<std::int64_t>(p, t.data(), n); break;
-      default: vae::detail::throw_error(cat("npy_array::as: unsupported stored dtype ", dtype_name(type)));
+    try {
+      switch (type) {
+        case dtype::f32: detail::convert<float>(p, t.data(), n); break;
+        case dtype::f64: detail::convert<double>(p, t.data(), n); break;
+        case dtype::u8: detail::convert<std::uint8_t>(p, t.data(), n); break;
+        case dtype::i32: detail::convert<std::int32_t>(p, t.data(), n); break;
+        case dtype::i64: detail::convert<std::int64_t>(p, t.data(), n); break;
+        default: vae::detail::throw_error(cat("npy_array::as: unsupported stored dtype ", dtype_name(type)));
+      }
+    } catch (const vae::error& e) {  // an element an integer T cannot hold: name the file and its dtype
+      vae::detail::throw_error(
+          cat("npy '", origin, "' (dtype ", npy_detail::descr_of(type), ", shape ", dims, "): ", e.message()));
     }
     return t;
   }
@@ -216,6 +222,7 @@ inline npy_array parse_npy(const std::vector<unsigned char>& file, const std::st
     fail(cat("data section is ", have, " bytes but shape ", out.dims, " of ", descr, " needs ", need,
              have < need ? " (truncated file)" : " (trailing bytes)"));
   out.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(data_start), file.end());
+  out.origin = origin;
   return out;
 }
 

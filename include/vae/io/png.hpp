@@ -37,6 +37,13 @@
 #pragma GCC diagnostic ignored "-Wconversion"
 #pragma GCC diagnostic ignored "-Wshadow"
 #endif
+// stb_image's internal consistency checks (STBI_ASSERT, compiled out under NDEBUG) fail on some corrupt JPEG
+// streams (fuzz/image.cpp found one in stbi__jpeg_huff_decode): instead of aborting the program, the failure is
+// recorded and decode_image reports the file as corrupt.
+namespace vae::io::detail {
+inline thread_local bool stb_check_failed = false;
+}  // namespace vae::io::detail
+#define STBI_ASSERT(x) ((x) ? (void)0 : (void)(::vae::io::detail::stb_check_failed = true))
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
@@ -61,11 +68,113 @@ struct image {
   std::vector<std::uint8_t> pixels;
 };
 
+// The most pixels decode_image decodes (8192 x 8192): a header may declare up to 2^31 bytes of pixels, which stb
+// would allocate and fill from a file of a few bytes.
+inline constexpr std::int64_t max_image_pixels = std::int64_t{1} << 26;
+
 namespace detail {
 inline void append_bytes(void* context, void* data, int size) {
   auto* out = static_cast<std::vector<unsigned char>*>(context);
   const auto* p = static_cast<const unsigned char*>(data);
   out->insert(out->end(), p, p + size);
+}
+
+// An uncompressed BMP must hold every pixel row its header declares, but stb_image reads zeros past the end of the
+// data instead of failing: a truncated file decodes with black rows, and an 81-byte file declaring 17249 x 24624
+// pixels made it fill 1.3 GB (found by fuzz/image.cpp). Returns how many bytes the declared rows need beyond the
+// file; 0 when it holds them, or when the header is one stb rejects (RLE, odd depths).
+inline std::uint64_t bmp_missing_bytes(const unsigned char* d, std::size_t n) {
+  if (n < 30 || d[0] != 'B' || d[1] != 'M') return 0;
+  const auto u16 = [&](std::size_t i) { return static_cast<std::uint64_t>(d[i] | d[i + 1] << 8); };
+  const auto u32 = [&](std::size_t i) { return u16(i) | u16(i + 2) << 16; };
+  const std::uint64_t offset = u32(10), header = u32(14);
+  std::uint64_t w = 0, h = 0, bpp = 0, compression = 0;
+  if (header == 12) {
+    w = u16(18);
+    h = u16(20);
+    bpp = u16(24);
+  } else {
+    if (n < 34) return 0;
+    w = u32(18);
+    const auto hs = static_cast<std::int32_t>(u32(22));  // negative: rows stored top-down
+    h = hs < 0 ? static_cast<std::uint64_t>(-static_cast<std::int64_t>(hs)) : static_cast<std::uint64_t>(hs);
+    bpp = u16(28);
+    compression = u32(30);
+  }
+  // stb refuses RLE (1, 2) and reads every other compression code as uncompressed rows (an 86-byte file with code
+  // 0xffff8c60 declaring 24 x 8388613 pixels took 3 s to fill).
+  if (compression == 1 || compression == 2 || (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32) ||
+      w > (1u << 24) || h > (1u << 24))
+    return 0;
+  const std::uint64_t need = std::max<std::uint64_t>(offset, 14 + header) + (w * bpp + 31) / 32 * 4 * h;
+  return need > n ? need - n : 0;
+}
+
+// A PNG's chunks must lie within the file, but stb_image reserves the length an IDAT chunk declares before reading
+// it: a 75-byte file declaring a 2 GB chunk made it allocate 2 GB (found by fuzz/image.cpp). Returns false when a
+// chunk before IEND declares more bytes than the file has left; true for anything that is no PNG.
+inline bool png_chunks_fit(const unsigned char* d, std::size_t n) {
+  static constexpr unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(d, signature, 8) != 0) return true;
+  std::size_t i = 8;
+  while (i + 8 <= n) {
+    const std::uint64_t len = static_cast<std::uint64_t>(d[i]) << 24 | static_cast<std::uint64_t>(d[i + 1]) << 16 |
+                              static_cast<std::uint64_t>(d[i + 2]) << 8 | d[i + 3];
+    if (len + 12 > n - i) return false;  // length, type, data and CRC
+    if (std::memcmp(d + i + 4, "IEND", 4) == 0) return true;
+    i += 12 + static_cast<std::size_t>(len);
+  }
+  return true;
+}
+
+// stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a JPEG DHT segment declares more than 256
+// codes (fixed upstream in 2.28; found by fuzz/image.cpp). Returns false when any DHT segment that stb could read
+// declares more: the marker structure is walked as stb walks it (segments skipped by their length, entropy-coded
+// data up to the next marker); where it is broken, every FF C4 from there on is checked, which refuses more than
+// stb would read but never a well-formed file. `d` must start with stb's JPEG start of image (FF... D8).
+inline bool jpeg_huffman_tables_fit(const unsigned char* d, std::size_t n) {
+  // One DHT segment whose length field starts at i, read like stbi__process_marker (0 past the end of the data).
+  const auto dht_fits = [&](std::size_t i) {
+    const auto get8 = [&] { return i < n ? static_cast<int>(d[i++]) : 0; };
+    const int hi = get8();
+    int left = (hi << 8 | get8()) - 2;
+    while (left > 0) {
+      const int q = get8();
+      if ((q >> 4) > 1 || (q & 15) > 3) return true;  // stb stops at this header with an error
+      int codes = 0;
+      for (int k = 0; k < 16; ++k) codes += get8();
+      if (codes > 256) return false;
+      i += static_cast<std::size_t>(codes);
+      left -= 17 + codes;
+    }
+    return true;
+  };
+  const auto is_rst = [](int m) { return m >= 0xD0 && m <= 0xD7; };
+  std::size_t i = 0;
+  while (i < n) {
+    if (d[i] != 0xFF) {  // junk between segments, which stb skips byte by byte: check every DHT marker from here
+      for (std::size_t k = i; k + 1 < n; ++k)
+        if (d[k] == 0xFF && d[k + 1] == 0xC4 && !dht_fits(k + 2)) return false;
+      return true;
+    }
+    std::size_t j = i + 1;
+    while (j < n && d[j] == 0xFF) ++j;  // fill bytes
+    if (j >= n) return true;
+    const int m = d[j];
+    i = j + 1;
+    if (m == 0xD9) return true;                      // end of image: stb reads no further
+    if (m == 0xD8 || m == 0x01 || is_rst(m)) continue;  // markers without a length
+    if (i + 2 > n) return true;
+    if (m == 0xC4 && !dht_fits(i)) return false;
+    const std::size_t len = static_cast<std::size_t>(d[i]) << 8 | d[i + 1];
+    if (len < 2) return true;  // stb fails on such a segment and reads nothing after it
+    i += len;
+    if (m == 0xDA) {  // entropy-coded data: FF 00 is a stuffed byte, RSTn a restart; any other FF xx a marker
+      while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && !is_rst(d[i + 1]))) ++i;
+      if (i + 1 >= n) return true;
+    }
+  }
+  return true;
 }
 }  // namespace detail
 
@@ -124,13 +233,46 @@ inline void write_png_grid(const std::string& path, const tensor<float>& images,
   write_png(path, g.pixels.data(), g.width, g.height, g.channels);
 }
 
-// Decodes PNG, JPEG or BMP bytes. desired_channels = 0 keeps the file's channel count, 1..4 converts.
-inline image decode_image(const unsigned char* data, std::size_t size, int desired_channels, const std::string& origin) {
+// Decodes PNG, JPEG or BMP bytes. desired_channels = 0 keeps the file's channel count, 1..4 converts. Images of
+// more than max_pixels (from the header, before decoding) are refused.
+inline image decode_image(const unsigned char* data, std::size_t size, int desired_channels, const std::string& origin,
+                          std::int64_t max_pixels = max_image_pixels) {
   check(desired_channels >= 0 && desired_channels <= 4,
         [&] { return cat("decode_image: desired_channels must be 0..4, got ", desired_channels); });
   check(size > 0 && size < (std::size_t{1} << 31), [&] { return cat("image '", origin, "': empty or too large (", size, " bytes)"); });
+  std::size_t start = 0;  // stb's JPEG test: FF, any fill bytes FF, then D8
+  while (start < size && data[start] == 0xFF) ++start;
+  check(!(start > 0 && start < size && data[start] == 0xD8) || detail::jpeg_huffman_tables_fit(data, size), [&] {
+    return cat("image '", origin, "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes)");
+  });
+  check(detail::png_chunks_fit(data, size), [&] {
+    return cat("image '", origin, "': cannot decode (truncated PNG: a chunk declares more bytes than the file has)");
+  });
   int w = 0, h = 0, c = 0;
+  detail::stb_check_failed = false;
+  // Sizes from the header before anything is decoded: a small file must not make stb fill gigabytes.
+  if (stbi_info_from_memory(data, static_cast<int>(size), &w, &h, &c)) {
+    w = std::abs(w);  // stb's info gives a top-down BMP a negative height
+    h = std::abs(h);
+    check(static_cast<std::int64_t>(w) * h <= max_pixels, [&] {
+      return cat("image '", origin, "': ", w, "x", h, " pixels is more than this loader decodes (", max_pixels,
+                 " pixels", max_pixels == max_image_pixels ? ", e.g. 8192x8192" : "", "); resize it first");
+    });
+  }
+  const auto missing = detail::bmp_missing_bytes(data, size);
+  check(missing == 0, [&] {
+    return cat("image '", origin, "': cannot decode (truncated BMP: its header declares ", w, "x", h,
+               " pixels, whose rows need ", missing, " more bytes than the file's ", size, ")");
+  });
   stbi_uc* p = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &c, desired_channels);
+  if (detail::stb_check_failed) {
+    stbi_image_free(p);
+    vae::detail::throw_error(cat("image '", origin, "': cannot decode (corrupt data: stb_image's internal check failed)"));
+  }
+  if (p != nullptr && (w <= 0 || h <= 0)) {  // stb 2.27 returns a BMP of height 0 as an image (found by fuzz/image)
+    stbi_image_free(p);
+    vae::detail::throw_error(cat("image '", origin, "': cannot decode (it has no pixels: ", w, "x", h, ")"));
+  }
   check(p != nullptr, [&] {
     return cat("image '", origin, "': cannot decode (", stbi_failure_reason(), "; PNG, JPEG and BMP are supported)");
   });

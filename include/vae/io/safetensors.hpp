@@ -1,6 +1,7 @@
 // safetensors read/write (the format PyTorch's safetensors package uses), with strict header validation.
 #pragma once
 #include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +10,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "vae/core/error.hpp"
@@ -72,12 +75,38 @@ inline float half_to_float(std::uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
+// Whether integer type T holds `v` exactly: a whole, finite value inside T's range. Converting anything else
+// (NaN, 1e31 or 3.5 stored as float, 2^40 stored as int64) to T would be undefined or silently wrong.
+template <class T, class Src>
+bool holds_exactly(Src v) {
+  if constexpr (std::is_floating_point_v<Src>) {
+    const long double x = v;  // T's bounds are powers of two, exact in long double
+    const long double lo = static_cast<long double>(std::numeric_limits<T>::min());
+    const long double hi = std::ldexp(1.0L, std::numeric_limits<T>::digits);
+    return std::isfinite(x) && x == std::trunc(x) && x >= lo && x < hi;
+  } else {
+    return std::in_range<T>(v);
+  }
+}
+
+// One stored element as T; an integer T must hold it exactly (see holds_exactly), else a vae::error names it.
+template <class T, class Src>
+T element_as(Src v, std::size_t i) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, Src>) {
+    if (!holds_exactly<T>(v))
+      vae::detail::throw_error(cat("element ", i, " is ", +v, ", which cannot be read as a ", sizeof(T) * 8, "-bit ",
+                                   std::is_signed_v<T> ? "signed" : "unsigned",
+                                   " integer (it must be a whole number in range; save the array with an integer dtype)"));
+  }
+  return static_cast<T>(v);
+}
+
 template <class Src, class T>
 void convert(const unsigned char* src, T* dst, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     Src v;
     std::memcpy(&v, src + i * sizeof(Src), sizeof(Src));
-    dst[i] = static_cast<T>(v);
+    dst[i] = element_as<T>(v, i);
   }
 }
 }  // namespace detail
@@ -107,14 +136,14 @@ struct stored_tensor {
         for (std::size_t i = 0; i < n; ++i) {
           std::uint16_t h;
           std::memcpy(&h, p + 2 * i, 2);
-          out[i] = static_cast<T>(detail::half_to_float(h));
+          out[i] = detail::element_as<T>(detail::half_to_float(h), i);
         }
         break;
       case dtype::bf16:
         for (std::size_t i = 0; i < n; ++i) {
           std::uint16_t h;
           std::memcpy(&h, p + 2 * i, 2);
-          out[i] = static_cast<T>(std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16));
+          out[i] = detail::element_as<T>(std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16), i);
         }
         break;
     }
