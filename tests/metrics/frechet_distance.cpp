@@ -3,20 +3,12 @@
 
 #include <cmath>
 
-#include "../test_support.hpp"
+#include "metrics_test_support.hpp"
 
 using namespace vae;
 using metrics::feature_matrix;
 
 namespace frechet_test {
-inline feature_matrix fd_fixture_matrix(const io::safetensors_file& f, const std::string& name) {
-  const auto& t = f.at(name);
-  const auto v = t.values<double>();
-  feature_matrix m(t.dims[0], t.dims[1]);
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = v[static_cast<std::size_t>(i * m.cols() + j)];
-  return m;
-}
 inline feature_matrix random_features(std::int64_t n, std::int64_t d, std::uint64_t seed) {
   generator rng(seed);
   feature_matrix m(n, d);
@@ -82,7 +74,7 @@ TEST_CASE("frechet_distance: closed form for diagonal Gaussians, |mu_a - mu_b|^2
 
 TEST_CASE("frechet_distance matches scipy.linalg.sqrtm's value (tools/fixtures/metrics.py)") {
   const auto f = test::golden("metrics");
-  const auto a = fd_fixture_matrix(f, "fd_a"), b = fd_fixture_matrix(f, "fd_b");
+  const auto a = test::fixture_matrix(f, "fd_a"), b = test::fixture_matrix(f, "fd_b");
   const double expected = f.at("fd").values<double>()[0];
   const double got = metrics::frechet_distance(a, b).distance;
   MESSAGE("FD: vae " << got << ", scipy " << expected << ", relative gap " << std::abs(got - expected) / expected);

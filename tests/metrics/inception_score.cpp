@@ -1,7 +1,7 @@
 // Tests for metrics/inception_score.hpp: its two extremes and a numpy reference.
 #include "vae/metrics/inception_score.hpp"
 
-#include "../test_support.hpp"
+#include "metrics_test_support.hpp"
 
 using namespace vae;
 using metrics::feature_matrix;
@@ -17,11 +17,7 @@ TEST_CASE("inception_score: 1 for identical predictions, the class count for con
 
 TEST_CASE("inception_score matches numpy (tools/fixtures/metrics.py)") {
   const auto f = test::golden("metrics");
-  const auto& t = f.at("is_p");
-  const auto v = t.values<double>();
-  feature_matrix p(t.dims[0], t.dims[1]);
-  for (Eigen::Index i = 0; i < p.rows(); ++i)
-    for (Eigen::Index j = 0; j < p.cols(); ++j) p(i, j) = v[static_cast<std::size_t>(i * p.cols() + j)];
+  feature_matrix p = test::fixture_matrix(f, "is_p");
   const double expected = f.at("is").values<double>()[0];
   CHECK(metrics::inception_score(p) == doctest::Approx(expected).epsilon(1e-13));
   p(0, 0) = -0.1;

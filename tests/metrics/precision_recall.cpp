@@ -1,20 +1,12 @@
 // Tests for metrics/precision_recall.hpp: known cases and a brute-force numpy reference.
 #include "vae/metrics/precision_recall.hpp"
 
-#include "../test_support.hpp"
+#include "metrics_test_support.hpp"
 
 using namespace vae;
 using metrics::feature_matrix;
 
 namespace precision_recall_test {
-inline feature_matrix pr_fixture_matrix(const io::safetensors_file& f, const std::string& name) {
-  const auto& t = f.at(name);
-  const auto v = t.values<double>();
-  feature_matrix m(t.dims[0], t.dims[1]);
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    for (Eigen::Index j = 0; j < m.cols(); ++j) m(i, j) = v[static_cast<std::size_t>(i * m.cols() + j)];
-  return m;
-}
 inline feature_matrix gaussian(std::int64_t n, std::int64_t d, double offset, std::uint64_t seed) {
   generator rng(seed);
   feature_matrix m(n, d);
@@ -60,7 +52,7 @@ TEST_CASE("precision_recall: one hand-checked point") {
 
 TEST_CASE("precision_recall matches a brute-force numpy computation (tools/fixtures/metrics.py)") {
   const auto f = test::golden("metrics");
-  const auto r = metrics::precision_recall(pr_fixture_matrix(f, "pr_real"), pr_fixture_matrix(f, "pr_fake"), 3);
+  const auto r = metrics::precision_recall(test::fixture_matrix(f, "pr_real"), test::fixture_matrix(f, "pr_fake"), 3);
   const auto expected = f.at("pr").values<double>();
   MESSAGE("precision " << r.precision << " (numpy " << expected[0] << "), recall " << r.recall << " (numpy "
                        << expected[1] << ")");
