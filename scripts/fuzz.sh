@@ -63,6 +63,7 @@ for t in "${targets[@]}"; do
   [ "$t" = tokens ] && max_len=1024
   args=(-max_len="$max_len" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build_dir/crash-$t-")
   if [ -n "${VAE_FUZZ_RUNS:-}" ]; then args+=(-runs="$VAE_FUZZ_RUNS"); fi
+  if [ -n "${VAE_FUZZ_SEED:-}" ]; then args+=(-seed="$VAE_FUZZ_SEED"); fi
   if [ "$seconds" -gt 0 ]; then args+=(-max_total_time="$seconds"); fi
   echo "== fuzz $t (${seconds}s${VAE_FUZZ_RUNS:+, $VAE_FUZZ_RUNS runs})"
   log="$build_dir/$t.log"

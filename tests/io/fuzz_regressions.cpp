@@ -176,4 +176,25 @@ TEST_CASE("decode_image: a PNG chunk longer than the rest of the file is refused
   CHECK(has(m, "image 'huge_chunk.png': cannot decode (truncated PNG: a chunk declares more bytes than the file has)"));
 }
 
+// fuzz/image found it (undefined behaviour, UBSan): an empty first IDAT chunk made stb_image 2.27 memcpy from its
+// still-null buffer. Empty IDAT chunks carry no data and are dropped before stb reads the file: the fuzzer's input is
+// refused as a file without image data, and a valid PNG with empty IDATs inserted decodes to the same pixels.
+TEST_CASE("decode_image: empty IDAT chunks are dropped before stb_image reads them") {
+  const std::vector<unsigned char> found = {
+      0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 'I', 'H', 'D', 'R', 0, 0, 0, 0xff, 0, 0, 0, 2, 8, 0,
+      0, 0, 0, 0x4b, 0, 0, 0, 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x78, 0x9c, 'I', 'E', 'N', 'D', 0xae, 'B', '`', 0x82};
+  const auto m = error_of([&] { (void)vae::io::decode_image(found.data(), found.size(), 0, "empty_idat.png"); });
+  CHECK(has(m, "image 'empty_idat.png': cannot decode"));
+
+  std::uint8_t px[6] = {0, 64, 128, 255, 7, 9};
+  auto png = vae::io::encode_png(px, 3, 2, 1);
+  const std::vector<unsigned char> empty_idat = {0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xaf, 0x06, 0x1e};
+  png.insert(png.begin() + 33, empty_idat.begin(), empty_idat.end());  // after the signature and IHDR (8 + 25)
+  png.insert(png.end() - 12, empty_idat.begin(), empty_idat.end());     // and before IEND
+  const auto im = vae::io::decode_image(png.data(), png.size(), 0, "with_empty_idat.png");
+  REQUIRE(im.width == 3);
+  REQUIRE(im.height == 2);
+  CHECK(std::equal(im.pixels.begin(), im.pixels.end(), px));
+}
+
 }  // namespace fuzz_regressions_test

@@ -127,6 +127,30 @@ inline bool png_chunks_fit(const unsigned char* d, std::size_t n) {
   return true;
 }
 
+// stb_image 2.27 copies an IDAT chunk's data with memcpy from its (still null) buffer when the first IDAT is empty,
+// which is undefined behaviour (found by fuzz/image.cpp). An empty IDAT carries no image data, so the file is passed
+// on without its empty IDAT chunks: `kept` receives that copy and the function returns true when there were any.
+inline bool png_drop_empty_idat(const unsigned char* d, std::size_t n, std::vector<unsigned char>& kept) {
+  static constexpr unsigned char signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(d, signature, 8) != 0) return false;
+  bool dropped = false;
+  kept.assign(d, d + 8);
+  std::size_t i = 8;
+  while (i + 8 <= n) {
+    const std::uint64_t len = static_cast<std::uint64_t>(d[i]) << 24 | static_cast<std::uint64_t>(d[i + 1]) << 16 |
+                              static_cast<std::uint64_t>(d[i + 2]) << 8 | d[i + 3];
+    const std::size_t end = static_cast<std::size_t>(std::min<std::uint64_t>(n, i + 12 + len));
+    if (len == 0 && std::memcmp(d + i + 4, "IDAT", 4) == 0) {
+      dropped = true;
+    } else {
+      kept.insert(kept.end(), d + i, d + end);
+    }
+    i = end;
+  }
+  kept.insert(kept.end(), d + std::min(i, n), d + n);
+  return dropped;
+}
+
 // stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a JPEG DHT segment declares more than 256
 // codes (fixed upstream in 2.28; found by fuzz/image.cpp). Returns false when any DHT segment that stb could read
 // declares more: the marker structure is walked as stb walks it (segments skipped by their length, entropy-coded
@@ -248,6 +272,11 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
   check(detail::png_chunks_fit(data, size), [&] {
     return cat("image '", origin, "': cannot decode (truncated PNG: a chunk declares more bytes than the file has)");
   });
+  std::vector<unsigned char> without_empty_idat;
+  if (detail::png_drop_empty_idat(data, size, without_empty_idat)) {
+    data = without_empty_idat.data();
+    size = without_empty_idat.size();
+  }
   int w = 0, h = 0, c = 0;
   detail::stb_check_failed = false;
   // Sizes from the header before anything is decoded: a small file must not make stb fill gigabytes.
