@@ -99,6 +99,27 @@ TEST_CASE("Activation op covers every element of a large (parallel, multi-chunk)
   CHECK(wrong == 0);
 }
 
+TEST_CASE("SiLU's host kernel (Eigen's SIMD exp) agrees with the scalar formula, saturation included") {
+  const std::int64_t n = 20011;  // several chunks, not a multiple of the chunk size
+  tensor<float> x({n}), dy({n}, 1.f);
+  for (std::int64_t i = 0; i < n; ++i) x[i] = -100.f + 200.f * static_cast<float>(i) / static_cast<float>(n - 1);
+  SiLU<float> layer;
+  const auto& y = layer.forward(x);
+  const auto& dx = layer.backward(dy);
+  const activation::SiLU f;
+  // Eigen's exp is within 2 ulp of std::exp; through x/(1 + e) and the derivative's products: a few float ulp.
+  auto close = [](float a, float b) { return std::abs(a - b) <= 1e-6f * std::max(1.f, std::abs(b)); };
+  std::int64_t wrong = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (!close(y[i], f.value(x[i]))) ++wrong;
+    if (!close(dx[i], f.derivative(x[i], y[i]))) ++wrong;
+  }
+  CHECK(wrong == 0);
+  CHECK(y[0] == doctest::Approx(0.0).scale(1).epsilon(1e-30));  // −100·σ(−100) ≈ −4e-42
+  CHECK(y[n - 1] == 100.f);
+  CHECK(dx[n - 1] == 1.f);
+}
+
 TEST_CASE("Activations inside Sequential: indices count activation slots, gradients check") {
   generator rng(12);
   Sequential<Linear<double>, ReLU<double>, Linear<double>, Tanh<double>> net(Linear<double>(5, 4), ReLU<double>(),
