@@ -28,6 +28,8 @@
 #include "vae/ops/vq_nearest.hpp"
 #include "vae/ops/vq_terms.hpp"
 #include "vae/ops/add.hpp"
+#include "vae/ops/act_norm.hpp"
+#include "vae/ops/pad2d.hpp"
 
 struct emu_dim { unsigned x; };
 thread_local emu_dim threadIdx, blockIdx;
@@ -303,6 +305,36 @@ void vq_terms_cases() {
   }
 }
 
+// The VQ-GAN blocks' ops: zero padding (exact copies) and ActNorm (its initialisation once, from the flag on the
+// "device", channel blocks below and above the 256 threads, accumulated parameter gradients).
+void vqgan_cases() {
+  for (auto d : {pad2d_dims{6, 4, 5, 0, 1, 0, 1}, pad2d_dims{2, 3, 2, 2, 1, 3, 0}}) {
+    auto x = rnd(d.planes * d.h * d.w), dy = rnd(d.planes * d.out_h() * d.out_w());
+    std::vector<double> y1(dy.size()), y2(dy.size()), dx1(x.size()), dx2(x.size());
+    kernel<pad2d_op, cpu>::forward(d, x.data(), y1.data());
+    emu_kernel<pad2d_op>::forward(d, x.data(), y2.data());
+    kernel<pad2d_op, cpu>::backward(d, dy.data(), dx1.data());
+    emu_kernel<pad2d_op>::backward(d, dy.data(), dx2.data());
+    cmp("pad2d forward", y2, y1, 0); cmp("pad2d backward", dx2, dx1, 0);
+  }
+  for (auto d : {act_norm_dims{3, 5, 37}, act_norm_dims{2, 3, 300}}) {
+    const auto n = d.batch * d.channels * d.spatial;
+    auto x = rnd(n, 3, 1), other = rnd(n), dy = rnd(n);
+    std::vector<double> l1(d.channels, 0.0), s1(d.channels, 1.0), f1{0.0}, l2 = l1, s2 = s1, f2 = f1;
+    kernel<act_norm_op, cpu>::initialize(d, x.data(), l1.data(), s1.data(), f1.data());
+    emu_kernel<act_norm_op>::initialize(d, x.data(), l2.data(), s2.data(), f2.data());
+    emu_kernel<act_norm_op>::initialize(d, other.data(), l2.data(), s2.data(), f2.data());  // flag set: no change
+    cmp("act_norm loc", l2, l1); cmp("act_norm scale", s2, s1); cmp("act_norm flag", f2, f1, 0);
+    std::vector<double> y1(n), y2(n), dx1(n), dx2(n), gl1(d.channels, 0.5), gs1(d.channels, -0.25), gl2 = gl1, gs2 = gs1;
+    kernel<act_norm_op, cpu>::forward(d, x.data(), l1.data(), s1.data(), y1.data());
+    emu_kernel<act_norm_op>::forward(d, x.data(), l1.data(), s1.data(), y2.data());
+    kernel<act_norm_op, cpu>::backward(d, x.data(), l1.data(), s1.data(), dy.data(), dx1.data(), gl1.data(), gs1.data());
+    emu_kernel<act_norm_op>::backward(d, x.data(), l1.data(), s1.data(), dy.data(), dx2.data(), gl2.data(), gs2.data());
+    cmp("act_norm forward", y2, y1); cmp("act_norm dx", dx2, dx1); cmp("act_norm dloc", gl2, gl1);
+    cmp("act_norm dscale", gs2, gs1);
+  }
+}
+
 int main() {
   conv_pool_upsample();
   vq_nearest_cases();
@@ -412,6 +444,7 @@ int main() {
     }
   }
   vae_policy_cases();
+  vqgan_cases();  // last: its draws from `gen` leave the other cases' data as it was
   std::printf("emulation done, %d failures\n", fails);
   return fails != 0;
 }

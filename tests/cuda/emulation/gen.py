@@ -11,6 +11,7 @@ files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'so
          'vq_nearest.cuh']
 files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
 files += ['add.cuh', 'rows_by_code.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
+files += ['pad2d.cuh', 'act_norm.cuh']  # the VQ-GAN blocks' ops (batched_matmul is cuBLAS alone)
 
 
 def split_top(s):
