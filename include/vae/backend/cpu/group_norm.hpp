@@ -49,12 +49,8 @@ struct kernel<group_norm_op, cpu> {
         double a = 0, b = 0;
         for (std::int64_t c = 0; c < cpg; ++c) {
           const double w = weight ? static_cast<double>(weight[c0 + c]) : 1.0;
-          double sg = 0, sgx = 0;
-          for (std::int64_t s = 0; s < d.spatial; ++s) {
-            const double g = static_cast<double>(gs[c * d.spatial + s]);
-            sg += g;
-            sgx += g * (static_cast<double>(xs[c * d.spatial + s]) - m);
-          }
+          double sg, sgx;
+          cpu_detail::sum_and_centered_dot(gs + c * d.spatial, xs + c * d.spatial, d.spatial, m, sg, sgx);
           a += w * sg;
           b += w * sgx * rs;
         }
@@ -79,12 +75,8 @@ struct kernel<group_norm_op, cpu> {
           const double m = static_cast<double>(mean[i]), rs = static_cast<double>(rstd[i]);
           const T* xc = x + (n * d.channels + c) * d.spatial;
           const T* gc = dy + (n * d.channels + c) * d.spatial;
-          double sg = 0, sgx = 0;
-          for (std::int64_t s = 0; s < d.spatial; ++s) {
-            const double g = static_cast<double>(gc[s]);
-            sg += g;
-            sgx += g * (static_cast<double>(xc[s]) - m);
-          }
+          double sg, sgx;
+          cpu_detail::sum_and_centered_dot(gc, xc, d.spatial, m, sg, sgx);
           sb += sg;
           sw += sgx * rs;
         }
