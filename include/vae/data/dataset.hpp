@@ -419,11 +419,14 @@ inline shapes_options parse_shapes_spec(const std::string& arg, const load_optio
 
 // Scenes first .. first + n − 1 of a shapes stream: the scenes (and captions) now, each image rendered as it is read.
 inline source shapes_source(std::int64_t n, std::int64_t first, std::uint64_t seed, const shapes_options& so) {
+  check_shapes_options(so);
   auto scenes = std::make_shared<std::vector<shapes_scene>>(static_cast<std::size_t>(n));
   std::vector<std::string> errors(static_cast<std::size_t>(n));
   parallel_for(n, n * 2000, [&](std::int64_t i) {
     try {
       (*scenes)[static_cast<std::size_t>(i)] = sample_shapes_scene(seed, static_cast<std::uint64_t>(first + i), so);
+    } catch (const vae::error& e) {  // rethrown below with its message
+      errors[static_cast<std::size_t>(i)] = e.message();
     } catch (const std::exception& e) {
       errors[static_cast<std::size_t>(i)] = e.what();
     }

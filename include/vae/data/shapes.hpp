@@ -368,6 +368,9 @@ inline shapes_batch generate_shapes(std::int64_t n, std::uint64_t seed, const sh
     const auto k = static_cast<std::size_t>(i);
     try {
       b.scenes[k] = sample_shapes_scene(seed, first_index + static_cast<std::uint64_t>(i), opt);
+    } catch (const vae::error& e) {  // rethrown below with its message (the location is the rethrow's)
+      errors[k] = e.message();
+      return;
     } catch (const std::exception& e) {
       errors[k] = e.what();
       return;
