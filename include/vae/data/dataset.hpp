@@ -348,20 +348,17 @@ inline source folder_source(const std::string& dir, const load_options& opt) {
   return image_files_source(std::move(files), std::move(labels), opt);
 }
 
-inline std::vector<std::int32_t> pick_labels(const std::vector<std::int32_t>& labels, std::span<const std::int64_t> idx) {
-  std::vector<std::int32_t> out;
-  if (labels.empty()) return out;
+// The entries idx of per-image values (labels, captions); empty stays empty (the source has none).
+template <class T>
+std::vector<T> pick(const std::vector<T>& values, std::span<const std::int64_t> idx) {
+  std::vector<T> out;
+  if (values.empty()) return out;
   out.reserve(idx.size());
-  for (auto i : idx) out.push_back(labels[static_cast<std::size_t>(i)]);
+  for (auto i : idx) out.push_back(values[static_cast<std::size_t>(i)]);
   return out;
 }
-
-inline std::vector<std::string> pick_captions(const std::vector<std::string>& captions, std::span<const std::int64_t> idx) {
-  std::vector<std::string> out;
-  if (captions.empty()) return out;
-  out.reserve(idx.size());
-  for (auto i : idx) out.push_back(captions[static_cast<std::size_t>(i)]);
-  return out;
+inline std::vector<std::int32_t> pick_labels(const std::vector<std::int32_t>& labels, std::span<const std::int64_t> idx) {
+  return pick(labels, idx);
 }
 
 // A captioned folder (data/captions.hpp): its images, captions one per image.
@@ -568,10 +565,10 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
   d.name = spec;
   d.train_images = detail::materialize(train_idx, train.c, train.h, train.w, opt, spec, train.load);
   d.test_images = detail::materialize(test_idx, tsrc.c, tsrc.h, tsrc.w, opt, spec, tsrc.load);
-  d.train_labels = detail::pick_labels(train.labels, train_idx);
-  d.test_labels = detail::pick_labels(tsrc.labels, test_idx);
-  d.train_captions = detail::pick_captions(train.captions, train_idx);
-  d.test_captions = detail::pick_captions(tsrc.captions, test_idx);
+  d.train_labels = detail::pick(train.labels, train_idx);
+  d.test_labels = detail::pick(tsrc.labels, test_idx);
+  d.train_captions = detail::pick(train.captions, train_idx);
+  d.test_captions = detail::pick(tsrc.captions, test_idx);
   return d;
 }
 
