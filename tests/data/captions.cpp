@@ -168,6 +168,13 @@ TEST_CASE("shapes source: load_dataset(\"shapes:...\") is generate_shapes, the t
   for (const auto& c : single.train_captions) CHECK(parse_caption(c).objects.size() == 1);
   CHECK(single.test_images.dim(0) == 0);
 
+  const auto held = load_dataset("shapes:size=32,n=300,test=30,exclude=red-triangle+blue-circle");
+  for (const auto& c : held.train_captions) {
+    CHECK(c.find("red triangle") == std::string::npos);
+    CHECK(c.find("blue circle") == std::string::npos);
+  }
+  CHECK(load_error("shapes:exclude=red-hexagon").find("exclude= takes COLOUR-SHAPE pairs joined by '+'") != std::string::npos);
+  CHECK(load_error("shapes:exclude=red").find("got 'red'") != std::string::npos);
   CHECK(load_error("shapes:size=48").find("image_size must be 32, 64 or 128, got 48") != std::string::npos);
   CHECK(load_error("shapes:n=-3").find("got 'n=-3'") != std::string::npos);
   CHECK(load_error("shapes:count=3").find("keys size (32|64|128), n, test, seed") != std::string::npos);

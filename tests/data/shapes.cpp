@@ -176,6 +176,19 @@ TEST_CASE("shapes: excluded (shape, colour) pairs and an accept rule hold combin
     }
   CHECK(red_shapes > 50);  // red squares and circles are still drawn
 
+  const auto eval = held_out_only(opt);  // the evaluation side: every scene has a red triangle or a blue circle
+  int held_out_objects = 0;
+  for (const auto& sc : generate_shapes(300, 6, eval).scenes) {
+    int k = 0;
+    for (const auto& o : sc.objects)
+      k += (o.kind == shape_kind::triangle && o.colour == shape_colour::red) ||
+           (o.kind == shape_kind::circle && o.colour == shape_colour::blue);
+    CHECK(k >= 1);
+    held_out_objects += k;
+  }
+  CHECK(held_out_objects >= 300);
+  CHECK_THROWS_WITH_AS(held_out_only(shapes_options{}), doctest::Contains("exclude no (shape, colour) pair"), vae::error);
+
   shapes_options only;
   only.accept = [](const shapes_scene& s) { return s.objects.size() == 2 && s.relation == shape_relation::below; };
   const auto c = generate_shapes(100, 5, only);

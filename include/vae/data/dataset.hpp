@@ -23,7 +23,9 @@
 //   shapes[:KEY=VALUE,...] procedural captioned shapes (data/shapes.hpp), generated as they are loaded: size=32|64|128
 //                          (default: image_size when it is one of these, else 64), n=10000 training scenes, test=1000
 //                          test scenes (scenes n .. n + test − 1 of the same stream), seed=load_options::seed,
-//                          two=0.5 (share of two-object scenes). E.g. shapes:size=32,n=2000,seed=3.
+//                          two=0.5 (share of two-object scenes), exclude=COLOUR-SHAPE+... ((shape, colour) pairs never
+//                          drawn, in either split; held_out_only() draws the evaluation side). E.g.
+//                          shapes:size=32,n=2000,seed=3,exclude=red-triangle+blue-circle.
 // Every source is returned as float [N, C, H, W] in [0, 1]. Options: channels 1|3 converts (grey → RGB replicates,
 // RGB → grey uses 0.299 R + 0.587 G + 0.114 B); image_size > 0 centre-crops to a square and resizes (area
 // averaging when shrinking, bilinear when enlarging). A held-out split takes round(N × test_fraction) examples
@@ -399,9 +401,26 @@ inline shapes_options parse_shapes_spec(const std::string& arg, const load_optio
     }
     ok = ok && used == value.size();
     const bool whole = ok && number >= 0 && number == std::floor(number) && number < 9.0e15;
+    if (key == "exclude") {  // COLOUR-SHAPE pairs joined by '+', e.g. red-triangle+blue-circle
+      std::size_t at = 0;
+      while (at <= value.size()) {
+        const auto stop = std::min(value.find('+', at), value.size());
+        const std::string pair = value.substr(at, stop - at), colour = pair.substr(0, pair.find('-'));
+        const std::string kind = pair.find('-') == std::string::npos ? "" : pair.substr(pair.find('-') + 1);
+        const auto c = word_to(colour, all_shape_colours);
+        const auto k = word_to(kind, all_shape_kinds);
+        check(c.has_value() && k.has_value(), [&] {
+          return cat("load_dataset 'shapes:", arg, "': exclude= takes COLOUR-SHAPE pairs joined by '+' (e.g. ",
+                     "red-triangle+blue-circle), got '", pair, "'");
+        });
+        so.excluded.emplace_back(*k, *c);
+        at = stop + 1;
+      }
+      continue;
+    }
     check((key == "two" ? ok : whole) && (key == "size" || key == "n" || key == "test" || key == "seed" || key == "two"), [&] {
       return cat("load_dataset 'shapes:", arg, "': expected KEY=VALUE items with keys size (32|64|128), n, test, seed "
-                 "(whole numbers >= 0) and two (a probability), got '", item, "'");
+                 "(whole numbers >= 0), two (a probability) and exclude (COLOUR-SHAPE+...), got '", item, "'");
     });
     if (key == "size") so.image_size = static_cast<int>(number);
     else if (key == "n") n = static_cast<std::int64_t>(number);

@@ -331,6 +331,22 @@ inline shapes_scene sample_shapes_scene(std::uint64_t seed, std::uint64_t index,
                                " (the options' excluded pairs or accept rule leave (almost) nothing)"));
 }
 
+// The evaluation side of a hold-out: scenes in which at least one object has a (shape, colour) pair that `train`
+// excludes (and that still pass train.accept), so that a model trained with `train` is asked only for what it
+// never saw. Throws when `train` excludes nothing.
+inline shapes_options held_out_only(const shapes_options& train) {
+  check(!train.excluded.empty(), "shapes held_out_only: the training options exclude no (shape, colour) pair");
+  shapes_options eval = train;
+  eval.excluded.clear();
+  eval.accept = [pairs = train.excluded, accept = train.accept](const shapes_scene& s) {
+    const bool held_out = std::any_of(s.objects.begin(), s.objects.end(), [&](const placed_shape& o) {
+      return std::find(pairs.begin(), pairs.end(), std::pair{o.kind, o.colour}) != pairs.end();
+    });
+    return held_out && (!accept || accept(s));
+  };
+  return eval;
+}
+
 // Draws scene into `chw`, a 3 × S × S float image in [0, 1] (cleared to black first).
 inline void render_shapes_scene(const shapes_scene& scene, float* chw) {
   const int s = scene.image_size;

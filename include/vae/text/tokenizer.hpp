@@ -35,6 +35,9 @@
 
 namespace vae::text {
 
+// The tokenizer's file in a run directory (beside config.json and model.safetensors).
+inline constexpr const char* tokenizer_file = "tokenizer.model";
+
 struct tokenizer_options {
   int vocab_size = 512;              // an upper bound: a small caption set gets as many pieces as it has
   // bpe | unigram. BPE by default: on a small caption set (the shapes' 25 words) sentencepiece's unigram trainer
