@@ -97,7 +97,7 @@ if [ "$quick" -eq 0 ]; then
   # crash, leak or sanitizer report fails the suite.
   echo "== fuzz smoke (scripts/fuzz.sh, ${VAE_FUZZ_RUNS:-20000} inputs per target, seed 1)"
   # image_jpeg is left out: it still finds undefined behaviour inside stb_image 2.27's JPEG decoder (docs/fuzzing.md).
-  VAE_FUZZ_SEED=1 VAE_FUZZ_RUNS="${VAE_FUZZ_RUNS:-20000}" bash scripts/fuzz.sh 0 safetensors npy idx idx_gz image config tokens ||
+  VAE_FUZZ_SEED=1 VAE_FUZZ_RUNS="${VAE_FUZZ_RUNS:-20000}" bash scripts/fuzz.sh 0 safetensors npy idx idx_gz image config tokens captions ||
     problems+=("fuzz smoke: scripts/fuzz.sh found a problem or did not build")
 fi
 
