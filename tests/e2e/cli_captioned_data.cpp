@@ -2,42 +2,19 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "e2e_support.hpp"
 #include "vae/io/png.hpp"
 
 namespace cli_captioned_data_test {
 namespace fs = std::filesystem;
 
-inline fs::path vae_tool() { return fs::path(VAE_BINARY_DIR) / "tools" / "vae"; }
-
-struct tool_result {
-  int status;
-  std::string output;
-};
-
-// Runs the tool with `args`, stdout and stderr together; skips the program (77) when the tool was not built.
-inline tool_result run_vae(const std::string& args) {
-  if (!fs::exists(vae_tool())) {
-    std::printf("SKIPPED: %s was not built (configure with VAE_BUILD_TOOLS=ON)\n", vae_tool().c_str());
-    std::exit(77);
-  }
-  const std::string cmd = "OMP_NUM_THREADS=2 " + vae_tool().string() + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int rc = ::pclose(p);
-  return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
-}
+using vae::test::e2e::run_vae;
 
 inline fs::path scratch_dir(const std::string& name) {
   auto d = fs::temp_directory_path() / ("vae_e2e_captioned_" + std::to_string(::getpid())) / name;
