@@ -58,18 +58,36 @@ TEST_CASE("tokenizer: captions round-trip through encode and decode; special ids
   CHECK(t.pieces("a large red circle").size() <= 8);  // whole words are pieces, not letters
 }
 
-TEST_CASE("tokenizer: unseen characters become <unk> and are reported; unseen words are spelled in known pieces") {
+TEST_CASE("tokenizer: unknown words become one <unk> each and are named in a warning; unseen characters too") {
   const auto& t = shapes_tokenizer();
+  CHECK(t.known_words().size() == 20);  // 7 colours, 3 shapes, 2 sizes, a, above, below, to, the, left, right, of
   std::vector<std::string> warnings;
-  const auto e = t.encode("a red circle #7", 32, [&](const std::string& w) { warnings.push_back(w); });
-  CHECK(e.unknown >= 1);
-  CHECK(std::count(e.ids.begin(), e.ids.end(), caption_tokenizer::unk_id) == e.unknown);
+  auto sink = [&](const std::string& w) { warnings.push_back(w); };
+  const auto e = t.encode("a purple Circle.", 16, sink);
+  REQUIRE(e.length == 6);  // <bos> a <unk> circle <unk> <eos>: "Circle." is looked up as "circle" and keeps its pieces
+  CHECK(e.ids[2] == caption_tokenizer::unk_id);
+  CHECK(e.ids[3] == t.pieces("circle")[0]);
+  CHECK(e.ids[4] == caption_tokenizer::unk_id);  // '.' never occurs in the shapes captions
+  CHECK(e.unknown == 2);
+  CHECK(e.unknown_words == std::vector<std::string>{"purple"});
   REQUIRE(warnings.size() == 1);
-  CHECK(warnings[0].find("encoded as <unk>") != std::string::npos);
+  CHECK(warnings[0].find("2 <unk> token(s): word(s) not in the training captions 'purple'; 1 piece(s) with characters "
+                         "never seen in training") != std::string::npos);
+  const auto decoded = t.decode(t.encode("a purple circle", 16, sink).ids);
+  CHECK(decoded.find("⁇") != std::string::npos);
+  CHECK(decoded.find("circle") != std::string::npos);
+  CHECK(t.encode("a red circle", 16).ids == t.encode("A Red circle", 16).ids);
+  // with the known words, unknown words and unseen characters alike end as <unk>, every one reported
   warnings.clear();
-  const auto w = t.encode("a tiny teal circle", 32, [&](const std::string& m) { warnings.push_back(m); });
-  CHECK(w.unknown == 0);  // letters the captions have
-  CHECK(t.decode(w.ids) == "a tiny teal circle");
+  const auto c = t.encode("a tiny circle #7", 16, sink);
+  CHECK(c.unknown == 2);
+  CHECK(c.unknown_words == std::vector<std::string>{"tiny", "#7"});
+  CHECK(std::count(c.ids.begin(), c.ids.end(), caption_tokenizer::unk_id) == 2);
+  REQUIRE(warnings.size() == 1);
+  CHECK(warnings[0].find("'tiny', '#7'") != std::string::npos);
+  // every known caption has no unknown word and no warning
+  warnings.clear();
+  for (std::size_t i = 0; i < 200; ++i) CHECK(t.encode(shapes_captions()[i], 32, sink).unknown == 0);
   CHECK(warnings.empty());
 }
 
@@ -110,8 +128,19 @@ TEST_CASE("tokenizer: training is deterministic; save and load give the same tok
   const auto dir = std::filesystem::temp_directory_path() / vae::cat("vae_test_tokenizer_", ::getpid());
   std::filesystem::create_directories(dir);
   a.save(dir / "tokenizer.model");
+  CHECK(std::filesystem::exists(dir / "tokenizer.words"));
   const auto b = caption_tokenizer::load(dir / "tokenizer.model");
   CHECK(b.serialized() == a.serialized());
+  CHECK(b.known_words() == a.known_words());
+  CHECK(b.encode("a purple circle", 8).unknown_words == std::vector<std::string>{"purple"});
+  // without its .words file a model spells unseen words in known pieces (and unseen characters still become <unk>)
+  std::filesystem::remove(dir / "tokenizer.words");
+  const auto bare = caption_tokenizer::load(dir / "tokenizer.model");
+  CHECK(bare.known_words().empty());
+  const auto spelled = bare.encode("a teal circle", 16);
+  CHECK(spelled.unknown == 0);
+  CHECK(bare.decode(spelled.ids) == "a teal circle");
+  CHECK(bare.encode("a circle #7", 16, [](const std::string&) {}).unknown >= 1);
   CHECK(b.encode("a small green triangle below a white square", 24).ids ==
         a.encode("a small green triangle below a white square", 24).ids);
   std::ofstream(dir / "junk.model") << "not a model";

@@ -8,8 +8,10 @@
 //   bos_id = 2   starts every encoded caption
 //   eos_id = 3   ends it (also after a truncation, so the model always sees where the text stops)
 // Captions are case-folded (sentencepiece's nmt_nfkc_cf normalisation): "A Red Circle" and "a red circle" are the
-// same tokens. A word never seen in training is spelled in known pieces (down to single characters) rather than
-// mapped to <unk>; only characters never seen become <unk>, and encode() reports how many.
+// same tokens. Unknown words map to <unk>: the tokenizer keeps the words of its training captions (saved beside the
+// model as NAME.words, one a line), and encode() turns any other word into one <unk> and names it in a warning, so
+// a prompt's "purple" is not silently spelled p-u-r-p-l-e into pieces the prior never saw in that order. (A model
+// loaded without its .words file spells unseen words in known pieces; characters never seen are <unk> either way.)
 // Training is deterministic: one thread, no sentence sampling, the captions in the order given.
 #pragma once
 #if !__has_include(<sentencepiece_processor.h>) || !__has_include(<sentencepiece_trainer.h>)
@@ -18,6 +20,8 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -49,7 +53,8 @@ struct tokenizer_options {
 struct encoded_caption {
   std::vector<std::int32_t> ids;  // <bos> pieces <eos>, then <pad> up to the context length
   std::int64_t length = 0;        // tokens before the padding
-  std::int64_t unknown = 0;       // pieces that became <unk>
+  std::int64_t unknown = 0;       // <unk> tokens (unknown words and characters)
+  std::vector<std::string> unknown_words;  // the words that became <unk>, as written
   bool truncated = false;         // the caption had more pieces than fit
 };
 
@@ -105,22 +110,41 @@ class caption_tokenizer {
     std::string proto;
     const auto status = sentencepiece::SentencePieceTrainer::Train(args, &it, &proto);
     check(status.ok(), [&] { return cat("caption_tokenizer: sentencepiece training failed: ", status.ToString()); });
-    return from_serialized(proto, "the trained model");
+    auto t = from_serialized(proto, "the trained model");
+    for (const auto& c : captions)
+      for (auto& w : split_words(c)) t.words_.push_back(word_key(w));
+    std::sort(t.words_.begin(), t.words_.end());
+    t.words_.erase(std::unique(t.words_.begin(), t.words_.end()), t.words_.end());
+    return t;
   }
 
-  // Loads a model written by save() (any sentencepiece .model with the ids above).
+  // Loads a model written by save() (any sentencepiece .model with the ids above) and its .words file if present.
   static caption_tokenizer load(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     check(static_cast<bool>(in), [&] { return cat("caption_tokenizer: cannot open '", path.string(), "'"); });
     std::ostringstream s;
     s << in.rdbuf();
-    return from_serialized(s.str(), path.string());
+    auto t = from_serialized(s.str(), path.string());
+    std::ifstream words(words_path(path));
+    for (std::string w; std::getline(words, w);)
+      if (!w.empty()) t.words_.push_back(w);
+    std::sort(t.words_.begin(), t.words_.end());
+    return t;
   }
 
-  // Writes the model (sentencepiece's own .model format, which Python's sentencepiece also reads), atomically.
+  // Writes the model (sentencepiece's own .model format, which Python's sentencepiece also reads) and the known
+  // words beside it (NAME.words), each atomically.
   void save(const std::filesystem::path& path) const {
     io::write_file_atomically(path, [&](io::file_sink& f) { f.write(proto_.data(), proto_.size()); });
+    std::string list;
+    for (const auto& w : words_) list += w + "\n";
+    io::write_text_atomically(words_path(path), list);
   }
+  static std::filesystem::path words_path(std::filesystem::path model) { return model.replace_extension(".words"); }
+
+  // The words of the training captions (lower case, outer punctuation removed), sorted; empty for a model loaded
+  // without its .words file.
+  const std::vector<std::string>& known_words() const { return words_; }
 
   std::int32_t vocab_size() const { return static_cast<std::int32_t>(sp_->GetPieceSize()); }
   std::string piece(std::int32_t id) const {
@@ -137,12 +161,23 @@ class caption_tokenizer {
     return {ids.begin(), ids.end()};
   }
 
-  // <bos> pieces <eos> padded with <pad> to `context` tokens. A caption that does not fit keeps its first
-  // context − 2 pieces and <eos>, and `warn` is told (never silently); unknown characters are reported too.
+  // <bos> pieces <eos> padded with <pad> to `context` tokens. Unknown words become one <unk> each; a caption that
+  // does not fit keeps its first context − 2 tokens and <eos>. Both are told to `warn` (never silent).
   encoded_caption encode(std::string_view text, std::int64_t context, const warning_sink& warn = warn_to_stderr) const {
     check(context >= 2, [&] { return cat("caption_tokenizer: the text context must hold <bos> and <eos> (>= 2), got ", context); });
-    const auto p = pieces(text);
     encoded_caption e;
+    std::vector<std::int32_t> p;
+    // Pieces never cross white space (sentencepiece splits there first), so word by word gives the whole text's pieces.
+    for (const auto& w : split_words(text)) {
+      const auto key = word_key(w);  // a word of punctuation alone is left to the pieces
+      if (!words_.empty() && !key.empty() && !std::binary_search(words_.begin(), words_.end(), key)) {
+        p.push_back(unk_id);
+        e.unknown_words.push_back(w);
+        continue;
+      }
+      const auto wp = pieces(w);
+      p.insert(p.end(), wp.begin(), wp.end());
+    }
     const auto room = static_cast<std::size_t>(context - 2);
     e.truncated = p.size() > room;
     const std::size_t keep = e.truncated ? room : p.size();
@@ -156,8 +191,14 @@ class caption_tokenizer {
     if (e.truncated && warn)
       warn(cat("caption '", text, "' is ", p.size(), " tokens, more than the text context of ", context, " holds with <bos> and <eos> (",
                room, "): truncated to '", decode(std::vector<std::int32_t>(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(keep))), "'"));
-    if (e.unknown > 0 && warn)
-      warn(cat("caption '", text, "' has ", e.unknown, " piece(s) the tokenizer never saw in training (encoded as <unk>)"));
+    if (e.unknown > 0 && warn) {
+      std::string named;
+      for (const auto& w : e.unknown_words) named += cat(named.empty() ? "" : ", ", "'", w, "'");
+      const auto chars = e.unknown - static_cast<std::int64_t>(e.unknown_words.size());
+      warn(cat("caption '", text, "' has ", e.unknown, " <unk> token(s): ",
+               named.empty() ? "" : cat("word(s) not in the training captions ", named), !named.empty() && chars ? "; " : "",
+               chars ? cat(chars, " piece(s) with characters never seen in training") : ""));
+    }
     return e;
   }
 
@@ -187,8 +228,34 @@ class caption_tokenizer {
     t.proto_ = std::move(proto);
     return t;
   }
+  // White-space separated words of a caption, as written.
+  static std::vector<std::string> split_words(std::string_view text) {
+    std::vector<std::string> out;
+    std::string w;
+    for (char c : text) {
+      if (std::isspace(static_cast<unsigned char>(c))) {
+        if (!w.empty()) out.push_back(std::move(w));
+        w.clear();
+      } else {
+        w += c;
+      }
+    }
+    if (!w.empty()) out.push_back(std::move(w));
+    return out;
+  }
+  // The form a word is looked up in: ASCII lower case, without leading or trailing punctuation ("Circle." -> "circle").
+  static std::string word_key(const std::string& w) {
+    std::size_t a = 0, b = w.size();
+    while (a < b && std::ispunct(static_cast<unsigned char>(w[a]))) ++a;
+    while (b > a && std::ispunct(static_cast<unsigned char>(w[b - 1]))) --b;
+    std::string k = w.substr(a, b - a);
+    for (auto& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return k;
+  }
+
   std::shared_ptr<sentencepiece::SentencePieceProcessor> sp_;
   std::string proto_;
+  std::vector<std::string> words_;  // sorted
 };
 
 }  // namespace vae::text
