@@ -32,6 +32,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/text/words.hpp"
 
 namespace vae::data {
 
@@ -112,17 +113,9 @@ inline std::string caption_text(const caption_attributes& c) {
 namespace detail {
 // Words as the caption grammar reads them: lower case, split on white space, a final '.' dropped.
 inline std::vector<std::string> caption_words(std::string_view text) {
-  std::vector<std::string> words;
-  std::string w;
-  for (char ch : text) {
-    if (std::isspace(static_cast<unsigned char>(ch))) {
-      if (!w.empty()) words.push_back(std::move(w));
-      w.clear();
-    } else {
-      w += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
-  }
-  if (!w.empty()) words.push_back(std::move(w));
+  auto words = text::split_words(text);
+  for (auto& w : words)
+    for (auto& ch : w) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
   if (!words.empty() && words.back().size() > 1 && words.back().back() == '.') words.back().pop_back();
   return words;
 }

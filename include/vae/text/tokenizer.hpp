@@ -36,6 +36,7 @@
 
 #include "vae/core/error.hpp"
 #include "vae/io/atomic_file.hpp"
+#include "vae/text/words.hpp"
 
 namespace vae::text {
 
@@ -227,21 +228,6 @@ class caption_tokenizer {
     });
     t.proto_ = std::move(proto);
     return t;
-  }
-  // White-space separated words of a caption, as written.
-  static std::vector<std::string> split_words(std::string_view text) {
-    std::vector<std::string> out;
-    std::string w;
-    for (char c : text) {
-      if (std::isspace(static_cast<unsigned char>(c))) {
-        if (!w.empty()) out.push_back(std::move(w));
-        w.clear();
-      } else {
-        w += c;
-      }
-    }
-    if (!w.empty()) out.push_back(std::move(w));
-    return out;
   }
   // The form a word is looked up in: ASCII lower case, without leading or trailing punctuation ("Circle." -> "circle").
   static std::string word_key(const std::string& w) {
