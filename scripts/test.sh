@@ -110,7 +110,7 @@ if [ "$quick" -eq 0 ]; then
   # and could fail on a finding by chance); long, randomly seeded runs are `bash scripts/fuzz.sh 600` by hand. A
   # crash, leak or sanitizer report fails the suite.
   echo "== fuzz smoke (scripts/fuzz.sh, ${VAE_FUZZ_RUNS:-20000} inputs per target, seed 1)"
-  VAE_FUZZ_SEED=1 VAE_FUZZ_RUNS="${VAE_FUZZ_RUNS:-20000}" bash scripts/fuzz.sh 0 safetensors npy idx idx_gz image image_jpeg config tokens ||
+  VAE_FUZZ_SEED=1 VAE_FUZZ_RUNS="${VAE_FUZZ_RUNS:-20000}" bash scripts/fuzz.sh 0 safetensors npy idx idx_gz image image_jpeg config tokens captions ||
     problems+=("fuzz smoke: scripts/fuzz.sh found a problem or did not build")
   phase_done "fuzz smoke"
 fi

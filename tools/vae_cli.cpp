@@ -390,7 +390,8 @@ int main(int argc, char** argv) {
   train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | classifier");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
-                    "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR (default fashion-mnist)");
+                    "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "
+                    "shapes[:size=64,n=10000,test=1000,seed=S] (default fashion-mnist; captions are not used by image models)");
   train->add_option("--epochs", ta.epochs, "epochs (default 5)");
   train->add_option("--batch", ta.batch, "batch size (default 128; under mpirun: per rank)");
   train->add_option("--global-batch", ta.global_batch,

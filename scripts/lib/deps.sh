@@ -7,6 +7,7 @@ VAE_DEBIAN_PACKAGES=(
   doctest-dev zlib1g-dev libstb-dev libturbojpeg0-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
+  libsentencepiece-dev                             # the caption tokenizer (optional: VAE_WITH_SENTENCEPIECE)
   doxygen python3   # scripts/docs.sh (the API reference) and its comment filter
   libopenmpi-dev openmpi-bin                       # data-parallel training (optional: VAE_WITH_MPI)
   clang-14 libclang-rt-14-dev                      # scripts/fuzz.sh: libFuzzer with ASan + UBSan
