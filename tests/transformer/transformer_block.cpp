@@ -1,0 +1,58 @@
+// TransformerBlock: finite-difference gradients, PyTorch parity with nanoGPT's Block, the KV-cache forward.
+#include "vae/transformer/transformer_block.hpp"
+
+#include "transformer_test_support.hpp"
+
+using namespace vae;
+
+TEST_CASE("TransformerBlock gradients match finite differences (double)") {
+  generator rng(21);
+  TransformerBlock<double> block(4, 2);
+  parameter_store<double> store;
+  store.attach(block, rng);
+  auto x = test::random_tensor<double>({2, 3, 4}, rng);
+  const auto report = testing::check_layer_gradients(block, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+  // x 24; ln_1 4+4; c_attn 48+12; c_proj 16+4; ln_2 4+4; c_fc 64+16; mlp.c_proj 64+4
+  CHECK(report.checked == 24 + 8 + 60 + 20 + 8 + 80 + 68);
+  CHECK(report.checked == test::layer_checks(x, store));
+}
+
+TEST_CASE("TransformerBlock matches PyTorch (nanoGPT's Block, float32)") {
+  const auto f = test::golden("transformer_block");
+  generator rng(0);
+  TransformerBlock<float> block(8, 2);
+  parameter_store<float> store;
+  store.attach(block, rng);
+  CHECK(store.entries().front().name == "ln_1.weight");
+  CHECK(store.find("mlp.c_fc.weight") != nullptr);
+  test::transformer::load_store(store, f);
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  test::require_parity(block.forward(x), f, "y", "TransformerBlock forward");
+  store.zero_grad();
+  test::require_parity(block.backward(r), f, "dx", "TransformerBlock dx");
+  CHECK(test::transformer::require_grad_parity(store, f, "TransformerBlock") == 12);
+}
+
+TEST_CASE("TransformerBlock: the KV-cache forward reproduces the full forward") {
+  generator rng(22);
+  TransformerBlock<float> block(16, 2);
+  parameter_store<float> store;
+  store.attach(block, rng);
+  const std::int64_t T = 5, C = 16;
+  const auto x = test::random_tensor<float>({1, T, C}, rng);
+  const tensor<float> full = block.forward(x);
+  kv_cache<float> cache(1, 1, 2, T, 8);
+  double worst = 0;
+  for (std::int64_t t = 0; t < T; ++t) {
+    tensor<float> one({1, 1, C});
+    std::copy(x.data() + t * C, x.data() + (t + 1) * C, one.data());
+    const auto& y = block.forward_cached(one, cache.slot(0, 1));
+    cache.advance(1);
+    for (std::int64_t c = 0; c < C; ++c) worst = std::max(worst, double(std::abs(y.data()[c] - full.data()[t * C + c])));
+  }
+  MESSAGE("block: cached vs full max |diff| " << worst);
+  CHECK(worst < 1e-5);
+}
