@@ -105,15 +105,17 @@ class GPTPrior {
   // Positions a training sequence feeds (and a kv_cache must hold): Lt + H·W − 1.
   std::int64_t context() const { return o_.text_length + image_tokens() - 1; }
 
-  // tokens [N, L] of joint ids (L ≤ context()) → logits [N, L, Vt + Vi] (owned by lm_head).
-  const tensor<T, B>& forward(const token_tensor& tokens) {
+  // tokens [N, L] of joint ids (L ≤ context()) → logits [N, L, Vt + Vi] (owned by lm_head); last_only: [N, 1, ·] of
+  // the last position only (no backward then).
+  const tensor<T, B>& forward(const token_tensor& tokens, bool last_only = false) {
     check(tokens.rank() == 2 && tokens.dim(0) > 0 && tokens.dim(1) > 0 && tokens.dim(1) <= context(), [&] {
       return cat("GPTPrior::forward: expected tokens [N, L] with 1 ≤ L ≤ ", context(), ", got ", tokens.shape());
     });
     embed(tokens, 0);
     const tensor<T, B>* h = &x_;
     for (auto& b : blocks_) h = &b.forward(*h);
-    forwarded_ = true;
+    forwarded_ = !last_only;
+    if (last_only) h = &last_positions(*h);
     return lm_head_.forward(ln_f_.forward(*h));
   }
 
@@ -184,18 +186,13 @@ class GPTPrior {
                        " cached do not fit this model's context of ", context(), " (or the cache is another model's)");
           });
     forwarded_ = false;
-    const std::int64_t n = tokens.dim(0), tn = tokens.dim(1), c = o_.n_embd;
+    const std::int64_t tn = tokens.dim(1);
     embed(tokens, cache.length());
     const tensor<T, B>* h = &x_;
     for (std::size_t i = 0; i < blocks_.size(); ++i)
       h = &blocks_[i].forward_cached(*h, cache.slot(static_cast<std::int64_t>(i), tn));
     cache.advance(tn);
-    if (last_only && tn > 1) {
-      last_.resize({n, 1, c});
-      for (std::int64_t b = 0; b < n; ++b)
-        std::copy(h->data() + ((b + 1) * tn - 1) * c, h->data() + (b + 1) * tn * c, last_.data() + b * c);
-      h = &last_;
-    }
+    if (last_only) h = &last_positions(*h);
     return lm_head_.forward(ln_f_.forward(*h));
   }
 
@@ -267,6 +264,16 @@ class GPTPrior {
       a = wpe_row_.value + (i / o_.image_width) * c;
       b = wpe_col_.value + (i % o_.image_width) * c;
     }
+  }
+
+  // The last position of each row of h [N, L, C] (h itself when L = 1).
+  const tensor<T, B>& last_positions(const tensor<T, B>& h) {
+    const std::int64_t n = h.dim(0), l = h.dim(1), c = h.dim(2);
+    if (l == 1) return h;
+    last_.resize({n, 1, c});
+    for (std::int64_t b = 0; b < n; ++b)
+      std::copy(h.data() + ((b + 1) * l - 1) * c, h.data() + (b + 1) * l * c, last_.data() + b * c);
+    return last_;
   }
 
   // x_ = wte(tokens) + positions first .. first + L − 1.
