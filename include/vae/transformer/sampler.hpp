@@ -179,12 +179,15 @@ void sample_position(const GPTPrior<T, B>& model, const tensor<T, B>& logits, st
 
 // Samples the image tokens [n, H·W] of n captions text [n, Lt] with a KV cache. prime (optional) [n, P] gives each
 // image's first P tokens (completion). With cfg_scale ≠ 1 every caption also runs as the empty caption in the same
-// batch (2n rows). The same options and seed give the same tokens.
+// batch (2n rows). The same options and seed give the same tokens. Freezes the model's store for inference
+// (parameter_store::freeze_for_inference: the Linear weights read transposed, the same results bit for bit); the next
+// optimizer step or load thaws it.
 template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                             const sampling_options& o,
                                             const tensor<std::int32_t, B>* prime = nullptr) {
   detail::check_sampling_call(model, text, o, prime);
+  model.parameters().freeze_for_inference();
   const auto& mo = model.options();
   const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
   const bool guided = o.cfg_scale != 1.0;
@@ -215,6 +218,7 @@ tensor<std::int32_t, B> sample_image_tokens_uncached(GPTPrior<T, B>& model, cons
                                                      const sampling_options& o,
                                                      const tensor<std::int32_t, B>* prime = nullptr) {
   detail::check_sampling_call(model, text, o, prime);
+  model.parameters().freeze_for_inference();
   const auto& mo = model.options();
   const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
   const bool guided = o.cfg_scale != 1.0;
