@@ -1,4 +1,4 @@
-// causal_attention op: finite-difference gradient in qkv (double), the probabilities (rows sum to 1, exactly 0 above
+// causal_attention op: finite-difference gradient in qkv (double, both forward paths), the probabilities (rows sum to 1, exactly 0 above
 // the diagonal), the KV-cache form against the full form.
 #include "vae/ops/causal_attention.hpp"
 
@@ -10,28 +10,31 @@
 using namespace vae;
 
 TEST_CASE("causal_attention backward matches finite differences in every qkv element (double)") {
-  generator rng(31);
-  const attention_dims d{2, 4, 4, 2, 3};  // batch 2, T 4, 2 heads of 3
-  auto qkv = test::random_tensor<double>({2, 4, 18}, rng);
-  const auto r = test::random_tensor<double>({2, 4, 6}, rng);
-  tensor<double> y({2, 4, 6}), att({2, 2, 4, 4}), dqkv({2, 4, 18});
-  ops::causal_attention_forward<cpu>(d, qkv.data(), y.data(), att.data());
-  ops::causal_attention_backward<cpu>(d, qkv.data(), att.data(), r.data(), dqkv.data());
-  auto loss = [&] {
+  // T 4: the forward's written-out products (a KV-cache step's path); T 10: its matrix products
+  for (const std::int64_t T : {4, 10}) {
+    generator rng(31);
+    const attention_dims d{2, T, T, 2, 3};  // batch 2, 2 heads of 3
+    auto qkv = test::random_tensor<double>({2, T, 18}, rng);
+    const auto r = test::random_tensor<double>({2, T, 6}, rng);
+    tensor<double> y({2, T, 6}), att({2, 2, T, T}), dqkv({2, T, 18});
     ops::causal_attention_forward<cpu>(d, qkv.data(), y.data(), att.data());
-    double s = 0;
-    for (std::int64_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
-    return s;
-  };
-  testing::gradcheck_options opt;
-  opt.max_checks_per_tensor = 1000;
-  testing::gradcheck_report report;
-  testing::check_gradient(loss, qkv.data(), dqkv.data(), qkv.numel(), "qkv", opt, report);
-  INFO(report.summary());
-  CHECK(report.ok);
-  CHECK(report.checked == 144);
-  // the first position's query sees one key only: its q gradient is exactly zero
-  for (std::int64_t c = 0; c < 6; ++c) CHECK(dqkv[c] == 0.0);
+    ops::causal_attention_backward<cpu>(d, qkv.data(), att.data(), r.data(), dqkv.data());
+    auto loss = [&] {
+      ops::causal_attention_forward<cpu>(d, qkv.data(), y.data(), att.data());
+      double s = 0;
+      for (std::int64_t i = 0; i < y.numel(); ++i) s += y[i] * r[i];
+      return s;
+    };
+    testing::gradcheck_options opt;
+    opt.max_checks_per_tensor = 1000;
+    testing::gradcheck_report report;
+    testing::check_gradient(loss, qkv.data(), dqkv.data(), qkv.numel(), "qkv", opt, report);
+    INFO("T = " << T << ": " << report.summary());
+    CHECK(report.ok);
+    CHECK(report.checked == 2 * T * 18);
+    // the first position's query sees one key only: its q gradient is exactly zero
+    for (std::int64_t c = 0; c < 6; ++c) CHECK(dqkv[c] == 0.0);
+  }
 }
 
 TEST_CASE("causal_attention probabilities: rows sum to 1, exactly 0 above the diagonal") {
@@ -57,7 +60,7 @@ TEST_CASE("causal_attention probabilities: rows sum to 1, exactly 0 above the di
 
 TEST_CASE("cached_attention_forward over a growing cache equals the full causal attention") {
   generator rng(33);
-  const std::int64_t batch = 2, T = 7, H = 2, D = 4, C = H * D, cap = 8;
+  const std::int64_t batch = 2, T = 12, H = 2, D = 4, C = H * D, cap = 13;  // T > 8: the full form's products
   const auto qkv = test::random_tensor<float>({batch, T, 3 * C}, rng);
   tensor<float> y({batch, T, C}), att({batch, H, T, T});
   ops::causal_attention_forward<cpu>({batch, T, T, H, D}, qkv.data(), y.data(), att.data());

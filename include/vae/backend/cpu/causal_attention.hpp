@@ -1,5 +1,5 @@
 // cpu kernel of the causal attention op: one task per (batch row, head); the products through Eigen (serial inside the
-// task), the masked softmax written out with sums in double.
+// task) or, for a KV-cache step's few queries, written out; the masked softmax written out with sums in double.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -16,11 +16,34 @@ template <>
 struct kernel<causal_attention_op, cpu> {
   // One head of one batch row: p [Tq, S] = softmax(q·kᵀ·scale) with query i seeing keys 0..S − Tq + i (the rest of
   // its row set to 0), then y = p·v. q, k, v, y are row-major with leading dimensions ldq, ldk, ldv, ldy.
+  // A few queries (a KV-cache step) are matrix-vector products: written out below, the dot products in `lanes`
+  // independent partial sums so that the compiler vectorises them, where a BLAS gemv call per head costs more.
+  static constexpr std::int64_t few_queries = 8;
+  static constexpr std::int64_t lanes = 16;
+
+  template <class T>
+  static T dot(const T* a, const T* b, std::int64_t n) {
+    T acc[lanes] = {};
+    std::int64_t i = 0;
+    for (; i + lanes <= n; i += lanes)
+      for (std::int64_t l = 0; l < lanes; ++l) acc[l] += a[i + l] * b[i + l];
+    T s = 0;
+    for (std::int64_t l = 0; l < lanes; ++l) s += acc[l];
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+  }
+
   template <class T>
   static void attend(std::int64_t Tq, std::int64_t S, std::int64_t D, const T* q, std::int64_t ldq, const T* k,
                      std::int64_t ldk, const T* v, std::int64_t ldv, T* p, T* y, std::int64_t ldy) {
     const T scale = static_cast<T>(1.0 / std::sqrt(static_cast<double>(D)));
-    cpu_detail::gemm_eigen<T>(false, true, Tq, S, D, scale, q, ldq, k, ldk, T(0), p, S);
+    const bool few = Tq <= few_queries;
+    if (few) {
+      for (std::int64_t i = 0; i < Tq; ++i)
+        for (std::int64_t j = 0, seen = S - Tq + i + 1; j < seen; ++j) p[i * S + j] = scale * dot(q + i * ldq, k + j * ldk, D);
+    } else {
+      cpu_detail::gemm_eigen<T>(false, true, Tq, S, D, scale, q, ldq, k, ldk, T(0), p, S);
+    }
     for (std::int64_t i = 0; i < Tq; ++i) {
       T* row = p + i * S;
       const std::int64_t seen = S - Tq + i + 1;
@@ -35,7 +58,19 @@ struct kernel<causal_attention_op, cpu> {
       for (std::int64_t j = 0; j < seen; ++j) row[j] *= inv;
       std::fill(row + seen, row + S, T(0));
     }
-    cpu_detail::gemm_eigen<T>(false, false, Tq, D, S, T(1), p, S, v, ldv, T(0), y, ldy);
+    if (few) {
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        T* yi = y + i * ldy;
+        std::fill(yi, yi + D, T(0));
+        for (std::int64_t j = 0, seen = S - Tq + i + 1; j < seen; ++j) {
+          const T pj = p[i * S + j];
+          const T* vj = v + j * ldv;
+          for (std::int64_t c = 0; c < D; ++c) yi[c] += pj * vj[c];
+        }
+      }
+    } else {
+      cpu_detail::gemm_eigen<T>(false, false, Tq, D, S, T(1), p, S, v, ldv, T(0), y, ldy);
+    }
   }
 
   template <class T>

@@ -1,7 +1,9 @@
-// kv_cache_bench: sampling 1024 image tokens from a GPTPrior with the KV cache against recomputing the prefix at every
-// token, the configuration of ../shared/reference/transformer_prior.py (4 layers, d 256, 4 heads, vocab 2048, 8-token
-// prefix, 32x32 tokens). Prints one JSON line per batch size.
-//   kv_cache_bench [--batch 1] [--reps 3] [--cache-only]
+// gpt_prior_bench: GPTPrior at the sizes of ../shared/reference/transformer_prior.py (4 layers, d 256, 4 heads), one
+// JSON line per run.
+//   gpt_prior_bench [--batch 1] [--reps 3] [--cache-only]    sampling 1024 tokens (vocab 2048, 8-token prefix, 32x32)
+//                                                            with the KV cache against recomputing the prefix
+//   gpt_prior_bench --train [--batch 128] [--reps 6]         training: 8 caption + 49 image tokens (vocab 512), Adam
+
 // The uncached time is estimated as the reference script does: one step timed at several context lengths, integrated
 // over the 1024 steps (piecewise linear), with a direct run of the first 64 steps as a check of the estimate.
 #include <cstdio>
@@ -12,18 +14,64 @@
 
 #include "bench_common.hpp"
 #include "vae/models/gpt_prior.hpp"
+#include "vae/train/adam.hpp"
 #include "vae/transformer/sampler.hpp"
 
+namespace {
+// Training throughput as transformer_prior.py measures it: random tokens (the speed does not depend on the data), 3
+// warm-up steps, then the median over windows of 3 steps.
+int train(std::int64_t batch, int reps) {
+  using vae_bench::median;
+  using vae_bench::now;
+  vae::gpt_prior_options o;
+  o.text_vocab = 128;
+  o.text_length = 8;
+  o.image_vocab = 512;
+  o.image_height = 7;
+  o.image_width = 7;
+  vae::GPTPrior<float> model(o, 0);
+  vae::tensor<std::int32_t> text({batch, 8}), image({batch, 49});
+  vae::generator rng(0);
+  for (std::int64_t i = 0; i < text.numel(); ++i) text[i] = static_cast<std::int32_t>(rng.below(128));
+  for (std::int64_t i = 0; i < image.numel(); ++i) image[i] = static_cast<std::int32_t>(rng.below(512));
+  vae::Adam<float> adam({.lr = 1e-3});
+  double loss = 0;
+  auto step = [&] {
+    loss = model.train_step_loss(text, image, rng).loss;
+    adam.step_and_zero_grad(model.parameters());
+  };
+  for (int i = 0; i < 3; ++i) step();
+  std::vector<double> windows;
+  for (int w = 0; w < reps / 3 + (reps % 3 != 0); ++w) {
+    const double t0 = now();
+    for (int i = 0; i < 3; ++i) step();
+    windows.push_back((now() - t0) / 3);
+  }
+  const double st = median(windows);
+  std::printf("{\"bench\": \"gpt_train\", \"model\": \"GPTPrior 4L d256 4h, seq 8+49 (input 56), vocab 512 (+128 text)\", "
+              "\"batch\": %lld, \"threads\": %d, \"params\": %lld, \"step_ms\": %.1f, \"image_tokens_per_s\": %.1f, "
+              "\"windows\": %zu, \"loss_last\": %.3f}\n",
+              static_cast<long long>(batch), vae::max_threads(), static_cast<long long>(model.parameters().size()),
+              st * 1e3, double(batch * 49) / st, windows.size(), loss);
+  return 0;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
-  std::int64_t batch = 1;
-  int reps = 3;
-  bool cache_only = false;
-  for (int i = 1; i < argc; ++i)
+  std::int64_t batch = 0;
+  int reps = 0;
+  bool cache_only = false, training = false;
+  for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--cache-only")) cache_only = true;
-  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--train")) training = true;
+  }
+  for (int i = 1; i + 1 < argc; ++i) {
     if (!std::strcmp(argv[i], "--batch")) batch = std::atoll(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--reps")) reps = std::atoi(argv[i + 1]);
   }
+  if (training) return train(batch > 0 ? batch : 128, reps > 0 ? reps : 6);
+  if (batch <= 0) batch = 1;
+  if (reps <= 0) reps = 3;
   using vae_bench::median;
   using vae_bench::now;
   vae::gpt_prior_options o;
