@@ -18,18 +18,25 @@
 #include "vae/transformer/sampler.hpp"
 
 namespace {
+// transformer_prior.py's model: 4 layers, d 256, 4 heads, an 8-token prefix over 128 caption tokens, a side x side grid.
+vae::gpt_prior_options reference_sizes(std::int64_t image_vocab, std::int64_t side) {
+  vae::gpt_prior_options o;
+  o.text_vocab = 128;
+  o.text_length = 8;
+  o.image_vocab = image_vocab;
+  o.image_height = o.image_width = side;
+  o.n_layer = 4;
+  o.n_head = 4;
+  o.n_embd = 256;
+  return o;
+}
+
 // Training throughput as transformer_prior.py measures it: random tokens (the speed does not depend on the data), 3
 // warm-up steps, then the median over windows of 3 steps.
 int train(std::int64_t batch, int reps) {
   using vae_bench::median;
   using vae_bench::now;
-  vae::gpt_prior_options o;
-  o.text_vocab = 128;
-  o.text_length = 8;
-  o.image_vocab = 512;
-  o.image_height = 7;
-  o.image_width = 7;
-  vae::GPTPrior<float> model(o, 0);
+  vae::GPTPrior<float> model(reference_sizes(512, 7), 0);
   vae::tensor<std::int32_t> text({batch, 8}), image({batch, 49});
   vae::generator rng(0);
   for (std::int64_t i = 0; i < text.numel(); ++i) text[i] = static_cast<std::int32_t>(rng.below(128));
@@ -74,15 +81,7 @@ int main(int argc, char** argv) {
   if (reps <= 0) reps = 3;
   using vae_bench::median;
   using vae_bench::now;
-  vae::gpt_prior_options o;
-  o.text_vocab = 128;
-  o.text_length = 8;
-  o.image_vocab = 2048;
-  o.image_height = 32;
-  o.image_width = 32;
-  o.n_layer = 4;
-  o.n_head = 4;
-  o.n_embd = 256;
+  const vae::gpt_prior_options o = reference_sizes(2048, 32);
   vae::GPTPrior<float> model(o, 0);
   const std::int64_t n_tokens = model.image_tokens(), prefix = o.text_length;
   vae::tensor<std::int32_t> text({batch, prefix});

@@ -13,15 +13,7 @@ using namespace vae;
 
 namespace gpt_prior_test {
 gpt_prior_options tiny(double text_loss_weight = 0.25) {
-  gpt_prior_options o;
-  o.text_vocab = 5;
-  o.text_length = 3;
-  o.image_vocab = 4;
-  o.image_height = 2;
-  o.image_width = 2;
-  o.n_layer = 2;
-  o.n_head = 2;
-  o.n_embd = 4;
+  auto o = test::transformer::prior_options(5, 3, 4, 2, 2, 2, 2, 4);
   o.text_loss_weight = text_loss_weight;
   return o;
 }
@@ -61,15 +53,7 @@ TEST_CASE("GPTPrior gradients of the whole model match finite differences (doubl
 
 TEST_CASE("GPTPrior matches PyTorch: logits, loss with text weight 1/8, every parameter gradient (float32)") {
   const auto f = test::golden("gpt_prior");
-  gpt_prior_options o;
-  o.text_vocab = 7;
-  o.text_length = 3;
-  o.image_vocab = 5;
-  o.image_height = 2;
-  o.image_width = 3;
-  o.n_layer = 2;
-  o.n_head = 2;
-  o.n_embd = 8;
+  auto o = test::transformer::prior_options(7, 3, 5, 2, 3, 2, 2, 8);
   o.text_loss_weight = 1.0 / 8;
   GPTPrior<float> model(o);
   test::transformer::load_store(model.parameters(), f);
@@ -143,16 +127,7 @@ TEST_CASE("GPTPrior: caption dropout 1 trains on the empty caption") {
 
 TEST_CASE("GPTPrior: a few Adam steps learn a deterministic caption → tokens task") {
   // caption k (one token) → image tokens (k + i) mod 4 at grid position i
-  gpt_prior_options o;
-  o.text_vocab = 4;
-  o.text_length = 1;
-  o.image_vocab = 4;
-  o.image_height = 2;
-  o.image_width = 3;
-  o.n_layer = 2;
-  o.n_head = 2;
-  o.n_embd = 32;
-  GPTPrior<float> model(o, 1);
+  GPTPrior<float> model(test::transformer::prior_options(4, 1, 4, 2, 3, 2, 2, 32), 1);
   tensor<std::int32_t> text({4, 1}), image({4, 6});
   for (std::int32_t k = 0; k < 4; ++k) {
     text[k] = k;

@@ -18,19 +18,7 @@ std::set<std::int64_t> support(const std::vector<float>& v) {
   return s;
 }
 
-gpt_prior_options tiny() {
-  gpt_prior_options o;
-  o.text_vocab = 6;
-  o.text_length = 2;
-  o.image_vocab = 9;
-  o.image_height = 3;
-  o.image_width = 4;
-  o.n_layer = 2;
-  o.n_head = 2;
-  o.n_embd = 16;
-  o.empty_text_token = 0;
-  return o;
-}
+gpt_prior_options tiny() { return test::transformer::prior_options(6, 2, 9, 3, 4, 2, 2, 16); }
 
 // A model whose logits are far from uniform (larger weights than nanoGPT's init), so samples depend on the model.
 void sharpen(GPTPrior<float>& model) {

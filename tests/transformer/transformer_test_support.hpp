@@ -5,6 +5,7 @@
 
 #include "../test_support.hpp"
 #include "vae/core/parameters.hpp"
+#include "vae/models/gpt_prior.hpp"
 #include "vae/testing/gradcheck.hpp"
 
 namespace vae::test::transformer {
@@ -33,6 +34,36 @@ int require_grad_parity(parameter_store<T>& store, const io::safetensors_file& f
     ++compared;
   }
   return compared;
+}
+
+// A layer against a fixture of "x", "r", "y" = layer(x), "dx" and "<name>.grad" of sum(y * r): loads the parameters,
+// compares the forward, dx and every parameter gradient; returns how many parameter gradients were compared.
+template <class Layer>
+int require_layer_parity(Layer& layer, parameter_store<float>& store, const io::safetensors_file& f,
+                         const std::string& label) {
+  load_store(store, f);
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  require_parity(layer.forward(x), f, "y", label + " forward");
+  store.zero_grad();
+  require_parity(layer.backward(r), f, "dx", label + " dx");
+  return require_grad_parity(store, f, label);
+}
+
+// gpt_prior_options with the sizes given and the rest at their defaults.
+inline gpt_prior_options prior_options(std::int64_t text_vocab, std::int64_t text_length, std::int64_t image_vocab,
+                                       std::int64_t image_height, std::int64_t image_width, std::int64_t n_layer,
+                                       std::int64_t n_head, std::int64_t n_embd) {
+  gpt_prior_options o;
+  o.text_vocab = text_vocab;
+  o.text_length = text_length;
+  o.image_vocab = image_vocab;
+  o.image_height = image_height;
+  o.image_width = image_width;
+  o.n_layer = n_layer;
+  o.n_head = n_head;
+  o.n_embd = n_embd;
+  return o;
 }
 
 // Finite-difference check of a scalar loss in every trainable parameter of `store` (each tensor capped at

@@ -175,6 +175,35 @@ void sample_position(const GPTPrior<T, B>& model, const tensor<T, B>& logits, st
     out[b * hw + t] = static_cast<std::int32_t>(sample_logits<T>(row, o, u));
   }
 }
+
+// The sampling loop shared by both samplers. Feeder: start(rows [R, Lt + P]) and feed(next [R, 1]) return logits whose
+// last position per row predicts the next image token.
+template <class T, class B, class Feeder>
+tensor<std::int32_t, B> sample_with(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
+                                    const sampling_options& o, const tensor<std::int32_t, B>* prime, Feeder&& feeder) {
+  check_sampling_call(model, text, o, prime);
+  model.parameters().freeze_for_inference();
+  const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
+  const bool guided = o.cfg_scale != 1.0;
+  const std::int64_t rows = guided ? 2 * n : n;
+  tensor<std::int32_t, B> out({n, hw});
+  for (std::int64_t b = 0; b < n; ++b)
+    for (std::int64_t i = 0; i < p; ++i) out[b * hw + i] = (*prime)[b * p + i];
+  if (p == hw) return out;
+  generator rng(o.seed);
+  std::vector<T> row;
+  const tensor<T, B>* logits = &feeder.start(first_rows(model, text, prime, guided));
+  tensor<std::int32_t, B> next({rows, 1});
+  for (std::int64_t t = p; t < hw; ++t) {
+    sample_position(model, *logits, n, guided, o, rng, row, out, t);
+    if (o.progress) o.progress(t - p + 1, hw - p);
+    if (t + 1 == hw) break;
+    for (std::int64_t r = 0; r < rows; ++r)
+      next[r] = static_cast<std::int32_t>(model.options().text_vocab) + out[(r % n) * hw + t];
+    logits = &feeder.feed(next);
+  }
+  return out;
+}
 }  // namespace detail
 
 // Samples the image tokens [n, H·W] of n captions text [n, Lt] with a KV cache. prime (optional) [n, P] gives each
@@ -186,29 +215,16 @@ template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                             const sampling_options& o,
                                             const tensor<std::int32_t, B>* prime = nullptr) {
-  detail::check_sampling_call(model, text, o, prime);
-  model.parameters().freeze_for_inference();
-  const auto& mo = model.options();
-  const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
-  const bool guided = o.cfg_scale != 1.0;
-  const std::int64_t rows = guided ? 2 * n : n;
-  tensor<std::int32_t, B> out({n, hw});
-  for (std::int64_t b = 0; b < n; ++b)
-    for (std::int64_t i = 0; i < p; ++i) out[b * hw + i] = (*prime)[b * p + i];
-  if (p == hw) return out;
-  generator rng(o.seed);
-  auto cache = model.make_cache(rows);
-  std::vector<T> row;
-  const tensor<T, B>* logits = &model.forward_cached(detail::first_rows(model, text, prime, guided), cache, true);
-  tensor<std::int32_t, B> next({rows, 1});
-  for (std::int64_t t = p; t < hw; ++t) {
-    detail::sample_position(model, *logits, n, guided, o, rng, row, out, t);
-    if (o.progress) o.progress(t - p + 1, hw - p);
-    if (t + 1 == hw) break;
-    for (std::int64_t r = 0; r < rows; ++r) next[r] = static_cast<std::int32_t>(mo.text_vocab) + out[(r % n) * hw + t];
-    logits = &model.forward_cached(next, cache);
-  }
-  return out;
+  struct cached {
+    GPTPrior<T, B>& model;
+    std::optional<kv_cache<T, B>> cache;
+    const tensor<T, B>& start(const tensor<std::int32_t, B>& rows) {
+      cache.emplace(model.make_cache(rows.dim(0)));
+      return model.forward_cached(rows, *cache, true);
+    }
+    const tensor<T, B>& feed(const tensor<std::int32_t, B>& next) { return model.forward_cached(next, *cache); }
+  };
+  return detail::sample_with(model, text, o, prime, cached{model, std::nullopt});
 }
 
 // The same sampling without a cache: every position re-runs the model over the whole prefix. Gives the tokens of
@@ -217,32 +233,25 @@ template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens_uncached(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                                      const sampling_options& o,
                                                      const tensor<std::int32_t, B>* prime = nullptr) {
-  detail::check_sampling_call(model, text, o, prime);
-  model.parameters().freeze_for_inference();
-  const auto& mo = model.options();
-  const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
-  const bool guided = o.cfg_scale != 1.0;
-  const std::int64_t rows = guided ? 2 * n : n;
-  tensor<std::int32_t, B> out({n, hw});
-  for (std::int64_t b = 0; b < n; ++b)
-    for (std::int64_t i = 0; i < p; ++i) out[b * hw + i] = (*prime)[b * p + i];
-  if (p == hw) return out;
-  generator rng(o.seed);
-  std::vector<T> row;
-  tensor<std::int32_t, B> seq = detail::first_rows(model, text, prime, guided);
-  for (std::int64_t t = p; t < hw; ++t) {
-    detail::sample_position(model, model.forward(seq, true), n, guided, o, rng, row, out, t);
-    if (o.progress) o.progress(t - p + 1, hw - p);
-    if (t + 1 == hw) break;
-    const std::int64_t l = seq.dim(1);
-    tensor<std::int32_t, B> longer({rows, l + 1});
-    for (std::int64_t r = 0; r < rows; ++r) {
-      std::copy(seq.data() + r * l, seq.data() + (r + 1) * l, longer.data() + r * (l + 1));
-      longer[r * (l + 1) + l] = static_cast<std::int32_t>(mo.text_vocab) + out[(r % n) * hw + t];
+  struct recomputed {
+    GPTPrior<T, B>& model;
+    tensor<std::int32_t, B> seq;
+    const tensor<T, B>& start(const tensor<std::int32_t, B>& rows) {
+      seq = rows;
+      return model.forward(seq, true);
     }
-    seq = std::move(longer);
-  }
-  return out;
+    const tensor<T, B>& feed(const tensor<std::int32_t, B>& next) {
+      const std::int64_t rows = seq.dim(0), l = seq.dim(1);
+      tensor<std::int32_t, B> longer({rows, l + 1});
+      for (std::int64_t r = 0; r < rows; ++r) {
+        std::copy(seq.data() + r * l, seq.data() + (r + 1) * l, longer.data() + r * (l + 1));
+        longer[r * (l + 1) + l] = next[r];
+      }
+      seq = std::move(longer);
+      return model.forward(seq, true);
+    }
+  };
+  return detail::sample_with(model, text, o, prime, recomputed{model, {}});
 }
 
 }  // namespace vae

@@ -38,13 +38,7 @@ class TransformerBlock {
 
   // x: [B, T, C] → [B, T, C].
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    const auto& a = attn_.forward(ln_1_.forward(x));
-    h_.resize(x.shape());
-    ops::add<B>(x.numel(), x.data(), a.data(), h_.data());
-    const auto& m = mlp_forward(h_);
-    out_.resize(x.shape());
-    ops::add<B>(x.numel(), h_.data(), m.data(), out_.data());
-    return out_;
+    return residuals(x, attn_.forward(ln_1_.forward(x)));
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
@@ -60,13 +54,7 @@ class TransformerBlock {
 
   // Incremental decoding (see CausalSelfAttention::forward_cached). No backward.
   const tensor<T, B>& forward_cached(const tensor<T, B>& x, const kv_cache_slot<T>& slot) {
-    const auto& a = attn_.forward_cached(ln_1_.forward(x), slot);
-    h_.resize(x.shape());
-    ops::add<B>(x.numel(), x.data(), a.data(), h_.data());
-    const auto& m = mlp_forward(h_);
-    out_.resize(x.shape());
-    ops::add<B>(x.numel(), h_.data(), m.data(), out_.data());
-    return out_;
+    return residuals(x, attn_.forward_cached(ln_1_.forward(x), slot));
   }
 
   CausalSelfAttention<T, B>& attn() { return attn_; }
@@ -76,8 +64,14 @@ class TransformerBlock {
   Linear<T, B>& c_proj() { return c_proj_; }
 
  private:
-  const tensor<T, B>& mlp_forward(const tensor<T, B>& h) {
-    return c_proj_.forward(gelu_.forward(c_fc_.forward(ln_2_.forward(h))));
+  // From the attention's output a: h = x + a, then h + mlp(ln_2(h)).
+  const tensor<T, B>& residuals(const tensor<T, B>& x, const tensor<T, B>& a) {
+    h_.resize(x.shape());
+    ops::add<B>(x.numel(), x.data(), a.data(), h_.data());
+    const auto& m = c_proj_.forward(gelu_.forward(c_fc_.forward(ln_2_.forward(h_))));
+    out_.resize(x.shape());
+    ops::add<B>(x.numel(), h_.data(), m.data(), out_.data());
+    return out_;
   }
 
   LayerNorm<T, B> ln_1_;
