@@ -85,3 +85,20 @@ TEST_CASE("CausalSelfAttention refuses sizes that do not split into heads and wr
   tensor<float> dy({1, 2, 8}, 0.f);
   CHECK_THROWS_WITH_AS(attn.backward(dy), doctest::Contains("before forward"), vae::error);
 }
+
+TEST_CASE("CausalSelfAttention backward accumulates into parameter gradients") {
+  generator rng(41);
+  CausalSelfAttention<double> layer(6, 2);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  const auto x = test::random_tensor<double>({2, 3, 6}, rng);
+  const auto dy = test::random_tensor<double>({2, 3, 6}, rng);
+  store.zero_grad();
+  layer.forward(x);
+  layer.backward(dy);
+  const std::vector<double> once(store.grads(), store.grads() + store.size());
+  layer.backward(dy);
+  std::int64_t doubled = 0;
+  for (std::int64_t i = 0; i < store.size(); ++i) doubled += store.grads()[i] == doctest::Approx(2 * once[i]);
+  CHECK(doubled == store.size());
+}

@@ -50,3 +50,20 @@ TEST_CASE("TransformerBlock: the KV-cache forward reproduces the full forward") 
   MESSAGE("block: cached vs full max |diff| " << worst);
   CHECK(worst < 1e-5);
 }
+
+TEST_CASE("TransformerBlock backward accumulates into parameter gradients") {
+  generator rng(41);
+  TransformerBlock<double> layer(4, 2);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  const auto x = test::random_tensor<double>({2, 3, 4}, rng);
+  const auto dy = test::random_tensor<double>({2, 3, 4}, rng);
+  store.zero_grad();
+  layer.forward(x);
+  layer.backward(dy);
+  const std::vector<double> once(store.grads(), store.grads() + store.size());
+  layer.backward(dy);
+  std::int64_t doubled = 0;
+  for (std::int64_t i = 0; i < store.size(); ++i) doubled += store.grads()[i] == doctest::Approx(2 * once[i]);
+  CHECK(doubled == store.size());
+}

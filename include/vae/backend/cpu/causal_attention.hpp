@@ -21,6 +21,14 @@ struct kernel<causal_attention_op, cpu> {
   static constexpr std::int64_t few_queries = 8;
   static constexpr std::int64_t lanes = 16;
 
+  // Per-thread scratch of at least n values, kept between calls (no allocation per step once it has grown).
+  template <class T>
+  static T* scratch(std::int64_t n) {
+    thread_local std::vector<T> buffer;
+    if (static_cast<std::int64_t>(buffer.size()) < n) buffer.resize(static_cast<std::size_t>(n));
+    return buffer.data();
+  }
+
   template <class T>
   static T dot(const T* a, const T* b, std::int64_t n) {
     T acc[lanes] = {};
@@ -94,13 +102,13 @@ struct kernel<causal_attention_op, cpu> {
       T *dq = dqkv + base, *dk = dq + C, *dv = dq + 2 * C;
       const T* p = att + bh * Tn * Tn;
       const T* g = dy + b * Tn * C + h * D;
-      std::vector<T> ds(static_cast<std::size_t>(Tn * Tn));
+      T* ds = scratch<T>(Tn * Tn);
       // dv = pᵀ·dy; dp = dy·vᵀ
       cpu_detail::gemm_eigen<T>(true, false, Tn, D, Tn, T(1), p, Tn, g, C, T(0), dv, 3 * C);
-      cpu_detail::gemm_eigen<T>(false, true, Tn, Tn, D, T(1), g, C, v, 3 * C, T(0), ds.data(), Tn);
+      cpu_detail::gemm_eigen<T>(false, true, Tn, Tn, D, T(1), g, C, v, 3 * C, T(0), ds, Tn);
       // softmax backward row by row over the visible keys, times the score scale: ds = p ⊙ (dp − Σ dp·p)·scale
       for (std::int64_t i = 0; i < Tn; ++i) {
-        T* r = ds.data() + i * Tn;
+        T* r = ds + i * Tn;
         const T* pr = p + i * Tn;
         double s = 0;
         for (std::int64_t j = 0; j <= i; ++j) s += static_cast<double>(r[j]) * static_cast<double>(pr[j]);
@@ -109,8 +117,8 @@ struct kernel<causal_attention_op, cpu> {
         std::fill(r + i + 1, r + Tn, T(0));
       }
       // dq = ds·k; dk = dsᵀ·q
-      cpu_detail::gemm_eigen<T>(false, false, Tn, D, Tn, T(1), ds.data(), Tn, k, 3 * C, T(0), dq, 3 * C);
-      cpu_detail::gemm_eigen<T>(true, false, Tn, D, Tn, T(1), ds.data(), Tn, q, 3 * C, T(0), dk, 3 * C);
+      cpu_detail::gemm_eigen<T>(false, false, Tn, D, Tn, T(1), ds, Tn, k, 3 * C, T(0), dq, 3 * C);
+      cpu_detail::gemm_eigen<T>(true, false, Tn, D, Tn, T(1), ds, Tn, q, 3 * C, T(0), dk, 3 * C);
     });
   }
 
@@ -127,8 +135,7 @@ struct kernel<causal_attention_op, cpu> {
         std::copy(q + i * 3 * C + C, q + i * 3 * C + C + D, kc + (start + i) * D);
         std::copy(q + i * 3 * C + 2 * C, q + i * 3 * C + 2 * C + D, vc + (start + i) * D);
       }
-      std::vector<T> p(static_cast<std::size_t>(Tn * S));
-      attend(Tn, S, D, q, 3 * C, kc, D, vc, D, p.data(), y + b * Tn * C + h * D, C);
+      attend(Tn, S, D, q, 3 * C, kc, D, vc, D, scratch<T>(Tn * S), y + b * Tn * C + h * D, C);
     });
   }
 };
