@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <sys/resource.h>
 #include <vector>
 
 #include "bench_common.hpp"
@@ -98,10 +99,15 @@ int main(int argc, char** argv) {
     cached.push_back(now() - t0);
   }
   const double tc = median(cached);
+  // The cache's own size, and the process's peak resident memory so far (model, cache, activations).
+  const double cache_mib = double(model.make_cache(batch).bytes()) / (1 << 20);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const double peak_mib = double(usage.ru_maxrss) / 1024;
   if (cache_only) {
     std::printf("{\"bench\": \"kv_cache_sample\", \"batch\": %lld, \"threads\": %d, \"kv_cache_seconds_1024\": %.3f, "
-                "\"kv_cache_tokens_per_s\": %.1f}\n",
-                static_cast<long long>(batch), vae::max_threads(), tc, double(batch * n_tokens) / tc);
+                "\"kv_cache_tokens_per_s\": %.1f, \"kv_cache_mib\": %.1f, \"peak_rss_mib\": %.1f}\n",
+                static_cast<long long>(batch), vae::max_threads(), tc, double(batch * n_tokens) / tc, cache_mib, peak_mib);
     return 0;
   }
 
@@ -144,8 +150,9 @@ int main(int argc, char** argv) {
   std::printf(
       "{\"bench\": \"kv_cache_sample\", \"model\": \"GPTPrior 4L d256 4h, vocab 2048 (+128 text), 1024 tokens + 8 prefix\", "
       "\"batch\": %lld, \"threads\": %d, \"kv_cache_seconds_1024\": %.3f, \"kv_cache_tokens_per_s\": %.1f, "
+      "\"kv_cache_mib\": %.1f, \"peak_rss_mib_after_cached\": %.1f, "
       "\"nocache_seconds_1024_est\": %.2f, \"nocache_tokens_per_s_est\": %.2f, \"nocache_step_ms_at_ctx\": {",
-      static_cast<long long>(batch), vae::max_threads(), tc, double(batch * n_tokens) / tc, est,
+      static_cast<long long>(batch), vae::max_threads(), tc, double(batch * n_tokens) / tc, cache_mib, peak_mib, est,
       double(batch * n_tokens) / est);
   for (std::size_t k = 0; k < ctxs.size(); ++k)
     std::printf("%s\"%lld\": %.2f", k ? ", " : "", static_cast<long long>(ctxs[k]), per[k] * 1e3);
