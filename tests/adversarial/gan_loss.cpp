@@ -2,7 +2,9 @@
 // PyTorch parity (values and gradients, exact hinge kinks included), mean_logit, written (not accumulated) gradients.
 #include "vae/adversarial/gan_loss.hpp"
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "../test_support.hpp"
@@ -99,6 +101,10 @@ TEST_CASE("HingeLoss: values by hand, zero gradient beyond the margin, mean_logi
   CHECK(g.generator(x, &d) == doctest::Approx(-0.125));
   CHECK(d[0] == doctest::Approx(-0.25));
   CHECK(mean_logit(x) == doctest::Approx(0.125));
+  x[2] = std::numeric_limits<double>::quiet_NaN();  // propagated, as torch.relu: a finite check must see it
+  CHECK(std::isnan(g.discriminator_real(x, &d)));
+  CHECK(std::isnan(g.discriminator_fake(x, &d)));
+  CHECK(std::isnan(g.generator(x, &d)));
   tensor<double> empty({0});
   CHECK_THROWS_AS(g.generator(empty, nullptr), vae::error);
 }

@@ -48,10 +48,14 @@ struct BCEWithLogits {
 // The adversarial terms (adversarial/gan_loss.hpp, adversarial/lecam.hpp), each a function of a logit x and a
 // per-element constant t that the caller fills.
 // Hinge on a signed logit: max(0, 1 − t·x), t = +1 for real and −1 for fake logits; derivative −t where
-// 1 − t·x > 0, else 0 (relu'(0) = 0, as PyTorch).
+// 1 − t·x > 0, else 0 (relu'(0) = 0, as PyTorch). A NaN logit gives a NaN value, as torch.relu (std::max would
+// drop it), so a training loop's finite check sees it; the same holds for the two squared terms below.
 struct Hinge {
   static constexpr const char* name = "hinge_loss";
-  double value(double x, double t) const { return std::max(0.0, 1.0 - t * x); }
+  double value(double x, double t) const {
+    const double m = 1.0 - t * x;
+    return m < 0 ? 0.0 : m;
+  }
   double derivative(double x, double t) const { return 1.0 - t * x > 0 ? -t : 0.0; }
 };
 
@@ -65,14 +69,14 @@ struct NegatedProduct {
 // max(0, x − t)²; derivative 2·max(0, x − t). LeCam's real term, t the moving average of fake logits.
 struct ExcessSquared {
   static constexpr const char* name = "excess_squared";
-  double value(double x, double t) const { return x > t ? (x - t) * (x - t) : 0.0; }
+  double value(double x, double t) const { return x < t ? 0.0 : (x - t) * (x - t); }
   double derivative(double x, double t) const { return x > t ? 2 * (x - t) : 0.0; }
 };
 
 // max(0, t − x)²; derivative −2·max(0, t − x). LeCam's fake term, t the moving average of real logits.
 struct DeficitSquared {
   static constexpr const char* name = "deficit_squared";
-  double value(double x, double t) const { return t > x ? (t - x) * (t - x) : 0.0; }
+  double value(double x, double t) const { return t < x ? 0.0 : (t - x) * (t - x); }
   double derivative(double x, double t) const { return t > x ? -2 * (t - x) : 0.0; }
 };
 

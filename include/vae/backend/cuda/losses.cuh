@@ -44,7 +44,7 @@ struct device_loss<losses::BCEWithLogits> {
 
 template <>
 struct device_loss<losses::Hinge> {
-  __device__ static double value(double x, double t) { return fmax(0.0, 1.0 - t * x); }
+  __device__ static double value(double x, double t) { return 1.0 - t * x < 0 ? 0.0 : 1.0 - t * x; }
   __device__ static double derivative(double x, double t) { return 1.0 - t * x > 0 ? -t : 0.0; }
 };
 template <>
@@ -54,12 +54,12 @@ struct device_loss<losses::NegatedProduct> {
 };
 template <>
 struct device_loss<losses::ExcessSquared> {
-  __device__ static double value(double x, double t) { return x > t ? (x - t) * (x - t) : 0.0; }
+  __device__ static double value(double x, double t) { return x < t ? 0.0 : (x - t) * (x - t); }
   __device__ static double derivative(double x, double t) { return x > t ? 2 * (x - t) : 0.0; }
 };
 template <>
 struct device_loss<losses::DeficitSquared> {
-  __device__ static double value(double x, double t) { return t > x ? (t - x) * (t - x) : 0.0; }
+  __device__ static double value(double x, double t) { return t < x ? 0.0 : (t - x) * (t - x); }
   __device__ static double derivative(double x, double t) { return t > x ? -2 * (t - x) : 0.0; }
 };
 
