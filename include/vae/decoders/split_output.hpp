@@ -1,5 +1,5 @@
-// SplitOutputDecoder: a decoder whose last layer can be differentiated on its own (the adaptive GAN weight reads
-// gradients at that layer's weight), and DecoderWithOutput<Body, Out>, which makes one from two layers.
+// AdaptiveWeightDecoder: a decoder whose last layer's weight gradient can be taken alone for any output gradient (the
+// adaptive GAN weight compares two of them), and DecoderWithOutput<Body, Out>, which makes one from two layers.
 #pragma once
 #include <concepts>
 #include <string>
@@ -11,16 +11,17 @@
 
 namespace vae {
 
-// A Layer x̂ = output_layer(body(z)) that exposes the split: output_layer() is the Layer that writes x̂ (taming's
-// conv_out) and has a weight() parameter; backward_body(dh) runs the backward of everything before it, given the
-// gradient in the output layer's input, and returns dz. Its backward(dy) equals
-// backward_body(output_layer().backward(dy)).
+// A decoder Layer that names its last layer (taming: conv_out) and writes dw = ∂L/∂(last layer's weight) for a loss
+// whose gradient in the last forward's output is dy, without touching any stored gradient:
+//   last_layer().weight()                  the weight, parameter<T>&
+//   last_layer_weight_gradient(dy, dw)     dw resized to the weight's shape and WRITTEN
+// (VQGANDecoder; DecoderWithOutput over any output layer with weight_gradient, e.g. Conv2d).
 template <class D>
-concept SplitOutputDecoder =
-    Layer<D> && requires(D& d, const tensor<typename D::value_type, typename D::backend>& t) {
-      { d.output_layer().weight() } -> std::same_as<parameter<typename D::value_type>&>;
-      { d.output_layer().backward(t) } -> std::convertible_to<const tensor<typename D::value_type, typename D::backend>&>;
-      { d.backward_body(t) } -> std::convertible_to<const tensor<typename D::value_type, typename D::backend>&>;
+concept AdaptiveWeightDecoder =
+    Layer<D> && requires(D& d, const tensor<typename D::value_type, typename D::backend>& dy,
+                         tensor<typename D::value_type, typename D::backend>& dw) {
+      { d.last_layer().weight() } -> std::same_as<parameter<typename D::value_type>&>;
+      d.last_layer_weight_gradient(dy, dw);
     };
 
 // Body then Out, named "<prefix><body names>" and "<prefix><out_name>.<out names>" (out_name "conv_out" by default,
@@ -42,9 +43,6 @@ class DecoderWithOutput {
   const tensor<value_type, backend>& backward(const tensor<value_type, backend>& dy) {
     return body_.backward(out_.backward(dy));
   }
-  const tensor<value_type, backend>& backward_body(const tensor<value_type, backend>& dh) {
-    return body_.backward(dh);
-  }
 
   template <class Visitor>
   void visit_parameters(const std::string& prefix, Visitor&& visit) {
@@ -57,7 +55,12 @@ class DecoderWithOutput {
   }
 
   Body& body() { return body_; }
-  Out& output_layer() { return out_; }
+  Out& last_layer() { return out_; }
+  void last_layer_weight_gradient(const tensor<value_type, backend>& dy, tensor<value_type, backend>& dw)
+    requires requires(Out& o) { o.weight_gradient(dy, dw); }
+  {
+    out_.weight_gradient(dy, dw);
+  }
 
  private:
   Body body_;

@@ -69,11 +69,12 @@ struct vqgan_step_stats {
 //
 // One train_step is taming's VQModel.training_step with VQLPIPSWithDiscriminator, both optimizers:
 //  (a) AE step. x̂ = decoder(post_quant_conv(quantize(quant_conv(encoder(x))))); nll = L1 (or L2) + perceptual;
-//      g = GanLoss::generator(D(x̂)). The gradients of nll and of g in x̂ are taken through the decoder's output
-//      layer separately — that layer's backward runs twice, once per term, so its weight gradients ∇_{W_L} nll and
-//      ∇_{W_L} g are read apart — and λ = adaptive_weight(‖∇nll‖, ‖∇g‖). The two are then combined, at the output
-//      layer's parameters and at its input gradient, as ∇nll + λ·disc_factor·∇g, and the rest of the decoder,
-//      quantizer (straight-through, with its own loss terms at weight 1) and encoder run their backward once.
+//      g = GanLoss::generator(D(x̂)), whose gradient in x̂ D's backward gives. The two gradients at the decoder's
+//      last weight are taken apart, each by a weight-gradient product of the last layer alone for its own output
+//      gradient (∂nll/∂x̂, ∂g/∂x̂; no input gradient, nothing stored), λ = adaptive_weight(‖∇_{W_L} nll‖,
+//      ‖∇_{W_L} g‖); then ONE backward of the combined output gradient ∂nll/∂x̂ + λ·disc_factor·∂g/∂x̂ runs through
+//      the decoder, post_quant_conv, the quantizer (straight-through, its own loss terms at weight 1) and the
+//      encoder — the gradient of the total, since every parameter gradient is linear in the output gradient.
 //      D's backward here only carries the gradient to x̂: the discriminator store's gradients are cleared
 //      afterwards, so D receives no gradient from this step. AE optimizer step.
 //  (b) D step on x̂' = a fresh reconstruction by the updated AE (quantizer in evaluation mode for it, so an EMA
@@ -82,7 +83,7 @@ struct vqgan_step_stats {
 //      d_loss = disc_factor·(L_D_real + L_D_fake [+ LeCam]); no AE gradient is taken. D optimizer step.
 // A non-finite rec, g_loss, λ or d_loss throws vae::error naming the term and the step, before the optimizer step
 // that would use it. The codebook weight is 1 (taming's default): the quantizer's loss enters at its own weights.
-template <Layer Encoder, SplitOutputDecoder Decoder, Quantizer Q, Layer Discriminator,
+template <Layer Encoder, AdaptiveWeightDecoder Decoder, Quantizer Q, Layer Discriminator,
           class G = HingeLoss<typename Encoder::value_type, typename Encoder::backend>, class P = NoPerceptual>
   requires std::same_as<typename Decoder::value_type, typename Encoder::value_type> &&
            std::same_as<typename Q::value_type, typename Encoder::value_type> &&
@@ -153,10 +154,11 @@ class VQGAN {
     s.g_loss = gan_.generator(logits, &dlogits_);
     require_finite(s.g_loss, "g_loss", step);
     const tensor_type& dxrec_g = disc_.backward(dlogits_);
-    const double c = output_layer_backward(dxrec_g, s);
+    const double c = adaptive_weight_at_last_layer(dxrec_g, s);
     require_finite(s.d_weight, "adaptive weight (d_weight)", step);
     s.ae_loss = s.nll + c * s.g_loss + s.quantizer_loss;
-    backward_below_output();
+    if (c != 0) ops::axpy<B>(drec_.numel(), c, dxrec_g.data(), drec_.data(), drec_.data());
+    backward(drec_);
     clear_grads(d_store);  // D's parameters take no gradient from the generator step
     ae_opt.step(ae_store);
     clear_grads(ae_store);
@@ -257,44 +259,20 @@ class VQGAN {
     }
   }
 
-  // The output layer's backward for ∇nll (drec_) and for ∇g (dxrec_g) one after the other, each of its parameter
-  // gradients and input gradients kept apart, λ from the two weight-gradient norms, then both combined as
-  // ∇nll + c·∇g with c = λ·disc_factor: into the layer's parameter gradients and into dh_ (the gradient in its
-  // input). Returns c. The AE store's gradients are clear on entry.
-  double output_layer_backward(const tensor_type& dxrec_g, vqgan_step_stats& s) {
-    auto& out = dec_.output_layer();
-    std::vector<parameter<T>*> params;
-    out.visit_parameters("", [&](const std::string&, parameter<T>& p) {
-      if (p.trainable) params.push_back(&p);
-    });
-    saved_.resize(params.size());
-    dh_ = out.backward(drec_);
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      auto& p = *params[i];
-      T* g = p.grad_to_add();  // clear if no backward wrote it
-      saved_[i].resize(p.shape);
-      B::copy(saved_[i].data(), g, static_cast<std::size_t>(p.numel()));
-      B::fill(g, static_cast<std::size_t>(p.numel()), T(0));
-    }
-    const auto& dh_g = out.backward(dxrec_g);
-    parameter<T>& w = out.weight();
-    s.gan_grad_norm = gradient_norm<B>(w.grad_to_add(), w.numel());
-    for (std::size_t i = 0; i < params.size(); ++i)
-      if (params[i] == &w) s.rec_grad_norm = gradient_norm<B>(saved_[i].data(), w.numel());
+  // ‖∇_{W_L} nll‖ and ‖∇_{W_L} g‖ from the last layer's weight-gradient products for drec_ and dxrec_g, λ, and
+  // c = λ·disc_factor.
+  double adaptive_weight_at_last_layer(const tensor_type& dxrec_g, vqgan_step_stats& s) {
+    dec_.last_layer_weight_gradient(drec_, dw_rec_);
+    dec_.last_layer_weight_gradient(dxrec_g, dw_gan_);
+    s.rec_grad_norm = gradient_norm<B>(dw_rec_.data(), dw_rec_.numel());
+    s.gan_grad_norm = gradient_norm<B>(dw_gan_.data(), dw_gan_.numel());
     s.d_weight = adaptive_weight(s.rec_grad_norm, s.gan_grad_norm, o_.adaptive);
-    const double c = s.d_weight * s.disc_factor;
-    for (std::size_t i = 0; i < params.size(); ++i) {
-      auto& p = *params[i];
-      T* g = p.grad_to_add();
-      ops::axpy<B>(p.numel(), c, g, saved_[i].data(), g);  // g ← ∇nll + c·∇g
-    }
-    check_shape(dh_g.shape(), dh_.shape(), "VQGAN: output layer input gradient");
-    ops::axpy<B>(dh_.numel(), c, dh_g.data(), dh_.data(), dh_.data());
-    return c;
+    return s.d_weight * s.disc_factor;
   }
 
-  void backward_below_output() {
-    const auto& dz = dec_.backward_body(dh_);
+  // The whole autoencoder's backward from the gradient in x̂ (parameter gradients ADDED).
+  void backward(const tensor_type& dxrec) {
+    const auto& dz = dec_.backward(dxrec);
     const auto& dzq = post_quant_conv_.backward(dz);
     const auto& dze = q_.backward(dzq);
     enc_.backward(quant_conv_.backward(dze));
@@ -324,8 +302,7 @@ class VQGAN {
   P perc_;
   vqgan_options o_;
   LeCamRegularizer<T, B> lecam_;
-  tensor_type drec_, dperc_, dlogits_, dh_, zq_;
-  std::vector<tensor_type> saved_;
+  tensor_type drec_, dperc_, dlogits_, dw_rec_, dw_gan_, zq_;
 };
 
 }  // namespace vae
