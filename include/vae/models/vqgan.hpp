@@ -5,7 +5,6 @@
 #include <cstdint>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "vae/adversarial/adaptive_weight.hpp"
 #include "vae/adversarial/disc_start.hpp"
@@ -19,6 +18,7 @@
 #include "vae/decoders/split_output.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/ops/axpy.hpp"
+#include "vae/ops/host_only.hpp"
 #include "vae/ops/losses.hpp"
 #include "vae/quantizers/quantizer.hpp"
 #include "vae/train/optimizer.hpp"
