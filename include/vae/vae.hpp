@@ -1,6 +1,7 @@
 // vae.hpp: the whole library in one include (CPU backend; CUDA kernels and vae/testing/ are included separately).
 #pragma once
 
+#include "vae/adversarial/patch_discriminator.hpp"
 #include "vae/backend/cpu.hpp"
 #include "vae/config.hpp"
 #include "vae/core/concepts.hpp"
@@ -14,6 +15,7 @@
 #include "vae/decoders/conv_decoder.hpp"
 #include "vae/decoders/mlp_decoder.hpp"
 #include "vae/decoders/resnet_decoder.hpp"
+#include "vae/decoders/vqgan_decoder.hpp"
 #include "vae/distributions/gaussian.hpp"
 #include "vae/divergences/analytic_kl.hpp"
 #include "vae/divergences/divergence.hpp"
@@ -22,11 +24,13 @@
 #include "vae/encoders/conv_encoder.hpp"
 #include "vae/encoders/mlp_encoder.hpp"
 #include "vae/encoders/resnet_encoder.hpp"
+#include "vae/encoders/vqgan_encoder.hpp"
 #include "vae/io/atomic_file.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
 #include "vae/io/safetensors.hpp"
 #include "vae/io/xtensor.hpp"
+#include "vae/layers/act_norm.hpp"
 #include "vae/layers/activations.hpp"
 #include "vae/layers/attn_block.hpp"
 #include "vae/layers/avg_pool2d.hpp"
@@ -56,6 +60,7 @@
 #include "vae/models/vae.hpp"
 #include "vae/models/vqvae.hpp"
 #include "vae/objectives/iwae.hpp"
+#include "vae/ops/act_norm.hpp"
 #include "vae/ops/activations.hpp"
 #include "vae/ops/avg_pool2d.hpp"
 #include "vae/ops/batch_norm.hpp"

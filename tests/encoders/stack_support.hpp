@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "../test_support.hpp"
+#include "vae/testing/gradcheck.hpp"
 
 namespace vae::test {
 
@@ -33,6 +34,22 @@ void require_stack_parity(M& model, parameter_store<T>& store, const io::safeten
     std::copy(store.grads() + e.offset, store.grads() + e.offset + e.shape.numel(), g.data());
     require_parity(g, f, "g." + e.name, label + " d" + e.name, atol, rtol);
   }
+}
+
+// Attaches `model` (double) to a fresh store drawn from `seed`, checks its gradients against finite differences on a
+// random input of `x_shape` (every input element and trainable parameter, sampled as layer_checks counts them), and
+// returns the number of store entries.
+template <class M>
+std::size_t require_gradients(M& model, const shape& x_shape, std::uint64_t seed) {
+  generator rng(seed);
+  parameter_store<double> store;
+  store.attach(model, rng);
+  auto x = random_tensor<double>(x_shape, rng);
+  const auto report = testing::check_layer_gradients(model, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+  CHECK(report.checked == layer_checks(x, store));
+  return store.entries().size();
 }
 
 // The store's entries are exactly `expected` (PyTorch state_dict order, names and shapes).

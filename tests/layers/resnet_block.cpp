@@ -9,33 +9,19 @@ using namespace vae;
 
 static_assert(Layer<ResnetBlock<float>>);
 
-namespace resnet_block_test {
-void check_grads(ResnetBlock<double>& block, shape x_shape, std::uint64_t seed, std::size_t entries) {
-  generator rng(seed);
-  parameter_store<double> store;
-  store.attach(block, rng);
-  auto x = test::random_tensor<double>(x_shape, rng);
-  const auto report = testing::check_layer_gradients(block, store, x);
-  INFO(report.summary());
-  CHECK(report.ok);
-  CHECK(report.checked == test::layer_checks(x, store));
-  CHECK(store.entries().size() == entries);
-}
-}  // namespace resnet_block_test
-
 TEST_CASE("ResnetBlock gradients match finite differences (double)") {
   SUBCASE("channels change: nin_shortcut") {
     ResnetBlock<double> block(4, 6, 0.0, 2);
-    resnet_block_test::check_grads(block, {2, 4, 3, 3}, 31, 10);
+    CHECK(test::require_gradients(block, {2, 4, 3, 3}, 31) == 10);
   }
   SUBCASE("same channels: identity skip") {
     ResnetBlock<double> block(4, 4, 0.0, 2);
-    resnet_block_test::check_grads(block, {2, 4, 3, 2}, 32, 8);
+    CHECK(test::require_gradients(block, {2, 4, 3, 2}, 32) == 8);
   }
   SUBCASE("dropout 0.3, noise frozen") {
     ResnetBlock<double> block(4, 4, 0.3, 2);
     block.dropout().freeze_noise(true);
-    resnet_block_test::check_grads(block, {1, 4, 3, 3}, 33, 8);
+    CHECK(test::require_gradients(block, {1, 4, 3, 3}, 33) == 8);
   }
 }
 
