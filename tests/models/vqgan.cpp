@@ -1,6 +1,7 @@
 // VQGAN model: parameter names (taming's), a whole 3-step training run against PyTorch (the step of
 // shared/reference/vqgan.py at toy size: every logged term, λ and both gradient norms from autograd, final AE and D
-// weights), no gradient crossing between the AE and D steps, the rec loss falling over a few steps, non-finite
+// weights; again in double with taming's Encoder/Decoder/NLayerDiscriminator, the library's VQGANEncoder,
+// VQGANDecoder and PatchDiscriminator), no gradient crossing between the AE and D steps, the rec loss falling over a few steps, non-finite
 // g_loss / d_loss refused naming the term and the step, the D step's reconstruction not counted twice, LeCam.
 // Stand-ins for the taming blocks: small Sequentials of Conv2d / LeakyReLU / Upsample / BatchNorm2d.
 #include "vae/models/vqgan.hpp"
@@ -10,6 +11,9 @@
 #include <string>
 
 #include "../test_support.hpp"
+#include "vae/adversarial/patch_discriminator.hpp"
+#include "vae/decoders/vqgan_decoder.hpp"
+#include "vae/encoders/vqgan_encoder.hpp"
 #include "vae/layers/activations.hpp"
 #include "vae/layers/batch_norm2d.hpp"
 #include "vae/layers/conv2d.hpp"
@@ -274,4 +278,86 @@ TEST_CASE("VQGAN: LeCam adds to the D loss from the second step on") {
   const auto s = r.step(x, 1);
   CHECK(s.lecam >= 0.0);
   CHECK(s.d_loss >= s.lecam);  // hinge terms are ≥ 0 and disc_factor is 1
+}
+
+namespace vqgan_test {
+// The taming-block model of tools/fixtures/adversarial.py (make_taming_step), in double.
+struct taming_rig {
+  using model_t = VQGAN<VQGANEncoder<double>, VQGANDecoder<double>, VectorQuantizer<double>, PatchDiscriminator<double>>;
+  model_t m;
+  parameter_store<double> ae, d;
+  Adam<double> ae_opt{{.lr = 1e-3, .beta1 = 0.5, .beta2 = 0.9}}, d_opt{{.lr = 1e-3, .beta1 = 0.5, .beta2 = 0.9}};
+  static vqgan_encoder_options encoder() {
+    vqgan_encoder_options o;
+    o.ch = 8, o.ch_mult = {1, 2, 2}, o.num_res_blocks = 1, o.attn_resolutions = {4}, o.in_channels = 1;
+    o.resolution = 16, o.z_channels = 4, o.norm_groups = 4;
+    return o;
+  }
+  static vqgan_decoder_options decoder() {
+    vqgan_decoder_options o;
+    o.ch = 8, o.out_channels = 1, o.ch_mult = {1, 2, 2}, o.num_res_blocks = 1, o.attn_resolutions = {4};
+    o.resolution = 16, o.z_channels = 4, o.norm_groups = 4;
+    return o;
+  }
+  static vqgan_options options() {
+    vqgan_options o;
+    o.disc_start = disc_start_schedule::at_step(1);
+    return o;
+  }
+  taming_rig()
+      : m(VQGANEncoder<double>(encoder()), VQGANDecoder<double>(decoder()), VectorQuantizer<double>(8, 4),
+          PatchDiscriminator<double>({.in_channels = 1, .ndf = 8, .n_layers = 2}), 4, 4, options()) {
+    generator rng(0);
+    ae.attach(m, rng);
+    auto part = m.discriminator_part();
+    d.attach(part, rng);
+  }
+};
+}  // namespace vqgan_test
+
+TEST_CASE("VQGAN with the taming blocks: three steps match PyTorch in double (terms, λ, every tensor's change)") {
+  static_assert(AdaptiveWeightDecoder<VQGANDecoder<double>>);
+  const auto f = test::golden("vqgan_taming_step");
+  vqgan_test::taming_rig r;
+  std::int64_t loaded = 0;
+  for (auto* store : {&r.ae, &r.d})
+    for (const auto& e : store->entries()) {
+      const auto* st = f.find("init." + e.name);
+      REQUIRE_MESSAGE(st != nullptr, "fixture lacks init." << e.name);
+      const auto v = st->values<double>();
+      REQUIRE(static_cast<std::int64_t>(v.size()) == e.shape.numel());
+      std::copy(v.begin(), v.end(), store->values() + e.offset);
+      ++loaded;
+    }
+  CHECK(loaded == static_cast<std::int64_t>(r.ae.entries().size() + r.d.entries().size()));
+  const std::vector<double> init_ae(r.ae.values(), r.ae.values() + r.ae.size());
+  const std::vector<double> init_d(r.d.values(), r.d.values() + r.d.size());
+  const auto& st = f.at("x");
+  tensor<double> x(st.dims);
+  const auto xv = st.values<double>();
+  std::copy(xv.begin(), xv.end(), x.data());
+  for (int i = 0; i < 3; ++i) {
+    const auto s = r.m.train_step(x, i, r.ae, r.ae_opt, r.d, r.d_opt);
+    const std::string p = "step" + std::to_string(i) + "_";
+    const std::pair<const char*, double> terms[] = {
+        {"nll", s.rec_l1},           {"qloss", s.quantizer_loss}, {"g", s.g_loss},
+        {"rec_grad_norm", s.rec_grad_norm}, {"gan_grad_norm", s.gan_grad_norm}, {"d_weight", s.d_weight},
+        {"ae_loss", s.ae_loss},      {"d_loss", s.d_loss},        {"logits_real", s.logits_real},
+        {"logits_fake", s.logits_fake}};
+    for (const auto& [name, value] : terms)
+      test::require_parity(tensor<double>({1}, value), f, p + name, p + name, 1e-12, 1e-10);
+  }
+  // The change of every tensor over the three steps (stored in float32: relative 1e-5, absolute 1e-9).
+  const std::pair<parameter_store<double>*, const std::vector<double>*> stores[] = {{&r.ae, &init_ae}, {&r.d, &init_d}};
+  for (const auto& [store, init] : stores)
+    for (const auto& e : store->entries()) {
+      tensor<double> delta(e.shape.rank() == 0 ? shape{1} : e.shape);
+      for (std::int64_t i = 0; i < e.shape.numel(); ++i)
+        delta[i] = store->values()[e.offset + i] - (*init)[static_cast<std::size_t>(e.offset + i)];
+      if (e.shape.rank() == 0) {
+        CHECK(delta[0] == f.at("delta." + e.name).values<double>().at(0));  // num_batches_tracked: 9
+        continue;
+      }
+      test::require_parity(delta, f, "delta." + e.name, "delta " + e.name, 1e-9, 1e-5);
+    }
 }
