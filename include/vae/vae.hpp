@@ -20,7 +20,7 @@
 #include "vae/decoders/conv_decoder.hpp"
 #include "vae/decoders/mlp_decoder.hpp"
 #include "vae/decoders/resnet_decoder.hpp"
-#include "vae/decoders/split_output.hpp"
+#include "vae/decoders/adaptive_weight_decoder.hpp"
 #include "vae/decoders/vqgan_decoder.hpp"
 #include "vae/distributions/gaussian.hpp"
 #include "vae/divergences/analytic_kl.hpp"

@@ -15,7 +15,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
-#include "vae/decoders/split_output.hpp"
+#include "vae/decoders/adaptive_weight_decoder.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/ops/axpy.hpp"
 #include "vae/ops/host_only.hpp"
@@ -61,8 +61,8 @@ struct vqgan_step_stats {
 };
 
 // A policy bundle (DESIGN §1, VQGAN row). Encoder: x [N, C, H, W] → h [N, z_channels, h, w]; quant_conv 1×1
-// (z_channels → embed_dim); Quantizer on embed_dim; post_quant_conv 1×1 (embed_dim → z_channels); Decoder (a
-// SplitOutputDecoder: the adaptive weight reads its output layer) → x̂ with x's shape; Discriminator: a Layer
+// (z_channels → embed_dim); Quantizer on embed_dim; post_quant_conv 1×1 (embed_dim → z_channels); Decoder (an
+// AdaptiveWeightDecoder: the adaptive weight reads its last layer) → x̂ with x's shape; Discriminator: a Layer
 // x → logits (any shape). Parameter names follow taming's VQModel: "encoder.", "quant_conv.", "quantize.embedding."
 // (the quantizer's names: "quantize.embedding.weight"), "post_quant_conv.", "decoder."; the discriminator's, in
 // its own store, "loss.discriminator." (attach a store to discriminator_part()).

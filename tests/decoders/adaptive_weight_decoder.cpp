@@ -1,6 +1,6 @@
 // DecoderWithOutput: names, finite differences in double through body and output layer, the last layer's weight
 // gradient alone equal to the one a backward adds, AdaptiveWeightDecoder.
-#include "vae/decoders/split_output.hpp"
+#include "vae/decoders/adaptive_weight_decoder.hpp"
 
 #include "../test_support.hpp"
 #include "vae/train/checkpoint.hpp"
@@ -11,20 +11,20 @@
 
 using namespace vae;
 
-namespace split_output_test {
+namespace adaptive_weight_decoder_test {
 template <class T>
 using Dec = DecoderWithOutput<Sequential<Conv2d<T>, SiLU<T>>, Conv2d<T>>;
 template <class T>
 Dec<T> make() {
   return Dec<T>(Sequential<Conv2d<T>, SiLU<T>>(Conv2d<T>(2, 3, 3, 1, 1), SiLU<T>()), Conv2d<T>(3, 1, 3, 1, 1));
 }
-}  // namespace split_output_test
+}  // namespace adaptive_weight_decoder_test
 
 TEST_CASE("DecoderWithOutput: taming's names, an AdaptiveWeightDecoder; gradients match finite differences") {
-  static_assert(AdaptiveWeightDecoder<split_output_test::Dec<float>>);
+  static_assert(AdaptiveWeightDecoder<adaptive_weight_decoder_test::Dec<float>>);
   static_assert(!AdaptiveWeightDecoder<Sequential<Conv2d<float>>>);
   generator rng(4);
-  auto d = split_output_test::make<double>();
+  auto d = adaptive_weight_decoder_test::make<double>();
   parameter_store<double> store;
   store.attach(d, rng, "decoder.");
   CHECK(store.find("decoder.0.weight") != nullptr);
@@ -39,7 +39,7 @@ TEST_CASE("DecoderWithOutput: taming's names, an AdaptiveWeightDecoder; gradient
 
 TEST_CASE("DecoderWithOutput: last_layer_weight_gradient equals the weight gradient of a backward, touching nothing") {
   generator rng(5);
-  auto d = split_output_test::make<float>();
+  auto d = adaptive_weight_decoder_test::make<float>();
   parameter_store<float> store;
   store.attach(d, rng);
   const auto x = test::random_tensor<float>({2, 2, 5, 5}, rng);
