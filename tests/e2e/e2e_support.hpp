@@ -1,4 +1,4 @@
-// e2e_support: running the built `vae` tool from a test (the e2e files before this one each keep their own copy).
+// e2e_support: running the built `vae` tool from a test and reading a run's metrics.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace vae::test::e2e {
 
@@ -32,6 +35,14 @@ inline tool_result run_vae(const std::string& args) {
   while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
   const int rc = ::pclose(p);
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+// DIR/metrics.jsonl, one JSON object per epoch.
+inline std::vector<nlohmann::json> read_metrics(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "metrics.jsonl");
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 }  // namespace vae::test::e2e

@@ -91,6 +91,23 @@ class Conv2d {
   memory_format input_format() const { return in_format_; }
   memory_format output_format() const { return out_format_; }
 
+  // The output of the last forward (as forward returned it).
+  const tensor<T, B>& output() const { return y_; }
+  // dw = ∂(Σ dy ⊙ y)/∂weight at the last forward, WRITTEN into dw (resized to the weight's shape); the parameter
+  // gradients are left alone. How one layer's gradient of several losses is read without a full backward each (the
+  // adaptive GAN weight at a decoder's last layer).
+  void weight_gradient(const tensor<T, B>& dy, tensor<T, B>& dw) {
+    check(x_ != nullptr, "Conv2d::weight_gradient called before forward");
+    check_shape(dy.shape(), y_.shape(), "Conv2d::weight_gradient: dy");
+    dw.resize(weight_.shape);
+    dw.zero();
+    auto d = d_;
+    d.relu_in = false;
+    scratch_.resize({ops::conv2d_scratch_size<B>(d)});
+    ops::conv2d_backward<B>(d, x_->data(), weight_.value, dy.data(), static_cast<T*>(nullptr), dw.data(),
+                            static_cast<T*>(nullptr), scratch_.data());
+  }
+
   std::int64_t in_channels() const { return in_; }
   std::int64_t out_channels() const { return out_; }
   parameter<T>& weight() { return weight_; }
