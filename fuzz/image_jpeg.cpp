@@ -1,3 +1,3 @@
-// Fuzz target: decode_image on JPEGs only (stb_image 2.27's JPEG decoder behind vae's checks); see image.cpp.
+// Fuzz target: decode_image on JPEGs only (libjpeg-turbo behind vae's checks and conversions); see image.cpp.
 #define VAE_FUZZ_JPEG true
 #include "image.cpp"

@@ -88,6 +88,12 @@ put("tokens", "one_2x2", npy("<i4", (1, 2, 2), i32(0, 5, 10, 15)))
 put("tokens", "two_2x2", npy("<i4", (2, 2, 2), i32(*range(8))))
 put("tokens", "three_1x3", npy("<i4", (3, 1, 3), i32(*[1] * 9)))
 
+# captions: a captions.jsonl, a caption text file, shapes prompts (the grammar's every relation, partial objects).
+put("captions", "captions.jsonl", b'{"file": "a.png", "caption": "a photo of a sneaker"}\n\n{"caption": "x", "file": "d/b.jpg"}\n')
+put("captions", "caption.txt", b"\n  a small red circle above a large blue square \r\nsecond line\n")
+put("captions", "prompt_left", b"a small blue square to the left of a large yellow triangle")
+put("captions", "prompt_partial", b"An RED circle below a shape.")
+
 def write_jpeg_seeds():
     # Baseline JPEGs (grey and colour, 8x8 gradients) from stb_image_write, compiled against Debian's libstb-dev.
     src = r'''

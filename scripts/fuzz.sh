@@ -25,6 +25,10 @@ mkdir -p "$build_dir"
 # (the fuzzer's findings must not depend on the CPU). -O1 -g1 keeps file:line in the sanitizers' traces.
 flags=(-std=c++20 -O1 -g1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wno-unknown-pragmas -Iinclude -Itools -I/usr/include/eigen3 -DVAE_DISABLE_AVX512)
+libs=(-lz)
+# JPEG through libjpeg-turbo, as the CMake build does when it finds it (a system library: not instrumented, so the
+# sanitizers watch vae's side of the calls).
+if [ -f /usr/include/turbojpeg.h ]; then flags+=(-DVAE_WITH_TURBOJPEG); libs+=(-lturbojpeg); fi
 status=0
 for t in "${targets[@]}"; do
   [ -f "fuzz/$t.cpp" ] || { echo "fuzz.sh: no fuzz/$t.cpp" >&2; exit 2; }
@@ -33,7 +37,7 @@ done
 # under ASan; image: stb_image) first.
 build_one() {
   local t="$1" t0=$SECONDS
-  if "${launcher[@]}" "$cxx" "${flags[@]}" "fuzz/$t.cpp" -o "$build_dir/$t" -lz >"$build_dir/$t.build.log" 2>&1; then
+  if "${launcher[@]}" "$cxx" "${flags[@]}" "fuzz/$t.cpp" -o "$build_dir/$t" "${libs[@]}" >"$build_dir/$t.build.log" 2>&1; then
     echo "== built $t ($((SECONDS - t0)) s)"
   else
     cat "$build_dir/$t.build.log"; echo "FAILED: build of $t"; return 1

@@ -185,6 +185,11 @@ struct train_args {
   std::uint64_t seed = 0;
   std::string quantizer = "ema", device = "cpu";
   bool no_restart = false, no_kmeans = false;
+  // vqgan
+  std::int64_t ch = 32, disc_start = 1500;
+  double disc_weight = 0.8, lecam_weight = 0.0;
+  std::string gan_loss = "hinge", rec_loss = "l1";
+  bool reuse_recon = false;
 };
 
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
@@ -226,6 +231,18 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--device", c.device, a.device);
     if (cmd.count("--image-size")) c.image_size = a.image_size;
     if (cmd.count("--channels")) c.channels = a.channels;
+    set("--ch", c.ch, a.ch);
+    set("--disc-start", c.disc_start, a.disc_start);
+    set("--disc-weight", c.disc_weight, a.disc_weight);
+    set("--lecam-weight", c.lecam_weight, a.lecam_weight);
+    set("--gan-loss", c.gan_loss, a.gan_loss);
+    set("--rec-loss", c.rec_loss, a.rec_loss);
+    if (a.reuse_recon) c.reuse_recon = true;
+    // vqgan.py's learning rate and batch unless given (the CLI's defaults are the VAEs')
+    if (c.model == "vqgan" && a.config.empty()) {
+      if (!cmd.count("--lr")) c.lr = 2e-4;
+      if (!cmd.count("--batch") && !cmd.count("--global-batch")) c.batch = 64;
+    }
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
     if (c.model == "vq-vae-2048") c.codebook_size = 2048;
@@ -387,10 +404,12 @@ int main(int argc, char** argv) {
 
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
-  train->add_option("--model", ta.model, "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | classifier");
+  train->add_option("--model", ta.model,
+                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | classifier");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
-                    "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR (default fashion-mnist)");
+                    "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "
+                    "shapes[:size=64,n=10000,test=1000,seed=S] (default fashion-mnist; captions are not used by image models)");
   train->add_option("--epochs", ta.epochs, "epochs (default 5)");
   train->add_option("--batch", ta.batch, "batch size (default 128; under mpirun: per rank)");
   train->add_option("--global-batch", ta.global_batch,
@@ -410,6 +429,13 @@ int main(int argc, char** argv) {
   train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");
   train->add_flag("--no-restart", ta.no_restart, "vq models: no dead-code restart");
   train->add_flag("--no-kmeans", ta.no_kmeans, "vq models: no k-means codebook initialisation");
+  train->add_option("--ch", ta.ch, "vqgan: base channels of the encoder/decoder (default 32, a multiple of 32)");
+  train->add_option("--disc-start", ta.disc_start, "vqgan: step from which the discriminator counts (default 1500)");
+  train->add_option("--disc-weight", ta.disc_weight, "vqgan: factor on the adaptive GAN weight (default 0.8)");
+  train->add_option("--gan-loss", ta.gan_loss, "vqgan: hinge | non-saturating (default hinge)");
+  train->add_option("--rec-loss", ta.rec_loss, "vqgan: l1 | l2 reconstruction (default l1)");
+  train->add_flag("--reuse-recon", ta.reuse_recon, "vqgan: D step on the AE step's reconstruction (default: a fresh one)");
+  train->add_option("--lecam-weight", ta.lecam_weight, "vqgan: LeCam regularisation weight (default 0: off)");
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
   train->add_option("--device", ta.device,

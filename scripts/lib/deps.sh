@@ -4,9 +4,10 @@
 VAE_DEBIAN_PACKAGES=(
   build-essential cmake
   libeigen3-dev xtensor-dev libxsimd-dev xtl-dev   # Debian 12 ships libxtl as "xtl-dev"
-  doctest-dev zlib1g-dev libstb-dev nlohmann-json3-dev libcli11-dev
+  doctest-dev zlib1g-dev libstb-dev libturbojpeg0-dev nlohmann-json3-dev libcli11-dev
   libbenchmark-dev libopenblas-dev
   dataset-fashion-mnist
+  libsentencepiece-dev                             # the caption tokenizer (optional: VAE_WITH_SENTENCEPIECE)
   doxygen python3   # scripts/docs.sh (the API reference) and its comment filter
   libopenmpi-dev openmpi-bin                       # data-parallel training (optional: VAE_WITH_MPI)
   clang-14 libclang-rt-14-dev                      # scripts/fuzz.sh: libFuzzer with ASan + UBSan

@@ -82,6 +82,10 @@ TEST_CASE_TEMPLATE("cuda elementwise losses match the cpu kernel for every reduc
     check_elementwise<T>(losses::MSE{}, n, rng);
     check_elementwise<T>(losses::L1{}, n, rng);
     check_elementwise<T>(losses::BCEWithLogits{}, n, rng);
+    check_elementwise<T>(losses::Hinge{}, n, rng);
+    check_elementwise<T>(losses::NegatedProduct{}, n, rng);
+    check_elementwise<T>(losses::ExcessSquared{}, n, rng);
+    check_elementwise<T>(losses::DeficitSquared{}, n, rng);
   }
 }
 

@@ -5,6 +5,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <numeric>
+#include <set>
+#include <string>
+#include <vector>
 
 #include "vae/data/dataset.hpp"
 
@@ -50,4 +53,24 @@ TEST_CASE("fashion-mnist: 60000 + 10000 grey 28x28 images in [0, 1] with labels 
   CHECK(small.train_images.shape() == vae::shape{100, 3, 32, 32});
   CHECK(small.test_images.shape() == vae::shape{100, 3, 32, 32});
   CHECK(small.train_labels.size() == 100);
+
+  // fashion-mnist-captions: the same images, a caption from each label through the templates
+  o = {};
+  o.limit = 200;
+  const auto cap = vae::data::load_dataset("fashion-mnist-captions", o);
+  REQUIRE(cap.train_captions.size() == 200);
+  REQUIRE(cap.test_captions.size() == 200);
+  CHECK(cap.train_labels == std::vector<std::int32_t>(d.train_labels.begin(), d.train_labels.begin() + 200));
+  std::set<std::string> distinct;
+  for (std::size_t i = 0; i < 200; ++i) {
+    CHECK(vae::data::fashion_mnist_label_of(cap.train_captions[i]) == cap.train_labels[i]);
+    CHECK(vae::data::fashion_mnist_label_of(cap.test_captions[i]) == cap.test_labels[i]);
+    distinct.insert(cap.train_captions[i]);
+  }
+  CHECK(distinct.size() > 30);  // ten classes through six templates
+  MESSAGE("first captions: '" << cap.train_captions[0] << "', '" << cap.train_captions[1] << "'");
+  CHECK(vae::data::load_dataset("fashion-mnist-captions", o).train_captions == cap.train_captions);  // same seed
+  o.seed = 1;
+  CHECK(vae::data::load_dataset("fashion-mnist-captions", o).train_captions != cap.train_captions);
+  CHECK(vae::data::load_dataset("fashion-mnist", o).train_captions.empty());
 }

@@ -1,13 +1,16 @@
-// Tests for io/png.hpp: grid layout, clamping, PNG round trips through stb, JPEG decoding, and clear errors.
+// Tests for io/png.hpp and io/jpeg.hpp: grid layout, clamping, PNG round trips through stb, JPEG decoding through
+// libjpeg-turbo, and clear errors.
 #include "vae/io/png.hpp"  // first: it compiles the static stb copies this test also calls
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 namespace fs = std::filesystem;
@@ -78,14 +81,96 @@ TEST_CASE("write_png_grid / write_png: files decode back to the same pixels (gre
   CHECK(g3.pixels[3 * 5 + 2] == 50);
 }
 
-TEST_CASE("read_image decodes JPEG (approximately: lossy)") {
-  std::vector<std::uint8_t> px(16 * 16 * 3, 200);
+namespace png_test {
+// A w x h JPEG (quality 95): a flat 60 with a bright 220 square top-left, or, with `noisy`, a high-frequency pattern
+// whose entropy-coded data is most of the file. Written by libjpeg-turbo where the build has it (stb_image_write
+// writes every JPEG as colour), else by stb.
+std::vector<unsigned char> jpeg_bytes(int w, int h, int channels, bool noisy = false) {
+  std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * channels), 60);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < channels; ++c)
+        px[static_cast<std::size_t>((y * w + x) * channels + c)] = static_cast<std::uint8_t>(
+            noisy ? (x * 37 + y * 91 + c * 53 + x * y) % 256 : (y < h / 2 && x < w / 2 ? 220 : 60));
+  std::vector<unsigned char> out;
+#ifdef VAE_WITH_TURBOJPEG
+  tjhandle tj = tjInitCompress();
+  REQUIRE(tj != nullptr);
+  unsigned char* buf = nullptr;
+  unsigned long size = 0;
+  const int rc = tjCompress2(tj, px.data(), w, 0, h, channels == 1 ? TJPF_GRAY : TJPF_RGB, &buf, &size,
+                             channels == 1 ? TJSAMP_GRAY : TJSAMP_444, 95, 0);
+  if (rc == 0) out.assign(buf, buf + size);
+  tjFree(buf);
+  tjDestroy(tj);
+  REQUIRE(rc == 0);
+#else
+  REQUIRE(stbi_write_jpg_to_func(&vae::io::detail::append_bytes, &out, w, h, channels, px.data(), 95) != 0);
+#endif
+  return out;
+}
+}  // namespace png_test
+
+TEST_CASE("decode_image reads JPEG through libjpeg-turbo: sizes, the file's channels and every conversion") {
+  if (!vae::io::jpeg_supported()) {
+    MESSAGE("skipped: this build has no libjpeg-turbo (VAE_WITH_TURBOJPEG undefined); JPEGs are refused instead");
+    const auto j = png_test::jpeg_bytes(16, 16, 3);
+    CHECK_THROWS_WITH_AS(vae::io::decode_image(j.data(), j.size(), 0, "a.jpg"), doctest::Contains("libturbojpeg0-dev"),
+                         vae::error);
+    return;
+  }
+  const auto rgb = png_test::jpeg_bytes(16, 12, 3);
+  const auto grey = png_test::jpeg_bytes(16, 12, 1);
+  const auto check_pixels = [](const vae::io::image& im, int channels) {
+    REQUIRE(im.width == 16);
+    REQUIRE(im.height == 12);
+    REQUIRE(im.channels == channels);
+    REQUIRE(im.pixels.size() == static_cast<std::size_t>(16 * 12 * channels));
+    // Lossy, but a flat area keeps its value within a few levels; alpha (the last of 2 or 4 channels) is opaque.
+    const int colour = channels == 2 || channels == 4 ? channels - 1 : channels;
+    for (int c = 0; c < colour; ++c) {
+      CHECK(std::abs(static_cast<int>(im.pixels[static_cast<std::size_t>(c)]) - 220) <= 3);                       // (0, 0)
+      CHECK(std::abs(static_cast<int>(im.pixels[static_cast<std::size_t>((11 * 16 + 15) * channels + c)]) - 60) <= 3);  // (15, 11)
+    }
+    if (colour != channels) {
+      for (std::size_t i = static_cast<std::size_t>(colour); i < im.pixels.size(); i += static_cast<std::size_t>(channels))
+        REQUIRE(im.pixels[i] == 255);
+    }
+  };
+  check_pixels(vae::io::decode_image(rgb.data(), rgb.size(), 0, "rgb.jpg"), 3);
+  check_pixels(vae::io::decode_image(grey.data(), grey.size(), 0, "grey.jpg"), 1);
+  for (int c = 1; c <= 4; ++c) {
+    check_pixels(vae::io::decode_image(rgb.data(), rgb.size(), c, "rgb.jpg"), c);
+    check_pixels(vae::io::decode_image(grey.data(), grey.size(), c, "grey.jpg"), c);
+  }
+  // Through a file, as folder:DIR datasets read them.
   const auto jp = (png_temp_dir() / "flat.jpg").string();
-  REQUIRE(stbi_write_jpg(jp.c_str(), 16, 16, 3, px.data(), 95) != 0);
-  const auto j = vae::io::read_image(jp);
-  CHECK(j.width == 16);
-  CHECK(j.channels == 3);
-  CHECK(std::abs(static_cast<int>(j.pixels[100]) - 200) <= 2);
+  {
+    std::ofstream out(jp, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(rgb.data()), static_cast<std::streamsize>(rgb.size()));
+  }
+  check_pixels(vae::io::read_image(jp), 3);
+}
+
+TEST_CASE("decode_image: a truncated or oversized JPEG is an error naming the file, never a grey-filled picture") {
+  if (!vae::io::jpeg_supported()) {
+    MESSAGE("skipped: this build has no libjpeg-turbo; the refusal of every JPEG is tested above");
+    return;
+  }
+  const auto rgb = png_test::jpeg_bytes(64, 64, 3, true);
+  // Cut inside the entropy-coded data: libjpeg would pad the rest with grey and call it a warning.
+  const std::vector<unsigned char> cut(rgb.begin(), rgb.begin() + static_cast<std::ptrdiff_t>(rgb.size() * 3 / 4));
+  CHECK_THROWS_WITH_AS(vae::io::decode_image(cut.data(), cut.size(), 0, "cut.jpg"),
+                       doctest::Contains("image 'cut.jpg': cannot decode (corrupt JPEG: "), vae::error);
+  // Cut inside the header: no frame.
+  const std::vector<unsigned char> head(rgb.begin(), rgb.begin() + 40);
+  CHECK_THROWS_WITH_AS(vae::io::decode_image(head.data(), head.size(), 0, "head.jpg"),
+                       doctest::Contains("image 'head.jpg': cannot decode (corrupt JPEG header: "), vae::error);
+  // The pixel limit applies before anything is decoded.
+  CHECK_THROWS_WITH_AS(vae::io::decode_image(rgb.data(), rgb.size(), 0, "big.jpg", 64 * 63),
+                       doctest::Contains("image 'big.jpg': 64x64 pixels is more than this loader decodes (4032 pixels)"),
+                       vae::error);
+  CHECK(vae::io::decode_image(rgb.data(), rgb.size(), 0, "big.jpg", 64 * 64).width == 64);
 }
 
 TEST_CASE("png: bad inputs give clear errors") {

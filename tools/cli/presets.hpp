@@ -1,4 +1,4 @@
-// presets: the named models of the CLI (mlp-ae ... vq-vae-2048), each the exact reference architecture, on cpu.
+// presets: the named models of the CLI (mlp-ae ... vq-vae-2048, vqgan), each the exact reference architecture, on cpu.
 // The AE / VAE presets and the VQ-VAE's builder are shared with the cuda build (tools/cli/device_runner.cu).
 #pragma once
 #include <memory>
@@ -9,6 +9,7 @@
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "cli/vq_presets.hpp"
+#include "cli/vqgan_presets.hpp"
 #include "vae/quantizers/ema_vector_quantizer.hpp"
 #include "vae/quantizers/fsq.hpp"
 #include "vae/quantizers/gumbel_quantizer.hpp"
@@ -43,6 +44,7 @@ inline std::unique_ptr<runner_on<cpu>> make_runner(const run_config& c, image_sh
   check_known_model(c.model);
   check_res_blocks(c);
   if (is_vq(c.model)) return make_vq_runner(c, s, init);
+  if (is_vqgan(c.model)) return make_vqgan_runner(c, s, init);
   if (is_classifier(c.model)) return make_classifier_runner(c, s, init);
   return make_dense_runner<cpu>(c, s, init);
 }

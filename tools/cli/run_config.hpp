@@ -15,7 +15,7 @@
 namespace vae::cli {
 
 struct run_config {
-  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, classifier
+  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan, classifier
   std::string data = "fashion-mnist";
   int epochs = 5;
   std::int64_t batch = 128;
@@ -37,6 +37,14 @@ struct run_config {
   std::int64_t limit = 0;    // train on the first `limit` training images only (0 = all)
   std::string device = "cpu";
   std::int64_t classes = 0;  // classifier: number of classes (set from the training labels)
+  // vqgan (shared/reference/vqgan.py's defaults)
+  std::int64_t ch = 32;               // base channels of the taming encoder/decoder
+  std::int64_t disc_start = 1500;     // the step from which the discriminator's terms count (disc_factor 1)
+  double disc_weight = 0.8;           // × the adaptive weight λ
+  std::string gan_loss = "hinge";     // hinge | non-saturating
+  std::string rec_loss = "l1";        // l1 | l2
+  bool reuse_recon = false;           // D step on the AE step's reconstruction instead of a fresh one
+  double lecam_weight = 0.0;          // LeCam regularisation of the D loss (0: off)
 
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
@@ -44,7 +52,9 @@ struct run_config {
             {"beta", beta}, {"res_blocks", res_blocks}, {"quantizer", quantizer}, {"codebook_size", codebook_size},
             {"code_dim", code_dim}, {"dead_code_restart", dead_code_restart},
             {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
-            {"device", device}, {"classes", classes}};
+            {"device", device}, {"classes", classes}, {"ch", ch}, {"disc_start", disc_start},
+            {"disc_weight", disc_weight}, {"gan_loss", gan_loss}, {"rec_loss", rec_loss}, {"reuse_recon", reuse_recon},
+            {"lecam_weight", lecam_weight}};
   }
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
   static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
@@ -76,6 +86,8 @@ struct run_config {
     get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
     get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("limit", c.limit); get("device", c.device);
     get("classes", c.classes);
+    get("ch", c.ch); get("disc_start", c.disc_start); get("disc_weight", c.disc_weight); get("gan_loss", c.gan_loss);
+    get("rec_loss", c.rec_loss); get("reuse_recon", c.reuse_recon); get("lecam_weight", c.lecam_weight);
     return c;
   }
 

@@ -1,4 +1,4 @@
-// Image datasets: load_dataset("fashion-mnist" | "mnist-idx:…" | "npy:…" | "folder:…"), held-out splits, binarize, shuffled batches.
+// Image datasets: load_dataset("fashion-mnist" | "mnist-idx:…" | "npy:…" | "folder:…" | captioned sources), held-out splits, batches.
 //
 // Spec strings accepted by load_dataset:
 //   fashion-mnist          Debian's dataset-fashion-mnist package: /usr/share/datasets/fashion-mnist/
@@ -15,6 +15,17 @@
 //   folder:DIR             PNG/JPEG/BMP files directly in DIR (no labels), or in DIR's sub-folders (label = the
 //                          sub-folder's index in sorted order, like torchvision's ImageFolder); files sorted by name.
 //                          With image_size = 0 all images must share one size. The test split is held out.
+// Captioned sources (dataset::train_captions / test_captions hold one caption per image; see data/captions.hpp):
+//   fashion-mnist-captions[:DIR]  fashion-mnist with captions from the labels ("a photo of a sneaker", ...);
+//                          the template of each image is drawn from load_options::seed.
+//   folder-captions:DIR    images in DIR with NAME.txt beside each NAME.png, or DIR/captions.jsonl of
+//                          {"file", "caption"}; missing captions are refused, naming the images. Test split held out.
+//   shapes[:KEY=VALUE,...] procedural captioned shapes (data/shapes.hpp), generated as they are loaded: size=32|64|128
+//                          (default: image_size when it is one of these, else 64), n=10000 training scenes, test=1000
+//                          test scenes (scenes n .. n + test − 1 of the same stream), seed=load_options::seed,
+//                          two=0.5 (share of two-object scenes), exclude=COLOUR-SHAPE+... ((shape, colour) pairs never
+//                          drawn, in either split; held_out_only() draws the evaluation side). E.g.
+//                          shapes:size=32,n=2000,seed=3,exclude=red-triangle+blue-circle.
 // Every source is returned as float [N, C, H, W] in [0, 1]. Options: channels 1|3 converts (grey → RGB replicates,
 // RGB → grey uses 0.299 R + 0.587 G + 0.114 B); image_size > 0 centre-crops to a square and resizes (area
 // averaging when shrinking, bilinear when enlarging). A held-out split takes round(N × test_fraction) examples
@@ -36,7 +47,9 @@
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/data/captions.hpp"
 #include "vae/data/idx.hpp"
+#include "vae/data/shapes.hpp"
 #include "vae/data/value_checks.hpp"
 #include "vae/io/npy.hpp"
 #include "vae/io/png.hpp"
@@ -47,13 +60,14 @@ struct dataset {
   std::string name;
   tensor<float> train_images, test_images;               // [N, C, H, W], values in [0, 1]
   std::vector<std::int32_t> train_labels, test_labels;  // empty when unknown
+  std::vector<std::string> train_captions, test_captions;  // empty for sources without captions, else one per image
 };
 
 struct load_options {
   int image_size = 0;  // 0 = keep the source's size; > 0 = centre-crop to a square and resize to image_size²
   int channels = 0;    // 0 = keep; 1 or 3 = convert
   double test_fraction = 1.0 / 7.0;  // held-out share, used only when the source has no test split; [0, 1)
-  std::uint64_t seed = 0;            // seeds the held-out split
+  std::uint64_t seed = 0;            // seeds the held-out split, fashion-mnist-captions' templates, shapes (default)
   std::int64_t limit = 0;            // 0 = all; > 0 = at most this many examples in each split
   // Float arrays (npy) are refused, naming the file, element and fix, when a value is outside this domain
   // (see value_checks.hpp); `values_for` says who needs it in that message. uint8 sources are always in [0, 1].
@@ -182,6 +196,7 @@ inline tensor<float> materialize(std::span<const std::int64_t> idx, std::int64_t
 struct source {
   std::int64_t n = 0, c = 0, h = 0, w = 0;
   std::vector<std::int32_t> labels;
+  std::vector<std::string> captions;  // empty or one per image
   std::function<void(std::int64_t, float*)> load;
   std::shared_ptr<void> keep;  // owns the storage `load` reads
 };
@@ -257,40 +272,8 @@ inline source npy_source(const std::string& images, const std::string& labels, c
   return array_source(std::move(f), 1.f, std::move(lab), images);
 }
 
-inline bool is_image_file(const std::filesystem::path& p) {
-  std::string ext = p.extension().string();
-  for (auto& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp";
-}
-
-inline source folder_source(const std::string& dir, const load_options& opt) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  check(fs::is_directory(dir, ec), [&] { return cat("load_dataset 'folder:", dir, "': not a directory"); });
-  auto sorted_images = [](const fs::path& d) {
-    std::vector<fs::path> v;
-    for (const auto& e : fs::directory_iterator(d))
-      if (e.is_regular_file() && is_image_file(e.path())) v.push_back(e.path());
-    std::sort(v.begin(), v.end());
-    return v;
-  };
-  std::vector<std::string> files;
-  std::vector<std::int32_t> labels;
-  for (const auto& p : sorted_images(dir)) files.push_back(p.string());
-  if (files.empty()) {  // ImageFolder layout: one sub-folder per class
-    std::vector<fs::path> classes;
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_directory()) classes.push_back(e.path());
-    std::sort(classes.begin(), classes.end());
-    for (std::size_t k = 0; k < classes.size(); ++k)
-      for (const auto& p : sorted_images(classes[k])) {
-        files.push_back(p.string());
-        labels.push_back(static_cast<std::int32_t>(k));
-      }
-  }
-  check(!files.empty(), [&] {
-    return cat("load_dataset 'folder:", dir, "': no .png/.jpg/.jpeg/.bmp files in it or in its sub-folders");
-  });
+// A source over image files (PNG/JPEG/BMP), read one by one as they are converted.
+inline source image_files_source(std::vector<std::string> files, std::vector<std::int32_t> labels, const load_options& opt) {
   // Channels and size come from the first image unless the options fix them.
   const auto first = io::read_image(files[0]);
   source s;
@@ -336,12 +319,143 @@ inline source folder_source(const std::string& dir, const load_options& opt) {
   return s;
 }
 
-inline std::vector<std::int32_t> pick_labels(const std::vector<std::int32_t>& labels, std::span<const std::int64_t> idx) {
-  std::vector<std::int32_t> out;
-  if (labels.empty()) return out;
+inline source folder_source(const std::string& dir, const load_options& opt) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  check(fs::is_directory(dir, ec), [&] { return cat("load_dataset 'folder:", dir, "': not a directory"); });
+  auto sorted_images = [](const fs::path& d) {
+    std::vector<fs::path> v;
+    for (const auto& e : fs::directory_iterator(d))
+      if (e.is_regular_file() && is_image_file(e.path())) v.push_back(e.path());
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  std::vector<std::string> files;
+  std::vector<std::int32_t> labels;
+  for (const auto& p : sorted_images(dir)) files.push_back(p.string());
+  if (files.empty()) {  // ImageFolder layout: one sub-folder per class
+    std::vector<fs::path> classes;
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.is_directory()) classes.push_back(e.path());
+    std::sort(classes.begin(), classes.end());
+    for (std::size_t k = 0; k < classes.size(); ++k)
+      for (const auto& p : sorted_images(classes[k])) {
+        files.push_back(p.string());
+        labels.push_back(static_cast<std::int32_t>(k));
+      }
+  }
+  check(!files.empty(), [&] {
+    return cat("load_dataset 'folder:", dir, "': no .png/.jpg/.jpeg/.bmp files in it or in its sub-folders");
+  });
+  return image_files_source(std::move(files), std::move(labels), opt);
+}
+
+// The entries idx of per-image values (labels, captions); empty stays empty (the source has none).
+template <class T>
+std::vector<T> pick(const std::vector<T>& values, std::span<const std::int64_t> idx) {
+  std::vector<T> out;
+  if (values.empty()) return out;
   out.reserve(idx.size());
-  for (auto i : idx) out.push_back(labels[static_cast<std::size_t>(i)]);
+  for (auto i : idx) out.push_back(values[static_cast<std::size_t>(i)]);
   return out;
+}
+inline std::vector<std::int32_t> pick_labels(const std::vector<std::int32_t>& labels, std::span<const std::int64_t> idx) {
+  return pick(labels, idx);
+}
+
+// A captioned folder (data/captions.hpp): its images, captions one per image.
+inline source folder_captions_source(const std::string& dir, const load_options& opt) {
+  auto listed = list_captioned_folder(dir);
+  std::vector<std::string> files, captions;
+  for (auto& f : listed) {
+    files.push_back(std::move(f.file));
+    captions.push_back(std::move(f.caption));
+  }
+  auto s = image_files_source(std::move(files), {}, opt);
+  s.captions = std::move(captions);
+  return s;
+}
+
+// The shapes options of a "shapes[:KEY=VALUE,...]" argument; n and test receive the split sizes.
+inline shapes_options parse_shapes_spec(const std::string& arg, const load_options& opt, std::int64_t& n, std::int64_t& test,
+                                        std::uint64_t& seed) {
+  shapes_options so;
+  so.image_size = opt.image_size == 32 || opt.image_size == 64 || opt.image_size == 128 ? opt.image_size : 64;
+  n = 10000;
+  test = 1000;
+  seed = opt.seed;
+  std::size_t pos = 0;
+  while (pos < arg.size()) {
+    const auto end = std::min(arg.find(',', pos), arg.size());
+    const std::string item = arg.substr(pos, end - pos);
+    pos = end + 1;
+    const auto eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    std::size_t used = 0;
+    bool ok = !value.empty();
+    double number = 0;
+    try {
+      number = ok ? std::stod(value, &used) : 0;
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    ok = ok && used == value.size();
+    const bool whole = ok && number >= 0 && number == std::floor(number) && number < 9.0e15;
+    if (key == "exclude") {  // COLOUR-SHAPE pairs joined by '+', e.g. red-triangle+blue-circle
+      std::size_t at = 0;
+      while (at <= value.size()) {
+        const auto stop = std::min(value.find('+', at), value.size());
+        const std::string pair = value.substr(at, stop - at), colour = pair.substr(0, pair.find('-'));
+        const std::string kind = pair.find('-') == std::string::npos ? "" : pair.substr(pair.find('-') + 1);
+        const auto c = word_to(colour, all_shape_colours);
+        const auto k = word_to(kind, all_shape_kinds);
+        check(c.has_value() && k.has_value(), [&] {
+          return cat("load_dataset 'shapes:", arg, "': exclude= takes COLOUR-SHAPE pairs joined by '+' (e.g. ",
+                     "red-triangle+blue-circle), got '", pair, "'");
+        });
+        so.excluded.emplace_back(*k, *c);
+        at = stop + 1;
+      }
+      continue;
+    }
+    check((key == "two" ? ok : whole) && (key == "size" || key == "n" || key == "test" || key == "seed" || key == "two"), [&] {
+      return cat("load_dataset 'shapes:", arg, "': expected KEY=VALUE items with keys size (32|64|128), n, test, seed "
+                 "(whole numbers >= 0), two (a probability) and exclude (COLOUR-SHAPE+...), got '", item, "'");
+    });
+    if (key == "size") so.image_size = static_cast<int>(number);
+    else if (key == "n") n = static_cast<std::int64_t>(number);
+    else if (key == "test") test = static_cast<std::int64_t>(number);
+    else if (key == "seed") seed = static_cast<std::uint64_t>(number);
+    else so.two_objects = number;
+  }
+  check(n > 0 && n < (std::int64_t{1} << 31) && test < (std::int64_t{1} << 31),
+        [&] { return cat("load_dataset 'shapes:", arg, "': n must be in [1, 2^31) and test below 2^31"); });
+  return so;
+}
+
+// Scenes first .. first + n − 1 of a shapes stream: the scenes (and captions) now, each image rendered as it is read.
+inline source shapes_source(std::int64_t n, std::int64_t first, std::uint64_t seed, const shapes_options& so) {
+  check_shapes_options(so);
+  auto scenes = std::make_shared<std::vector<shapes_scene>>(static_cast<std::size_t>(n));
+  std::vector<std::string> errors(static_cast<std::size_t>(n));
+  parallel_for(n, n * 2000, [&](std::int64_t i) {
+    try {
+      (*scenes)[static_cast<std::size_t>(i)] = sample_shapes_scene(seed, static_cast<std::uint64_t>(first + i), so);
+    } catch (const vae::error& e) {  // rethrown below with its message
+      errors[static_cast<std::size_t>(i)] = e.message();
+    } catch (const std::exception& e) {
+      errors[static_cast<std::size_t>(i)] = e.what();
+    }
+  });
+  for (const auto& e : errors) check(e.empty(), e);
+  source s;
+  s.n = n;
+  s.c = 3;
+  s.h = s.w = so.image_size;
+  for (const auto& sc : *scenes) s.captions.push_back(sc.caption());
+  s.load = [scenes](std::int64_t i, float* dst) { render_shapes_scene((*scenes)[static_cast<std::size_t>(i)], dst); };
+  s.keep = scenes;
+  return s;
 }
 
 inline std::vector<std::int64_t> first_n(std::int64_t n, std::int64_t limit) {
@@ -376,7 +490,7 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
   detail::source train, test;
   bool has_test = false;
 
-  if (kind == "fashion-mnist") {
+  if (kind == "fashion-mnist" || kind == "fashion-mnist-captions") {
     const std::string dir = arg.empty() ? fashion_mnist_dir : arg;
     const char* names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
                             "t10k-labels-idx1-ubyte"};
@@ -391,6 +505,10 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
     train = detail::idx_source(paths[0], paths[1]);
     test = detail::idx_source(paths[2], paths[3]);
     has_test = true;
+    if (kind == "fashion-mnist-captions") {
+      train.captions = fashion_mnist_captions(train.labels, opt.seed, 0);
+      test.captions = fashion_mnist_captions(test.labels, opt.seed, 1);
+    }
   } else if (kind == "mnist-idx") {
     check(!arg.empty(), "load_dataset: 'mnist-idx:' needs a directory or a file prefix, e.g. mnist-idx:data/train");
     std::error_code ec;
@@ -420,10 +538,20 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
   } else if (kind == "folder") {
     check(!arg.empty(), "load_dataset: 'folder:' needs a directory");
     train = detail::folder_source(arg, opt);
+  } else if (kind == "folder-captions") {
+    check(!arg.empty(), "load_dataset: 'folder-captions:' needs a directory");
+    train = detail::folder_captions_source(arg, opt);
+  } else if (kind == "shapes") {
+    std::int64_t n = 0, n_test = 0;
+    std::uint64_t seed = 0;
+    const auto so = detail::parse_shapes_spec(arg, opt, n, n_test, seed);
+    train = detail::shapes_source(n, 0, seed, so);
+    test = detail::shapes_source(n_test, n, seed, so);
+    has_test = true;
   } else {
     vae::detail::throw_error(cat("load_dataset: unknown dataset '", spec,
-                                 "' (expected fashion-mnist, fashion-mnist:DIR, mnist-idx:DIR|PREFIX, npy:FILE[,LABELS] or "
-                                 "folder:DIR)"));
+                                 "' (expected fashion-mnist, fashion-mnist:DIR, mnist-idx:DIR|PREFIX, npy:FILE[,LABELS], "
+                                 "folder:DIR, fashion-mnist-captions[:DIR], folder-captions:DIR or shapes[:size=64,n=10000,...])"));
   }
 
   if (has_test)
@@ -456,8 +584,10 @@ inline dataset load_dataset(const std::string& spec, const load_options& opt = {
   d.name = spec;
   d.train_images = detail::materialize(train_idx, train.c, train.h, train.w, opt, spec, train.load);
   d.test_images = detail::materialize(test_idx, tsrc.c, tsrc.h, tsrc.w, opt, spec, tsrc.load);
-  d.train_labels = detail::pick_labels(train.labels, train_idx);
-  d.test_labels = detail::pick_labels(tsrc.labels, test_idx);
+  d.train_labels = detail::pick(train.labels, train_idx);
+  d.test_labels = detail::pick(tsrc.labels, test_idx);
+  d.train_captions = detail::pick(train.captions, train_idx);
+  d.test_captions = detail::pick(tsrc.captions, test_idx);
   return d;
 }
 

@@ -1,4 +1,5 @@
-// Image files through stb (libstb-dev): PNG writing (single images and torchvision-style grids), PNG/JPEG/BMP reading.
+// Image files: PNG writing (single images and torchvision-style grids) through stb (libstb-dev); PNG and BMP reading
+// through stb, JPEG reading through libjpeg-turbo (io/jpeg.hpp).
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/io/atomic_file.hpp"
+#include "vae/io/jpeg.hpp"
 
 // stb in a header-only library: every translation unit that includes this header gets its own *static*
 // copy of stb_image / stb_image_write (STB_IMAGE_STATIC, STB_IMAGE_WRITE_STATIC), so there is no
@@ -37,9 +39,8 @@
 #pragma GCC diagnostic ignored "-Wconversion"
 #pragma GCC diagnostic ignored "-Wshadow"
 #endif
-// stb_image's internal consistency checks (STBI_ASSERT, compiled out under NDEBUG) fail on some corrupt JPEG
-// streams (fuzz/image.cpp found one in stbi__jpeg_huff_decode): instead of aborting the program, the failure is
-// recorded and decode_image reports the file as corrupt.
+// stb_image's internal consistency checks (STBI_ASSERT, compiled out under NDEBUG) can fail on corrupt streams:
+// instead of aborting the program, the failure is recorded and decode_image reports the file as corrupt.
 namespace vae::io::detail {
 inline thread_local bool stb_check_failed = false;
 }  // namespace vae::io::detail
@@ -47,7 +48,6 @@ inline thread_local bool stb_check_failed = false;
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
 #include <stb/stb_image.h>
 #undef STB_IMAGE_IMPLEMENTATION
@@ -151,55 +151,6 @@ inline bool png_drop_empty_idat(const unsigned char* d, std::size_t n, std::vect
   return dropped;
 }
 
-// stb_image 2.27 (Debian 12's libstb) writes past its Huffman tables when a JPEG DHT segment declares more than 256
-// codes (fixed upstream in 2.28; found by fuzz/image.cpp). Returns false when any DHT segment that stb could read
-// declares more: the marker structure is walked as stb walks it (segments skipped by their length, entropy-coded
-// data up to the next marker); where it is broken, every FF C4 from there on is checked, which refuses more than
-// stb would read but never a well-formed file. `d` must start with stb's JPEG start of image (FF... D8).
-inline bool jpeg_huffman_tables_fit(const unsigned char* d, std::size_t n) {
-  // One DHT segment whose length field starts at i, read like stbi__process_marker (0 past the end of the data).
-  const auto dht_fits = [&](std::size_t i) {
-    const auto get8 = [&] { return i < n ? static_cast<int>(d[i++]) : 0; };
-    const int hi = get8();
-    int left = (hi << 8 | get8()) - 2;
-    while (left > 0) {
-      const int q = get8();
-      if ((q >> 4) > 1 || (q & 15) > 3) return true;  // stb stops at this header with an error
-      int codes = 0;
-      for (int k = 0; k < 16; ++k) codes += get8();
-      if (codes > 256) return false;
-      i += static_cast<std::size_t>(codes);
-      left -= 17 + codes;
-    }
-    return true;
-  };
-  const auto is_rst = [](int m) { return m >= 0xD0 && m <= 0xD7; };
-  std::size_t i = 0;
-  while (i < n) {
-    if (d[i] != 0xFF) {  // junk between segments, which stb skips byte by byte: check every DHT marker from here
-      for (std::size_t k = i; k + 1 < n; ++k)
-        if (d[k] == 0xFF && d[k + 1] == 0xC4 && !dht_fits(k + 2)) return false;
-      return true;
-    }
-    std::size_t j = i + 1;
-    while (j < n && d[j] == 0xFF) ++j;  // fill bytes
-    if (j >= n) return true;
-    const int m = d[j];
-    i = j + 1;
-    if (m == 0xD9) return true;                      // end of image: stb reads no further
-    if (m == 0xD8 || m == 0x01 || is_rst(m)) continue;  // markers without a length
-    if (i + 2 > n) return true;
-    if (m == 0xC4 && !dht_fits(i)) return false;
-    const std::size_t len = static_cast<std::size_t>(d[i]) << 8 | d[i + 1];
-    if (len < 2) return true;  // stb fails on such a segment and reads nothing after it
-    i += len;
-    if (m == 0xDA) {  // entropy-coded data: FF 00 is a stuffed byte, RSTn a restart; any other FF xx a marker
-      while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && !is_rst(d[i + 1]))) ++i;
-      if (i + 1 >= n) return true;
-    }
-  }
-  return true;
-}
 }  // namespace detail
 
 // Encodes 8-bit pixels (H × W × channels, channels 1..4) as PNG bytes.
@@ -264,11 +215,10 @@ inline image decode_image(const unsigned char* data, std::size_t size, int desir
   check(desired_channels >= 0 && desired_channels <= 4,
         [&] { return cat("decode_image: desired_channels must be 0..4, got ", desired_channels); });
   check(size > 0 && size < (std::size_t{1} << 31), [&] { return cat("image '", origin, "': empty or too large (", size, " bytes)"); });
-  std::size_t start = 0;  // stb's JPEG test: FF, any fill bytes FF, then D8
-  while (start < size && data[start] == 0xFF) ++start;
-  check(!(start > 0 && start < size && data[start] == 0xD8) || detail::jpeg_huffman_tables_fit(data, size), [&] {
-    return cat("image '", origin, "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes)");
-  });
+  if (looks_like_jpeg(data, size)) {
+    auto j = detail::decode_jpeg(data, size, desired_channels, origin, max_pixels);
+    return image{j.width, j.height, j.channels, std::move(j.pixels)};
+  }
   check(detail::png_chunks_fit(data, size), [&] {
     return cat("image '", origin, "': cannot decode (truncated PNG: a chunk declares more bytes than the file has)");
   });

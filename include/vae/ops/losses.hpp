@@ -45,6 +45,41 @@ struct BCEWithLogits {
   }
 };
 
+// The adversarial terms (adversarial/gan_loss.hpp, adversarial/lecam.hpp), each a function of a logit x and a
+// per-element constant t that the caller fills.
+// Hinge on a signed logit: max(0, 1 − t·x), t = +1 for real and −1 for fake logits; derivative −t where
+// 1 − t·x > 0, else 0 (relu'(0) = 0, as PyTorch). A NaN logit gives a NaN value, as torch.relu (std::max would
+// drop it), so a training loop's finite check sees it; the same holds for the two squared terms below.
+struct Hinge {
+  static constexpr const char* name = "hinge_loss";
+  double value(double x, double t) const {
+    const double m = 1.0 - t * x;
+    return m < 0 ? 0.0 : m;
+  }
+  double derivative(double x, double t) const { return 1.0 - t * x > 0 ? -t : 0.0; }
+};
+
+// −t·x; derivative −t. With t = 1 its mean is the negated mean logit (the hinge generator term −mean D(x̂)).
+struct NegatedProduct {
+  static constexpr const char* name = "negated_product";
+  double value(double x, double t) const { return -t * x; }
+  double derivative(double, double t) const { return -t; }
+};
+
+// max(0, x − t)²; derivative 2·max(0, x − t). LeCam's real term, t the moving average of fake logits.
+struct ExcessSquared {
+  static constexpr const char* name = "excess_squared";
+  double value(double x, double t) const { return x < t ? 0.0 : (x - t) * (x - t); }
+  double derivative(double x, double t) const { return x > t ? 2 * (x - t) : 0.0; }
+};
+
+// max(0, t − x)²; derivative −2·max(0, t − x). LeCam's fake term, t the moving average of real logits.
+struct DeficitSquared {
+  static constexpr const char* name = "deficit_squared";
+  double value(double x, double t) const { return t < x ? 0.0 : (t - x) * (t - x); }
+  double derivative(double x, double t) const { return t > x ? -2 * (t - x) : 0.0; }
+};
+
 }  // namespace losses
 
 // Op tags: one kernel per elementwise loss policy, and one for cross-entropy.
@@ -72,6 +107,13 @@ double elementwise_loss(const Loss& loss, std::int64_t n, const T* x, const T* t
 // are none, as PyTorch). dx (nullable) is WRITTEN: (softmax(x_i) − onehot(target_i)) / count (mean) or × 1.
 // per_element (nullable, used with none) gets each row's loss. A target outside [0, classes) that is not
 // ignore_index throws vae::error. PyTorch's class weights and label smoothing are not supported.
+// Σ_{i<n} w·loss(x[i], target[i]) with dx (nullable) WRITTEN as w·loss'(x[i], target[i]): a mean with a factor
+// folded in (w = 0.5/n for half a mean), so that no second pass scales the gradient.
+template <class B, class Loss, class T>
+double weighted_elementwise_loss(const Loss& loss, std::int64_t n, const T* x, const T* target, double w, T* dx) {
+  return w * kernel<elementwise_loss_op<Loss>, B>::run(loss, n, x, target, w, dx, static_cast<T*>(nullptr));
+}
+
 template <class B, class T, std::integral I>
 double cross_entropy_loss(std::int64_t rows, std::int64_t classes, const T* logits, const I* target, loss_reduction r,
                           T* dx, T* per_element = nullptr, std::int64_t ignore_index = default_ignore_index) {

@@ -6,6 +6,7 @@
 #include "vae/backend/cuda/adam_step.cuh"
 #include "vae/backend/cuda/add.cuh"
 #include "vae/backend/cuda/avg_pool2d.cuh"
+#include "vae/backend/cuda/axpy.cuh"
 #include "vae/backend/cuda/batch_norm.cuh"
 #include "vae/backend/cuda/conv2d.cuh"
 #include "vae/backend/cuda/conv_transpose2d.cuh"

@@ -42,6 +42,27 @@ struct device_loss<losses::BCEWithLogits> {
   }
 };
 
+template <>
+struct device_loss<losses::Hinge> {
+  __device__ static double value(double x, double t) { return 1.0 - t * x < 0 ? 0.0 : 1.0 - t * x; }
+  __device__ static double derivative(double x, double t) { return 1.0 - t * x > 0 ? -t : 0.0; }
+};
+template <>
+struct device_loss<losses::NegatedProduct> {
+  __device__ static double value(double x, double t) { return -t * x; }
+  __device__ static double derivative(double, double t) { return -t; }
+};
+template <>
+struct device_loss<losses::ExcessSquared> {
+  __device__ static double value(double x, double t) { return x < t ? 0.0 : (x - t) * (x - t); }
+  __device__ static double derivative(double x, double t) { return x > t ? 2 * (x - t) : 0.0; }
+};
+template <>
+struct device_loss<losses::DeficitSquared> {
+  __device__ static double value(double x, double t) { return t < x ? 0.0 : (t - x) * (t - x); }
+  __device__ static double derivative(double x, double t) { return t > x ? -2 * (t - x) : 0.0; }
+};
+
 // Thread i: loss(x[i], t[i]) into per_element/dx when non-null; partial[blockIdx.x] = Σ over the block.
 // Every thread reaches the block sum (no early return).
 template <class DeviceLoss, class T>
