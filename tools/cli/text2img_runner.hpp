@@ -63,12 +63,14 @@ struct text2img_config {
   std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
   std::int64_t text_length = 0;  // set from the training captions: the longest encoded caption
   std::int64_t text_vocab = 0, image_vocab = 0, image_height = 0, image_width = 0;  // set at training
+  std::int64_t pixel_channels = 0, pixel_height = 0, pixel_width = 0;  // the images the VQ run decodes to
 
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"tokenizer_run", tokenizer_run}, {"epochs", epochs}, {"batch", batch},
             {"lr", lr}, {"seed", seed}, {"caption_dropout", caption_dropout}, {"n_layer", n_layer}, {"n_head", n_head},
             {"n_embd", n_embd}, {"text_length", text_length}, {"text_vocab", text_vocab}, {"image_vocab", image_vocab},
-            {"image_height", image_height}, {"image_width", image_width}};
+            {"image_height", image_height}, {"image_width", image_width}, {"pixel_channels", pixel_channels},
+            {"pixel_height", pixel_height}, {"pixel_width", pixel_width}};
   }
   static text2img_config load(const std::filesystem::path& file) {
     std::ifstream in(file);
@@ -83,7 +85,8 @@ struct text2img_config {
       get("batch", c.batch); get("lr", c.lr); get("seed", c.seed); get("caption_dropout", c.caption_dropout);
       get("n_layer", c.n_layer); get("n_head", c.n_head); get("n_embd", c.n_embd); get("text_length", c.text_length);
       get("text_vocab", c.text_vocab); get("image_vocab", c.image_vocab); get("image_height", c.image_height);
-      get("image_width", c.image_width);
+      get("image_width", c.image_width); get("pixel_channels", c.pixel_channels); get("pixel_height", c.pixel_height);
+      get("pixel_width", c.pixel_width);
     } catch (const nlohmann::json::exception& e) {
       vae::detail::throw_error(cat("config '", file.string(), "' is not valid: ", e.what()));
     }
@@ -310,16 +313,7 @@ inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
   r.tokenizer = text::caption_tokenizer::load(dir / text::tokenizer_file);
   r.prior = std::make_unique<GPTPrior<float>>(prior_options(r.config), r.config.seed);
   r.prior->load(dir / "model.safetensors");
-  const auto vq_config = run_config::load(std::filesystem::path(r.config.tokenizer_run) / "config.json");
-  // The VQ run's image shape: its decoder's output for one token grid tells nothing before it is built, so the shape
-  // comes from the run's data spec (loaded small).
-  data::load_options o;
-  o.image_size = static_cast<int>(vq_config.image_size);
-  o.channels = static_cast<int>(vq_config.channels);
-  o.seed = vq_config.seed;
-  o.limit = 1;
-  const auto probe = data::load_dataset(r.config.data, o);
-  const image_shape s{probe.train_images.dim(1), probe.train_images.dim(2), probe.train_images.dim(3)};
+  const image_shape s{r.config.pixel_channels, r.config.pixel_height, r.config.pixel_width};
   r.vq = open_vq_tokenizer(r.config.tokenizer_run, s);
   return r;
 }
@@ -369,6 +363,7 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
   const image_shape s{data.train_images.dim(1), data.train_images.dim(2), data.train_images.dim(3)};
   auto vq = open_vq_tokenizer(vq_dir, s);
   c.image_vocab = vq.codebook;
+  c.pixel_channels = s.c, c.pixel_height = s.h, c.pixel_width = s.w;
 
   const double t0 = seconds_now();
   auto train_image = encode_images(vq, data.train_images, c.image_height, c.image_width);
