@@ -123,6 +123,9 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
     CHECK(r.status != 0);
     CHECK(t::has(r.output, message));
   }
+  r = t::run_vae("train --resume " + run.string() + " --epochs 2");
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "text2img runs cannot be resumed yet"));
   r = t::run_vae("sample --run " + run.string() + " --out " + grid.string());
   CHECK(r.status != 0);
   CHECK(t::has(r.output, "is a text2img run: use vae generate"));
