@@ -2,6 +2,7 @@
 // trained VQ run (--tokenizer-run), generate images from prompts through that run's decoder, evaluate a text2img run.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <omp.h>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -129,7 +130,7 @@ inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_
 // The flags of `vae generate`.
 struct generate_args {
   std::string run, prompt, prompts_file, out;
-  std::int64_t n = 16, top_k = 100;
+  std::int64_t n = 16, top_k = 100, threads = 0;
   double cfg = 3.0, top_p = 0.95, temperature = 1.0;
   std::uint64_t seed = 0;
   bool prompt_given = false, n_given = false, top_k_given = false;
@@ -147,6 +148,8 @@ inline CLI::App* add_generate_command(CLI::App& app, generate_args& a) {
   g->add_option("--top-p", a.top_p, "nucleus sampling, in (0, 1] (default 0.95)");
   g->add_option("--temperature", a.temperature, "softmax temperature >= 0 (default 1; 0 = greedy)");
   g->add_option("--seed", a.seed, "sampling seed (default 0)");
+  g->add_option("--threads", a.threads,
+                "OpenMP threads (default: all cores; on a busy machine 1 can be far faster, each token is a small step)");
   g->add_option("--out", a.out, "FILE.png (a grid) or DIR/ (one PNG per image and prompts.jsonl)")->required();
   return g;
 }
@@ -379,11 +382,15 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
   c.text_length = longest + 2;  // <bos> ... <eos>
   c.text_vocab = tok.vocab_size();
   auto train_text = encode_captions(tok, data.train_captions, c.text_length);
-  // Test captions longer than the training ones are truncated; one warning line says how many.
-  std::int64_t truncated = 0;
-  auto test_text = encode_captions(tok, data.test_captions, c.text_length,
-                                   [&](const std::string& m) { truncated += m.find("text context") != std::string::npos; });
-  if (truncated) progress.note(cat("warning: ", truncated, " test captions truncated to ", c.text_length, " tokens"));
+  // Test captions longer than the training ones are truncated, unseen words become <unk>: one line says how many.
+  std::int64_t truncated = 0, unknown = 0;
+  auto test_text = encode_captions(tok, data.test_captions, c.text_length, [&](const std::string& m) {
+    truncated += m.find("text context") != std::string::npos;
+    unknown += m.find("<unk>") != std::string::npos;
+  });
+  if (truncated || unknown)
+    progress.note(cat("warning: of the test captions ", truncated, " were truncated to ", c.text_length, " tokens and ",
+                      unknown, " have words the training captions lack (<unk>)"));
 
   GPTPrior<float> prior(prior_options(c), c.seed);
   Adam<float> adam({.lr = c.lr});
@@ -448,6 +455,7 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   a.prompt_given = cmd.count("--prompt") > 0;
   a.n_given = cmd.count("--n") > 0;
   a.top_k_given = cmd.count("--top-k") > 0;
+  if (a.threads > 0) omp_set_num_threads(static_cast<int>(a.threads));
   check(a.n >= 1, [&] { return cat("--n must be ≥ 1 (images to generate), got ", a.n); });
   check(a.prompt_given != !a.prompts_file.empty(), "vae generate needs exactly one of --prompt TEXT and --prompts FILE");
   check(!a.out.empty(), "vae generate needs --out FILE.png or --out DIR/");
