@@ -16,6 +16,7 @@
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "cli/sample_quality.hpp"
+#include "cli/text2img_runner.hpp"
 #include "cli/value_domain.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/io/npy.hpp"
@@ -190,9 +191,13 @@ struct train_args {
   double disc_weight = 0.8, lecam_weight = 0.0;
   std::string gan_loss = "hinge", rec_loss = "l1";
   bool reuse_recon = false;
+  vae::cli::text2img_train_args t2i;  // text2img
 };
 
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
+  check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
+  if (a.model == "text2img")
+    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out);
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;
@@ -405,7 +410,7 @@ int main(int argc, char** argv) {
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
   train->add_option("--model", ta.model,
-                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | classifier");
+                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | classifier | text2img");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "
@@ -436,6 +441,7 @@ int main(int argc, char** argv) {
   train->add_option("--rec-loss", ta.rec_loss, "vqgan: l1 | l2 reconstruction (default l1)");
   train->add_flag("--reuse-recon", ta.reuse_recon, "vqgan: D step on the AE step's reconstruction (default: a fresh one)");
   train->add_option("--lecam-weight", ta.lecam_weight, "vqgan: LeCam regularisation weight (default 0: off)");
+  vae::cli::add_text2img_options(*train, ta.t2i);
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");
   train->add_option("--device", ta.device,
@@ -478,6 +484,8 @@ int main(int argc, char** argv) {
   decode->add_option("--tokens", tokens_file, ".npy of int32 tokens [N, h, w]")->required();
   decode->add_option("--out", out_file, "PNG file")->required();
 
+  vae::cli::generate_args ga;
+  auto* generate = vae::cli::add_generate_command(app, ga);
   auto* report = app.add_subcommand("report", "rebuild DIR/report.html: curves, pictures, config and final metrics");
   report->add_option("--run", run_dir, "run directory")->required();
   report->add_option("--out", out_file, "HTML file (default DIR/report.html)");
@@ -504,6 +512,12 @@ int main(int argc, char** argv) {
         std::cerr << "vae: error (" << world->describe() << "): " << e.what() << "\n";
         world->abort(1);  // the other ranks may wait in a collective this rank will never join
       }
+    }
+    if (*generate) return vae::cli::generate_text2img(ga, *generate);
+    if (vae::cli::is_text2img_run(run_dir)) {  // eval; the image commands have no meaning for a prior
+      check(static_cast<bool>(*eval), [&] { return cat("'", run_dir, "' is a text2img run: use vae generate --run ", run_dir, " or vae eval"); });
+      std::cout << vae::cli::eval_text2img(run_dir, eval->count("--n") ? n : 16, 3.0).dump() << std::endl;
+      return 0;
     }
     auto r = open_run(run_dir, device);
     if (*eval) {

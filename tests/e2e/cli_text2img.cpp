@@ -1,0 +1,133 @@
+// End-to-end: vae train --model text2img over a vq-vae run, vae generate (grid, DIR/), vae eval, and the refusals (label slow).
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "e2e_support.hpp"
+#include "vae/io/png.hpp"
+
+namespace cli_text2img_test {
+namespace fs = std::filesystem;
+
+using vae::test::e2e::read_metrics;
+using vae::test::e2e::run_vae;
+
+inline fs::path text2img_scratch(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("vae_e2e_text2img_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  return d;
+}
+inline std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+}  // namespace cli_text2img_test
+
+TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipeline on tiny shapes; bad flags refused") {
+  namespace t = cli_text2img_test;
+  const auto vq = t::text2img_scratch("vq"), run = t::text2img_scratch("t2i");
+  const std::string data = "shapes:size=32,n=256,test=32";
+  auto r = t::run_vae("train --model vq-vae --data " + data + " --epochs 1 --batch 64 --codebook-size 64 --code-dim 16 --out " +
+                      vq.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = t::run_vae("train --model text2img --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 32 --n-layer 1 --n-head 2 --n-embd 32 --out " + run.string());
+  INFO(r.output);
+  if (t::has(r.output, "this build has no caption tokenizer")) {  // built without sentencepiece: the refusal is the test
+    CHECK(r.status != 0);
+    return;
+  }
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "to 8x8 token grids (64 codes)"));
+  CHECK(t::has(r.output, "256 training and 32 test pairs"));
+  for (const char* f : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer.words", "metrics.jsonl"})
+    CHECK(t::fs::exists(run / f));
+  const auto metrics = t::read_metrics(run);
+  REQUIRE(metrics.size() == 1);
+  const double nll = metrics[0]["test_token_nll"].get<double>();
+  CHECK(std::isfinite(nll));
+  CHECK(nll < std::log(64.0));  // 8 steps already beat the uniform code (the background tokens dominate)
+  CHECK(metrics[0]["test_bits_per_token"].get<double>() == doctest::Approx(nll / std::log(2.0)).epsilon(1e-12));
+
+  // A grid, twice with the same seed: the same bytes.
+  const auto grid = run.parent_path() / "grid.png", again = run.parent_path() / "again.png";
+  const std::string gen = "generate --run " + run.string() + " --prompt \"a large red circle\" --n 4 --cfg 3 --seed 1 --out ";
+  r = t::run_vae(gen + grid.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "tokens/s"));
+  REQUIRE(t::run_vae(gen + again.string()).status == 0);
+  CHECK(t::file_bytes(grid) == t::file_bytes(again));
+  CHECK(!t::file_bytes(grid).empty());
+
+  // DIR/: one PNG per image, prompts taken in turn; an empty line is unconditional, an unknown word warns.
+  const auto prompts = run.parent_path() / "prompts.txt", out = run.parent_path() / "images";
+  std::ofstream(prompts) << "a small blue square\n\na purple circle\n";
+  r = t::run_vae("generate --run " + run.string() + " --prompts " + prompts.string() + " --n 4 --out " + out.string() + "/");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "'purple'"));
+  std::ifstream jl(out / "prompts.jsonl");
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(jl, line);) lines.push_back(nlohmann::json::parse(line));
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[1]["prompt"] == "");
+  CHECK(lines[3]["prompt"] == "a small blue square");
+  for (const auto& l : lines) {
+    const auto img = vae::io::read_image((out / l["file"].get<std::string>()).string());
+    CHECK(img.width == 32);
+    CHECK(img.height == 32);
+    CHECK(l["seed"] == 0);
+  }
+
+  // eval: the same test NLL as training's last epoch, and the caption accuracy of --n generated images.
+  r = t::run_vae("eval --run " + run.string() + " --n 4");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto j = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")));
+  CHECK(j["test_token_nll"].get<double>() == doctest::Approx(nll).epsilon(1e-9));
+  CHECK(j["caption_accuracy"]["images"] == 4);
+  CHECK(j["caption_accuracy"]["whole"].get<double>() >= 0.0);
+
+  // Refusals, each naming the allowed range or what the run is.
+  const std::string base = "generate --run " + run.string() + " --prompt \"a red circle\" --out " + grid.string() + " ";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--top-k 0", "--top-k must be in [1, 64]"},
+      {"--top-p 1.5", "--top-p must be in (0, 1]"},
+      {"--cfg -1", "--cfg must be ≥ 0"},
+      {"--n 0", "--n must be ≥ 1"}};
+  for (const auto& [flag, message] : bad) {
+    r = t::run_vae(base + flag);
+    INFO(flag, r.output);
+    CHECK(r.status != 0);
+    CHECK(t::has(r.output, message));
+  }
+  const auto not_vq = t::text2img_scratch("not_vq");
+  t::fs::create_directories(not_vq);
+  std::ofstream(not_vq / "config.json") << R"({"model": "conv-vae"})";
+  std::ofstream(not_vq / "model.safetensors") << "";
+  for (const auto& [dir, message] : std::vector<std::pair<t::fs::path, std::string>>{
+           {not_vq, "is a conv-vae run, not a VQ model"}, {run, "is a text2img run, not a VQ model"}}) {
+    r = t::run_vae("train --model text2img --tokenizer-run " + dir.string() + " --data " + data + " --out " +
+                   t::text2img_scratch("refused").string());
+    INFO(r.output);
+    CHECK(r.status != 0);
+    CHECK(t::has(r.output, message));
+  }
+  r = t::run_vae("train --resume " + run.string() + " --epochs 2");
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "text2img runs cannot be resumed yet"));
+  r = t::run_vae("sample --run " + run.string() + " --out " + grid.string());
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "is a text2img run: use vae generate"));
+  t::fs::remove_all(run.parent_path());
+}

@@ -1,0 +1,575 @@
+// text2img_runner: the CLI's text-to-image commands — train a GPTPrior over [caption tokens ; VQ image tokens] of a
+// trained VQ run (--tokenizer-run), generate images from prompts through that run's decoder, evaluate a text2img run.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <omp.h>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/presets.hpp"
+#include "cli/run_config.hpp"
+#include "cli/runner.hpp"
+#include "cli/value_domain.hpp"
+#include "vae/core/error.hpp"
+#include "vae/data/dataset.hpp"
+#include "vae/io/atomic_file.hpp"
+#include "vae/io/png.hpp"
+#include "vae/train/metrics_log.hpp"
+#include "vae/train/progress.hpp"
+#if defined(VAE_WITH_SENTENCEPIECE)
+#include "vae/data/shapes.hpp"
+#include "vae/metrics/caption_accuracy.hpp"
+#include "vae/models/gpt_prior.hpp"
+#include "vae/text/tokenizer.hpp"
+#include "vae/train/adam.hpp"
+#include "vae/transformer/sampler.hpp"
+#endif
+
+namespace vae::cli {
+
+inline bool is_text2img(const std::string& m) { return m == "text2img"; }
+
+// Whether DIR is a text2img run (its config.json names the model), for the commands that treat those differently.
+inline bool is_text2img_run(const std::filesystem::path& dir) {
+  std::ifstream in(dir / "config.json");
+  if (!in) return false;
+  try {
+    const auto j = nlohmann::json::parse(in);
+    return j.contains("model") && j.at("model").is_string() && is_text2img(j.at("model").get<std::string>());
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+// Everything that defines a text2img run: DIR/config.json. The prior's sizes are the `text2img` preset's unless given.
+struct text2img_config {
+  std::string model = "text2img";
+  std::string data = "shapes";
+  std::string tokenizer_run;  // the VQ run whose encoder makes the image tokens and whose decoder draws them
+  int epochs = 5;
+  std::int64_t batch = 64;
+  double lr = 3e-4;
+  std::uint64_t seed = 0;
+  double caption_dropout = 0.1;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  std::int64_t text_length = 0;  // set from the training captions: the longest encoded caption
+  std::int64_t text_vocab = 0, image_vocab = 0, image_height = 0, image_width = 0;  // set at training
+  std::int64_t pixel_channels = 0, pixel_height = 0, pixel_width = 0;  // the images the VQ run decodes to
+
+  nlohmann::json to_json() const {
+    return {{"model", model}, {"data", data}, {"tokenizer_run", tokenizer_run}, {"epochs", epochs}, {"batch", batch},
+            {"lr", lr}, {"seed", seed}, {"caption_dropout", caption_dropout}, {"n_layer", n_layer}, {"n_head", n_head},
+            {"n_embd", n_embd}, {"text_length", text_length}, {"text_vocab", text_vocab}, {"image_vocab", image_vocab},
+            {"image_height", image_height}, {"image_width", image_width}, {"pixel_channels", pixel_channels},
+            {"pixel_height", pixel_height}, {"pixel_width", pixel_width}};
+  }
+  static text2img_config load(const std::filesystem::path& file) {
+    std::ifstream in(file);
+    check(static_cast<bool>(in), [&] { return cat("cannot read config '", file.string(), "'"); });
+    text2img_config c;
+    try {
+      const auto j = nlohmann::json::parse(in);
+      auto get = [&](const char* key, auto& field) {
+        if (j.contains(key)) field = j.at(key).get<std::decay_t<decltype(field)>>();
+      };
+      get("model", c.model); get("data", c.data); get("tokenizer_run", c.tokenizer_run); get("epochs", c.epochs);
+      get("batch", c.batch); get("lr", c.lr); get("seed", c.seed); get("caption_dropout", c.caption_dropout);
+      get("n_layer", c.n_layer); get("n_head", c.n_head); get("n_embd", c.n_embd); get("text_length", c.text_length);
+      get("text_vocab", c.text_vocab); get("image_vocab", c.image_vocab); get("image_height", c.image_height);
+      get("image_width", c.image_width); get("pixel_channels", c.pixel_channels); get("pixel_height", c.pixel_height);
+      get("pixel_width", c.pixel_width);
+    } catch (const nlohmann::json::exception& e) {
+      vae::detail::throw_error(cat("config '", file.string(), "' is not valid: ", e.what()));
+    }
+    return c;
+  }
+  void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
+};
+
+// The flags of `vae train --model text2img` beyond the common ones (epochs, batch, lr, seed, data, out).
+struct text2img_train_args {
+  std::string tokenizer_run;
+  double caption_dropout = 0.1;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+};
+
+// Registers the text2img flags on `vae train`.
+inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
+  train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
+  train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
+  train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4)");
+  train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4)");
+  train.add_option("--n-embd", a.n_embd, "text2img: width (default 128)");
+}
+
+// The run's config from the flags of `vae train --model text2img` (batch 64 and lr 3e-4 unless given).
+inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_train_args& a, const std::string& data,
+                                            int epochs, std::int64_t batch, double lr, std::uint64_t seed) {
+  text2img_config c;
+  if (cmd.count("--data")) c.data = data;
+  c.tokenizer_run = a.tokenizer_run;
+  c.epochs = epochs;
+  if (cmd.count("--batch")) c.batch = batch;
+  if (cmd.count("--lr")) c.lr = lr;
+  c.seed = seed;
+  c.caption_dropout = a.caption_dropout;
+  c.n_layer = a.n_layer, c.n_head = a.n_head, c.n_embd = a.n_embd;
+  return c;
+}
+
+// The flags of `vae generate`.
+struct generate_args {
+  std::string run, prompt, prompts_file, out;
+  std::int64_t n = 16, top_k = 100, threads = 0;
+  double cfg = 3.0, top_p = 0.95, temperature = 1.0;
+  std::uint64_t seed = 0;
+  bool prompt_given = false, n_given = false, top_k_given = false;
+};
+
+// Registers `vae generate`; run_generate reads which flags were given from it.
+inline CLI::App* add_generate_command(CLI::App& app, generate_args& a) {
+  auto* g = app.add_subcommand("generate", "text2img runs: images from prompts, as a PNG grid or DIR/ of PNGs");
+  g->add_option("--run", a.run, "text2img run directory")->required();
+  g->add_option("--prompt", a.prompt, "a caption (\"\" = unconditional)");
+  g->add_option("--prompts", a.prompts_file, "a file of captions, one a line");
+  g->add_option("--n", a.n, "images (default 16; with --prompts and no --n: one per line)");
+  g->add_option("--cfg", a.cfg, "classifier-free guidance scale >= 0 (default 3; 1 = none, 0 = unconditional)");
+  g->add_option("--top-k", a.top_k, "keep the k most likely tokens, in [1, codebook] (default 100 or the codebook)");
+  g->add_option("--top-p", a.top_p, "nucleus sampling, in (0, 1] (default 0.95)");
+  g->add_option("--temperature", a.temperature, "softmax temperature >= 0 (default 1; 0 = greedy)");
+  g->add_option("--seed", a.seed, "sampling seed (default 0)");
+  g->add_option("--threads", a.threads,
+                "OpenMP threads (default: all cores; on a busy machine 1 can be far faster, each token is a small step)");
+  g->add_option("--out", a.out, "FILE.png (a grid) or DIR/ (one PNG per image and prompts.jsonl)")->required();
+  return g;
+}
+
+// A trained VQ run (vq-vae, vq-vae-2048, vqgan): its config and its model on the cpu, weights loaded.
+struct vq_tokenizer {
+  run_config config;
+  image_shape shape;
+  std::unique_ptr<runner> model;
+  std::int64_t codebook = 0;
+};
+
+// The codebook size of VQ run config `c` (FSQ: its implicit 8·5·5·5 codes).
+inline std::int64_t codebook_size_of(const run_config& c) {
+  if (c.quantizer == "fsq" && is_vq(c.model)) return 8 * 5 * 5 * 5;
+  if (c.model == "vq-vae-2048") return 2048;
+  return c.codebook_size;
+}
+
+// The config of VQ run DIR (vq-vae, vq-vae-2048, vqgan); refuses a run that is no VQ model, naming what it is.
+inline run_config vq_run_config(const std::filesystem::path& dir) {
+  check(!dir.empty(), "--model text2img needs --tokenizer-run DIR, a trained VQ run (vae train --model vq-vae or vqgan)");
+  check(std::filesystem::exists(dir / "config.json") && std::filesystem::exists(dir / "model.safetensors"), [&] {
+    return cat("--tokenizer-run '", dir.string(), "' is not a training run: it needs config.json and model.safetensors");
+  });
+  if (is_text2img_run(dir))
+    vae::detail::throw_error(cat("--tokenizer-run '", dir.string(),
+                                 "' is a text2img run, not a VQ model (give the vq-vae or vqgan run it was trained on)"));
+  auto c = run_config::load(dir / "config.json");
+  const bool rvq = is_vq(c.model) && c.quantizer == "rvq";
+  check((is_vq(c.model) || is_vqgan(c.model)) && !rvq, [&] {
+    return cat("--tokenizer-run '", dir.string(), "' is a ", c.model, rvq ? " run with residual (rvq) tokens" : " run",
+               ", not a VQ model with one token grid: train one with vae train --model vq-vae (or vqgan)");
+  });
+  return c;
+}
+
+// Loads VQ run DIR, checked by vq_run_config, for images of `shape`.
+inline vq_tokenizer open_vq_tokenizer(const std::filesystem::path& dir, image_shape shape) {
+  vq_tokenizer t;
+  t.config = vq_run_config(dir);
+  t.shape = shape;
+  generator init(t.config.seed);
+  t.model = make_runner(t.config, shape, init);
+  t.model->load_parameters(dir / "model.safetensors");
+  t.model->set_training(false);
+  t.codebook = codebook_size_of(t.config);
+  return t;
+}
+
+// The data of a text2img run at the size and channels of its VQ run's images; it must carry captions.
+inline data::dataset load_captioned_data(const std::string& spec, const run_config& vq, std::uint64_t seed) {
+  data::load_options o;
+  o.image_size = static_cast<int>(vq.image_size);
+  o.channels = static_cast<int>(vq.channels);
+  o.seed = seed;
+  o.values = value_domain_of(vq);
+  o.values_for = value_domain_reason(vq);
+  auto d = data::load_dataset(spec, o);
+  check(!d.train_captions.empty() && !d.test_captions.empty(), [&] {
+    return cat("--model text2img needs captioned data, and '", spec,
+               "' has no captions: use shapes[:...], fashion-mnist-captions or folder-captions:DIR");
+  });
+  return d;
+}
+
+#if defined(VAE_WITH_SENTENCEPIECE)
+
+namespace text2img_detail {
+
+inline double seconds_now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The token grids of `images` by the VQ run's encoder, [N, h·w], in batches of 256.
+inline tensor<std::int32_t> encode_images(vq_tokenizer& vq, const tensor<float>& images, std::int64_t& h,
+                                          std::int64_t& w) {
+  const std::int64_t n = images.dim(0);
+  tensor<std::int32_t> all, part;
+  tensor<float> x;
+  for (std::int64_t b = 0; b < n; b += 256) {
+    detail::slice_rows(images, b, std::min(n, b + 256), x);
+    vq.model->encode_tokens(x, part);
+    check(part.rank() == 3, [&] { return cat("text2img: expected VQ tokens [N, h, w], got ", part.shape()); });
+    if (b == 0) {
+      h = part.dim(1);
+      w = part.dim(2);
+      all.resize({n, h * w});
+    }
+    std::copy(part.begin(), part.end(), all.data() + b * h * w);
+  }
+  return all;
+}
+
+// The captions as rows of `length` caption tokens; an empty caption is the unconditional row (all <pad>).
+inline tensor<std::int32_t> encode_captions(const text::caption_tokenizer& tok, const std::vector<std::string>& captions,
+                                            std::int64_t length, const text::warning_sink& warn = text::warn_to_stderr) {
+  tensor<std::int32_t> t({static_cast<std::int64_t>(captions.size()), length});
+  for (std::size_t i = 0; i < captions.size(); ++i) {
+    std::int32_t* row = t.data() + static_cast<std::int64_t>(i) * length;
+    if (captions[i].find_first_not_of(" \t\r\n") == std::string::npos) {
+      std::fill(row, row + length, text::caption_tokenizer::pad_id);
+      continue;
+    }
+    const auto e = tok.encode(captions[i], length, warn);
+    std::copy(e.ids.begin(), e.ids.end(), row);
+  }
+  return t;
+}
+
+inline void gather_rows(const tensor<std::int32_t>& src, const std::vector<std::int64_t>& idx, tensor<std::int32_t>& dst) {
+  const std::int64_t w = src.dim(1);
+  dst.resize({static_cast<std::int64_t>(idx.size()), w});
+  for (std::size_t i = 0; i < idx.size(); ++i)
+    std::copy(src.data() + idx[i] * w, src.data() + (idx[i] + 1) * w, dst.data() + static_cast<std::int64_t>(i) * w);
+}
+
+inline gpt_prior_options prior_options(const text2img_config& c) {
+  gpt_prior_options o;
+  o.text_vocab = c.text_vocab;
+  o.text_length = c.text_length;
+  o.image_vocab = c.image_vocab;
+  o.image_height = c.image_height;
+  o.image_width = c.image_width;
+  o.n_layer = c.n_layer;
+  o.n_head = c.n_head;
+  o.n_embd = c.n_embd;
+  o.caption_dropout = c.caption_dropout;
+  o.empty_text_token = text::caption_tokenizer::pad_id;
+  return o;
+}
+
+// Mean image-token NLL (nats) of the prior over (text, image) rows, in batches.
+inline double token_nll(GPTPrior<float>& prior, const tensor<std::int32_t>& text, const tensor<std::int32_t>& image) {
+  const std::int64_t n = text.dim(0);
+  double sum = 0;
+  std::vector<std::int64_t> idx;
+  tensor<std::int32_t> t, im;
+  for (std::int64_t b = 0; b < n; b += 64) {
+    idx.clear();
+    for (std::int64_t i = b; i < std::min(n, b + 64); ++i) idx.push_back(i);
+    gather_rows(text, idx, t);
+    gather_rows(image, idx, im);
+    sum += prior.evaluate(t, im).image_nll * static_cast<double>(idx.size());
+  }
+  return sum / static_cast<double>(n);
+}
+
+// A trained text2img run: its config, tokenizer, prior and VQ run.
+struct text2img_run {
+  text2img_config config;
+  std::optional<text::caption_tokenizer> tokenizer;
+  std::unique_ptr<GPTPrior<float>> prior;
+  vq_tokenizer vq;
+};
+
+inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
+  check(is_text2img_run(dir) && std::filesystem::exists(dir / "model.safetensors"), [&] {
+    return cat("'", dir.string(), "' is not a text2img run: it needs config.json (model text2img) and model.safetensors ",
+               "(written by vae train --model text2img --out DIR)");
+  });
+  text2img_run r;
+  r.config = text2img_config::load(dir / "config.json");
+  r.tokenizer = text::caption_tokenizer::load(dir / text::tokenizer_file);
+  r.prior = std::make_unique<GPTPrior<float>>(prior_options(r.config), r.config.seed);
+  r.prior->load(dir / "model.safetensors");
+  const image_shape s{r.config.pixel_channels, r.config.pixel_height, r.config.pixel_width};
+  r.vq = open_vq_tokenizer(r.config.tokenizer_run, s);
+  return r;
+}
+
+// "sampling 40/64 positions, 1234 tokens/s" on standard error while the sampler runs (redrawn on a terminal; else
+// only the last line, so logs stay readable).
+inline std::function<void(std::int64_t, std::int64_t)> sampling_progress(std::int64_t images) {
+  const double start = seconds_now();
+  const bool tty = progress_display::stderr_is_tty();
+  auto last = std::make_shared<double>(0.0);
+  return [images, start, tty, last](std::int64_t done, std::int64_t total) {
+    const double now = seconds_now();
+    if (done < total && (!tty || now - *last < 0.2)) return;
+    *last = now;
+    const double rate = static_cast<double>(done * images) / std::max(now - start, 1e-9);
+    std::cerr << (tty ? "\r" : "") << "sampling " << done << "/" << total << " positions of " << images
+              << " images, " << static_cast<std::int64_t>(rate) << " tokens/s" << (done == total ? "\n" : "")
+              << std::flush;
+  };
+}
+
+// Images [n, C, H, W] for caption rows `text` [n, Lt]: sampled tokens decoded by the VQ run.
+inline tensor<float> generate_images(text2img_run& r, const tensor<std::int32_t>& text, sampling_options s) {
+  s.progress = sampling_progress(text.dim(0));
+  auto tokens = sample_image_tokens(*r.prior, text, s);
+  tokens.reshape({tokens.dim(0), r.config.image_height, r.config.image_width});
+  tensor<float> out;
+  r.vq.model->decode_tokens(tokens, out);
+  return out;
+}
+
+}  // namespace text2img_detail
+
+// vae train --model text2img: encodes the data's images with the VQ run, trains the caption tokenizer and the prior.
+inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
+  using namespace text2img_detail;
+  check(c.batch > 0 && c.epochs >= 0 && c.lr > 0 && c.caption_dropout >= 0 && c.caption_dropout <= 1, [&] {
+    return cat("text2img: batch and lr must be positive, epochs >= 0 and --caption-dropout in [0, 1] (got batch ",
+               c.batch, ", lr ", c.lr, ", epochs ", c.epochs, ", caption dropout ", c.caption_dropout, ")");
+  });
+  auto progress = progress_display::to_stderr();
+  const std::filesystem::path vq_dir = c.tokenizer_run;
+  const auto vq_config = vq_run_config(vq_dir);
+  c.tokenizer_run = std::filesystem::absolute(vq_dir).lexically_normal().string();
+  progress.note(cat("loading ", c.data));
+  auto data = load_captioned_data(c.data, vq_config, c.seed);
+  const image_shape s{data.train_images.dim(1), data.train_images.dim(2), data.train_images.dim(3)};
+  auto vq = open_vq_tokenizer(vq_dir, s);
+  c.image_vocab = vq.codebook;
+  c.pixel_channels = s.c, c.pixel_height = s.h, c.pixel_width = s.w;
+
+  const double t0 = seconds_now();
+  auto train_image = encode_images(vq, data.train_images, c.image_height, c.image_width);
+  auto test_image = encode_images(vq, data.test_images, c.image_height, c.image_width);
+  progress.note(cat("encoded ", data.train_images.dim(0), " training and ", data.test_images.dim(0), " test images to ",
+                    c.image_height, "x", c.image_width, " token grids (", c.image_vocab, " codes) with ", vq_config.model,
+                    " in ", seconds_now() - t0, " s"));
+
+  auto tok = text::caption_tokenizer::train(data.train_captions);
+  std::int64_t longest = 0;
+  for (const auto& cap : data.train_captions)
+    longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(tok.pieces(cap).size()));
+  c.text_length = longest + 2;  // <bos> ... <eos>
+  c.text_vocab = tok.vocab_size();
+  auto train_text = encode_captions(tok, data.train_captions, c.text_length);
+  // Test captions longer than the training ones are truncated, unseen words become <unk>: one line says how many.
+  std::int64_t truncated = 0, unknown = 0;
+  auto test_text = encode_captions(tok, data.test_captions, c.text_length, [&](const std::string& m) {
+    truncated += m.find("text context") != std::string::npos;
+    unknown += m.find("<unk>") != std::string::npos;
+  });
+  if (truncated || unknown)
+    progress.note(cat("warning: of the test captions ", truncated, " were truncated to ", c.text_length, " tokens and ",
+                      unknown, " have words the training captions lack (<unk>)"));
+
+  GPTPrior<float> prior(prior_options(c), c.seed);
+  Adam<float> adam({.lr = c.lr});
+  std::filesystem::create_directories(dir);
+  tok.save(dir / text::tokenizer_file);
+  c.save(dir / "config.json");
+  progress.note(cat("text2img on cpu: ", prior.parameters().trainable_size(), " trainable parameters; ", c.n_layer,
+                    " layers, d ", c.n_embd, ", ", c.n_head, " heads; ", c.text_length, " caption tokens (vocabulary ",
+                    c.text_vocab, ") + ", c.image_height * c.image_width, " image tokens; ", train_text.dim(0),
+                    " training and ", test_text.dim(0), " test pairs"));
+  metrics_log log(dir);
+  data::batch_sampler sampler(train_text.dim(0), std::min(c.batch, train_text.dim(0)), c.seed + 1, /*drop_last=*/true);
+  std::vector<std::int64_t> idx;
+  tensor<std::int32_t> bt, bi;
+  std::int64_t step = 0;
+  for (int epoch = 0; epoch < c.epochs; ++epoch) {
+    if (epoch > 0) sampler.new_epoch();
+    generator rng(c.seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 17);
+    progress.start_epoch(epoch + 1, c.epochs, sampler.batches_per_epoch());
+    double loss_sum = 0, seconds = 0;
+    std::int64_t seen = 0;
+    while (sampler.next(idx)) {
+      const double ts = seconds_now();
+      gather_rows(train_text, idx, bt);
+      gather_rows(train_image, idx, bi);
+      const auto l = prior.train_step_loss(bt, bi, rng);
+      check(std::isfinite(l.loss), [&] {
+        return cat("training stopped: the loss is ", l.loss, " at epoch ", epoch + 1, ", step ", step + 1, "; lower --lr");
+      });
+      adam.step_and_zero_grad(prior.parameters());
+      seconds += seconds_now() - ts;
+      ++step;
+      loss_sum += l.image_nll * static_cast<double>(idx.size());
+      seen += static_cast<std::int64_t>(idx.size());
+      progress.advance(l.loss, static_cast<std::int64_t>(idx.size()));
+    }
+    const double train_nll = seen ? loss_sum / static_cast<double>(seen) : 0.0;
+    const double test_nll = token_nll(prior, test_text, test_image);
+    const double tokens = static_cast<double>(seen * c.image_height * c.image_width);
+    nlohmann::json rec = {{"epoch", epoch + 1},
+                          {"step", step},
+                          {"train_loss", train_nll},
+                          {"test_loss", test_nll},
+                          {"test_token_nll", test_nll},
+                          {"test_bits_per_token", test_nll / std::log(2.0)},
+                          {"seconds", seconds},
+                          {"train_tokens_per_s", seconds > 0 ? tokens / seconds : 0.0}};
+    prior.save(dir / "model.safetensors");
+    log.write(rec);
+    progress.end_epoch(train_nll, cat(", test token NLL ", test_nll, " nats (", test_nll / std::log(2.0), " bits)"));
+    std::cout << rec.dump() << std::endl;
+  }
+  if (c.epochs == 0) prior.save(dir / "model.safetensors");
+  progress.note(cat("wrote ", (dir / "model.safetensors").string(), ", ", text::tokenizer_file, ", config.json and ",
+                    "metrics.jsonl in ", dir.string()));
+  return 0;
+}
+
+// vae generate: images from prompts; one grid PNG, or DIR/ with one PNG per image and prompts.jsonl.
+inline int generate_text2img(generate_args a, const CLI::App& cmd) {
+  using namespace text2img_detail;
+  a.prompt_given = cmd.count("--prompt") > 0;
+  a.n_given = cmd.count("--n") > 0;
+  a.top_k_given = cmd.count("--top-k") > 0;
+  if (a.threads > 0) omp_set_num_threads(static_cast<int>(a.threads));
+  check(a.n >= 1, [&] { return cat("--n must be ≥ 1 (images to generate), got ", a.n); });
+  check(a.prompt_given != !a.prompts_file.empty(), "vae generate needs exactly one of --prompt TEXT and --prompts FILE");
+  check(!a.out.empty(), "vae generate needs --out FILE.png or --out DIR/");
+  auto r = open_text2img_run(a.run);
+  std::vector<std::string> prompts;
+  if (a.prompt_given) {
+    prompts.push_back(a.prompt);
+  } else {
+    std::ifstream in(a.prompts_file);
+    check(static_cast<bool>(in), [&] { return cat("--prompts: cannot read '", a.prompts_file, "'"); });
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      prompts.push_back(line);
+    }
+    check(!prompts.empty(), [&] { return cat("--prompts '", a.prompts_file, "' has no lines (one prompt a line)"); });
+  }
+  // --prompts without --n: one image per prompt; otherwise image i takes prompt i mod the number of prompts.
+  const std::int64_t n = a.prompt_given || a.n_given ? a.n : static_cast<std::int64_t>(prompts.size());
+  std::vector<std::string> per_image;
+  for (std::int64_t i = 0; i < n; ++i) per_image.push_back(prompts[static_cast<std::size_t>(i) % prompts.size()]);
+  const std::int64_t v = r.config.image_vocab;
+  check(!a.top_k_given || (a.top_k >= 1 && a.top_k <= v), [&] {
+    return cat("--top-k must be in [1, ", v, "] (the tokenizer run's codebook), got ", a.top_k);
+  });
+  check(a.top_p > 0 && a.top_p <= 1, [&] { return cat("--top-p must be in (0, 1], got ", a.top_p); });
+  check(std::isfinite(a.cfg) && a.cfg >= 0, [&] {
+    return cat("--cfg must be ≥ 0 (1 = no guidance, 0 = unconditional), got ", a.cfg);
+  });
+  check(std::isfinite(a.temperature) && a.temperature >= 0, [&] {
+    return cat("--temperature must be ≥ 0 (0 = greedy), got ", a.temperature);
+  });
+  sampling_options s;
+  s.temperature = a.temperature;
+  s.top_k = a.top_k_given ? a.top_k : std::min(a.top_k, r.config.image_vocab);
+  s.top_p = a.top_p;
+  s.cfg_scale = a.cfg;
+  s.seed = a.seed;
+  check_sampling_options(s, r.config.image_vocab);
+  const auto text = encode_captions(*r.tokenizer, per_image, r.config.text_length);
+  const auto images = generate_images(r, text, s);
+  const bool to_dir = a.out.back() == '/' || std::filesystem::is_directory(a.out);
+  if (!to_dir) {
+    io::write_png_grid(a.out, images, 8);
+    std::cerr << "wrote " << a.out << " (" << n << " images)\n";
+    return 0;
+  }
+  const std::filesystem::path dir = a.out;
+  std::filesystem::create_directories(dir);
+  std::string lines;
+  tensor<float> one;
+  for (std::int64_t i = 0; i < n; ++i) {
+    detail::slice_rows(images, i, i + 1, one);
+    char name[32];
+    std::snprintf(name, sizeof name, "%04lld.png", static_cast<long long>(i));
+    io::write_png_grid((dir / name).string(), one, 1, 0);
+    // seed: the --seed of the batch; image `index` of the same prompts, n and options reproduces this file.
+    lines += nlohmann::json{{"file", name}, {"prompt", per_image[static_cast<std::size_t>(i)]}, {"seed", a.seed},
+                            {"index", i}}.dump() + "\n";
+  }
+  io::write_text_atomically(dir / "prompts.jsonl", lines);
+  std::cerr << "wrote " << n << " PNGs and prompts.jsonl in " << dir.string() << "\n";
+  return 0;
+}
+
+// vae eval of a text2img run: test token NLL; on shapes data also the caption accuracy of `n` generated images (the
+// first n test captions as prompts, guidance `cfg`).
+inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64_t n, double cfg) {
+  using namespace text2img_detail;
+  check(n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", n); });
+  auto r = open_text2img_run(dir);
+  auto data = load_captioned_data(r.config.data, r.vq.config, r.config.seed);
+  std::int64_t h = 0, w = 0;
+  const auto test_image = encode_images(r.vq, data.test_images, h, w);
+  const auto test_text = encode_captions(*r.tokenizer, data.test_captions, r.config.text_length,
+                                         [](const std::string&) {});
+  const double nll = token_nll(*r.prior, test_text, test_image);
+  nlohmann::json j = {{"run", dir.string()},
+                      {"model", "text2img"},
+                      {"test_token_nll", nll},
+                      {"test_bits_per_token", nll / std::log(2.0)},
+                      {"n_test", test_text.dim(0)}};
+  const bool shapes = r.config.data == "shapes" || r.config.data.starts_with("shapes:");
+  if (shapes && n > 0) {
+    const std::int64_t m = std::min(n, test_text.dim(0));
+    std::vector<std::string> prompts(data.test_captions.begin(), data.test_captions.begin() + m);
+    sampling_options s;
+    s.cfg_scale = cfg;
+    s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
+    s.top_p = 0.95;
+    s.seed = r.config.seed;
+    const auto images = generate_images(r, encode_captions(*r.tokenizer, prompts, r.config.text_length), s);
+    metrics::caption_accuracy acc;
+    for (std::int64_t i = 0; i < m; ++i)
+      acc.add(metrics::score_caption(data::parse_caption(prompts[static_cast<std::size_t>(i)]),
+                                     metrics::parse_shapes_image(images, i)));
+    j["caption_accuracy"] = {{"images", acc.images}, {"cfg", cfg}, {"whole", acc.whole()}, {"colour", acc.colour()},
+                             {"shape", acc.shape()}, {"size", acc.size()}, {"relation", acc.relation()},
+                             {"count", acc.count()}};
+    std::cerr << "caption accuracy of " << m << " generated images: " << acc.summary() << "\n";
+  }
+  return j;
+}
+
+#else  // no sentencepiece: the commands say what the build lacks
+
+inline constexpr const char* no_text2img =
+    "text2img: this build has no caption tokenizer (install libsentencepiece-dev and reconfigure with "
+    "VAE_WITH_SENTENCEPIECE=ON)";
+inline int train_text2img(text2img_config, const std::filesystem::path&) { vae::detail::throw_error(no_text2img); }
+inline int generate_text2img(generate_args, const CLI::App&) { vae::detail::throw_error(no_text2img); }
+inline nlohmann::json eval_text2img(const std::filesystem::path&, std::int64_t, double) {
+  vae::detail::throw_error(no_text2img);
+}
+
+#endif
+
+}  // namespace vae::cli
