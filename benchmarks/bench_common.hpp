@@ -15,6 +15,7 @@ struct options {
   int threads = 2;
   std::int64_t batch = 128;
   int eval_reps = 3;
+  std::int64_t eval_n = 0;  // test images per evaluation pass (0: the whole test set)
 };
 
 // Throughputs in samples per second (medians over timed windows / evaluation passes).
@@ -34,9 +35,9 @@ inline double median(std::vector<double> v) {
   return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
 }
 
-// Steps per timed window: about a second of work per window on the 2-core cpu.
+// Steps per timed window: about a second of work per window on the 2-core cpu (vqgan: a few seconds a step).
 inline std::int64_t window_steps(const std::string& model) {
-  return model == "mlp-vae" ? 50 : model == "conv-vae" ? 20 : 10;
+  return model == "mlp-vae" ? 50 : model == "conv-vae" ? 20 : model == "vqgan" ? 2 : 10;
 }
 
 // FLOPs per training sample, counted as the reference scripts count them (forward 2·MAC, backward 4·MAC, no dx

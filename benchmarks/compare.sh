@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # compare.sh: vae_bench beside the PyTorch reference scripts (../shared/reference/), alternately A B A B, one table.
 #
-#   benchmarks/compare.sh [--quick] [--eigen | --both | --kernel-ab] [--models "mlp-vae conv-vae vq-vae"] [--reps N]
+#   benchmarks/compare.sh [--quick] [--eigen | --both | --kernel-ab] [--models "mlp-vae conv-vae vq-vae vqgan"] [--reps N]
 #
 # Builds vae_bench in Release in its own folder (build-bench-openblas: products through OpenBLAS, the library's
 # default when libopenblas-dev is installed; --eigen: build-bench with -DVAE_USE_OPENBLAS=OFF, Eigen's own products;
@@ -71,6 +71,14 @@ ref_script() {
     mlp-vae) echo "vae_mlp.py --epochs 50 --iwae-k 10 --iwae-n 100" ;;
     conv-vae) echo "vae_conv.py --epochs 50" ;;
     vq-vae) echo "vqvae.py --epochs 50" ;;
+    # one epoch is more than the time cap; its per-epoch test evaluation (excluded from the timing) on 1000 images
+    vqgan) echo "vqgan.py --epochs 1 --test-n 1000" ;;
+  esac
+}
+# vae_bench's flags that make a model's run the reference's: vqgan.py trains at batch 64 and times 1024 test images.
+bench_args() {
+  case "$1" in
+    vqgan) echo "--batch 64 --eval-n 1024" ;;
   esac
 }
 peak_gflops() { awk -v t="$THREADS" 'BEGIN { printf "%.0f", 117 * t }'; }  # Zen 4: 2x 256-bit FMA/cycle at ~3.65 GHz
@@ -87,8 +95,9 @@ for model in $MODELS; do
   for ((r = 1; r <= REPS; ++r)); do
     for v in $VARIANTS; do
       echo "compare.sh: $model run $r/$REPS: vae_bench ($v)" >&2
+      # shellcheck disable=SC2046
       OMP_NUM_THREADS="$THREADS" "$(bench_path "$v")" --model "$model" --seconds "$VAE_SECONDS" --threads "$THREADS" \
-        | tail -1 >>"$TMP/$model.$v"
+        $(bench_args "$model") | tail -1 >>"$TMP/$model.$v"
     done
     echo "compare.sh: $model run $r/$REPS: PyTorch $(ref_script "$model" | cut -d' ' -f1)" >&2
     # shellcheck disable=SC2046

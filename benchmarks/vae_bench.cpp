@@ -27,6 +27,7 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   c.quantizer = "vq";  // the reference quantizer: plain VQ, no k-means, no restarts
   c.kmeans_init = false;
   c.dead_code_restart = false;
+  if (vae::cli::is_vqgan(c.model)) c.lr = 2e-4;  // vqgan.py's (the step's cost does not depend on it)
   vae::data::load_options lo;
   auto data = vae::data::load_dataset("fashion-mnist", lo);
   if (vae::cli::binarizes(c)) {
@@ -36,7 +37,7 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   const auto& tr = data.train_images;
   vae::generator init(0), rng(1);
   auto m = vae::cli::make_runner(c, {tr.dim(1), tr.dim(2), tr.dim(3)}, init);
-  vae::Adam<float> opt({.lr = c.lr});
+  m->set_optimizer({.lr = c.lr});  // vqgan's runner steps its two optimizers inside train_step
   vae_bench::result r;
   r.window_steps = vae_bench::window_steps(o.model);
   vae::data::batch_sampler sampler(tr.dim(0), o.batch, 2, /*drop_last=*/true);
@@ -55,7 +56,7 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
     }
     vae::data::gather(tr, idx, x);
     m->train_step(x, rng, step++);
-    opt.step_and_zero_grad(m->store());  // the gradients were zeroed before the loop, then by each step
+    m->optimizer_step();  // the gradients were zeroed before the loop, then by each step
     if (step % r.window_steps == 0) {
       const double t = now();
       if (windows++ > 0) rates.push_back(static_cast<double>(r.window_steps * o.batch) / (t - t0));  // first = warm-up
@@ -68,8 +69,9 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   // Evaluation: full passes over the test set in batches, median of --eval-reps after one warm-up pass.
   m->set_training(false);
   const auto& te = data.test_images;
+  const std::int64_t eval_n = o.eval_n > 0 ? std::min(o.eval_n, te.dim(0)) : te.dim(0);
   auto one_pass = [&] {
-    for (std::int64_t i = 0; i + o.batch <= te.dim(0); i += o.batch) {
+    for (std::int64_t i = 0; i + o.batch <= eval_n; i += o.batch) {
       vae::cli::detail::slice_rows(te, i, i + o.batch, x);
       m->eval_batch(x, rng);
     }
@@ -79,7 +81,7 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   for (int rep = 0; rep < o.eval_reps; ++rep) {
     const double e0 = now();
     one_pass();
-    eval_rates.push_back(static_cast<double>((te.dim(0) / o.batch) * o.batch) / (now() - e0));
+    eval_rates.push_back(static_cast<double>((eval_n / o.batch) * o.batch) / (now() - e0));
   }
   r.eval_samples_per_s = median(eval_rates);
   return r;
@@ -91,12 +93,13 @@ int main(int argc, char** argv) {
   CLI::App app{"vae_bench: train/eval throughput of the reference architectures on Fashion-MNIST"};
   vae_bench::options o;
   std::string device = "cpu";
-  app.add_option("--model", o.model, "mlp-vae | conv-vae | vq-vae");
+  app.add_option("--model", o.model, "mlp-vae | conv-vae | vq-vae | vqgan (cpu only; vqgan.py's batch is 64)");
   app.add_option("--seconds", o.seconds, "timed training seconds after the warm-up window (default 20)");
   app.add_option("--threads", o.threads, "OpenMP threads (default 2; cpu)");
   app.add_option("--batch", o.batch, "batch size (default 128)");
   app.add_option("--eval-reps", o.eval_reps, "timed evaluation passes over the test set (default 3; median reported)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--eval-n", o.eval_n, "test images per evaluation pass (default: all; vqgan.py times 1024)");
   app.add_option("--device", device, "cpu | cuda (cuda: in builds with VAE_WITH_CUDA)");
   CLI11_PARSE(app, argc, argv);
   try {

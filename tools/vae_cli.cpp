@@ -243,11 +243,9 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--gan-loss", c.gan_loss, a.gan_loss);
     set("--rec-loss", c.rec_loss, a.rec_loss);
     if (a.reuse_recon) c.reuse_recon = true;
-    // vqgan.py's learning rate and batch unless given (the CLI's defaults are the VAEs')
-    if (c.model == "vqgan" && a.config.empty()) {
-      if (!cmd.count("--lr")) c.lr = 2e-4;
-      if (!cmd.count("--batch") && !cmd.count("--global-batch")) c.batch = 64;
-    }
+    // each vqgan preset's learning rate, batch (and data, sizes) unless given (the CLI's defaults are the VAEs')
+    if (vae::cli::is_vqgan(c.model) && a.config.empty())
+      vae::cli::apply_vqgan_defaults(c, [&](const char* flag) { return cmd.count(flag) > 0; });
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
     if (c.model == "vq-vae-2048") c.codebook_size = 2048;
@@ -410,7 +408,7 @@ int main(int argc, char** argv) {
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
   train->add_option("--model", ta.model,
-                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | classifier | text2img");
+                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | vqgan-shapes | vqgan-f8-2048 | classifier | text2img");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "

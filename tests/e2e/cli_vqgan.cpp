@@ -1,22 +1,28 @@
 // End-to-end: `vae train --model vqgan` on small 16×16 images — the logged terms, both checkpoints, resume of the AE
 // and the discriminator (weights and Adam states), a discriminator checkpoint that does not fit refused naming the
-// tensor, tokens, and the vqgan options refused when wrong (label slow).
+// tensor, tokens, and the vqgan options refused when wrong; the vqgan-shapes and vqgan-f8-2048 presets' shapes, tokens
+// and token round trip, a mixed folder resized or refused per file (label slow).
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "e2e_support.hpp"
 #include "vae/io/npy.hpp"
+#include "vae/io/png.hpp"
 #include "vae/io/safetensors.hpp"
 
 namespace fs = std::filesystem;
 
 namespace cli_vqgan_test {
 
+using vae::test::e2e::last_json;
 using vae::test::e2e::read_metrics;
 using vae::test::e2e::run_vae;
 using vae::test::e2e::vae_tool;
@@ -46,6 +52,33 @@ bool ready() {
     std::exit(77);
   }
   return true;
+}
+
+}  // namespace cli_vqgan_test
+
+namespace cli_vqgan_test {
+
+nlohmann::json run_config_of(const fs::path& run) {
+  std::ifstream in(run / "config.json");
+  return nlohmann::json::parse(in);
+}
+
+// A folder of 7 PNGs of mixed sizes and channel counts (grey, grey + alpha, RGB, RGBA; 300×200 down to 40×56), each
+// a smooth gradient so that resizing has something to average.
+fs::path mixed_folder(const fs::path& dir) {
+  const auto f = dir / "mixed";
+  fs::create_directories(f);
+  const int sizes[7][3] = {{300, 200, 3}, {256, 256, 1}, {40, 56, 2}, {512, 384, 4}, {256, 256, 3}, {99, 301, 1}, {64, 64, 3}};
+  for (int i = 0; i < 7; ++i) {
+    const int w = sizes[i][0], h = sizes[i][1], c = sizes[i][2];
+    std::vector<std::uint8_t> px(static_cast<std::size_t>(w * h * c));
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x)
+        for (int k = 0; k < c; ++k)
+          px[static_cast<std::size_t>((y * w + x) * c + k)] = static_cast<std::uint8_t>((x * 255 / w + y * 97 / h + 40 * k + 30 * i) % 256);
+    vae::io::write_png((f / ("img" + std::to_string(i) + ".png")).string(), px.data(), w, h, c);
+  }
+  return f;
 }
 
 }  // namespace cli_vqgan_test
@@ -100,6 +133,31 @@ TEST_CASE("vqgan: logged terms, both checkpoints, resume of AE and discriminator
   REQUIRE(r.status == 0);
   CHECK(r.output.find("\"token_roundtrip_exact\":true") != std::string::npos);
 
+  // vae eval --fid: the Fréchet distance of the test reconstructions in a classifier run's features, beside the test
+  // MSE and the codebook usage (8 test images: the distance comes with its small-sample warning, finite).
+  {
+    std::vector<std::int64_t> labels(56);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::int64_t>(i % 3);
+    vae::io::write_npy((dir / "labels.npy").string(), labels.data(), vae::shape{56});
+  }
+  r = t::run_vae("train --model classifier --data npy:" + (dir / "squares.npy").string() + "," +
+                 (dir / "labels.npy").string() + " --epochs 1 --batch 16 --out " + (dir / "cls").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = t::run_vae("eval --run " + out.string() + " --fid --classifier " + (dir / "cls").string() + " --n 8");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  {
+    const auto j = t::last_json(r.output);
+    CHECK(j["fid_of"] == "reconstructions");
+    CHECK(j["fid_n_generated"] == 8);
+    CHECK(std::isfinite(j["fid"].get<double>()));
+    CHECK(j["fid"].get<double>() >= 0);
+    CHECK(j["test_mse01_per_pixel"].get<double>() > 0);
+    CHECK(j["codebook_usage"].get<double>() > 0);
+    CHECK(j["codes_used"].get<std::int64_t>() >= 1);
+  }
+
   // A discriminator checkpoint that does not fit the config: refused, naming the tensor; nothing is trained.
   {
     vae::io::safetensors_writer wr;
@@ -138,5 +196,106 @@ TEST_CASE("vqgan: wrong options are refused with the flag named") {
   check_refused("--rec-loss l3", "--rec-loss must be l1 or l2");
   check_refused("--quantizer fsq", "--quantizer fsq is not available for vqgan");
   check_refused("--ch 48", "--ch must be a positive multiple of 32");
+  fs::remove_all(dir);
+}
+
+
+TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K = 1024, a tiny run") {
+  namespace t = cli_vqgan_test;
+  if (!t::ready()) return;
+  const auto dir = t::scratch();
+  // The defaults, read back from config.json of a run of 0 epochs.
+  auto r = t::run_vae("train --model vqgan-shapes --epochs 0 --out " + (dir / "defaults").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto c = t::run_config_of(dir / "defaults");
+  CHECK(c["data"] == "shapes:size=64,n=768,test=100");
+  CHECK(c["disc_start"] == 48);
+  CHECK(c["channels"] == 3);
+  CHECK(c["codebook_size"] == 1024);
+  CHECK(c["batch"] == 16);
+  CHECK(c["lr"] == 2e-4);
+
+  // A tiny run (one step of 8 images, the discriminator on): 16×16 tokens, the exact token round trip, test MSE and
+  // codebook usage.
+  const auto out = dir / "run";
+  r = t::run_vae("train --model vqgan-shapes --data shapes:size=64,n=8,test=4 --epochs 1 --batch 8 --ch 32 "
+                 "--disc-start 0 --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("4 test images of 3x64x64") != std::string::npos);
+  auto m = t::read_metrics(out);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0]["codebook_size"] == 1024);
+  CHECK(m[0]["step"] == 1);
+  CHECK(m[0]["disc_factor"] == 1.0);
+  r = t::run_vae("encode --run " + out.string() + " --n 4 --out " + (dir / "tokens.npy").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(vae::io::read_npy((dir / "tokens.npy").string()).dims == vae::shape{4, 16, 16});
+  r = t::run_vae("eval --run " + out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto j = t::last_json(r.output);
+  CHECK(j["token_roundtrip_exact"] == true);
+  CHECK(j["test_mse01_per_pixel"].get<double>() > 0);
+  CHECK(j["codebook_usage"].get<double>() > 0);
+  CHECK(j["codes_used"].get<std::int64_t>() >= 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("vqgan-f8-2048: a mixed folder resized to 256x256 RGB, 32x32 tokens, an exact round trip, a file refused") {
+  namespace t = cli_vqgan_test;
+  if (!t::ready()) return;
+  const auto dir = t::scratch();
+  const auto images = t::mixed_folder(dir);
+  // Without --data it says what it needs.
+  auto r = t::run_vae("train --model vqgan-f8-2048 --epochs 1 --out " + (dir / "none").string());
+  CHECK(r.status == 1);
+  CHECK(r.output.find("give --data folder:DIR") != std::string::npos);
+
+  // Every file of the mixed folder read and converted (0 epochs: loading and the initial evaluation only).
+  r = t::run_vae("train --model vqgan-f8-2048 --data folder:" + images.string() + " --ch 32 --epochs 0 --out " +
+                 (dir / "all").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("6 training and 1 test images of 3x256x256") != std::string::npos);
+
+  // One training step of one image (the discriminator on) at the preset's architecture with a reduced ch (32 instead
+  // of 128; even so this step takes about half a minute on the 2-core machine): 6 training images resized to
+  // 256×256 RGB, --limit 1 keeps one of them and one test image.
+  const auto out = dir / "run";
+  r = t::run_vae("train --model vqgan-f8-2048 --data folder:" + images.string() + " --ch 32 --limit 1 --batch 1 "
+                 "--epochs 1 --disc-start 0 --out " + out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("1 training and 1 test images of 3x256x256") != std::string::npos);
+  const auto c = t::run_config_of(out);
+  CHECK(c["image_size"] == 256);
+  CHECK(c["channels"] == 3);
+  CHECK(c["codebook_size"] == 2048);
+  const auto m = t::read_metrics(out);
+  REQUIRE(m.size() == 1);
+  CHECK(m[0]["step"] == 1);
+  CHECK(m[0]["disc_factor"] == 1.0);
+  CHECK(std::isfinite(m[0]["train_d_loss"].get<double>()));
+  r = t::run_vae("encode --run " + out.string() + " --n 1 --out " + (dir / "tokens.npy").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(vae::io::read_npy((dir / "tokens.npy").string()).dims == vae::shape{1, 32, 32});
+  r = t::run_vae("eval --run " + out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(t::last_json(r.output)["token_roundtrip_exact"] == true);
+  CHECK(t::last_json(r.output)["codebook_size"] == 2048);
+
+  // A file that is not an image is refused, named, before anything is trained.
+  { std::ofstream(images / "img3b.png") << "not a png"; }
+  r = t::run_vae("train --model vqgan-f8-2048 --data folder:" + images.string() + " --ch 32 --epochs 1 --batch 2 --out " +
+                 (dir / "bad").string());
+  INFO(r.output);
+  CHECK(r.status == 1);
+  CHECK(r.output.find((images / "img3b.png").string()) != std::string::npos);
+  CHECK(!fs::exists(dir / "bad" / "model.safetensors"));
   fs::remove_all(dir);
 }

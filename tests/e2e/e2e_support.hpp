@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,15 @@ inline tool_result run_vae(const std::string& args) {
   while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
   const int rc = ::pclose(p);
   return {WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out};
+}
+
+// The last line of a tool's output that is a JSON object (eval and train print their result last).
+inline nlohmann::json last_json(const std::string& out) {
+  std::istringstream in(out);
+  nlohmann::json last;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.front() == '{') last = nlohmann::json::parse(line);
+  return last;
 }
 
 // DIR/metrics.jsonl, one JSON object per epoch.

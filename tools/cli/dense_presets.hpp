@@ -24,12 +24,13 @@ namespace vae::cli {
 
 inline bool is_vae(const std::string& m) { return m == "mlp-vae" || m == "conv-vae"; }
 inline bool is_vq(const std::string& m) { return m == "vq-vae" || m == "vq-vae-2048"; }
+inline bool is_vqgan(const std::string& m) { return m == "vqgan" || m == "vqgan-shapes" || m == "vqgan-f8-2048"; }
 inline bool known_model(const std::string& m) {
-  return m == "mlp-ae" || m == "conv-ae" || is_vae(m) || is_vq(m) || m == "vqgan" || m == "classifier";
+  return m == "mlp-ae" || m == "conv-ae" || is_vae(m) || is_vq(m) || is_vqgan(m) || m == "classifier";
 }
 inline void check_known_model(const std::string& m) {
   check(known_model(m), [&] {
-    return cat("unknown model '", m, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan or classifier");
+    return cat("unknown model '", m, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan, vqgan-shapes, vqgan-f8-2048 or classifier");
   });
 }
 inline bool has_res_blocks_option(const std::string& m) { return m == "conv-ae" || m == "conv-vae"; }
@@ -56,7 +57,7 @@ template <class B>
 std::unique_ptr<runner_on<B>> make_dense_runner(const run_config& c, image_shape s, generator& init) {
   check_known_model(c.model);
   check_res_blocks(c);
-  check(!is_vq(c.model) && c.model != "vqgan" && c.model != "classifier",
+  check(!is_vq(c.model) && !is_vqgan(c.model) && c.model != "classifier",
         [&] { return cat("make_dense_runner: ", c.model, " is not an AE or VAE preset"); });
   const std::int64_t latent = c.latent;
   // conv-ae / conv-vae: k residual blocks at c2 = 64 channels, 32 hidden; k = 0 is vae_conv.py exactly.

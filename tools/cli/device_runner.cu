@@ -39,8 +39,8 @@ void check_cuda_supports(const run_config& c) {
   check_res_blocks(c);
   check(c.model != "classifier",
         "--device cuda: the classifier runs on the cpu only for now (train and evaluate it without --device cuda)");
-  check(c.model != "vqgan",
-        "--device cuda: vqgan runs on the cpu only for now in the CLI (train and evaluate it without --device cuda)");
+  check(!is_vqgan(c.model),
+        "--device cuda: the vqgan presets run on the cpu only for now in the CLI (train and evaluate it without --device cuda)");
   if (is_vq(c.model)) {
     // VectorQuantizer / EMAVectorQuantizer run on cuda, k-means initialisation and dead-code restarts included
     // (decided on the host); FSQ, Gumbel and residual VQ do not yet.

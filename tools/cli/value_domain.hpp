@@ -2,6 +2,7 @@
 #pragma once
 #include <string>
 
+#include "cli/dense_presets.hpp"
 #include "cli/run_config.hpp"
 #include "vae/data/value_checks.hpp"
 
@@ -12,7 +13,7 @@ namespace vae::cli {
 // [0, 1]. vq-vae / vq-vae-2048: mean squared error, defined for any finite value; data in 0..255 stored as float is
 // still refused, since every other source and the pictures written are intensities in [0, 1].
 inline data::value_domain value_domain_of(const run_config& c) {
-  return c.model == "vq-vae" || c.model == "vq-vae-2048" || c.model == "vqgan" ? data::value_domain::intensities
+  return is_vq(c.model) || is_vqgan(c.model) ? data::value_domain::intensities
                                                          : data::value_domain::unit_interval;
 }
 
@@ -20,7 +21,7 @@ inline data::value_domain value_domain_of(const run_config& c) {
 inline std::string value_domain_reason(const run_config& c) {
   if (c.model == "mlp-vae" || c.model == "conv-vae") return c.model + "'s Bernoulli likelihood";
   if (c.model == "mlp-ae" || c.model == "conv-ae") return c.model + "'s binary cross-entropy loss";
-  if (c.model == "vqgan") return "vqgan's reconstruction loss";
+  if (is_vqgan(c.model)) return c.model + "'s reconstruction loss";
   return c.model + "'s mean squared error";
 }
 

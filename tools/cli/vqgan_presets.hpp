@@ -1,9 +1,13 @@
-// vqgan_presets: the CLI's VQGAN (shared/reference/vqgan.py: taming's Encoder/Decoder at ch 32, ch_mult (1, 2, 2),
-// one res block, attention at 8×8, z 64, a PatchGAN of ndf 32 and 2 layers), with the CLI's quantizers and GAN losses.
+// vqgan_presets: the CLI's VQGANs with the CLI's quantizers and GAN losses: vqgan (shared/reference/vqgan.py: taming's
+// Encoder/Decoder at ch 32, ch_mult (1, 2, 2), one res block, attention at 8×8, z 64, a PatchGAN of ndf 32 and 2
+// layers), vqgan-shapes (64×64 RGB captioned shapes, f = 4, K 1024) and vqgan-f8-2048 (256×256 RGB, f = 8, K 2048).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <string>
 
+#include "cli/dense_presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "cli/vqgan_runner.hpp"
@@ -17,9 +21,33 @@
 
 namespace vae::cli {
 
-inline bool is_vqgan(const std::string& m) { return m == "vqgan"; }
+// The defaults each vqgan preset gives the flags a user left out (`given(flag)`: the flag was on the command line).
+// vqgan: vqgan.py's lr and batch. vqgan-shapes: its own data and a run sized for ≤ 30 minutes on 2 cores (see
+// docs/vqgan-training.md). vqgan-f8-2048: the user's images, each file centre-cropped and resized to 256×256 RGB.
+inline void apply_vqgan_defaults(run_config& c, const std::function<bool(const char*)>& given) {
+  if (!given("--lr")) c.lr = 2e-4;
+  const bool batch_given = given("--batch") || given("--global-batch");
+  if (c.model == "vqgan") {
+    if (!batch_given) c.batch = 64;
+  } else if (c.model == "vqgan-shapes") {
+    if (!given("--data")) c.data = "shapes:size=64,n=768,test=100";
+    if (!given("--channels")) c.channels = 3;
+    if (!given("--codebook-size")) c.codebook_size = 1024;
+    if (!given("--epochs")) c.epochs = 2;
+    if (!given("--disc-start")) c.disc_start = 48;  // the first step of epoch 2
+    if (!batch_given) c.batch = 16;
+  } else if (c.model == "vqgan-f8-2048") {
+    check(given("--data"), "--model vqgan-f8-2048 trains on your own images: give --data folder:DIR (or npy:FILE.npy)");
+    if (!given("--image-size")) c.image_size = 256;
+    if (!given("--channels")) c.channels = 3;
+    if (!given("--codebook-size")) c.codebook_size = 2048;
+    if (!given("--ch")) c.ch = 128;
+    if (!batch_given) c.batch = 8;
+  }
+}
 
-// The sizes of a vqgan run: images padded to side² (vqgan_padded_side), f = 4, K codes of dimension D.
+// The sizes of a vqgan run: images padded to side² (vqgan_padded_side), f = 4 (8 for vqgan-f8-2048), K codes of
+// dimension D.
 struct vqgan_preset {
   vqgan_encoder_options encoder;
   vqgan_decoder_options decoder;
@@ -35,16 +63,28 @@ struct vqgan_preset {
       return cat("vqgan: --ch must be a positive multiple of 32 (GroupNorm's 32 groups), got ", c.ch);
     });
     encoder.ch = decoder.ch = c.ch;
-    encoder.ch_mult = decoder.ch_mult = {1, 2, 2};
+    encoder.ch_mult = decoder.ch_mult = {1, 2, 2};  // f = 4
     encoder.num_res_blocks = decoder.num_res_blocks = 1;
     encoder.attn_resolutions = decoder.attn_resolutions = {8};
+    disc.ndf = 32;
+    disc.n_layers = 2;
+    if (c.model == "vqgan-shapes") {  // attention on the 16×16 token grid, taming's 3-layer PatchGAN
+      encoder.attn_resolutions = decoder.attn_resolutions = {side / 4};
+      disc.n_layers = 3;
+    } else if (c.model == "vqgan-f8-2048") {  // taming's f = 8 layout (4 levels, 2 res blocks, attention at the tokens)
+      check(side >= 32, [&] { return cat(c.model, ": images of ", s.h, "x", s.w, " are too small for f = 8 (padded side ", side, " < 32)"); });
+      encoder.ch_mult = decoder.ch_mult = {1, 2, 2, 4};
+      encoder.num_res_blocks = decoder.num_res_blocks = 2;
+      encoder.attn_resolutions = decoder.attn_resolutions = {side / 8};
+      z_channels = 256;
+      disc.ndf = 64;
+      disc.n_layers = 3;
+    }
     encoder.resolution = decoder.resolution = side;
     encoder.z_channels = decoder.z_channels = z_channels;
     encoder.in_channels = s.c;
     decoder.out_channels = s.c;
     disc.in_channels = s.c;
-    disc.ndf = 32;
-    disc.n_layers = 2;
     quantizer.beta = 0.25;
     quantizer.seed = c.seed;
     quantizer.restart_after_steps = c.dead_code_restart ? c.restart_after_steps : 0;
@@ -70,7 +110,7 @@ struct vqgan_preset {
   std::int64_t quantizer_dim_ = 64;
 };
 
-// The vqgan preset on the cpu: --quantizer vq | ema, --gan-loss hinge | non-saturating.
+// A vqgan preset on the cpu: --quantizer vq | ema, --gan-loss hinge | non-saturating.
 inline std::unique_ptr<runner_on<cpu>> make_vqgan_runner(const run_config& c, image_shape s, generator& init) {
   vqgan_preset p(c, s);
   p.quantizer_dim_ = c.code_dim;
