@@ -1,5 +1,5 @@
-// cpu kernel of the causal attention op: one task per (batch row, head); the products through Eigen (serial inside the
-// task) or, for a KV-cache step's few queries, written out; the masked softmax written out with sums in double.
+// cpu kernel of the causal attention op: one task per (batch row, head); the products by cpu_detail::gemm_serial (inside
+// the task) or, for a KV-cache step's few queries, written out; the masked softmax written out with sums in double.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -50,7 +50,7 @@ struct kernel<causal_attention_op, cpu> {
       for (std::int64_t i = 0; i < Tq; ++i)
         for (std::int64_t j = 0, seen = S - Tq + i + 1; j < seen; ++j) p[i * S + j] = scale * dot(q + i * ldq, k + j * ldk, D);
     } else {
-      cpu_detail::gemm_eigen<T>(false, true, Tq, S, D, scale, q, ldq, k, ldk, T(0), p, S);
+      cpu_detail::gemm_serial<T>(false, true, Tq, S, D, scale, q, ldq, k, ldk, T(0), p, S);
     }
     for (std::int64_t i = 0; i < Tq; ++i) {
       T* row = p + i * S;
@@ -77,7 +77,7 @@ struct kernel<causal_attention_op, cpu> {
         }
       }
     } else {
-      cpu_detail::gemm_eigen<T>(false, false, Tq, D, S, T(1), p, S, v, ldv, T(0), y, ldy);
+      cpu_detail::gemm_serial<T>(false, false, Tq, D, S, T(1), p, S, v, ldv, T(0), y, ldy);
     }
   }
 
@@ -104,8 +104,8 @@ struct kernel<causal_attention_op, cpu> {
       const T* g = dy + b * Tn * C + h * D;
       T* ds = scratch<T>(Tn * Tn);
       // dv = pᵀ·dy; dp = dy·vᵀ
-      cpu_detail::gemm_eigen<T>(true, false, Tn, D, Tn, T(1), p, Tn, g, C, T(0), dv, 3 * C);
-      cpu_detail::gemm_eigen<T>(false, true, Tn, Tn, D, T(1), g, C, v, 3 * C, T(0), ds, Tn);
+      cpu_detail::gemm_serial<T>(true, false, Tn, D, Tn, T(1), p, Tn, g, C, T(0), dv, 3 * C);
+      cpu_detail::gemm_serial<T>(false, true, Tn, Tn, D, T(1), g, C, v, 3 * C, T(0), ds, Tn);
       // softmax backward row by row over the visible keys, times the score scale: ds = p ⊙ (dp − Σ dp·p)·scale
       for (std::int64_t i = 0; i < Tn; ++i) {
         T* r = ds + i * Tn;
@@ -117,8 +117,8 @@ struct kernel<causal_attention_op, cpu> {
         std::fill(r + i + 1, r + Tn, T(0));
       }
       // dq = ds·k; dk = dsᵀ·q
-      cpu_detail::gemm_eigen<T>(false, false, Tn, D, Tn, T(1), ds, Tn, k, 3 * C, T(0), dq, 3 * C);
-      cpu_detail::gemm_eigen<T>(true, false, Tn, D, Tn, T(1), ds, Tn, q, 3 * C, T(0), dk, 3 * C);
+      cpu_detail::gemm_serial<T>(false, false, Tn, D, Tn, T(1), ds, Tn, k, 3 * C, T(0), dq, 3 * C);
+      cpu_detail::gemm_serial<T>(true, false, Tn, D, Tn, T(1), ds, Tn, q, 3 * C, T(0), dk, 3 * C);
     });
   }
 

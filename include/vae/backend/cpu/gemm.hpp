@@ -105,6 +105,20 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
 
 #endif
 
+// One product on the calling thread alone (inside a parallel region, or for products too small to split): vae's
+// AVX-512 kernel for float where it is compiled in, else BLAS (single-threaded) or Eigen's serial product.
+template <class T>
+void gemm_serial(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
+                 const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>)
+    if (avx512::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+#if defined(EIGEN_USE_BLAS)
+  blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#else
+  gemm_eigen<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);  // inside a parallel region Eigen runs serially
+#endif
+}
+
 // Band `part` of `parts` of one product (rows of C when it is taller than wide, else columns; bands in whole 16-float
 // SIMD widths), computed by the calling thread alone, then epilogue(r0, r1, c0, c1) on that band.
 template <class T, class Epilogue = no_epilogue>
@@ -114,16 +128,7 @@ void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts, Epi
   const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
   const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
   if (b1 <= b0) return;
-  auto serial = [](bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-    if constexpr (std::is_same_v<T, float>)
-      if (avx512::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
-#if defined(EIGEN_USE_BLAS)
-    blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    gemm_eigen<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);  // inside a parallel region Eigen runs serially
-#endif
-  };
+  const auto serial = [](auto... args) { gemm_serial<T>(args...); };
   if (by_rows) {
     serial(g.trans_a, g.trans_b, b1 - b0, g.N, g.K, g.alpha, g.trans_a ? g.A + b0 : g.A + b0 * g.lda, g.lda, g.B,
            g.ldb, g.beta, g.C + b0 * g.ldc, g.ldc);
