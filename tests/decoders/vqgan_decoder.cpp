@@ -13,7 +13,8 @@ TEST_CASE("VQGANDecoder gradients match finite differences (double)") {
   // Two levels (one ConvUpsample), channel change 4 → 2 (nin_shortcut), attention at the lower level and in mid.
   VQGANDecoder<double> dec({2, 2, {1, 2}, 1, {4}, 8, 3, 0.0, 2});
   // conv_in, mid, up.1 (2 blocks, 2 attn, upsample), up.0 (block with nin_shortcut, block), norm_out, conv_out
-  CHECK(test::require_gradients(dec, {1, 3, 4, 4}, 71) == 2 + 26 + (16 + 20 + 2) + (10 + 8) + 2 + 2);
+  parameter_store<double> store;
+  CHECK(test::require_gradients(dec, store, {1, 3, 4, 4}, 71) == 2 + 26 + (16 + 20 + 2) + (10 + 8) + 2 + 2);
   CHECK(dec.forward(tensor<double>({1, 3, 4, 4}, 0.5)).shape() == shape{1, 2, 8, 8});
 }
 

@@ -36,13 +36,12 @@ void require_stack_parity(M& model, parameter_store<T>& store, const io::safeten
   }
 }
 
-// Attaches `model` (double) to a fresh store drawn from `seed`, checks its gradients against finite differences on a
+// Attaches `model` (double) to `store`, drawn from `seed`, checks its gradients against finite differences on a
 // random input of `x_shape` (every input element and trainable parameter, sampled as layer_checks counts them), and
-// returns the number of store entries.
+// returns the number of store entries. The model's parameters live in `store`: keep it while the model is used.
 template <class M>
-std::size_t require_gradients(M& model, const shape& x_shape, std::uint64_t seed) {
+std::size_t require_gradients(M& model, parameter_store<double>& store, const shape& x_shape, std::uint64_t seed) {
   generator rng(seed);
-  parameter_store<double> store;
   store.attach(model, rng);
   auto x = random_tensor<double>(x_shape, rng);
   const auto report = testing::check_layer_gradients(model, store, x);
@@ -50,6 +49,13 @@ std::size_t require_gradients(M& model, const shape& x_shape, std::uint64_t seed
   CHECK(report.ok);
   CHECK(report.checked == layer_checks(x, store));
   return store.entries().size();
+}
+// The same with a store of its own, for a model that is not used afterwards: when this returns, the store is gone
+// and the model's parameters point nowhere until it is attached again.
+template <class M>
+std::size_t require_gradients(M& model, const shape& x_shape, std::uint64_t seed) {
+  parameter_store<double> store;
+  return require_gradients(model, store, x_shape, seed);
 }
 
 // The store's entries are exactly `expected` (PyTorch state_dict order, names and shapes).

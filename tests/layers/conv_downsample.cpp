@@ -11,7 +11,8 @@ static_assert(Layer<ConvDownsample<float>>);
 
 TEST_CASE("ConvDownsample gradients match finite differences (double)") {
   ConvDownsample<double> down(3);
-  CHECK(test::require_gradients(down, {2, 3, 4, 6}, 41) == 2);
+  parameter_store<double> store;
+  CHECK(test::require_gradients(down, store, {2, 3, 4, 6}, 41) == 2);
   CHECK(down.forward(tensor<double>({2, 3, 4, 6}, 0.5)).shape() == shape{2, 3, 2, 3});
 }
 

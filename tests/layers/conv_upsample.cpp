@@ -10,7 +10,8 @@ static_assert(Layer<ConvUpsample<float>>);
 
 TEST_CASE("ConvUpsample gradients match finite differences (double)") {
   ConvUpsample<double> up(3);
-  CHECK(test::require_gradients(up, {2, 3, 2, 3}, 51) == 2);
+  parameter_store<double> store;
+  CHECK(test::require_gradients(up, store, {2, 3, 2, 3}, 51) == 2);
   CHECK(up.forward(tensor<double>({2, 3, 2, 3}, 0.5)).shape() == shape{2, 3, 4, 6});
 }
 

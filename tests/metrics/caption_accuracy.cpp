@@ -44,7 +44,7 @@ TEST_CASE("caption_accuracy: imperfect colours and speckle (a decoder's output) 
   for (int s : {32, 64}) {
     shapes_options opt;
     opt.image_size = s;
-    auto b = generate_shapes(1000, 99, opt);
+    auto b = generate_shapes(300, 99, opt);
     generator rng(5);
     float* x = b.images.data();
     const std::int64_t plane = static_cast<std::int64_t>(s) * s;
@@ -60,7 +60,7 @@ TEST_CASE("caption_accuracy: imperfect colours and speckle (a decoder's output) 
         }
       }
     const auto acc = metrics::score_captions(b.images, attributes_of(b));
-    std::printf("caption_accuracy: parser on 1000 perturbed %dx%d shapes images: %s\n", s, s, acc.summary().c_str());
+    std::printf("caption_accuracy: parser on 300 perturbed %dx%d shapes images: %s\n", s, s, acc.summary().c_str());
     CHECK(acc.whole() >= 0.99);
   }
 }
@@ -72,7 +72,7 @@ TEST_CASE("caption_accuracy: a 3x3 box blur (soft edges) parses >= 99% right at 
   for (int s : {64, 128}) {
     shapes_options opt;
     opt.image_size = s;
-    const auto b = generate_shapes(1000, 7, opt);
+    const auto b = generate_shapes(300, 7, opt);
     tensor<float> blurred(b.images.shape());
     const std::int64_t plane = static_cast<std::int64_t>(s) * s;
     for (std::int64_t k = 0; k < b.images.dim(0) * 3; ++k)
@@ -86,7 +86,7 @@ TEST_CASE("caption_accuracy: a 3x3 box blur (soft edges) parses >= 99% right at 
           blurred.data()[k * plane + y * s + x] = static_cast<float>(sum / 9);
         }
     const auto acc = metrics::score_captions(blurred, attributes_of(b));
-    std::printf("caption_accuracy: parser on 1000 blurred %dx%d shapes images: %s\n", s, s, acc.summary().c_str());
+    std::printf("caption_accuracy: parser on 300 blurred %dx%d shapes images: %s\n", s, s, acc.summary().c_str());
     CHECK(acc.whole() >= 0.99);
   }
 }
