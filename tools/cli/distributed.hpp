@@ -161,7 +161,7 @@ class distributed {
   // "2 of 4 buckets overlapped": how much of the last step's allreduce the backward could hide.
   std::string overlap_summary() const {
     if (reducer_ == nullptr) return "no reducer";
-    return cat(reducer_->early_buckets(), " of ", reducer_->buckets(), " gradient buckets started during the backward",
+    return cat(reducer_->early_buckets(), " of ", reducer_->buckets(), " gradient buckets started by the backward's ready hooks",
                reducer_->background() ? " (communication thread)" : " (no communication thread)");
   }
 
