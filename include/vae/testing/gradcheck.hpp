@@ -28,8 +28,9 @@ struct gradcheck_options {
   bool nothing_to_check = false;
 };
 
-// A check that compared nothing is a failure, never a pass: `ok` is false when a call had no entries to compare,
-// when a layer's dx does not match its input, or (check_layer_gradients) when no derivative differed from zero.
+// A check that compared nothing is a failure, never a pass: `ok` is false when a call had no entries to compare (unless
+// the options say there is nothing to check), when a layer's dx does not match its input, or (check_layer_gradients)
+// when no derivative differed from zero.
 struct gradcheck_report {
   bool ok = true;
   std::int64_t checked = 0;
