@@ -197,7 +197,7 @@ struct train_args {
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
   check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
   if (a.model == "text2img")
-    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out);
+    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;

@@ -86,8 +86,14 @@ class distributed {
   // cannot feed: every rank needs b = G / W >= 1 images per step and the data set at least one global batch.
   void check_run(const run_config& c, std::int64_t train_images) {
     if (!parallel()) return;  // one process: the run's own checks, as without MPI
-    nlohmann::json j = c.to_json();
-    j.erase("threads");  // a per-process resource: ranks may use different thread counts
+    check_same_config(c.to_json());
+    check_world_fits(c.batch, train_images);
+  }
+  // Refuses a config (JSON fields) that differs across ranks, naming the field and both values; "threads" is a
+  // per-process resource and may differ.
+  void check_same_config(nlohmann::json j) {
+    if (!parallel()) return;
+    j.erase("threads");
     for (const auto& [key, value] : j.items()) {
       const std::string mine = value.dump();
       // Every rank sees every rank's digest, so all ranks reach the same verdict and refuse together.
@@ -106,13 +112,17 @@ class distributed {
                                    ") differs across ranks: rank 0 has ", std::string(root_value.begin(), root_value.end()),
                                    ", ", theirs, "; start every rank with the same flags"));
     }
-    check(c.batch % size() == 0 && c.batch >= size(), [&] {
-      return cat("data-parallel run refused: the global batch ", c.batch, " does not split into ", size(),
+  }
+  // Every rank needs b = G / W >= 1 images per step and the data set at least one global batch.
+  void check_world_fits(std::int64_t global_batch, std::int64_t train_images) const {
+    if (!parallel()) return;
+    check(global_batch % size() == 0 && global_batch >= size(), [&] {
+      return cat("data-parallel run refused: the global batch ", global_batch, " does not split into ", size(),
                  " equal per-rank batches (need a multiple of the world size; --global-batch or --batch per rank)");
     });
-    check(train_images >= c.batch, [&] {
-      return cat("data-parallel run refused: ", train_images, " training images make no global batch of ", c.batch,
-                 " (", size(), " ranks x ", c.batch / size(), "): a world size of ", size(),
+    check(train_images >= global_batch, [&] {
+      return cat("data-parallel run refused: ", train_images, " training images make no global batch of ", global_batch,
+                 " (", size(), " ranks x ", global_batch / size(), "): a world size of ", size(),
                  " is larger than the data set's batches allow (fewer ranks, a smaller batch or more data)");
     });
   }
@@ -129,9 +139,11 @@ class distributed {
   // Rank 0's parameters and buffers (BatchNorm statistics, EMA codebooks, k-means flags) on every rank: at start
   // (after a resume's load) every rank then holds the same model. Host stores (cpu) only.
   void broadcast_parameters(runner& m) {
+    for (auto* store : host_stores(m)) broadcast_parameters(*store);
+  }
+  void broadcast_parameters(parameter_store<float, cpu>& store) {
     if (!parallel()) return;
-    for (auto* store : host_stores(m))
-      comm_->broadcast(store->values(), static_cast<std::size_t>(store->size()), 0);  // values() thaws a frozen store
+    comm_->broadcast(store.values(), static_cast<std::size_t>(store.size()), 0);  // values() thaws a frozen store
   }
 
   // Sets up the gradient mean of the model's store (after set_communicator): a gradient_reducer whose buckets
@@ -141,11 +153,17 @@ class distributed {
   // its own gradients (vqgan) needs none.
   void attach(runner& m) {
     if (!parallel() || m.averages_own_gradients()) return;
+    m.set_gradient_sync(attach(host_store(m)));
+  }
+  // The same for a model driven without a runner (text2img's prior): the sync to hand to its set_gradient_sync, or
+  // null (one process, or overlap off: then average_gradients() reduces everything after the backward).
+  dist::gradient_reducer* attach(parameter_store<float, cpu>& store) {
+    if (!parallel()) return nullptr;
     dist::gradient_reducer_options o;
     o.bucket_elements = bucket_elements();
     o.overlap = overlap();
-    reducer_ = std::make_unique<dist::gradient_reducer>(*comm_, host_store(m), o);
-    if (o.overlap) m.set_gradient_sync(reducer_.get());
+    reducer_ = std::make_unique<dist::gradient_reducer>(*comm_, store, o);
+    return o.overlap ? reducer_.get() : nullptr;
   }
   static bool overlap() {
     const char* v = std::getenv("VAE_DIST_OVERLAP");
@@ -169,6 +187,10 @@ class distributed {
   // backward started and reduces the others.
   void average_gradients(runner& m) {
     if (!parallel() || m.averages_own_gradients()) return;
+    average_gradients();
+  }
+  void average_gradients() {
+    if (!parallel()) return;
     check(reducer_ != nullptr, "distributed::average_gradients: attach(model) was not called");
     reducer_->finish();
   }
@@ -206,10 +228,11 @@ class distributed {
 
   // Whether every rank holds the same parameters and buffers, bit for bit (a digest of the flat buffer compared with
   // rank 0's); a run whose ranks drifted apart stops here, at the checkpoint, naming the ranks.
-  void check_same_parameters(runner& m, std::int64_t epoch) {
+  void check_same_parameters(runner& m, std::int64_t epoch) { check_same_parameters(host_stores(m), epoch); }
+  void check_same_parameters(const std::vector<parameter_store<float, cpu>*>& stores, std::int64_t epoch) {
     if (!parallel()) return;
     std::string all;
-    for (auto* store : host_stores(m)) {
+    for (auto* store : stores) {
       const auto* bytes = reinterpret_cast<const char*>(store->values());
       all.append(bytes, bytes + static_cast<std::size_t>(store->size()) * sizeof(float));
     }
@@ -220,6 +243,7 @@ class distributed {
                  "); the ranks drifted apart");
     });
   }
+
 
  private:
   distributed() = default;

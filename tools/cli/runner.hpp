@@ -212,6 +212,18 @@ void to_host(const tensor<T, B>& y, tensor<T>& out) {
   B::copy_to_host(out.data(), y.data(), static_cast<std::size_t>(y.numel()));
 }
 
+// A quantizer's state outside the gradients (EMA statistics, k-means, restarts, Gumbel noise) follows the global
+// batch through `comm`; FSQ has none.
+template <class Q>
+void set_quantizer_communicator(Q& q, dist::collective* comm) {
+  if constexpr (requires { q.set_communicator(comm); }) q.set_communicator(comm);
+  else if constexpr (requires { q.level(0).set_communicator(comm); }) {
+    for (std::int64_t i = 0; i < q.levels(); ++i) q.level(i).set_communicator(comm);
+  } else if constexpr (requires { q.set_share(0, 1); }) {
+    q.set_share(comm ? comm->rank() : 0, comm ? comm->size() : 1);
+  }
+}
+
 // Hands the data-parallel gradient sync to a host model that declares its gradients final during its backward.
 template <class Model>
 void set_gradient_sync(Model& m, dist::gradient_sync<float>* sync) {
@@ -426,15 +438,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
   std::string last_loss_parts() const override {
     return cat("reconstruction ", model_.last_reconstruction_loss(), ", quantizer ", model_.last_quantizer_loss());
   }
-  void set_communicator(dist::collective* comm) override {
-    auto& q = model_.quantizer();
-    if constexpr (requires { q.set_communicator(comm); }) q.set_communicator(comm);
-    else if constexpr (requires { q.level(0).set_communicator(comm); }) {
-      for (std::int64_t i = 0; i < q.levels(); ++i) q.level(i).set_communicator(comm);
-    } else if constexpr (requires { q.set_share(0, 1); }) {
-      q.set_share(comm ? comm->rank() : 0, comm ? comm->size() : 1);
-    }  // otherwise (FSQ) the quantizer has no state outside the gradients
-  }
+  void set_communicator(dist::collective* comm) override { detail::set_quantizer_communicator(model_.quantizer(), comm); }
   void reset_epoch_stats() override { model_.stats().reset(); }
   nlohmann::json epoch_stats() override { return stats_json("train_"); }
   nlohmann::json evaluate(const tensor<float>& test, generator&, const eval_request& req) override {

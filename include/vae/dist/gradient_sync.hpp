@@ -3,6 +3,7 @@
 // them averaged (before its optimizer step).
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "vae/core/parameters.hpp"
 
@@ -28,12 +29,20 @@ class gradient_sync {
 // final. Gradients a backward never wrote this step (unset by the optimizer) are cleared first, so what is reduced
 // is what the optimizer would read. Nothing happens without a sync (one process).
 template <class T, class Part>
+  requires HasParameters<Part, T>
 void mark_gradients_ready(gradient_sync<T>* sync, Part& part) {
   if (sync == nullptr) return;
   part.visit_parameters("", [&](const std::string&, parameter<T>& p) {
     if (!p.trainable || p.numel() == 0) return;
     sync->ready(p.grad_to_add(), static_cast<std::size_t>(p.numel()));
   });
+}
+
+// The same for one bare parameter (a model's own embedding tables).
+template <class T>
+void mark_gradients_ready(gradient_sync<T>* sync, parameter<T>& p) {
+  if (sync == nullptr || !p.trainable || p.numel() == 0) return;
+  sync->ready(p.grad_to_add(), static_cast<std::size_t>(p.numel()));
 }
 
 }  // namespace vae::dist
