@@ -18,6 +18,7 @@
 #include "vae/layers/sequential.hpp"
 #include "vae/likelihoods/gaussian.hpp"
 #include "vae/models/autoencoder.hpp"
+#include "vae/models/gpt_prior.hpp"
 #include "vae/models/vae.hpp"
 #include "vae/models/vqvae.hpp"
 #include "vae/priors/learnable_gaussian.hpp"
@@ -147,6 +148,20 @@ TEST_CASE("gradient hooks: the Autoencoder and the VQVAE declare every gradient 
     const auto early = verified_step(model, store, [&] { model.train_step_loss(x, 0); });
     CHECK(early == (static_cast<std::size_t>(store.trainable_size()) + 6) / 7);
   }
+}
+
+TEST_CASE("gradient hooks: the GPTPrior declares head, blocks (last first) and embeddings once, after their last write") {
+  gpt_prior_options o;
+  o.text_vocab = 7, o.text_length = 3, o.image_vocab = 5, o.image_height = 2, o.image_width = 2;
+  o.n_layer = 2, o.n_head = 2, o.n_embd = 8, o.caption_dropout = 0.5;
+  GPTPrior<float> model(o, 11);
+  auto& store = model.parameters();
+  tensor<std::int32_t> text({3, 3}), image({3, 4});
+  for (std::int64_t i = 0; i < text.numel(); ++i) text.data()[i] = static_cast<std::int32_t>(1 + i % 6);
+  for (std::int64_t i = 0; i < image.numel(); ++i) image.data()[i] = static_cast<std::int32_t>(i % 5);
+  generator rng(12);
+  const auto early = verified_step(model, store, [&] { model.train_step_loss(text, image, rng); });
+  CHECK(early == (static_cast<std::size_t>(store.trainable_size()) + 6) / 7);
 }
 
 TEST_CASE("gradient_reducer verify: a gradient written after it was declared ready is caught, naming it") {
