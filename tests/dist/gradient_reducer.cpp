@@ -18,6 +18,7 @@
 #include "vae/layers/sequential.hpp"
 #include "vae/likelihoods/gaussian.hpp"
 #include "vae/models/autoencoder.hpp"
+#include "vae/models/classifier.hpp"
 #include "vae/models/gpt_prior.hpp"
 #include "vae/models/vae.hpp"
 #include "vae/models/vqvae.hpp"
@@ -161,6 +162,20 @@ TEST_CASE("gradient hooks: the GPTPrior declares head, blocks (last first) and e
   for (std::int64_t i = 0; i < image.numel(); ++i) image.data()[i] = static_cast<std::int32_t>(i % 5);
   generator rng(12);
   const auto early = verified_step(model, store, [&] { model.train_step_loss(text, image, rng); });
+  CHECK(early == (static_cast<std::size_t>(store.trainable_size()) + 6) / 7);
+}
+
+TEST_CASE("gradient hooks: the Classifier declares its head, then its feature net, after their last writes") {
+  conv_classifier_options o;
+  o.channels = 1, o.height = 8, o.width = 8, o.base_width = 2, o.features = 6;
+  Classifier<ConvClassifierFeatures<float>> model(make_conv_classifier_features<float>(o), o.features, 3);
+  generator init(13), rng(14);
+  parameter_store<float> store;
+  store.attach(model, init);
+  tensor<float> x({4, 1, 8, 8});
+  rng.fill_uniform(x.data(), x.numel(), 0.0, 1.0);
+  const std::vector<std::int32_t> labels{0, 2, 1, 2};
+  const auto early = verified_step(model, store, [&] { model.train_step_loss(x, labels); });
   CHECK(early == (static_cast<std::size_t>(store.trainable_size()) + 6) / 7);
 }
 
