@@ -1,5 +1,6 @@
 // CUDA batch-norm kernel against the cpu kernel: training and eval forward (y, saved statistics, running
-// statistics) and backward of both modes (dx, dweight +=, dbias +=).
+// statistics) and backward of both modes (dx, dweight +=, dbias +=); the split path of SyncBatchNorm (channel sums,
+// forward with given statistics, backward reduce and elemt).
 #include "vae/backend/cuda/batch_norm.cuh"
 
 #include "cuda_test_support.cuh"
@@ -61,6 +62,66 @@ void check_batch_norm(const batch_norm_dims& d, bool affine, generator& rng) {
     require_close(gdw, dw, mode + " dweight (+=)", atol, rtol_b);
     require_close(gdb, db, mode + " dbias (+=)", atol, rtol_b);
   }
+}
+
+// The split ops on given inputs: per-channel double sums (same sums as the fused kernels: 1e-12 relative, the order
+// differs), y and dx with the tolerances above.
+template <class T>
+void check_batch_norm_split(const batch_norm_dims& d, bool affine, generator& rng) {
+  const bool is_float = std::is_same_v<T, float>;
+  const double atol = is_float ? 1e-5 : 1e-12, rtol_f = is_float ? 1e-5 : 1e-12, rtol_b = is_float ? 1e-4 : 1e-12;
+  const shape xs{d.batch, d.channels, d.spatial}, cs{d.channels};
+  auto x = random_tensor<T>(xs, rng, 2.0);
+  const auto w = random_tensor<T>(cs, rng), b = random_tensor<T>(cs, rng), dy = random_tensor<T>(xs, rng);
+  auto center = random_tensor<double>(cs, rng), var = random_tensor<double>(cs, rng);
+  for (std::int64_t c = 0; c < d.channels; ++c) var[c] = std::abs(var[c]) + 0.5;
+  const T* wp = affine ? w.data() : nullptr;
+  const T* bp = affine ? b.data() : nullptr;
+  const auto gx = to<cuda>(x), gw = to<cuda>(w), gb = to<cuda>(b), gdy = to<cuda>(dy);
+  const auto gcenter = to<cuda>(center), gvar = to<cuda>(var);
+  const T* gwp = affine ? gw.data() : nullptr;
+  const T* gbp = affine ? gb.data() : nullptr;
+  const std::string label = cat("batch_norm split ", xs, affine ? " affine" : "");
+
+  tensor<double> sum(cs), sq(cs);
+  tensor<double, cuda> gsum(cs), gsq(cs);
+  ops::batch_norm_channel_sums<cpu>(d, x.data(), center.data(), sum.data(), sq.data());
+  ops::batch_norm_channel_sums<cuda>(d, gx.data(), gcenter.data(), gsum.data(), gsq.data());
+  require_close(gsum, sum, label + " Σx", 1e-12, 1e-12);
+  require_close(gsq, sq, label + " Σ(x − center)²", 1e-12, 1e-12);
+
+  tensor<T> y(xs), mean(cs), rstd(cs), dx(xs);
+  tensor<T, cuda> gy(xs), gmean(cs), grstd(cs), gdx(xs);
+  ops::batch_norm_forward_with_stats<cpu>(d, 1e-5, x.data(), wp, bp, center.data(), var.data(), y.data(), mean.data(),
+                                          rstd.data());
+  ops::batch_norm_forward_with_stats<cuda>(d, 1e-5, gx.data(), gwp, gbp, gcenter.data(), gvar.data(), gy.data(),
+                                           gmean.data(), grstd.data());
+  require_close(gy, y, label + " y", atol, rtol_f);
+  require_close(gmean, mean, label + " mean", atol, rtol_f);
+  require_close(grstd, rstd, label + " rstd", atol, rtol_f);
+
+  auto dw = random_tensor<T>(cs, rng), db = random_tensor<T>(cs, rng);
+  auto gdw = to<cuda>(dw), gdb = to<cuda>(db);
+  const auto gmean_ref = to<cuda>(mean), grstd_ref = to<cuda>(rstd);
+  ops::batch_norm_backward_reduce<cpu>(d, x.data(), mean.data(), rstd.data(), dy.data(), sum.data(), sq.data(),
+                                       affine ? dw.data() : nullptr, affine ? db.data() : nullptr);
+  ops::batch_norm_backward_reduce<cuda>(d, gx.data(), gmean_ref.data(), grstd_ref.data(), gdy.data(), gsum.data(),
+                                        gsq.data(), affine ? gdw.data() : nullptr, affine ? gdb.data() : nullptr);
+  require_close(gsum, sum, label + " Σdy", 1e-12, 1e-10);
+  require_close(gsq, sq, label + " Σdy·x̂", 1e-12, 1e-10);
+  require_close(gdw, dw, label + " dweight (+=)", atol, rtol_b);
+  require_close(gdb, db, label + " dbias (+=)", atol, rtol_b);
+  ops::batch_norm_backward_elemt<cpu>(d, x.data(), wp, mean.data(), rstd.data(), dy.data(), center.data(), var.data(),
+                                      dx.data());
+  ops::batch_norm_backward_elemt<cuda>(d, gx.data(), gwp, gmean_ref.data(), grstd_ref.data(), gdy.data(),
+                                       gcenter.data(), gvar.data(), gdx.data());
+  require_close(gdx, dx, label + " dx", atol, rtol_b);
+}
+
+TEST_CASE_TEMPLATE("cuda batch_norm split path (SyncBatchNorm's ops) matches the cpu kernel", T, float, double) {
+  generator rng(64);
+  check_batch_norm_split<T>({4, 6, 49}, true, rng);
+  check_batch_norm_split<T>({16, 3, 100}, false, rng);
 }
 
 TEST_CASE_TEMPLATE("cuda batch_norm forward and backward match the cpu kernel", T, float, double) {
