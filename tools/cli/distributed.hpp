@@ -13,6 +13,7 @@
 #include "cli/runner.hpp"
 #include "vae/core/error.hpp"
 #include "vae/dist/communicator.hpp"
+#include "vae/dist/gradient_reducer.hpp"
 #if defined(VAE_WITH_MPI)
 #include "vae/dist/mpi_communicator.hpp"
 #endif
@@ -129,28 +130,58 @@ class distributed {
   // (after a resume's load) every rank then holds the same model. Host stores (cpu) only.
   void broadcast_parameters(runner& m) {
     if (!parallel()) return;
-    auto& store = host_store(m);
-    comm_->broadcast(store.values(), static_cast<std::size_t>(store.size()), 0);  // values() thaws a frozen store
+    for (auto* store : host_stores(m))
+      comm_->broadcast(store->values(), static_cast<std::size_t>(store->size()), 0);  // values() thaws a frozen store
   }
 
-  // The mean over ranks of each rank's accumulated gradient, in buckets of `bucket_elements`, before the optimizer
-  // step. Overlap with the backward pass (DDP launches a bucket as soon as its last gradient is written) would need a
-  // per-layer "gradient ready" hook in every model's hand-written backward; the models have none, so the buckets go
-  // after the backward.
-  void average_gradients(runner& m, std::size_t bucket_elements = std::size_t{1} << 22) {
-    if (!parallel()) return;
-    auto& store = host_store(m);
-    dist::allreduce_mean(*comm_, std::span<float>(store.grads(), static_cast<std::size_t>(store.trainable_size())),
-                         bucket_elements);
+  // Sets up the gradient mean of the model's store (after set_communicator): a gradient_reducer whose buckets
+  // (VAE_DIST_BUCKET_ELEMENTS floats, default 2^18 = 1 MiB, DDP's first-bucket size) go out on a communication
+  // thread as the model's backward declares them final, overlapping the rest of the backward.
+  // VAE_DIST_OVERLAP=0 reduces every bucket after the backward instead (for comparison). A model that averages
+  // its own gradients (vqgan) needs none.
+  void attach(runner& m) {
+    if (!parallel() || m.averages_own_gradients()) return;
+    dist::gradient_reducer_options o;
+    o.bucket_elements = bucket_elements();
+    o.overlap = overlap();
+    reducer_ = std::make_unique<dist::gradient_reducer>(*comm_, host_store(m), o);
+    if (o.overlap) m.set_gradient_sync(reducer_.get());
+  }
+  static bool overlap() {
+    const char* v = std::getenv("VAE_DIST_OVERLAP");
+    return v == nullptr || std::string(v) != "0";
+  }
+  static std::size_t bucket_elements() {
+    const char* v = std::getenv("VAE_DIST_BUCKET_ELEMENTS");
+    if (v == nullptr) return std::size_t{1} << 18;
+    const long long n = std::atoll(v);
+    check(n > 0, [&] { return cat("VAE_DIST_BUCKET_ELEMENTS must be a positive number of floats, got '", v, "'"); });
+    return static_cast<std::size_t>(n);
+  }
+  // "2 of 4 buckets overlapped": how much of the last step's allreduce the backward could hide.
+  std::string overlap_summary() const {
+    if (reducer_ == nullptr) return "no reducer";
+    return cat(reducer_->early_buckets(), " of ", reducer_->buckets(), " gradient buckets started by the backward's ready hooks",
+               reducer_->background() ? " (communication thread)" : " (no communication thread)");
+  }
+
+  // The mean over ranks of each rank's accumulated gradient, before the optimizer step: waits for the buckets the
+  // backward started and reduces the others.
+  void average_gradients(runner& m) {
+    if (!parallel() || m.averages_own_gradients()) return;
+    check(reducer_ != nullptr, "distributed::average_gradients: attach(model) was not called");
+    reducer_->finish();
   }
 
   // The mean over ranks of a per-rank mean (each over the same number of images).
   double mean(double local) {
     if (!parallel()) return local;
+    require_no_gradients_in_flight("mean");
     comm_->allreduce_sum(&local, 1);
     return local / size();
   }
   double sum(double local) {
+    require_no_gradients_in_flight("sum");
     comm_->allreduce_sum(&local, 1);
     return local;
   }
@@ -177,10 +208,12 @@ class distributed {
   // rank 0's); a run whose ranks drifted apart stops here, at the checkpoint, naming the ranks.
   void check_same_parameters(runner& m, std::int64_t epoch) {
     if (!parallel()) return;
-    auto& store = host_store(m);
-    const auto* bytes = reinterpret_cast<const char*>(store.values());
-    const auto differ = dist::ranks_differing(
-        *comm_, std::string(bytes, bytes + static_cast<std::size_t>(store.size()) * sizeof(float)));
+    std::string all;
+    for (auto* store : host_stores(m)) {
+      const auto* bytes = reinterpret_cast<const char*>(store->values());
+      all.append(bytes, bytes + static_cast<std::size_t>(store->size()) * sizeof(float));
+    }
+    const auto differ = dist::ranks_differing(*comm_, all);
     check(differ.empty(), [&] {
       return cat("data-parallel run: after epoch ", epoch, " the parameters of ", differ.size(),
                  " rank(s) differ from rank 0's (first: rank ", differ.empty() ? 0 : differ.front(),
@@ -207,8 +240,20 @@ class distributed {
     });
     return host->store();
   }
+  void require_no_gradients_in_flight(const char* what) const {
+    check(reducer_ == nullptr || !reducer_->in_step(), [&] {
+      return cat("distributed::", what, ": called while the step's gradient allreduces may be in flight; call "
+                 "average_gradients first (every rank must meet the collectives in the same order)");
+    });
+  }
+  std::vector<parameter_store<float, cpu>*> host_stores(runner& m) {
+    std::vector<parameter_store<float, cpu>*> all{&host_store(m)};
+    for (auto* s : m.other_host_stores()) all.push_back(s);
+    return all;
+  }
 
   std::unique_ptr<dist::collective> comm_;
+  std::unique_ptr<dist::gradient_reducer> reducer_;
 #if defined(VAE_WITH_MPI)
   dist::mpi_communicator* mpi_ = nullptr;
 #endif

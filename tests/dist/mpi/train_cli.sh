@@ -4,8 +4,9 @@
 # Checks: (1) the parameters after N steps of 2 ranks at global batch B equal 1 process at batch B to float rounding
 # (atol 1e-4 = 10% of one Adam step at lr 1e-3: a wrong shard, wrong noise or an unaveraged gradient moves parameters
 # by a whole step) for mlp-vae, conv-vae and vq-vae (EMA, k-means, restarts every step), and a control run at another
-# global batch must FAIL that comparison; (2) resume on another world size; (3) bad input refused with the field
-# named; (4) a rank that stops makes the other exit with the timeout's error instead of hanging.
+# global batch must FAIL that comparison; (1b) the gradient allreduce overlapped with the backward equals the one
+# after it bit for bit; (2) resume on another world size; (3) bad input refused with the field named; (4) a rank that
+# stops makes the other exit with the timeout's error instead of hanging.
 set -u
 VAE=$1; MPIEXEC=$2; shift 2; MPIFLAGS=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -55,6 +56,22 @@ grep -q '"train_dead_code_restarts":[1-9]' "$T/vq-vae-2/metrics.jsonl" && ok "vq
 if two --model mlp-vae --limit 256 --batch 32 --epochs 1 --out "$T/ctl" && ! out=$(same "$T/mlp-vae-1" "$T/ctl"); then
   ok "control: global batch 64 vs 32 is told apart ($(echo "$out" | head -1))"
 else bad "control: a run at another global batch passed the comparison"; fi
+
+# (1b) the gradient buckets overlapped with the backward (the default) and reduced after it (VAE_DIST_OVERLAP=0) give
+# the same parameters bit for bit: the same buckets, each summed by the same allreduce, only started earlier.
+export VAE_DIST_BUCKET_ELEMENTS=65536
+if two --model mlp-vae --limit 256 --global-batch 32 --epochs 1 --out "$T/ov-1"; then
+  n=$(grep -o '[0-9]* of [0-9]* gradient buckets started by the backward' "$T/log")
+  case "$n" in 0\ of*|"") bad "overlap: no bucket started during the backward ('$n')";; *) ok "overlap: $n";; esac
+  if VAE_DIST_OVERLAP=0 two --model mlp-vae --limit 256 --global-batch 32 --epochs 1 --out "$T/ov-0"; then
+    grep -q '0 of [0-9]* gradient buckets' "$T/log" && ok "VAE_DIST_OVERLAP=0: no bucket before the backward ended" \
+      || bad "VAE_DIST_OVERLAP=0 still started buckets early"
+    if out=$(python3 "$CMP" --exact "$T/ov-1/model.safetensors" "$T/ov-0/model.safetensors"); then
+      ok "overlapped = reduced after the backward, bit for bit ($out)"
+    else bad "overlap changed the result: $out"; fi
+  else bad "VAE_DIST_OVERLAP=0 run failed"; fi
+else bad "overlap run failed"; fi
+unset VAE_DIST_BUCKET_ELEMENTS
 
 # (2) resume on another world size: 1 epoch on 2 ranks + 1 on 1 process = 2 epochs on 1 process (and 1 then 2).
 if one --model mlp-vae --limit 256 --batch 32 --epochs 2 --out "$T/r-1" && \
