@@ -38,7 +38,10 @@ namespace vae {
 //     gradient allreduce combines them like every other parameter.
 // Sums are in double; the per-channel values (a few per channel) are staged through the host for the allreduce, so
 // the layer runs on any backend with a host communicator. Eval mode, a null communicator and one rank are the
-// single-process layer, bit for bit. Every rank must call forward and backward in the same order (collectives).
+// single-process layer, bit for bit. Every rank must call forward and backward in the same order (collectives), and
+// none of them may run while gradient allreduces are in flight on the same communicator (dist::gradient_sync: between
+// the first ready() and finish() a model makes no other collective): declare a part holding a BatchNorm2d ready only
+// after its whole backward (dist::mark_gradients_ready on the part), never from inside it.
 template <class T = float, class B = cpu>
 class BatchNorm2d {
  public:
