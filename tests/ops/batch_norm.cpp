@@ -153,7 +153,7 @@ TEST_CASE("batch_norm split path over unequal shards: dx, dweight, dbias of the 
   INFO(report.summary());
   CHECK(report.ok);
   CHECK(report.checked == 60 + 3 + 3);
-  CHECK(report.nonzero > 60);
+  CHECK(report.nonzero == 66);  // every derivative checked is non-zero
   // The same sums as the fused path on the whole batch, to double rounding (the shards add in another order).
   tensor<double> y(shape{5, 3, 4}), mean(shape{3}), rstd(shape{3}), dx(shape{5, 3, 4});
   tensor<double> dw(shape{3}, 0.0), db(shape{3}, 0.0);
