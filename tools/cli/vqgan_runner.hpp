@@ -117,8 +117,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
       return;
     }
     if constexpr (detail::on_host<B>) {
-      if constexpr (requires { set_communicator(model_.discriminator(), comm); })  // TEMP until syncbn lands
-        set_communicator(model_.discriminator(), comm);
+      vae::set_communicator(model_.discriminator(), comm);  // SyncBatchNorm
       dist::gradient_reducer_options o;
       o.bucket_elements = std::size_t{1} << 18;
       ae_reducer_ = std::make_unique<dist::gradient_reducer>(*comm, base::store_, o);

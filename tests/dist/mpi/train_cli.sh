@@ -3,8 +3,8 @@
 # 64 held-out test images of 28x28, so every evaluation is cheap). Usage: train_cli.sh VAE MPIEXEC [MPIEXEC FLAGS...]
 # Checks: (1) the parameters after N steps of 2 ranks at global batch B equal 1 process at batch B to float rounding
 # (atol 1e-4 = 10% of one Adam step at lr 1e-3: a wrong shard, wrong noise or an unaveraged gradient moves parameters
-# by a whole step) for mlp-vae, conv-vae, vq-vae (EMA, k-means, restarts every step) and text2img's transformer prior
-# (1a), and a control run at another
+# by a whole step) for mlp-vae, conv-vae, vq-vae (EMA, k-means, restarts every step) and text2img's transformer
+# prior (1a), vqgan's logged terms (1v), and a control run at another
 # global batch must FAIL that comparison; (1b) the gradient allreduce overlapped with the backward equals the one
 # after it bit for bit; (2) resume on another world size; (3) bad input refused with the field named; (4) a rank that
 # stops makes the other exit with the timeout's error instead of hanging.
@@ -57,6 +57,26 @@ grep -q '"train_dead_code_restarts":[1-9]' "$T/vq-vae-2/metrics.jsonl" && ok "vq
 if two --model mlp-vae --limit 256 --batch 32 --epochs 1 --out "$T/ctl" && ! out=$(same "$T/mlp-vae-1" "$T/ctl"); then
   ok "control: global batch 64 vs 32 is told apart ($(echo "$out" | head -1))"
 else bad "control: a run at another global batch passed the comparison"; fi
+
+# (1v) vqgan through the CLI, the discriminator active from step 0 (SyncBatchNorm, λ from averaged last-layer
+# gradients, both optimizers, both stores broadcast and compared at the epoch's end). Its gradients equal one
+# process's to 1e-5 at every step (tests/dist/mpi/vqgan.cpp, with SGD); under the CLI's Adam (betas 0.5, 0.9) the
+# first steps turn rounding-level gradient components (biases before a GroupNorm of one channel per group, attention's
+# key bias) into whole ±lr steps — one process with --threads 2 instead of 1 does the same — so after 2 steps the
+# logged λ, training loss and test MSE are compared to 1e-2 relative, a check of the plumbing.
+if one --model vqgan --limit 32 --epochs 1 --disc-start 0 --batch 16 --out "$T/vqgan-1" && \
+   two --model vqgan --limit 32 --epochs 1 --disc-start 0 --global-batch 16 --out "$T/vqgan-2"; then
+  if out=$(python3 - "$T/vqgan-1/metrics.jsonl" "$T/vqgan-2/metrics.jsonl" <<'PY'
+import json, sys
+a, b = (json.loads(open(f).read().splitlines()[-1]) for f in sys.argv[1:3])
+gaps = {k: abs(a[k] - b[k]) / abs(a[k]) for k in ("train_d_weight", "train_loss", "test_mse01_per_pixel")}
+print(", ".join(f"{k} {a[k]:.6g} vs {b[k]:.6g}" for k in gaps))
+sys.exit(0 if max(gaps.values()) < 1e-2 and a["train_d_weight"] > 0 else 1)
+PY
+  ); then ok "vqgan: 2 ranks = 1 process at global batch 16 ($out)"
+  else bad "vqgan: 2 ranks differ from 1 process: $out"; fi
+  [ -f "$T/vqgan-2/discriminator.safetensors" ] || bad "vqgan: the 2-rank run wrote no discriminator checkpoint"
+else bad "vqgan: a run failed"; fi
 
 # (1a) the transformer prior (text2img over a vq-vae run's tokens, caption dropout's draws split across ranks).
 USE_DATA="shapes:size=32,n=128,test=16"
