@@ -2,7 +2,7 @@
 // discriminator trained with (HingeLoss, LPIPS) and with (NonSaturatingLoss, the library's classifier features).
 // The perceptual nets load real weights when given — `--lpips FILE` (tools/convert_lpips.py) and `--classifier RUN`
 // (a `vae train --model classifier` run) — and otherwise keep seeded random weights, which shows the slot, not LPIPS's
-// quality. Fashion-MNIST padded to 32×32 in [−1, 1]; `--tiny`: 64 images, 4 steps of 4 images each.
+// quality. Fashion-MNIST padded to 32×32 in [−1, 1]; `--tiny`: 64 images, 4 steps of 4 images each, narrower nets.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -22,13 +22,14 @@ vae::tensor<float> padded_signed(const vae::tensor<float>& x) {
 
 // Trains one VQGAN<..., GanLoss, Perceptual> for `steps` steps and prints its terms.
 template <class GanLoss, class Perceptual>
-void train(const char* label, Perceptual perceptual, const vae::tensor<float>& images, int steps, std::int64_t batch_size) {
+void train(const char* label, Perceptual perceptual, const vae::tensor<float>& images, int steps, bool tiny) {
+  // taming's blocks at a small size (`--tiny`: 16 channels in GroupNorms of 8 groups, to run in a second or two).
   vae::vqgan_encoder_options enc;
-  enc.ch = 32, enc.ch_mult = {1, 2}, enc.num_res_blocks = 1, enc.attn_resolutions = {}, enc.in_channels = 1;
-  enc.resolution = 32, enc.z_channels = 16;
+  enc.ch = tiny ? 16 : 32, enc.ch_mult = {1, 2}, enc.num_res_blocks = 1, enc.attn_resolutions = {}, enc.in_channels = 1;
+  enc.resolution = 32, enc.z_channels = 16, enc.norm_groups = tiny ? 8 : 32;
   vae::vqgan_decoder_options dec;
-  dec.ch = 32, dec.out_channels = 1, dec.ch_mult = {1, 2}, dec.num_res_blocks = 1, dec.attn_resolutions = {};
-  dec.resolution = 32, dec.z_channels = 16;
+  dec.ch = enc.ch, dec.out_channels = 1, dec.ch_mult = {1, 2}, dec.num_res_blocks = 1, dec.attn_resolutions = {};
+  dec.resolution = 32, dec.z_channels = 16, dec.norm_groups = enc.norm_groups;
   vae::vqgan_options o;
   o.disc_start = vae::disc_start_schedule::at_step(steps / 2);  // the discriminator counts from half-way
   o.perceptual_weight = 1.0;
@@ -46,7 +47,7 @@ void train(const char* label, Perceptual perceptual, const vae::tensor<float>& i
   d.attach(part, rng);
   vae::Adam<float> ae_opt({.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.9}), d_opt({.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.9});
 
-  vae::data::batch_sampler sampler(images.dim(0), batch_size, /*seed=*/1, /*drop_last=*/true);
+  vae::data::batch_sampler sampler(images.dim(0), tiny ? 4 : 16, /*seed=*/1, /*drop_last=*/true);
   std::vector<std::int64_t> idx;
   vae::tensor<float> batch;
   for (int step = 0; step < steps; ++step) {
@@ -76,21 +77,22 @@ int main(int argc, char** argv) {
   const auto data = vae::data::load_dataset("fashion-mnist", {.limit = tiny ? 64 : 2048});
   const auto images = padded_signed(data.train_images);
   const int steps = tiny ? 4 : 200;
-  const std::int64_t batch = tiny ? 4 : 16;
 
-  // (1) HingeLoss + LPIPS: VGG16 at full width with converted weights, else a width/8 VGG with random weights.
-  vae::FeaturePerceptualLoss<vae::LPIPS<float>> lpips(vae::LPIPS<float>({.width_divisor = lpips_file.empty() ? 8 : 1}));
+  // (1) HingeLoss + LPIPS: VGG16 at full width with converted weights, else a narrow VGG with random weights.
+  const std::int64_t divisor = !lpips_file.empty() ? 1 : tiny ? 16 : 8;
+  vae::FeaturePerceptualLoss<vae::LPIPS<float>> lpips(vae::LPIPS<float>({.width_divisor = divisor}));
   if (!lpips_file.empty()) vae::load_lpips_weights(lpips_file, lpips.weights());
-  std::printf("perceptual net 1: LPIPS (%s)\n", lpips_file.empty() ? "width/8, random weights" : lpips_file.c_str());
-  train<vae::HingeLoss<float>>("hinge + LPIPS          ", std::move(lpips), images, steps, batch);
+  if (lpips_file.empty()) std::printf("perceptual net 1: LPIPS (width/%lld, random weights)\n", static_cast<long long>(divisor));
+  else std::printf("perceptual net 1: LPIPS (%s)\n", lpips_file.c_str());
+  train<vae::HingeLoss<float>>("hinge + LPIPS          ", std::move(lpips), images, steps, tiny);
 
   // (2) NonSaturatingLoss + the classifier's convolutions (trained on 28×28 [0, 1] images; they take any size).
   vae::classifier_features_options co;
-  co.base_width = 16;
+  co.base_width = tiny ? 8 : 16;
   if (!classifier_run.empty()) co = vae::classifier_features_options_of(classifier_run);
   vae::FeaturePerceptualLoss<vae::ClassifierFeatures<float>> features{vae::ClassifierFeatures<float>(co)};
   if (!classifier_run.empty()) vae::load_classifier_features(classifier_run, features.weights());
   std::printf("perceptual net 2: classifier features (%s)\n",
-              classifier_run.empty() ? "width 16, random weights" : classifier_run.c_str());
-  train<vae::NonSaturatingLoss<float>>("non-saturating + class.", std::move(features), images, steps, batch);
+              classifier_run.empty() ? "random weights" : classifier_run.c_str());
+  train<vae::NonSaturatingLoss<float>>("non-saturating + class.", std::move(features), images, steps, tiny);
 }
