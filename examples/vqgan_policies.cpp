@@ -2,7 +2,7 @@
 // discriminator trained with (HingeLoss, LPIPS) and with (NonSaturatingLoss, the library's classifier features).
 // The perceptual nets load real weights when given — `--lpips FILE` (tools/convert_lpips.py) and `--classifier RUN`
 // (a `vae train --model classifier` run) — and otherwise keep seeded random weights, which shows the slot, not LPIPS's
-// quality. Fashion-MNIST padded to 32×32 in [−1, 1]; `--tiny`: 64 images, 4 steps of 4 images each, narrower nets.
+// quality. Fashion-MNIST padded to 32×32 in [−1, 1]; `--tiny`: 64 images, 2 steps of 4 images each, narrower nets.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   }
   const auto data = vae::data::load_dataset("fashion-mnist", {.limit = tiny ? 64 : 2048});
   const auto images = padded_signed(data.train_images);
-  const int steps = tiny ? 4 : 200;
+  const int steps = tiny ? 2 : 200;  // the discriminator from step steps / 2
 
   // (1) HingeLoss + LPIPS: VGG16 at full width with converted weights, else a narrow VGG with random weights.
   const std::int64_t divisor = !lpips_file.empty() ? 1 : tiny ? 16 : 8;
