@@ -197,7 +197,7 @@ struct train_args {
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
   check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
   if (a.model == "text2img")
-    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out);
+    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;
@@ -303,6 +303,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   }
   world.broadcast_parameters(*model);  // rank 0's parameters and buffers on every rank, at start and on resume
   model->set_communicator(&world.comm());
+  world.attach(*model);
   if (world.parallel()) progress.note(cat("data-parallel: ", world.size(), " ranks x ", world.local_batch(c.batch),
                                           " images = global batch ", c.batch));
   // The backend the model was built on (not the flag): what tests read to know where a run trained.
@@ -335,7 +336,10 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
       vae::data::gather(data.train_images, shard, batch);
       if (model->needs_labels()) model->set_labels(vae::data::detail::pick_labels(data.train_labels, shard));
       world.before_step(rng, static_cast<std::int64_t>(shard.size()), draws);
-      const double loss = world.mean(model->train_step(batch, rng, step));
+      const double local_loss = model->train_step(batch, rng, step);
+      // The gradient mean first: its allreduces may still be in flight, and no other collective may run meanwhile.
+      world.average_gradients(*model);
+      const double loss = world.mean(local_loss);
       world.after_step(rng, static_cast<std::int64_t>(shard.size()), draws);
       if (!std::isfinite(loss)) {
         const auto bad = model->first_nonfinite_grad();
@@ -346,7 +350,6 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
                       : std::string("No checkpoint had been written yet"),
             "; lower --lr or check the data"));
       }
-      world.average_gradients(*model);
       model->optimizer_step();
       train_seconds += now_seconds() - t0;
       ++step;
@@ -358,6 +361,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     nlohmann::json rec = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
     rec.update(model->epoch_stats());
     world.check_same_parameters(*model, epoch + 1);
+    if (world.parallel() && epoch == start_epoch) progress.note(world.overlap_summary());
     if (!world.writer()) continue;  // rank 0 evaluates and writes; the others go on to the next epoch's first step
     model->set_training(false);
     vae::generator eval_rng(c.seed + 7);

@@ -1,12 +1,14 @@
 // PatchDiscriminator (taming's NLayerDiscriminator): PyTorch parity in training mode with BatchNorm2d (running
 // statistics included) and with ActNorm (its initialisation included), finite-difference gradients (double), taming's
-// names and vqgan.py's sizes, weights_init statistics from a seeded generator, errors.
+// names and vqgan.py's sizes, weights_init statistics from a seeded generator, errors; set_communicator reaching its
+// BatchNorm2d layers (SyncBatchNorm).
 #include "vae/adversarial/patch_discriminator.hpp"
 
 #include <cmath>
 
 #include "../encoders/stack_support.hpp"
 #include "vae/testing/gradcheck.hpp"
+#include "vae/testing/replica_communicator.hpp"
 
 using namespace vae;
 
@@ -161,4 +163,43 @@ TEST_CASE("PatchDiscriminator rejects bad options and inputs") {
   tensor<float> x({2, 1, 32, 32}, 0.f);
   CHECK_THROWS_WITH_AS(disc.forward(x), doctest::Contains("expected input [N, 3, H, W], got [2, 1, 32, 32]"),
                        vae::error);
+}
+
+TEST_CASE("PatchDiscriminator with vae::set_communicator: 2 replicas act as one discriminator on the batch twice") {
+  // Every BatchNorm2d normalises by the global batch: y and dx (of the summed loss) as one process's on [x; x] with
+  // dy [dy; dy]; parameter gradients are local, so one process's are twice a replica's. Double: only the order of
+  // the double sums differs (relative 1e-12).
+  PatchDiscriminator<double> alone({2, 4, 2}), shared({2, 4, 2});
+  generator g1(95), g2(95), rng(96);
+  parameter_store<double> s_alone, s_shared;
+  s_alone.attach(alone, g1);
+  s_shared.attach(shared, g2);
+  testing::replica_communicator two(2);
+  vae::set_communicator(shared, &two);
+  const auto x = test::random_tensor<double>({2, 2, 16, 16}, rng);
+  tensor<double> xx(shape{4, 2, 16, 16});
+  std::copy(x.begin(), x.end(), xx.data());
+  std::copy(x.begin(), x.end(), xx.data() + x.numel());
+  const auto& y = shared.forward(x);
+  const auto& yy = alone.forward(xx);
+  CHECK(two.allreduce_calls() == 4);  // 2 BatchNorm2d (n_layers 2) × 2 forward sums
+  const auto dy = test::random_tensor<double>(y.shape(), rng);
+  tensor<double> dydy(yy.shape());
+  std::copy(dy.begin(), dy.end(), dydy.data());
+  std::copy(dy.begin(), dy.end(), dydy.data() + dy.numel());
+  s_alone.zero_grad();
+  s_shared.zero_grad();
+  const auto& dx = shared.backward(dy);
+  const auto& dxx = alone.backward(dydy);
+  CHECK(two.allreduce_calls() == 6);
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    CHECK(y[i] == doctest::Approx(yy[i]).epsilon(1e-12));
+    CHECK(y[i] == doctest::Approx(yy[y.numel() + i]).epsilon(1e-12));
+  }
+  for (std::int64_t i = 0; i < dx.numel(); ++i) CHECK(dx[i] == doctest::Approx(dxx[i]).epsilon(1e-12));
+  REQUIRE(s_alone.trainable_size() == s_shared.trainable_size());
+  for (std::int64_t i = 0; i < s_alone.trainable_size(); ++i)
+    CHECK(s_alone.grads()[i] == doctest::Approx(2 * s_shared.grads()[i]).epsilon(1e-12));
+  for (std::int64_t i = s_alone.trainable_size(); i < s_alone.size(); ++i)  // running statistics, counts
+    CHECK(s_alone.values()[i] == doctest::Approx(s_shared.values()[i]).epsilon(1e-12));
 }

@@ -14,6 +14,7 @@
 #include "vae/backend/cuda/transfer.cuh"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/testing/parity.hpp"
 
 namespace vae::cuda_test {
 
@@ -31,24 +32,16 @@ struct comparison {
   std::string summary;
 };
 
-// |actual − expected| ≤ atol + rtol·|expected| for every element; reports the largest errors either way.
+// testing::compare (|actual − expected| ≤ atol + rtol·|expected| for every element; NaN or infinity on either side
+// and an empty comparison fail) with its largest errors and tolerances in one line.
 template <class T>
 comparison compare(const T* actual, const T* expected, std::int64_t n, double atol, double rtol) {
-  comparison c;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double a = actual[i], e = expected[i], err = std::abs(a - e);
-    const double rel = err / std::max(std::abs(e), 1e-3);
-    if (!(err <= atol + rtol * std::abs(e))) {
-      if (c.ok) c.worst = i;
-      c.ok = false;
-    }
-    if (err > c.max_abs || std::isnan(err)) c.max_abs = err;
-    c.max_rel = std::max(c.max_rel, rel);
-  }
+  const auto r = testing::compare(actual, expected, n, atol, rtol);
+  comparison c{r.ok, r.max_abs_error, r.max_rel_error, r.worst_index, {}};
   std::ostringstream out;
   out << "max abs err " << c.max_abs << ", max rel err " << c.max_rel << " (atol " << atol << ", rtol " << rtol
       << ")";
-  if (!c.ok) out << " FAILED first at index " << c.worst << ": " << actual[c.worst] << " vs " << expected[c.worst];
+  if (!c.ok) out << " FAILED " << r.message;
   c.summary = out.str();
   return c;
 }

@@ -38,6 +38,7 @@ struct device_gradcheck {
   std::string op;
   testing::gradcheck_options opt{};
   testing::gradcheck_report report{};
+  std::int64_t expected = 0;  // derivatives the calls asked for: every value, up to opt.max_checks_per_tensor each
 
   // d loss / d values (host copies; loss() uploads them) against `analytic`, the device backward's output. An
   // all-zero analytic gradient fails: it would agree with a forward that ignores its input.
@@ -47,11 +48,13 @@ struct device_gradcheck {
     for (std::int64_t i = 0; i < analytic.numel(); ++i) largest = std::max(largest, std::abs(analytic[i]));
     CHECK_MESSAGE(largest > 0, op << " " << name << ": the device backward gave an all-zero gradient");
     testing::check_gradient(loss, values.data(), analytic.data(), values.numel(), name, opt, report);
+    expected += std::min(values.numel(), opt.max_checks_per_tensor);
   }
   void finish() const {
     MESSAGE(op << " on cuda, double: " << report.summary());
     CHECK_MESSAGE(report.ok, op << ": " << report.summary());
-    CHECK(report.checked > 0);
+    CHECK(report.checked == expected);
+    CHECK(expected > 0);
   }
 };
 

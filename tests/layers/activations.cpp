@@ -62,7 +62,7 @@ TEST_CASE("Activation gradients match finite differences (double)") {
 
 TEST_CASE("Activations match PyTorch (float32)") {
   { ReLU<float> l; check_parity(l, "relu", "ReLU", 0.0, 0.0); }  // max(x, 0) and dy·[x > 0] are exact
-  { LeakyReLU<float> l(0.2); check_parity(l, "leaky_relu", "LeakyReLU(0.2)"); }
+  { LeakyReLU<float> l(0.2); check_parity(l, "leaky_relu", "LeakyReLU(0.2)", 0.0, 0.0); }  // x·float(0.2), as PyTorch
   { SiLU<float> l; check_parity(l, "silu", "SiLU"); }
   { GELU<float> l; check_parity(l, "gelu", "GELU"); }
   { GELU<float> l(gelu_approximation::tanh); check_parity(l, "gelu_tanh", "GELU(tanh)"); }

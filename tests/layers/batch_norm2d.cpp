@@ -1,13 +1,16 @@
 // BatchNorm2d: finite differences in training and eval mode, PyTorch parity over two training steps (running
-// statistics included) and in eval mode, accumulation, buffers and their names, errors.
+// statistics included) and in eval mode, accumulation, buffers and their names, errors; with a communicator
+// (SyncBatchNorm): one rank is the plain layer bit for bit, W replicas act as one process on W copies of the batch.
+// The 2-process case is tests/dist/mpi/batch_norm2d.cpp.
 #include "vae/layers/batch_norm2d.hpp"
 
 #include "../test_support.hpp"
 #include "vae/testing/gradcheck.hpp"
+#include "vae/testing/replica_communicator.hpp"
 
 using namespace vae;
 
-static_assert(Layer<BatchNorm2d<float>> && HasTrainingMode<BatchNorm2d<double>>);
+static_assert(Layer<BatchNorm2d<float>> && HasTrainingMode<BatchNorm2d<double>> && HasCommunicator<BatchNorm2d<float>>);
 
 namespace {
 template <class T>
@@ -201,4 +204,115 @@ TEST_CASE("BatchNorm2d gradients on an input large enough for the parallel path,
     CHECK(report.ok);
     CHECK(report.checked == test::layer_checks(x, store, opt.max_checks_per_tensor));
   }
+}
+
+namespace batch_norm2d_test {
+// x with every value k/8 for a small integer k (dyadic): with a power-of-two count per channel every sum the layer
+// takes (Σx, Σ(x − mean)², Σdy, Σdy·(x − mean)) is exact in double, in any order, so a split or replicated batch
+// must give the same bits as one process.
+tensor<float> dyadic(shape s, int seed) {
+  tensor<float> t(s);
+  for (std::int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>((i * 7 + seed * 13) % 23 - 11) / 8.f;
+  return t;
+}
+// [x; x; ...] (copies times along the batch).
+tensor<float> stacked(const tensor<float>& x, std::int64_t copies) {
+  tensor<float> out(shape{x.dim(0) * copies, x.dim(1), x.dim(2), x.dim(3)});
+  for (std::int64_t k = 0; k < copies; ++k) std::copy(x.begin(), x.end(), out.data() + k * x.numel());
+  return out;
+}
+struct bn_pair {
+  BatchNorm2d<float> a{3}, b{3};
+  parameter_store<float> sa, sb;
+  bn_pair() {
+    generator g1(7), g2(7);
+    sa.attach(a, g1);
+    sb.attach(b, g2);
+    randomise(a);
+    randomise(b);
+  }
+  static void randomise(BatchNorm2d<float>& layer) {
+    generator g(8);
+    g.fill_normal(layer.weight().value, 3, 1.0, 0.5);
+    g.fill_normal(layer.bias().value, 3, 0.0, 0.5);
+  }
+};
+}  // namespace batch_norm2d_test
+
+TEST_CASE("BatchNorm2d with a local_communicator (one rank) is the plain layer, bit for bit, training and eval") {
+  batch_norm2d_test::bn_pair p;
+  dist::local_communicator local;
+  p.b.set_communicator(&local);
+  generator rng(21);
+  for (int step = 0; step < 3; ++step) {
+    const bool training = step < 2;
+    p.a.set_training(training);
+    p.b.set_training(training);
+    const auto x = test::random_tensor<float>({4, 3, 3, 2}, rng, 2.0), dy = test::random_tensor<float>({4, 3, 3, 2}, rng);
+    const auto& ya = p.a.forward(x);
+    const auto& yb = p.b.forward(x);
+    CHECK(std::equal(ya.begin(), ya.end(), yb.begin()));
+    p.sa.zero_grad();
+    p.sb.zero_grad();
+    const auto& dxa = p.a.backward(dy);
+    const auto& dxb = p.b.backward(dy);
+    CHECK(std::equal(dxa.begin(), dxa.end(), dxb.begin()));
+    CHECK(std::equal(p.sa.grads(), p.sa.grads() + p.sa.trainable_size(), p.sb.grads()));
+    CHECK(std::equal(p.sa.values(), p.sa.values() + p.sa.size(), p.sb.values()));  // running statistics, count
+  }
+  CHECK(*p.b.num_batches_tracked().value == 2.f);
+}
+
+TEST_CASE("BatchNorm2d with 2 replicas acts as one process on the batch twice: y, dx, running statistics exact") {
+  // The replicas' allreduce doubles each sum: the layer must normalise by the statistics of [x; x] and give dx of the
+  // summed loss (each replica's dy being its own loss's gradient): one process's dx on [x; x] with dy [dy; dy].
+  // Parameter gradients stay local: one process's are twice the replica's.
+  batch_norm2d_test::bn_pair p;
+  testing::replica_communicator two(2);
+  vae::set_communicator(p.b, &two);
+  for (int step = 0; step < 2; ++step) {
+    const auto x = batch_norm2d_test::dyadic({2, 3, 2, 2}, step), dy = batch_norm2d_test::dyadic({2, 3, 2, 2}, 5 + step);
+    const auto xx = batch_norm2d_test::stacked(x, 2), dydy = batch_norm2d_test::stacked(dy, 2);
+    const auto& ya = p.a.forward(xx);
+    const auto& yb = p.b.forward(x);
+    CHECK(std::equal(yb.begin(), yb.end(), ya.begin()));
+    CHECK(std::equal(yb.begin(), yb.end(), ya.begin() + x.numel()));
+    CHECK(two.allreduce_calls() == 3 * step + 2);  // Σx and count, then Σ(x − mean)²
+    p.sa.zero_grad();
+    p.sb.zero_grad();
+    const auto& dxa = p.a.backward(dydy);
+    const auto& dxb = p.b.backward(dy);
+    CHECK(two.allreduce_calls() == 3 * step + 3);  // Σdy and Σdy·x̂
+    CHECK(std::equal(dxb.begin(), dxb.end(), dxa.begin()));
+    for (std::int64_t i = 0; i < p.sa.trainable_size(); ++i) CHECK(p.sa.grads()[i] == 2 * p.sb.grads()[i]);
+    CHECK(std::equal(p.sa.values(), p.sa.values() + p.sa.size(), p.sb.values()));  // running statistics, count
+  }
+  // Eval: the running statistics, no collective.
+  p.a.set_training(false);
+  p.b.set_training(false);
+  const auto x = batch_norm2d_test::dyadic({2, 3, 2, 2}, 9);
+  const auto& ya = p.a.forward(x);
+  const auto& yb = p.b.forward(x);
+  CHECK(std::equal(ya.begin(), ya.end(), yb.begin()));
+  p.b.backward(x);
+  CHECK(two.allreduce_calls() == 6);
+  CHECK(*p.b.num_batches_tracked().value == 2.f);
+}
+
+TEST_CASE("BatchNorm2d with a communicator counts values over all ranks: one value here trains, none anywhere fails") {
+  generator rng(22);
+  BatchNorm2d<float> layer(3);
+  parameter_store<float> store;
+  store.attach(layer, rng);
+  testing::replica_communicator two(2), one(1);
+  layer.set_communicator(&one);  // one rank: the plain layer and its local check
+  CHECK_THROWS_WITH_AS(layer.forward(tensor<float>({1, 3, 1, 1}, 1.f)),
+                       doctest::Contains("more than 1 value per channel, got input [1, 3, 1, 1]"), vae::error);
+  layer.set_communicator(&two);
+  tensor<float> x({1, 3, 1, 1}, 1.f);
+  x[1] = 2.f;
+  const auto& y = layer.forward(x);  // two values per channel over the replicas: variance 0, y = bias
+  for (std::int64_t c = 0; c < 3; ++c) CHECK(y[c] == 0.f);
+  CHECK_THROWS_WITH_AS(layer.forward(tensor<float>({0, 3, 2, 2})),
+                       doctest::Contains("more than 1 value per channel over all 2 ranks, got 0"), vae::error);
 }

@@ -1,12 +1,16 @@
-// Sequential: chaining, reverse-order backward, nn.Sequential names.
+// Sequential: chaining, reverse-order backward, nn.Sequential names; set_training and set_communicator reach the
+// layers inside (through a Residual too).
 #include "vae/layers/sequential.hpp"
 
 #include "../test_support.hpp"
 #include "vae/layers/activations.hpp"
+#include "vae/layers/batch_norm2d.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/layers/conv_transpose2d.hpp"
 #include "vae/layers/linear.hpp"
+#include "vae/layers/residual.hpp"
 #include "vae/testing/gradcheck.hpp"
+#include "vae/testing/replica_communicator.hpp"
 
 using namespace vae;
 
@@ -104,4 +108,32 @@ TEST_CASE("Sequential fuses ReLU + conv in backward on the host: same gradients 
   INFO(report.summary());
   CHECK(report.ok);
   CHECK(report.checked == test::layer_checks(x, a));
+}
+
+TEST_CASE("vae::set_communicator reaches every BatchNorm2d inside a Sequential and a Residual; nullptr detaches") {
+  using block = Sequential<Conv2d<float>, BatchNorm2d<float>, ReLU<float>>;
+  using net_t = Sequential<block, Residual<Sequential<BatchNorm2d<float>, Tanh<float>>>, Conv2d<float>>;
+  static_assert(HasCommunicator<net_t> && HasCommunicator<Residual<BatchNorm2d<float>>>);
+  static_assert(!HasCommunicator<Conv2d<float>>);
+  net_t net(block(Conv2d<float>(2, 3, 3, 1, 1), BatchNorm2d<float>(3), ReLU<float>()),
+            Residual<Sequential<BatchNorm2d<float>, Tanh<float>>>(
+                Sequential<BatchNorm2d<float>, Tanh<float>>(BatchNorm2d<float>(3), Tanh<float>())),
+            Conv2d<float>(3, 1, 1));
+  generator rng(41);
+  parameter_store<float> store;
+  store.attach(net, rng);
+  testing::replica_communicator two(2);
+  vae::set_communicator(net, &two);
+  const auto x = test::random_tensor<float>({2, 2, 4, 4}, rng);
+  const auto& y = net.forward(x);
+  CHECK(two.allreduce_calls() == 4);  // 2 BatchNorm2d × (Σx and count, Σ(x − mean)²)
+  net.backward(y);
+  CHECK(two.allreduce_calls() == 6);  // 2 × (Σdy, Σdy·x̂)
+  vae::set_training(net, false);
+  net.forward(x);
+  CHECK(two.allreduce_calls() == 6);  // eval: running statistics, no collective
+  vae::set_training(net, true);
+  vae::set_communicator(net, nullptr);
+  net.forward(x);
+  CHECK(two.allreduce_calls() == 6);
 }

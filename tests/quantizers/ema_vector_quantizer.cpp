@@ -100,6 +100,7 @@ TEST_CASE("EMAVectorQuantizer gradient: straight-through plus the commitment ter
     INFO(report.summary());
     CHECK(report.ok);
     CHECK(store.trainable_size() == (opt.codebook_dim ? 2 * 3 + 2 + 3 * 2 + 3 : 0));
+    CHECK(report.checked == z.numel() + store.trainable_size());  // every entry once (all tensors under 96)
     CHECK(q.loss() == doctest::Approx(q.term_value<CommitmentLoss>()));
   }
 }

@@ -47,6 +47,7 @@ TEST_CASE("GumbelQuantizer relaxation gradients match finite differences at fixe
     const auto report = check_gumbel(q, store, z);
     INFO(report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(z, store));  // z_e and every parameter, each entry once
     CHECK(store.find("proj.weight") != nullptr);
   }
   SUBCASE("z_e holds the logits (D = K)") {
@@ -62,6 +63,7 @@ TEST_CASE("GumbelQuantizer relaxation gradients match finite differences at fixe
     const auto report = check_gumbel(q, store, z);
     INFO(report.summary());
     CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(z, store));
     CHECK(store.entries().size() == 1);
   }
 }

@@ -67,6 +67,7 @@ TEST_CASE("ResidualVQ gradients: dz_e = dz_q + Σ commitment terms; each codeboo
   }
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == z.numel() + 2 * 5 * 3);  // z_e and both 5 × 3 codebooks, every entry
   q.forward(z);
   for (std::int64_t i = 0; i < idx0.numel(); ++i) CHECK(q.indices()[i] == idx0[i]);  // the assignment did not move
 }

@@ -94,7 +94,7 @@ TEST_CASE("VectorQuantizer straight-through gradients match finite differences (
     const auto report = check_vq(q, store, z);
     INFO(report.summary());
     CHECK(report.ok);
-    CHECK(report.checked >= z.numel() + q.codebook().numel());
+    CHECK(report.checked == test::layer_checks(z, store));  // z_e and every trainable tensor, each entry once
     std::set<std::int32_t> used(q.indices().begin(), q.indices().end());
     CHECK(used.size() >= 2);  // the check covers more than one code
   }
@@ -140,6 +140,7 @@ TEST_CASE("VectorQuantizer loss terms route: CodebookLoss → codebook only, Com
                           z.numel(), "z_e", {}, report);
   INFO(report.summary());
   CHECK(report.ok);
+  CHECK(report.checked == q.codebook().numel() + z.numel());
 }
 
 TEST_CASE("VectorQuantizer backward accumulates (+=) codebook and projection gradients") {

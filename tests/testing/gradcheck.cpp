@@ -1,5 +1,7 @@
-// The gradient checker rejects what it must: planted wrong gradients, empty checks, a dx the size of no input, a
-// store not attached to the layer, a check where every derivative is zero; and passes a correct layer (the control).
+// The gradient checker rejects what it must: planted wrong gradients, a planted wrong value (a forward its backward
+// does not match), NaNs, empty checks, a dx the size of no input, a store not attached to the layer, a check where
+// every derivative is zero; and passes a correct layer (the control). The nothing_to_check statement passes an empty
+// call and fails one with values.
 #include "vae/testing/gradcheck.hpp"
 
 #include <cmath>
@@ -13,10 +15,11 @@ using namespace vae;
 
 namespace gradcheck_test {
 
-enum class plant { none, dx_entry, weight_grad_entry, dx_one_short };
+enum class plant { none, dx_entry, weight_grad_entry, dx_one_short, y_entry, dx_nan, y_nan };
 
-// A layer L with one planted bug in its backward: a relative error of 1e-4 (ten times the default rtol) at one
-// entry of dx or of the first parameter's gradient, or a dx one entry short. plant::none is L unchanged.
+// A layer L with one planted bug: in its backward a relative error of 1e-4 (ten times the default rtol) at one entry
+// of dx or of the first parameter's gradient, a dx one entry short, a NaN in dx; in its forward one output entry
+// scaled by 1 + 1e-3 (a wrong value that the unchanged backward does not follow) or a NaN. plant::none is L unchanged.
 template <class L>
 struct Planted {
   using value_type = double;
@@ -24,7 +27,7 @@ struct Planted {
   L inner;
   plant bug;
   std::int64_t at;
-  tensor<double> dx;
+  tensor<double> y, dx;
 
   explicit Planted(L layer, plant b = plant::none, std::int64_t where = 0) : inner(std::move(layer)), bug(b), at(where) {}
 
@@ -32,11 +35,17 @@ struct Planted {
   void visit_parameters(const std::string& prefix, V&& visit) {
     inner.visit_parameters(prefix, visit);
   }
-  const tensor<double>& forward(const tensor<double>& x) { return inner.forward(x); }
+  const tensor<double>& forward(const tensor<double>& x) {
+    y = inner.forward(x);
+    if (bug == plant::y_entry) y[at] *= 1 + 1e-3;
+    if (bug == plant::y_nan) y[at] = std::nan("");
+    return y;
+  }
   const tensor<double>& backward(const tensor<double>& dy) {
     const auto& d = inner.backward(dy);
     dx = d;
     if (bug == plant::dx_entry) dx[at] *= 1 + 1e-4;
+    if (bug == plant::dx_nan) dx[at] = std::nan("");
     if (bug == plant::dx_one_short) dx.resize({d.numel() - 1});
     if (bug == plant::weight_grad_entry) {
       bool first = true;
@@ -115,6 +124,63 @@ TEST_CASE("check_layer_gradients rejects a planted relative error of 1e-4 in one
   CHECK_FALSE(report.ok);
   CHECK(report.worst == "weight[5]");
   CHECK_FALSE(contains(report.failures, "input["));
+}
+
+TEST_CASE("check_layer_gradients rejects a planted wrong value: one output entry off by 1e-3, backward unchanged") {
+  using namespace gradcheck_test;
+  generator rng(1);
+  // y[5] is row 1, output 1 of [3, 4]: the loss's derivatives in row 1 of x, in weight row 1 and in bias[1] move.
+  Planted<Linear<double>> layer{Linear<double>(6, 4), plant::y_entry, 5};
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  auto x = test::random_tensor<double>({3, 6}, rng);
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(report.summary());
+  CHECK_FALSE(report.ok);
+  CHECK(report.checked == 3 * 6 + 4 * 6 + 4);
+  CHECK(contains(report.failures, "input[6]"));
+  for (const int clean : {0, 5, 12, 17}) CHECK_FALSE(contains(report.failures, cat("input[", clean, "]")));
+}
+
+TEST_CASE("check_layer_gradients rejects a NaN in dx and a NaN in the forward's output") {
+  using namespace gradcheck_test;
+  generator rng(1);
+  auto x = test::random_tensor<double>({3, 6}, rng);
+  SUBCASE("dx[7] = NaN") {
+    Planted<Linear<double>> layer{Linear<double>(6, 4), plant::dx_nan, 7};
+    parameter_store<double> store;
+    store.attach(layer, rng);
+    const auto report = testing::check_layer_gradients(layer, store, x);
+    INFO(report.summary());
+    CHECK_FALSE(report.ok);
+    CHECK(contains(report.failures, "input[7]: analytic nan"));
+    CHECK_FALSE(contains(report.failures, "weight"));  // the parameters were right
+  }
+  SUBCASE("y[2] = NaN: every finite difference is NaN") {
+    Planted<Linear<double>> layer{Linear<double>(6, 4), plant::y_nan, 2};
+    parameter_store<double> store;
+    store.attach(layer, rng);
+    const auto report = testing::check_layer_gradients(layer, store, x);
+    INFO(report.summary());
+    CHECK_FALSE(report.ok);
+    CHECK(report.checked == 3 * 6 + 4 * 6 + 4);
+    CHECK(contains(report.failures, "input[0]: analytic"));
+    CHECK(contains(report.failures, "numeric nan"));
+  }
+}
+
+TEST_CASE("check_layer_gradients fails a check of nothing: a parameter-free layer on an empty input") {
+  using namespace gradcheck_test;
+  generator rng(1);
+  Constant layer;  // no parameters: the input is all there is to check
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  tensor<double> x({0, 5});
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(report.summary());
+  CHECK_FALSE(report.ok);
+  CHECK(report.checked == 0);
+  CHECK(contains(report.failures, "input: nothing to check (0 values): a check of no derivatives cannot pass"));
 }
 
 TEST_CASE("check_layer_gradients fails when dx is not the size of the input (the input check cannot run)") {
@@ -207,6 +273,28 @@ TEST_CASE("check_gradient: a correct gradient passes; a planted error, a NaN, an
     testing::check_gradient(loss, x.data(), g.data(), 12, "x", {}, r);
     CHECK_FALSE(r.ok);
     CHECK(r.checked == 12);
+  }
+  SUBCASE("a loss that is NaN (every finite difference NaN)") {
+    const auto nan_loss = [] { return std::nan(""); };
+    testing::gradcheck_report r;
+    testing::check_gradient(nan_loss, x.data(), g.data(), 12, "x", {}, r);
+    CHECK_FALSE(r.ok);
+    CHECK(r.checked == 12);
+    CHECK(contains(r.failures, "x[0]: analytic"));
+    CHECK(contains(r.failures, "numeric nan"));
+  }
+  SUBCASE("nothing_to_check: an empty call passes, a call with values fails (they are derivatives to check)") {
+    testing::gradcheck_options none;
+    none.nothing_to_check = true;
+    testing::gradcheck_report empty;
+    testing::check_gradient(loss, x.data(), g.data(), 0, "indices", none, empty);
+    CHECK(empty.ok);
+    CHECK(empty.checked == 0);
+    testing::gradcheck_report wrong;
+    testing::check_gradient(loss, x.data(), g.data(), 12, "x", none, wrong);
+    CHECK_FALSE(wrong.ok);
+    CHECK(wrong.checked == 0);
+    CHECK(contains(wrong.failures, "x: 12 values, but the options say there is nothing to check"));
   }
   SUBCASE("options that cannot check are refused with a vae::error") {
     testing::gradcheck_report r;

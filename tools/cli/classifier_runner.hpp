@@ -37,6 +37,7 @@ class classifier_runner final : public runner_on<cpu>, public feature_extractor 
     store_.attach(model_, init);
   }
   std::string family() const override { return "classifier"; }
+  void set_gradient_sync(dist::gradient_sync<float>* sync) override { detail::set_gradient_sync(model_, sync); }
   bool reconstructs() const override { return false; }
   void set_training(bool t) override {
     model_.set_training(t);

@@ -13,6 +13,7 @@
 #include "cli/runner.hpp"
 #include "vae/core/error.hpp"
 #include "vae/dist/communicator.hpp"
+#include "vae/dist/gradient_reducer.hpp"
 #if defined(VAE_WITH_MPI)
 #include "vae/dist/mpi_communicator.hpp"
 #endif
@@ -85,8 +86,14 @@ class distributed {
   // cannot feed: every rank needs b = G / W >= 1 images per step and the data set at least one global batch.
   void check_run(const run_config& c, std::int64_t train_images) {
     if (!parallel()) return;  // one process: the run's own checks, as without MPI
-    nlohmann::json j = c.to_json();
-    j.erase("threads");  // a per-process resource: ranks may use different thread counts
+    check_same_config(c.to_json());
+    check_world_fits(c.batch, train_images);
+  }
+  // Refuses a config (JSON fields) that differs across ranks, naming the field and both values; "threads" is a
+  // per-process resource and may differ.
+  void check_same_config(nlohmann::json j) {
+    if (!parallel()) return;
+    j.erase("threads");
     for (const auto& [key, value] : j.items()) {
       const std::string mine = value.dump();
       // Every rank sees every rank's digest, so all ranks reach the same verdict and refuse together.
@@ -105,13 +112,17 @@ class distributed {
                                    ") differs across ranks: rank 0 has ", std::string(root_value.begin(), root_value.end()),
                                    ", ", theirs, "; start every rank with the same flags"));
     }
-    check(c.batch % size() == 0 && c.batch >= size(), [&] {
-      return cat("data-parallel run refused: the global batch ", c.batch, " does not split into ", size(),
+  }
+  // Every rank needs b = G / W >= 1 images per step and the data set at least one global batch.
+  void check_world_fits(std::int64_t global_batch, std::int64_t train_images) const {
+    if (!parallel()) return;
+    check(global_batch % size() == 0 && global_batch >= size(), [&] {
+      return cat("data-parallel run refused: the global batch ", global_batch, " does not split into ", size(),
                  " equal per-rank batches (need a multiple of the world size; --global-batch or --batch per rank)");
     });
-    check(train_images >= c.batch, [&] {
-      return cat("data-parallel run refused: ", train_images, " training images make no global batch of ", c.batch,
-                 " (", size(), " ranks x ", c.batch / size(), "): a world size of ", size(),
+    check(train_images >= global_batch, [&] {
+      return cat("data-parallel run refused: ", train_images, " training images make no global batch of ", global_batch,
+                 " (", size(), " ranks x ", global_batch / size(), "): a world size of ", size(),
                  " is larger than the data set's batches allow (fewer ranks, a smaller batch or more data)");
     });
   }
@@ -128,29 +139,71 @@ class distributed {
   // Rank 0's parameters and buffers (BatchNorm statistics, EMA codebooks, k-means flags) on every rank: at start
   // (after a resume's load) every rank then holds the same model. Host stores (cpu) only.
   void broadcast_parameters(runner& m) {
+    for (auto* store : host_stores(m)) broadcast_parameters(*store);
+  }
+  void broadcast_parameters(parameter_store<float, cpu>& store) {
     if (!parallel()) return;
-    auto& store = host_store(m);
     comm_->broadcast(store.values(), static_cast<std::size_t>(store.size()), 0);  // values() thaws a frozen store
   }
 
-  // The mean over ranks of each rank's accumulated gradient, in buckets of `bucket_elements`, before the optimizer
-  // step. Overlap with the backward pass (DDP launches a bucket as soon as its last gradient is written) would need a
-  // per-layer "gradient ready" hook in every model's hand-written backward; the models have none, so the buckets go
-  // after the backward.
-  void average_gradients(runner& m, std::size_t bucket_elements = std::size_t{1} << 22) {
+  // Sets up the gradient mean of the model's store (after set_communicator): a gradient_reducer whose buckets
+  // (VAE_DIST_BUCKET_ELEMENTS floats, default 2^18 = 1 MiB, DDP's first-bucket size) go out on a communication
+  // thread as the model's backward declares them final, overlapping the rest of the backward.
+  // VAE_DIST_OVERLAP=0 reduces every bucket after the backward instead (for comparison). A model that averages
+  // its own gradients (vqgan) needs none.
+  void attach(runner& m) {
+    if (!parallel() || m.averages_own_gradients()) return;
+    m.set_gradient_sync(attach(host_store(m)));
+  }
+  // The same for a model driven without a runner (text2img's prior): the sync to hand to its set_gradient_sync, or
+  // null (one process, or overlap off: then average_gradients() reduces everything after the backward).
+  dist::gradient_reducer* attach(parameter_store<float, cpu>& store) {
+    if (!parallel()) return nullptr;
+    dist::gradient_reducer_options o;
+    o.bucket_elements = bucket_elements();
+    o.overlap = overlap();
+    reducer_ = std::make_unique<dist::gradient_reducer>(*comm_, store, o);
+    return o.overlap ? reducer_.get() : nullptr;
+  }
+  static bool overlap() {
+    const char* v = std::getenv("VAE_DIST_OVERLAP");
+    return v == nullptr || std::string(v) != "0";
+  }
+  static std::size_t bucket_elements() {
+    const char* v = std::getenv("VAE_DIST_BUCKET_ELEMENTS");
+    if (v == nullptr) return std::size_t{1} << 18;
+    const long long n = std::atoll(v);
+    check(n > 0, [&] { return cat("VAE_DIST_BUCKET_ELEMENTS must be a positive number of floats, got '", v, "'"); });
+    return static_cast<std::size_t>(n);
+  }
+  // "2 of 4 buckets overlapped": how much of the last step's allreduce the backward could hide.
+  std::string overlap_summary() const {
+    if (reducer_ == nullptr) return "no reducer";
+    return cat(reducer_->early_buckets(), " of ", reducer_->buckets(), " gradient buckets started by the backward's ready hooks",
+               reducer_->background() ? " (communication thread)" : " (no communication thread)");
+  }
+
+  // The mean over ranks of each rank's accumulated gradient, before the optimizer step: waits for the buckets the
+  // backward started and reduces the others.
+  void average_gradients(runner& m) {
+    if (!parallel() || m.averages_own_gradients()) return;
+    average_gradients();
+  }
+  void average_gradients() {
     if (!parallel()) return;
-    auto& store = host_store(m);
-    dist::allreduce_mean(*comm_, std::span<float>(store.grads(), static_cast<std::size_t>(store.trainable_size())),
-                         bucket_elements);
+    check(reducer_ != nullptr, "distributed::average_gradients: attach(model) was not called");
+    reducer_->finish();
   }
 
   // The mean over ranks of a per-rank mean (each over the same number of images).
   double mean(double local) {
     if (!parallel()) return local;
+    require_no_gradients_in_flight("mean");
     comm_->allreduce_sum(&local, 1);
     return local / size();
   }
   double sum(double local) {
+    require_no_gradients_in_flight("sum");
     comm_->allreduce_sum(&local, 1);
     return local;
   }
@@ -175,18 +228,22 @@ class distributed {
 
   // Whether every rank holds the same parameters and buffers, bit for bit (a digest of the flat buffer compared with
   // rank 0's); a run whose ranks drifted apart stops here, at the checkpoint, naming the ranks.
-  void check_same_parameters(runner& m, std::int64_t epoch) {
+  void check_same_parameters(runner& m, std::int64_t epoch) { check_same_parameters(host_stores(m), epoch); }
+  void check_same_parameters(const std::vector<parameter_store<float, cpu>*>& stores, std::int64_t epoch) {
     if (!parallel()) return;
-    auto& store = host_store(m);
-    const auto* bytes = reinterpret_cast<const char*>(store.values());
-    const auto differ = dist::ranks_differing(
-        *comm_, std::string(bytes, bytes + static_cast<std::size_t>(store.size()) * sizeof(float)));
+    std::string all;
+    for (auto* store : stores) {
+      const auto* bytes = reinterpret_cast<const char*>(store->values());
+      all.append(bytes, bytes + static_cast<std::size_t>(store->size()) * sizeof(float));
+    }
+    const auto differ = dist::ranks_differing(*comm_, all);
     check(differ.empty(), [&] {
       return cat("data-parallel run: after epoch ", epoch, " the parameters of ", differ.size(),
                  " rank(s) differ from rank 0's (first: rank ", differ.empty() ? 0 : differ.front(),
                  "); the ranks drifted apart");
     });
   }
+
 
  private:
   distributed() = default;
@@ -207,8 +264,20 @@ class distributed {
     });
     return host->store();
   }
+  void require_no_gradients_in_flight(const char* what) const {
+    check(reducer_ == nullptr || !reducer_->in_step(), [&] {
+      return cat("distributed::", what, ": called while the step's gradient allreduces may be in flight; call "
+                 "average_gradients first (every rank must meet the collectives in the same order)");
+    });
+  }
+  std::vector<parameter_store<float, cpu>*> host_stores(runner& m) {
+    std::vector<parameter_store<float, cpu>*> all{&host_store(m)};
+    for (auto* s : m.other_host_stores()) all.push_back(s);
+    return all;
+  }
 
   std::unique_ptr<dist::collective> comm_;
+  std::unique_ptr<dist::gradient_reducer> reducer_;
 #if defined(VAE_WITH_MPI)
   dist::mpi_communicator* mpi_ = nullptr;
 #endif

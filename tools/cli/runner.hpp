@@ -21,6 +21,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/dist/communicator.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/train/checkpoint.hpp"
 #include "vae/train/grad_clip.hpp"
@@ -100,6 +101,15 @@ class runner {
   // Data-parallel training: state that training forwards update outside the gradients (EMA codebooks, k-means,
   // dead-code restarts, Gumbel noise) follows the global batch through `comm` (tools/cli/distributed.hpp).
   virtual void set_communicator(dist::collective* comm) { (void)comm; }
+  // Data-parallel training: where the model declares gradients final during its backward (their allreduce then
+  // overlaps the rest of it); models without that hook are averaged after the step (cli::distributed).
+  virtual void set_gradient_sync(dist::gradient_sync<float>* sync) { (void)sync; }
+  // Whether train_step averages its gradients over ranks itself, before its own optimizer steps (vqgan); the
+  // trainer then leaves them alone.
+  virtual bool averages_own_gradients() const { return false; }
+  // Host parameter stores besides runner_on::store() that every rank must hold identically (vqgan's
+  // discriminator): broadcast at start, compared at each checkpoint.
+  virtual std::vector<parameter_store<float, cpu>*> other_host_stores() { return {}; }
   // Statistics gathered over an epoch of training steps (codebook usage); reset at each epoch start.
   virtual void reset_epoch_stats() {}
   virtual nlohmann::json epoch_stats() { return nlohmann::json::object(); }
@@ -202,6 +212,24 @@ void to_host(const tensor<T, B>& y, tensor<T>& out) {
   B::copy_to_host(out.data(), y.data(), static_cast<std::size_t>(y.numel()));
 }
 
+// A quantizer's state outside the gradients (EMA statistics, k-means, restarts, Gumbel noise) follows the global
+// batch through `comm`; FSQ has none.
+template <class Q>
+void set_quantizer_communicator(Q& q, dist::collective* comm) {
+  if constexpr (requires { q.set_communicator(comm); }) q.set_communicator(comm);
+  else if constexpr (requires { q.level(0).set_communicator(comm); }) {
+    for (std::int64_t i = 0; i < q.levels(); ++i) q.level(i).set_communicator(comm);
+  } else if constexpr (requires { q.set_share(0, 1); }) {
+    q.set_share(comm ? comm->rank() : 0, comm ? comm->size() : 1);
+  }
+}
+
+// Hands the data-parallel gradient sync to a host model that declares its gradients final during its backward.
+template <class Model>
+void set_gradient_sync(Model& m, dist::gradient_sync<float>* sync) {
+  if constexpr (on_host<typename Model::backend> && requires { m.set_gradient_sync(sync); }) m.set_gradient_sync(sync);
+}
+
 }  // namespace detail
 
 // Autoencoders: reconstruction loss only.
@@ -219,6 +247,7 @@ class ae_runner final : public runner_on<typename Model::backend> {
     model_.set_training(t);
     this->freeze_for_evaluation(t);
   }
+  void set_gradient_sync(dist::gradient_sync<float>* sync) override { detail::set_gradient_sync(model_, sync); }
   double train_step(tensor<float>& x, generator&, std::int64_t) override {
     detail::shape_input(x, flat_, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_));
@@ -269,6 +298,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
     model_.set_training(t);
     this->freeze_for_evaluation(t);
   }
+  void set_gradient_sync(dist::gradient_sync<float>* sync) override { detail::set_gradient_sync(model_, sync); }
   double train_step(tensor<float>& x, generator& rng, std::int64_t step) override {
     detail::shape_input(x, flat_, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_), rng, step);
@@ -400,6 +430,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
     model_.set_training(t);
     this->freeze_for_evaluation(t);
   }
+  void set_gradient_sync(dist::gradient_sync<float>* sync) override { detail::set_gradient_sync(model_, sync); }
   double train_step(tensor<float>& x, generator&, std::int64_t step) override {
     detail::shape_images(x, shape_);
     return model_.train_step_loss(detail::to_model(x, xd_), step);
@@ -407,15 +438,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
   std::string last_loss_parts() const override {
     return cat("reconstruction ", model_.last_reconstruction_loss(), ", quantizer ", model_.last_quantizer_loss());
   }
-  void set_communicator(dist::collective* comm) override {
-    auto& q = model_.quantizer();
-    if constexpr (requires { q.set_communicator(comm); }) q.set_communicator(comm);
-    else if constexpr (requires { q.level(0).set_communicator(comm); }) {
-      for (std::int64_t i = 0; i < q.levels(); ++i) q.level(i).set_communicator(comm);
-    } else if constexpr (requires { q.set_share(0, 1); }) {
-      q.set_share(comm ? comm->rank() : 0, comm ? comm->size() : 1);
-    }  // otherwise (FSQ) the quantizer has no state outside the gradients
-  }
+  void set_communicator(dist::collective* comm) override { detail::set_quantizer_communicator(model_.quantizer(), comm); }
   void reset_epoch_stats() override { model_.stats().reset(); }
   nlohmann::json epoch_stats() override { return stats_json("train_"); }
   nlohmann::json evaluate(const tensor<float>& test, generator&, const eval_request& req) override {

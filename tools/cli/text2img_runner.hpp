@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/distributed.hpp"
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -351,13 +352,17 @@ inline tensor<float> generate_images(text2img_run& r, const tensor<std::int32_t>
 }  // namespace text2img_detail
 
 // vae train --model text2img: encodes the data's images with the VQ run, trains the caption tokenizer and the prior.
-inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
+inline int train_text2img(text2img_config c, const std::filesystem::path& dir, distributed& world_) {
   using namespace text2img_detail;
   check(c.batch > 0 && c.epochs >= 0 && c.lr > 0 && c.caption_dropout >= 0 && c.caption_dropout <= 1, [&] {
     return cat("text2img: batch and lr must be positive, epochs >= 0 and --caption-dropout in [0, 1] (got batch ",
                c.batch, ", lr ", c.lr, ", epochs ", c.epochs, ", caption dropout ", c.caption_dropout, ")");
   });
-  auto progress = progress_display::to_stderr();
+  // Data-parallel under mpirun as the image models (cli::distributed): each rank takes its rows of every global
+  // batch (--batch is the global batch here) and its share of the caption-dropout draws; the prior's gradients are
+  // averaged in buckets overlapped with its backward; rank 0 alone evaluates and writes.
+  auto* world = &world_;
+  auto progress = world->writer() ? progress_display::to_stderr() : progress_display(world->progress_stream(), false);
   const std::filesystem::path vq_dir = c.tokenizer_run;
   const auto vq_config = vq_run_config(vq_dir);
   c.tokenizer_run = std::filesystem::absolute(vq_dir).lexically_normal().string();
@@ -392,18 +397,29 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
     progress.note(cat("warning: of the test captions ", truncated, " were truncated to ", c.text_length, " tokens and ",
                       unknown, " have words the training captions lack (<unk>)"));
 
+  world->check_same_config(c.to_json());  // after the tokenizer: its vocabulary and context are fields too
+  world->check_world_fits(std::min(c.batch, train_text.dim(0)), train_text.dim(0));
   GPTPrior<float> prior(prior_options(c), c.seed);
+  world->broadcast_parameters(prior.parameters());
+  prior.set_gradient_sync(world->attach(prior.parameters()));
   Adam<float> adam({.lr = c.lr});
-  std::filesystem::create_directories(dir);
-  tok.save(dir / text::tokenizer_file);
-  c.save(dir / "config.json");
+  if (world->writer()) {
+    std::filesystem::create_directories(dir);
+    tok.save(dir / text::tokenizer_file);
+    c.save(dir / "config.json");
+  }
+  if (world->parallel())
+    progress.note(cat("data-parallel: ", world->size(), " ranks x ", world->local_batch(std::min(c.batch, train_text.dim(0))),
+                      " pairs = global batch ", std::min(c.batch, train_text.dim(0))));
   progress.note(cat("text2img on cpu: ", prior.parameters().trainable_size(), " trainable parameters; ", c.n_layer,
                     " layers, d ", c.n_embd, ", ", c.n_head, " heads; ", c.text_length, " caption tokens (vocabulary ",
                     c.text_vocab, ") + ", c.image_height * c.image_width, " image tokens; ", train_text.dim(0),
                     " training and ", test_text.dim(0), " test pairs"));
-  metrics_log log(dir);
+  std::optional<metrics_log> log;
+  if (world->writer()) log.emplace(dir);
   data::batch_sampler sampler(train_text.dim(0), std::min(c.batch, train_text.dim(0)), c.seed + 1, /*drop_last=*/true);
-  std::vector<std::int64_t> idx;
+  std::vector<std::int64_t> idx, shard;
+  const std::int64_t draws = c.caption_dropout > 0 ? 1 : 0;  // uniform draws per row (GPTPrior's caption dropout)
   tensor<std::int32_t> bt, bi;
   std::int64_t step = 0;
   for (int epoch = 0; epoch < c.epochs; ++epoch) {
@@ -414,19 +430,26 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
     std::int64_t seen = 0;
     while (sampler.next(idx)) {
       const double ts = seconds_now();
-      gather_rows(train_text, idx, bt);
-      gather_rows(train_image, idx, bi);
+      world->shard(idx, shard);
+      gather_rows(train_text, shard, bt);
+      gather_rows(train_image, shard, bi);
+      world->before_step(rng, static_cast<std::int64_t>(shard.size()), draws);
       const auto l = prior.train_step_loss(bt, bi, rng);
-      check(std::isfinite(l.loss), [&] {
-        return cat("training stopped: the loss is ", l.loss, " at epoch ", epoch + 1, ", step ", step + 1, "; lower --lr");
+      world->average_gradients();  // before any other collective: its allreduces may still be in flight
+      const double loss = world->mean(l.loss), image_nll = world->mean(l.image_nll);
+      world->after_step(rng, static_cast<std::int64_t>(shard.size()), draws);
+      check(std::isfinite(loss), [&] {
+        return cat("training stopped: the loss is ", loss, " at epoch ", epoch + 1, ", step ", step + 1, "; lower --lr");
       });
       adam.step_and_zero_grad(prior.parameters());
       seconds += seconds_now() - ts;
       ++step;
-      loss_sum += l.image_nll * static_cast<double>(idx.size());
+      loss_sum += image_nll * static_cast<double>(idx.size());
       seen += static_cast<std::int64_t>(idx.size());
-      progress.advance(l.loss, static_cast<std::int64_t>(idx.size()));
+      progress.advance(loss, static_cast<std::int64_t>(idx.size()));
     }
+    world->check_same_parameters({&prior.parameters()}, epoch + 1);
+    if (!world->writer()) continue;
     const double train_nll = seen ? loss_sum / static_cast<double>(seen) : 0.0;
     const double test_nll = token_nll(prior, test_text, test_image);
     const double tokens = static_cast<double>(seen * c.image_height * c.image_width);
@@ -439,10 +462,11 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
                           {"seconds", seconds},
                           {"train_tokens_per_s", seconds > 0 ? tokens / seconds : 0.0}};
     prior.save(dir / "model.safetensors");
-    log.write(rec);
+    log->write(rec);
     progress.end_epoch(train_nll, cat(", test token NLL ", test_nll, " nats (", test_nll / std::log(2.0), " bits)"));
     std::cout << rec.dump() << std::endl;
   }
+  if (!world->writer()) return 0;
   if (c.epochs == 0) prior.save(dir / "model.safetensors");
   progress.note(cat("wrote ", (dir / "model.safetensors").string(), ", ", text::tokenizer_file, ", config.json and ",
                     "metrics.jsonl in ", dir.string()));
@@ -564,7 +588,9 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
 inline constexpr const char* no_text2img =
     "text2img: this build has no caption tokenizer (install libsentencepiece-dev and reconfigure with "
     "VAE_WITH_SENTENCEPIECE=ON)";
-inline int train_text2img(text2img_config, const std::filesystem::path&) { vae::detail::throw_error(no_text2img); }
+inline int train_text2img(text2img_config, const std::filesystem::path&, distributed&) {
+  vae::detail::throw_error(no_text2img);
+}
 inline int generate_text2img(generate_args, const CLI::App&) { vae::detail::throw_error(no_text2img); }
 inline nlohmann::json eval_text2img(const std::filesystem::path&, std::int64_t, double) {
   vae::detail::throw_error(no_text2img);

@@ -8,8 +8,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "cli/runner.hpp"
+#include "vae/dist/gradient_reducer.hpp"
 #include "vae/models/vqgan.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/train/checkpoint.hpp"
@@ -105,9 +107,32 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
     return cat("rec ", last_.nll, ", quantizer ", last_.quantizer_loss, ", g_loss ", last_.g_loss, ", d_weight ",
                last_.d_weight, ", d_loss ", last_.d_loss);
   }
+  // Data-parallel: the quantizer's state, the discriminator's BatchNorm statistics and, inside the model's step,
+  // the adaptive weight's gradients, both stores' gradient means (the AE's overlapped with its backward) and
+  // LeCam's logits follow the global batch (VQGAN::set_data_parallel).
   void set_communicator(dist::collective* comm) override {
-    check(comm == nullptr || comm->size() == 1,
-          "vqgan: data-parallel training is not supported (its step runs both optimizers itself); run one process");
+    detail::set_quantizer_communicator(model_.quantizer(), comm);
+    if (comm == nullptr || comm->size() == 1) {
+      model_.set_data_parallel(nullptr, nullptr, nullptr);
+      return;
+    }
+    if constexpr (detail::on_host<B>) {
+      if constexpr (requires { set_communicator(model_.discriminator(), comm); })  // TEMP until syncbn lands
+        set_communicator(model_.discriminator(), comm);
+      dist::gradient_reducer_options o;
+      o.bucket_elements = std::size_t{1} << 18;
+      ae_reducer_ = std::make_unique<dist::gradient_reducer>(*comm, base::store_, o);
+      d_reducer_ = std::make_unique<dist::gradient_reducer>(*comm, d_store_, o);
+      model_.set_data_parallel(ae_reducer_.get(), d_reducer_.get(), comm);
+      comm_ = comm;
+    } else {
+      vae::detail::throw_error("vqgan: data-parallel training runs on the cpu only for now");
+    }
+  }
+  bool averages_own_gradients() const override { return true; }
+  std::vector<parameter_store<float, cpu>*> other_host_stores() override {
+    if constexpr (detail::on_host<B>) return {&d_store_};
+    else return {};
   }
   void reset_epoch_stats() override {
     model_.stats().reset();
@@ -117,6 +142,13 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
   // Means over the epoch's steps of every logged term, the last step's disc_factor, and the codebook's usage.
   nlohmann::json epoch_stats() override {
     nlohmann::json j = codebook_json("train_");
+    if (comm_ != nullptr && comm_->size() > 1) {  // each rank's means over its shares → the global batch's
+      std::vector<double> v;
+      for (const auto& [k, x] : sums_) v.push_back(x);
+      comm_->allreduce_sum(v.data(), v.size());
+      std::size_t i = 0;
+      for (auto& [k, x] : sums_) x = v[i++] / comm_->size();
+    }
     for (const auto& [k, v] : sums_) j["train_" + k] = steps_ > 0 ? v / static_cast<double>(steps_) : 0.0;
     j["disc_factor"] = last_.disc_factor;
     return j;
@@ -250,6 +282,8 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
   image_shape shape_;
   std::int64_t side_;
   parameter_store<float, B> d_store_;
+  std::unique_ptr<dist::gradient_reducer> ae_reducer_, d_reducer_;
+  dist::collective* comm_ = nullptr;
   std::unique_ptr<Adam<float, B>> d_opt_;
   vqgan_step_stats last_{};
   std::map<std::string, double> sums_;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "vae/core/concepts.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/act_norm.hpp"
@@ -75,6 +76,11 @@ class PatchDiscriminator {
   // on its first batch. Eval: running statistics / no initialisation.
   void set_training(bool training) {
     for (auto& nm : norms_) nm.set_training(training);
+  }
+  // Data-parallel training: every BatchNorm2d normalises by the statistics of the whole batch across ranks
+  // (SyncBatchNorm; see BatchNorm2d::set_communicator). ActNorm has no hook: it is left as it is.
+  void set_communicator(dist::collective* comm) {
+    for (auto& nm : norms_) vae::set_communicator(nm, comm);
   }
   // The input gradient (on by default: the generator's loss needs it; a step on real images alone does not).
   void set_input_gradient(bool enabled) { convs_.front().set_input_gradient(enabled); }

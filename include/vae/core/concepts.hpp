@@ -8,6 +8,10 @@
 
 namespace vae {
 
+namespace dist {
+class collective;  // dist/communicator.hpp: the type-erased collectives of data-parallel training
+}
+
 // Backend: a memory-space tag plus allocate/deallocate/copy/fill/synchronize. Kernels are not members:
 // they are specialisations kernel<Op, Backend> (backend/cpu.hpp), checked where an op is used.
 template <class B>
@@ -41,6 +45,17 @@ concept HasTrainingMode = requires(L& layer) { layer.set_training(true); };
 template <class L>
 void set_training(L& layer, bool training) {
   if constexpr (HasTrainingMode<L>) layer.set_training(training);
+}
+
+// Parts whose training forward/backward must see the whole data-parallel batch (BatchNorm2d's statistics, the
+// vector quantizers' EMA and k-means) expose set_communicator; containers forward it to their parts. nullptr (or a
+// communicator of one rank) is the single-process behaviour.
+template <class L>
+concept HasCommunicator = requires(L& layer, dist::collective* comm) { layer.set_communicator(comm); };
+
+template <class L>
+void set_communicator(L& layer, dist::collective* comm) {
+  if constexpr (HasCommunicator<L>) layer.set_communicator(comm);
 }
 
 }  // namespace vae

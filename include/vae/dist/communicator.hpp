@@ -57,6 +57,9 @@ class collective {
   virtual void barrier() = 0;
   // A short description for logs: "mpi rank 1 of 4" or "local".
   virtual std::string describe() const = 0;
+  // Whether collectives may be called from a second thread (one at a time, never two at once): what lets the
+  // gradient reducer run its allreduces beside the backward pass.
+  virtual bool allows_background_thread() const { return false; }
 };
 
 // One process: every collective is the identity (the sum over one rank, the broadcast from oneself).

@@ -4,8 +4,9 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <limits>
 #include <cstdint>
+#include <limits>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -50,10 +51,13 @@ class mpi_communicator final : public collective {
     MPI_Initialized(&inited);
     if (!inited) {
       int provided = 0;
-      const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
       check(rc == MPI_SUCCESS, [&] { return cat("MPI_Init_thread failed: ", detail::mpi_error_text(rc)); });
       owns_ = true;
     }
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    serialized_ = level >= MPI_THREAD_SERIALIZED;
     MPI_Comm_dup(MPI_COMM_WORLD, &comm_);
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);  // errors come back as codes, thrown as vae::error
     MPI_Comm_rank(comm_, &rank_);
@@ -85,11 +89,15 @@ class mpi_communicator final : public collective {
   void allgather(const float* s, std::size_t n, float* r) override { gather(s, n, r); }
   void allgather(const std::uint8_t* s, std::size_t n, std::uint8_t* r) override { gather(s, n, r); }
   void barrier() override {
+    std::lock_guard<std::mutex> lock(calls_);
     MPI_Request req;
     call(MPI_Ibarrier(comm_, &req), "barrier");
     wait(req, "barrier", 0);
   }
   std::string describe() const override { return cat("mpi rank ", rank_, " of ", size_); }
+  // MPI_THREAD_SERIALIZED or more: every collective here holds a lock for its whole call, so two threads never call
+  // MPI at once.
+  bool allows_background_thread() const override { return serialized_; }
 
   // Ends every process of the job (MPI_Abort): the way out after an error on one rank or a timed-out collective.
   [[noreturn]] void abort(int code) const {
@@ -102,6 +110,7 @@ class mpi_communicator final : public collective {
   void allreduce(T* d, std::size_t n) {
     if (n == 0) return;
     check_count(n, "allreduce");
+    std::lock_guard<std::mutex> lock(calls_);
     MPI_Request req;
     call(MPI_Iallreduce(MPI_IN_PLACE, d, static_cast<int>(n), detail::mpi_type<T>(), MPI_SUM, comm_, &req), "allreduce");
     wait(req, "allreduce", n);
@@ -111,6 +120,7 @@ class mpi_communicator final : public collective {
     check(root >= 0 && root < size_, [&] { return cat("mpi_communicator::broadcast: root ", root, " is not a rank of ", size_); });
     if (n == 0) return;
     check_count(n, "broadcast");
+    std::lock_guard<std::mutex> lock(calls_);
     MPI_Request req;
     call(MPI_Ibcast(d, static_cast<int>(n), detail::mpi_type<T>(), root, comm_, &req), "broadcast");
     wait(req, "broadcast", n);
@@ -119,6 +129,7 @@ class mpi_communicator final : public collective {
   void gather(const T* s, std::size_t n, T* r) {
     if (n == 0) return;
     check_count(n, "allgather");
+    std::lock_guard<std::mutex> lock(calls_);
     MPI_Request req;
     call(MPI_Iallgather(s, static_cast<int>(n), detail::mpi_type<T>(), r, static_cast<int>(n), detail::mpi_type<T>(),
                         comm_, &req),
@@ -135,12 +146,15 @@ class mpi_communicator final : public collective {
     failed_ = true;
     vae::detail::throw_error(cat(describe(), ": MPI ", what, " failed: ", detail::mpi_error_text(rc)));
   }
-  // Polls the request: busy for the first millisecond (a collective between live ranks usually completes in that
-  // time), then with 50 µs sleeps so a waiting rank leaves the cores to the others (the test machines oversubscribe).
+  // Polls the request: on the thread that made the communicator, busy for the first millisecond (a collective between
+  // live ranks usually completes in that time), then with 50 µs sleeps so a waiting rank leaves the cores to the
+  // others (the test machines oversubscribe); on any other thread (the gradient reducer's, beside a running backward
+  // pass) with sleeps from the start, so that it takes no core from the computation.
   void wait(MPI_Request& req, const char* what, std::size_t n) {
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
     const auto deadline = start + std::chrono::duration<double>(timeout_);
+    const bool on_owner = std::this_thread::get_id() == owner_;
     int done = 0;
     for (long spins = 0;; ++spins) {
       call(MPI_Test(&req, &done, MPI_STATUS_IGNORE), what);
@@ -152,14 +166,17 @@ class mpi_communicator final : public collective {
                                      " s: another rank has stopped (crashed, killed, stuck or out of step). "
                                      "This rank gives up instead of waiting forever"));
       }
-      if (t - start > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (!on_owner || t - start > std::chrono::milliseconds(1))
+        std::this_thread::sleep_for(std::chrono::microseconds(on_owner ? 50 : 20));
     }
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   double timeout_;
-  bool owns_ = false, failed_ = false;
+  bool owns_ = false, failed_ = false, serialized_ = false;
+  std::thread::id owner_ = std::this_thread::get_id();
+  std::mutex calls_;
 };
 
 static_assert(Communicator<mpi_communicator>);

@@ -52,6 +52,7 @@ class Residual {
   }
 
   void set_training(bool training) { vae::set_training(inner_, training); }
+  void set_communicator(dist::collective* comm) { vae::set_communicator(inner_, comm); }
 
   L& inner() { return inner_; }
   const L& inner() const { return inner_; }

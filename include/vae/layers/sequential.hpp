@@ -81,6 +81,9 @@ class Sequential {
   void set_training(bool training) {
     std::apply([&](auto&... layer) { (vae::set_training(layer, training), ...); }, layers_);
   }
+  void set_communicator(dist::collective* comm) {
+    std::apply([&](auto&... layer) { (vae::set_communicator(layer, comm), ...); }, layers_);
+  }
 
   template <std::size_t I>
   auto& get() { return std::get<I>(layers_); }

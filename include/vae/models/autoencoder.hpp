@@ -9,6 +9,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/distributions/gaussian.hpp"
 #include "vae/ops/losses.hpp"
 
@@ -52,7 +53,10 @@ class Autoencoder {
     dout_.resize(out.shape());
     const double sum = ops::elementwise_loss<B>(loss_, x.numel(), out.data(), x.data(), loss_reduction::sum, dout_.data());
     for (std::int64_t i = 0; i < dout_.numel(); ++i) dout_[i] = static_cast<T>(dout_[i] / n);
-    enc_.backward(dec_.backward(dout_));
+    const auto& dcode = dec_.backward(dout_);
+    dist::mark_gradients_ready(sync_, dec_);  // its allreduce runs beside the encoder's backward
+    enc_.backward(dcode);
+    dist::mark_gradients_ready(sync_, enc_);
     return sum / n;
   }
   // The trainer's uniform signature (rng and step are unused).
@@ -79,8 +83,12 @@ class Autoencoder {
   }
   Encoder& encoder() { return enc_; }
   Decoder& decoder() { return dec_; }
+  // Data-parallel training: the decoder's, then the encoder's gradients are declared final to `sync` as the
+  // backward finishes them. Null (the default): one process.
+  void set_gradient_sync(dist::gradient_sync<T>* sync) { sync_ = sync; }
 
  private:
+  dist::gradient_sync<T>* sync_ = nullptr;
   Encoder enc_;
   Decoder dec_;
   Loss loss_;

@@ -10,6 +10,7 @@
 #include "vae/core/concepts.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/layers/activations.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/layers/flatten.hpp"
@@ -82,7 +83,10 @@ class Classifier {
     for (std::int64_t i = 0; i < x.dim(0); ++i) target_[i] = labels[static_cast<std::size_t>(i)];
     const double loss = ops::cross_entropy_loss(logits, target_, &dlogits_);
     if (correct) *correct = count_correct(logits, labels);
-    features_.backward(head_.backward(dlogits_));
+    const auto& dfeat = head_.backward(dlogits_);
+    dist::mark_gradients_ready(sync_, head_);  // its allreduce runs beside the feature net's backward
+    features_.backward(dfeat);
+    dist::mark_gradients_ready(sync_, features_);
     return loss;
   }
 
@@ -112,8 +116,12 @@ class Classifier {
   }
   void set_training(bool training) { vae::set_training(features_, training); }
   Features& feature_net() { return features_; }
+  // Data-parallel training: the head's, then the feature net's gradients are declared final to `sync` as the
+  // backward finishes them. Null (the default): one process.
+  void set_gradient_sync(dist::gradient_sync<T>* sync) { sync_ = sync; }
 
  private:
+  dist::gradient_sync<T>* sync_ = nullptr;
   static std::int64_t count_correct(const tensor_type& logits, std::span<const std::int32_t> labels) {
     std::int64_t correct = 0;
     const std::int64_t c = logits.dim(1);

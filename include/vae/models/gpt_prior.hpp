@@ -12,6 +12,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/embedding.hpp"
 #include "vae/layers/layer_norm.hpp"
@@ -123,10 +124,20 @@ class GPTPrior {
   void backward(const tensor<T, B>& dlogits) {
     check(forwarded_, "GPTPrior::backward called before forward (or after a forward_cached)");
     const tensor<T, B>* g = &ln_f_.backward(lm_head_.backward(dlogits));
-    for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) g = &it->backward(*g);
+    dist::mark_gradients_ready(sync_, lm_head_);  // each part's allreduce runs beside the rest of the backward
+    dist::mark_gradients_ready(sync_, ln_f_);
+    for (auto it = blocks_.rbegin(); it != blocks_.rend(); ++it) {
+      g = &it->backward(*g);
+      dist::mark_gradients_ready(sync_, *it);
+    }
     wte_.backward(*g);
     add_position_gradients(*g);
+    dist::mark_gradients_ready(sync_, wte_);
+    for (auto* p : {&wpe_, &wpe_row_, &wpe_col_}) dist::mark_gradients_ready(sync_, *p);
   }
+  // Data-parallel training: the head's, each block's (last first) and the embeddings' gradients are declared final
+  // to `sync` as the backward finishes them. Null (the default): one process.
+  void set_gradient_sync(dist::gradient_sync<T>* sync) { sync_ = sync; }
 
   // Forward and backward of one batch: text [N, Lt] caption tokens, image [N, H·W] image tokens. Captions become the
   // empty caption with probability caption_dropout, one draw from `rng` per row. ADDS the gradients of .loss.
@@ -368,6 +379,7 @@ class GPTPrior {
   LayerNorm<T, B> ln_f_;
   Linear<T, B> lm_head_;
   parameter_store<T, B> store_;
+  dist::gradient_sync<T>* sync_ = nullptr;
   bool forwarded_ = false;
   tensor<T, B> x_, last_, dlogits_, part_, dpart_;
   token_tensor text_work_, targets_;

@@ -13,6 +13,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/distributions/gaussian.hpp"
 #include "vae/divergences/analytic_kl.hpp"
 #include "vae/divergences/divergence.hpp"
@@ -132,6 +133,8 @@ class VAE {
 
       if constexpr (!one_pass) lik_.backward(out, x, row_w_, dout_);
       dz_ = dec_.backward(dout_);
+      dist::mark_gradients_ready(sync_, lik_);  // their allreduces run beside the encoder's backward
+      dist::mark_gradients_ready(sync_, dec_);
       zero_like(dmu_, mu_);
       zero_like(dlogvar_, mu_);
       div_.backward(mu_, logvar_, z_, eps_, prior_, pen.scale, dmu_, dlogvar_, dz_);
@@ -139,6 +142,8 @@ class VAE {
       dist::join_posterior(dmu_, dlogvar_, dh_);
       enc_.backward(dh_);
       prior_backward();
+      dist::mark_gradients_ready(sync_, enc_);
+      dist::mark_gradients_ready(sync_, prior_);
       return last_.reconstruction + last_.penalty;
     }
   }
@@ -299,6 +304,10 @@ class VAE {
     double reconstruction = 0, divergence = 0, penalty = 0;
   };
   const loss_parts& last_loss_parts() const { return last_; }
+  // Data-parallel training (host train_step_loss): each part's gradients are declared final to `sync` as soon as
+  // the backward is done with them (likelihood and decoder, then encoder and prior), so their allreduce overlaps
+  // the rest of the backward. Null (the default): one process.
+  void set_gradient_sync(dist::gradient_sync<T>* sync) { sync_ = sync; }
 
   std::int64_t latent() const { return latent_; }
   Encoder& encoder() { return enc_; }
@@ -440,6 +449,7 @@ class VAE {
     for (std::int64_t r = 0; r < k; ++r) std::copy(a.data(), a.data() + m, out.data() + r * m);
   }
 
+  dist::gradient_sync<T>* sync_ = nullptr;
   Encoder enc_;
   Decoder dec_;
   PriorP prior_;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "vae/adversarial/adaptive_weight.hpp"
 #include "vae/adversarial/disc_start.hpp"
@@ -16,6 +17,8 @@
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/decoders/adaptive_weight_decoder.hpp"
+#include "vae/dist/communicator.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/ops/axpy.hpp"
 #include "vae/ops/host_only.hpp"
@@ -83,6 +86,12 @@ struct vqgan_step_stats {
 //      d_loss = disc_factor·(L_D_real + L_D_fake [+ LeCam]); no AE gradient is taken. D optimizer step.
 // A non-finite rec, g_loss, λ or d_loss throws vae::error naming the term and the step, before the optimizer step
 // that would use it. The codebook weight is 1 (taming's default): the quantizer's loss enters at its own weights.
+//
+// Data-parallel (set_data_parallel): each rank runs the step on its share of the global batch. The two last-layer
+// gradients behind λ are averaged over ranks before their norms (λ is then the global batch's), the AE gradients
+// go to `ae` as the backward finishes each part and are averaged before the AE step, D's are averaged before the D
+// step, and LeCam's running logits follow the mean over ranks; a discriminator with BatchNorm needs its statistics
+// synchronised too (vae::set_communicator on it, the caller's part).
 template <Layer Encoder, AdaptiveWeightDecoder Decoder, Quantizer Q, Layer Discriminator,
           class G = HingeLoss<typename Encoder::value_type, typename Encoder::backend>, class P = NoPerceptual>
   requires std::same_as<typename Decoder::value_type, typename Encoder::value_type> &&
@@ -130,6 +139,14 @@ class VQGAN {
     vae::set_training(disc_, training);
   }
 
+  // Data-parallel training (above): `ae` and `d` average the stores attached to *this and discriminator_part();
+  // `comm` carries the means of the step's small values. All null (the default): one process.
+  void set_data_parallel(dist::gradient_sync<T>* ae, dist::gradient_sync<T>* d, dist::collective* comm) {
+    check((ae == nullptr) == (d == nullptr) && (ae == nullptr) == (comm == nullptr),
+          "VQGAN::set_data_parallel: give both gradient syncs and the communicator, or none");
+    ae_sync_ = ae, d_sync_ = d, comm_ = comm;
+  }
+
   // One step (a) + (b) above. The stores are those attached to *this and discriminator_part(); their gradients are
   // cleared here (they need not be zero on entry) and left cleared.
   template <class AeOptimizer, class DOptimizer>
@@ -160,6 +177,7 @@ class VQGAN {
     if (c != 0) ops::axpy<B>(drec_.numel(), c, dxrec_g.data(), drec_.data(), drec_.data());
     backward(drec_);
     clear_grads(d_store);  // D's parameters take no gradient from the generator step
+    if (ae_sync_ != nullptr) ae_sync_->finish();
     ae_opt.step(ae_store);
     clear_grads(ae_store);
 
@@ -184,6 +202,10 @@ class VQGAN {
     if (f != 0) {
       scale(dlogits_, f);
       disc_.backward(dlogits_);
+    }
+    if (comm_ != nullptr) {
+      d_sync_->finish();
+      mean_over_ranks(s.logits_real, s.logits_fake);  // LeCam's running logits and the logs: the global batch's
     }
     lecam_.update(s.logits_real, s.logits_fake);
     d_opt.step(d_store);
@@ -264,6 +286,7 @@ class VQGAN {
   double adaptive_weight_at_last_layer(const tensor_type& dxrec_g, vqgan_step_stats& s) {
     dec_.last_layer_weight_gradient(drec_, dw_rec_);
     dec_.last_layer_weight_gradient(dxrec_g, dw_gan_);
+    if (comm_ != nullptr) mean_over_ranks(dw_rec_, dw_gan_);
     s.rec_grad_norm = gradient_norm<B>(dw_rec_.data(), dw_rec_.numel());
     s.gan_grad_norm = gradient_norm<B>(dw_gan_.data(), dw_gan_.numel());
     s.d_weight = adaptive_weight(s.rec_grad_norm, s.gan_grad_norm, o_.adaptive);
@@ -271,11 +294,37 @@ class VQGAN {
   }
 
   // The whole autoencoder's backward from the gradient in x̂ (parameter gradients ADDED).
+  // The parts' gradients go to the AE sync as the backward finishes them (decoder first: its allreduce then runs
+  // beside the rest of the backward).
   void backward(const tensor_type& dxrec) {
     const auto& dz = dec_.backward(dxrec);
+    dist::mark_gradients_ready(ae_sync_, dec_);
     const auto& dzq = post_quant_conv_.backward(dz);
+    dist::mark_gradients_ready(ae_sync_, post_quant_conv_);
     const auto& dze = q_.backward(dzq);
+    dist::mark_gradients_ready(ae_sync_, q_);
     enc_.backward(quant_conv_.backward(dze));
+    dist::mark_gradients_ready(ae_sync_, quant_conv_);
+    dist::mark_gradients_ready(ae_sync_, enc_);
+  }
+
+  // a and b replaced by their means over ranks (one allreduce; staged through the host).
+  void mean_over_ranks(tensor_type& a, tensor_type& b) {
+    const auto na = static_cast<std::size_t>(a.numel()), nb = static_cast<std::size_t>(b.numel());
+    std::vector<T> host(na + nb);
+    B::copy_to_host(host.data(), a.data(), na);
+    B::copy_to_host(host.data() + na, b.data(), nb);
+    comm_->allreduce_sum(host.data(), host.size());
+    const T inv = T(1) / static_cast<T>(comm_->size());
+    for (T& v : host) v *= inv;
+    B::copy_from_host(a.data(), host.data(), na);
+    B::copy_from_host(b.data(), host.data() + na, nb);
+  }
+  void mean_over_ranks(double& a, double& b) {
+    double both[2] = {a, b};
+    comm_->allreduce_sum(both, 2);
+    a = both[0] / comm_->size();
+    b = both[1] / comm_->size();
   }
 
   static void scale(tensor_type& t, double f) {
@@ -302,6 +351,9 @@ class VQGAN {
   P perc_;
   vqgan_options o_;
   LeCamRegularizer<T, B> lecam_;
+  dist::gradient_sync<T>* ae_sync_ = nullptr;
+  dist::gradient_sync<T>* d_sync_ = nullptr;
+  dist::collective* comm_ = nullptr;
   tensor_type drec_, dperc_, dlogits_, dw_rec_, dw_gan_, zq_;
 };
 

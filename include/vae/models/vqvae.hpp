@@ -6,6 +6,7 @@
 
 #include "vae/core/concepts.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/dist/gradient_sync.hpp"
 #include "vae/ops/losses.hpp"
 #include "vae/quantizers/quantizer.hpp"
 
@@ -64,8 +65,11 @@ class VQVAE {
     last_rec_ = ops::mse_loss(xh, x, &dxh_);
     last_q_ = q_.loss();
     const auto& dzq = dec_.backward(dxh_);
+    dist::mark_gradients_ready(sync_, dec_);  // its allreduce runs beside the rest of the backward
     const auto& dz = q_.backward(dzq);
+    dist::mark_gradients_ready(sync_, q_);
     enc_.backward(dz);
+    dist::mark_gradients_ready(sync_, enc_);
     return last_rec_ + last_q_;
   }
 
@@ -99,8 +103,12 @@ class VQVAE {
   Decoder& decoder() { return dec_; }
   Q& quantizer() { return q_; }
   codebook_stats& stats() { return q_.stats(); }
+  // Data-parallel training: the decoder's, the codebook's, then the encoder's gradients are declared final to
+  // `sync` as the backward finishes them. Null (the default): one process.
+  void set_gradient_sync(dist::gradient_sync<T>* sync) { sync_ = sync; }
 
  private:
+  dist::gradient_sync<T>* sync_ = nullptr;
   const tensor<T, B>& forward(const tensor<T, B>& x) { return dec_.forward(q_.forward(enc_.forward(x))); }
 
   Encoder enc_;

@@ -39,6 +39,46 @@ void batch_norm_backward(const batch_norm_dims& d, bool training, const T* x, co
                          const T* rstd, const T* dy, T* dx, T* dweight, T* dbias) {
   kernel<batch_norm_op, B>::backward(d, training, x, weight, mean, rstd, dy, dx, dweight, dbias);
 }
+
+// The training path split at its per-channel sums, for statistics over a batch spread across processes
+// (SyncBatchNorm, as PyTorch's batch_norm_stats / batch_norm_elemt / batch_norm_backward_reduce /
+// batch_norm_backward_elemt): the caller adds each channel's sums over the processes between the calls. The sums
+// are double arrays in backend memory (a few per channel, staged to the host for the reduction); on one process the
+// four calls reproduce batch_norm_forward_train and batch_norm_backward bit for bit (same sums in the same order,
+// same formulas).
+//
+// The variance is two-pass, as the fused kernel's: first Σx (→ the global mean), then Σ(x − mean)² about that
+// global mean, so no large Σx² − n·mean² cancellation (one extra reduction of `channels` doubles per forward).
+// sum[c] = Σ x and sum_sq_dev[c] = Σ (x − center[c])² over the channel's batch·spatial values, in double; center
+// null = 0; either output may be null (skipped).
+template <class B, class T>
+void batch_norm_channel_sums(const batch_norm_dims& d, const T* x, const double* center, double* sum,
+                             double* sum_sq_dev) {
+  kernel<batch_norm_op, B>::channel_sums(d, x, center, sum, sum_sq_dev);
+}
+// y = (x − mean[c])·rstd·weight[c] + bias[c] with rstd = 1/√(var[c] + eps), from given statistics in double (the
+// biased variance of the global batch); saves them in T (mean, rstd) for the backward. The eval kernel with
+// double statistics. weight/bias may be null.
+template <class B, class T>
+void batch_norm_forward_with_stats(const batch_norm_dims& d, double eps, const T* x, const T* weight, const T* bias,
+                                   const double* mean, const double* var, T* y, T* saved_mean, T* saved_rstd) {
+  kernel<batch_norm_op, B>::forward_eval(d, eps, x, weight, bias, mean, var, y, saved_mean, saved_rstd);
+}
+// Per channel, in double: sum_dy[c] = Σ dy and sum_dy_xhat[c] = Σ dy·x̂ with x̂ = (x − mean)·rstd (saved T
+// statistics); these are also the local parameter gradients: dweight[c] += sum_dy_xhat, dbias[c] += sum_dy
+// (skipped when null).
+template <class B, class T>
+void batch_norm_backward_reduce(const batch_norm_dims& d, const T* x, const T* mean, const T* rstd, const T* dy,
+                                double* sum_dy, double* sum_dy_xhat, T* dweight, T* dbias) {
+  kernel<batch_norm_op, B>::backward_reduce(d, x, mean, rstd, dy, sum_dy, sum_dy_xhat, dweight, dbias);
+}
+// dx = rstd·weight[c]·(dy − mean_dy[c] − x̂·mean_dy_xhat[c]) (WRITTEN), with the means of dy and dy·x̂ over the
+// (global) batch given in double: the training backward's element step. weight may be null.
+template <class B, class T>
+void batch_norm_backward_elemt(const batch_norm_dims& d, const T* x, const T* weight, const T* mean, const T* rstd,
+                               const T* dy, const double* mean_dy, const double* mean_dy_xhat, T* dx) {
+  kernel<batch_norm_op, B>::backward_elemt(d, x, weight, mean, rstd, dy, mean_dy, mean_dy_xhat, dx);
+}
 }  // namespace ops
 }  // namespace vae
 

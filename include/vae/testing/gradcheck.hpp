@@ -22,10 +22,15 @@ struct gradcheck_options {
   double rtol = 1e-5;
   std::int64_t max_checks_per_tensor = 96;  // larger tensors are checked at this many spread indices
   std::uint64_t seed = 12345;               // for the random output weighting
+  // The caller's statement that the function has no derivatives to check (an op whose inputs are all indices or
+  // constants): a call with no values then passes, and a call WITH values fails (they are derivatives to check, so
+  // the statement is wrong). Without it, a call with no values fails: a check of nothing is not a pass.
+  bool nothing_to_check = false;
 };
 
-// A check that compared nothing is a failure, never a pass: `ok` is false when a call had no entries to compare,
-// when a layer's dx does not match its input, or (check_layer_gradients) when no derivative differed from zero.
+// A check that compared nothing is a failure, never a pass: `ok` is false when a call had no entries to compare (unless
+// the options say there is nothing to check), when a layer's dx does not match its input, or (check_layer_gradients)
+// when no derivative differed from zero.
 struct gradcheck_report {
   bool ok = true;
   std::int64_t checked = 0;
@@ -66,7 +71,8 @@ inline void refuse(gradcheck_report& report, const std::string& why) {
 
 // Core check: `loss()` evaluates a scalar from the current contents of `values[0..n)`; `analytic[i]` is the
 // claimed d loss / d values[i]. Each checked value is perturbed by ±eps and restored. A call with n ≤ 0 fails
-// the report (it would otherwise add nothing and let the check pass); options that cannot check throw.
+// the report (it would otherwise add nothing and let the check pass) unless opt.nothing_to_check says there is
+// nothing to check, and then a call with n > 0 fails instead; options that cannot check throw.
 inline void check_gradient(const std::function<double()>& loss, double* values, const double* analytic,
                            std::int64_t n, const std::string& label, const gradcheck_options& opt,
                            gradcheck_report& report) {
@@ -79,8 +85,15 @@ inline void check_gradient(const std::function<double()>& loss, double* values, 
   check(opt.max_checks_per_tensor >= 1, [&] {
     return cat("check_gradient(", label, "): max_checks_per_tensor must be at least 1, got ", opt.max_checks_per_tensor);
   });
+  if (opt.nothing_to_check) {
+    if (n > 0)
+      detail::refuse(report, cat(label, ": ", n, " values, but the options say there is nothing to check: check "
+                                        "them (drop nothing_to_check) or do not pass them"));
+    return;
+  }
   if (n <= 0) {
-    detail::refuse(report, cat(label, ": nothing to check (", n, " values): a check of no derivatives cannot pass"));
+    detail::refuse(report, cat(label, ": nothing to check (", n, " values): a check of no derivatives cannot pass "
+                                      "(set gradcheck_options::nothing_to_check where that is the point)"));
     return;
   }
   check(values != nullptr && analytic != nullptr, [&] {

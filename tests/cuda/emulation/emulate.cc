@@ -412,6 +412,20 @@ int main() {
     kernel<batch_norm_op, cpu>::backward(d, tr, x.data(), w.data(), m1.data(), r1.data(), dy.data(), dx1.data(), dw1.data(), db1.data());
     emu_kernel<batch_norm_op>::backward(d, tr, x.data(), w.data(), m1.data(), r1.data(), dy.data(), dx2.data(), dw2.data(), db2.data());
     cmp("bn dx", dx2, dx1); cmp("bn dw", dw2, dw1); cmp("bn db", db2, db1);
+    // The split path (SyncBatchNorm): channel sums, forward with given statistics, backward reduce and elemt.
+    std::vector<double> s1(C), s2(C), q1(C), q2(C), center(rnd(C)), var(rnd(C, 0.1, 1));
+    kernel<batch_norm_op, cpu>::channel_sums(d, x.data(), center.data(), s1.data(), q1.data());
+    emu_kernel<batch_norm_op>::channel_sums(d, x.data(), center.data(), s2.data(), q2.data());
+    cmp("bn channel sum", s2, s1); cmp("bn channel sum_sq_dev", q2, q1);
+    kernel<batch_norm_op, cpu>::forward_eval(d, 1e-5, x.data(), w.data(), b.data(), center.data(), var.data(), y1.data(), m1.data(), r1.data());
+    emu_kernel<batch_norm_op>::forward_eval(d, 1e-5, x.data(), w.data(), b.data(), center.data(), var.data(), y2.data(), m2.data(), r2.data());
+    cmp("bn with_stats y", y2, y1); cmp("bn with_stats mean", m2, m1); cmp("bn with_stats rstd", r2, r1);
+    kernel<batch_norm_op, cpu>::backward_reduce(d, x.data(), m1.data(), r1.data(), dy.data(), s1.data(), q1.data(), dw1.data(), db1.data());
+    emu_kernel<batch_norm_op>::backward_reduce(d, x.data(), m1.data(), r1.data(), dy.data(), s2.data(), q2.data(), dw2.data(), db2.data());
+    cmp("bn reduce sum_dy", s2, s1); cmp("bn reduce sum_dy_xhat", q2, q1); cmp("bn reduce dw", dw2, dw1); cmp("bn reduce db", db2, db1);
+    kernel<batch_norm_op, cpu>::backward_elemt(d, x.data(), w.data(), m1.data(), r1.data(), dy.data(), center.data(), var.data(), dx1.data());
+    emu_kernel<batch_norm_op>::backward_elemt(d, x.data(), w.data(), m1.data(), r1.data(), dy.data(), center.data(), var.data(), dx2.data());
+    cmp("bn elemt dx", dx2, dx1);
   }
   for (auto d : {softmax_dims{9, 10}, softmax_dims{3, 1000}, softmax_dims{4, 1}}) {
     const auto n = d.rows * d.cols;

@@ -3,9 +3,11 @@
 # 64 held-out test images of 28x28, so every evaluation is cheap). Usage: train_cli.sh VAE MPIEXEC [MPIEXEC FLAGS...]
 # Checks: (1) the parameters after N steps of 2 ranks at global batch B equal 1 process at batch B to float rounding
 # (atol 1e-4 = 10% of one Adam step at lr 1e-3: a wrong shard, wrong noise or an unaveraged gradient moves parameters
-# by a whole step) for mlp-vae, conv-vae and vq-vae (EMA, k-means, restarts every step), and a control run at another
-# global batch must FAIL that comparison; (2) resume on another world size; (3) bad input refused with the field
-# named; (4) a rank that stops makes the other exit with the timeout's error instead of hanging.
+# by a whole step) for mlp-vae, conv-vae, vq-vae (EMA, k-means, restarts every step) and text2img's transformer prior
+# (1a), and a control run at another
+# global batch must FAIL that comparison; (1b) the gradient allreduce overlapped with the backward equals the one
+# after it bit for bit; (2) resume on another world size; (3) bad input refused with the field named; (4) a rank that
+# stops makes the other exit with the timeout's error instead of hanging.
 set -u
 VAE=$1; MPIEXEC=$2; shift 2; MPIFLAGS=("$@")
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -33,8 +35,8 @@ with open(sys.argv[1], "wb") as f:
     f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + data)
 PY
 DATA="npy:$T/data.npy"
-one() { "$VAE" train --data "$DATA" --threads 1 "$@" >"$T/log" 2>&1 || { cat "$T/log"; return 1; }; }
-two() { "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "$DATA" --threads 1 "$@" >"$T/log" 2>&1 || { cat "$T/log"; return 1; }; }
+one() { "$VAE" train --data "${USE_DATA:-$DATA}" --threads 1 "$@" >"$T/log" 2>&1 || { cat "$T/log"; return 1; }; }
+two() { "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "${USE_DATA:-$DATA}" --threads 1 "$@" >"$T/log" 2>&1 || { cat "$T/log"; return 1; }; }
 same() { python3 "$CMP" --atol 1e-4 "$1/model.safetensors" "$2/model.safetensors"; }
 
 # (1) equality at the same global batch.
@@ -55,6 +57,36 @@ grep -q '"train_dead_code_restarts":[1-9]' "$T/vq-vae-2/metrics.jsonl" && ok "vq
 if two --model mlp-vae --limit 256 --batch 32 --epochs 1 --out "$T/ctl" && ! out=$(same "$T/mlp-vae-1" "$T/ctl"); then
   ok "control: global batch 64 vs 32 is told apart ($(echo "$out" | head -1))"
 else bad "control: a run at another global batch passed the comparison"; fi
+
+# (1a) the transformer prior (text2img over a vq-vae run's tokens, caption dropout's draws split across ranks).
+USE_DATA="shapes:size=32,n=128,test=16"
+if one --model vq-vae --epochs 1 --batch 64 --codebook-size 32 --code-dim 8 --out "$T/t2i-vq"; then
+  A=(--model text2img --tokenizer-run "$T/t2i-vq" --epochs 1 --n-layer 1 --n-head 2 --n-embd 32 --batch 32)
+  if one "${A[@]}" --out "$T/t2i-1"; then
+    if two "${A[@]}" --out "$T/t2i-2"; then
+      if out=$(same "$T/t2i-1" "$T/t2i-2"); then ok "text2img: 2 ranks = 1 process at global batch 32 ($out)"
+      else bad "text2img: 2 ranks differ from 1 process: $out"; fi
+    else bad "text2img: the 2-rank run failed"; fi
+  elif grep -q "no caption tokenizer" "$T/log"; then echo "skipped: text2img (this vae has no sentencepiece)"
+  else bad "text2img: the 1-process run failed"; fi
+else bad "text2img: the vq-vae tokenizer run failed"; fi
+unset USE_DATA
+
+# (1b) the gradient buckets overlapped with the backward (the default) and reduced after it (VAE_DIST_OVERLAP=0) give
+# the same parameters bit for bit: the same buckets, each summed by the same allreduce, only started earlier.
+export VAE_DIST_BUCKET_ELEMENTS=65536
+if two --model mlp-vae --limit 256 --global-batch 32 --epochs 1 --out "$T/ov-1"; then
+  n=$(grep -o '[0-9]* of [0-9]* gradient buckets started by the backward' "$T/log")
+  case "$n" in 0\ of*|"") bad "overlap: no bucket started during the backward ('$n')";; *) ok "overlap: $n";; esac
+  if VAE_DIST_OVERLAP=0 two --model mlp-vae --limit 256 --global-batch 32 --epochs 1 --out "$T/ov-0"; then
+    grep -q '0 of [0-9]* gradient buckets' "$T/log" && ok "VAE_DIST_OVERLAP=0: no bucket before the backward ended" \
+      || bad "VAE_DIST_OVERLAP=0 still started buckets early"
+    if out=$(python3 "$CMP" --exact "$T/ov-1/model.safetensors" "$T/ov-0/model.safetensors"); then
+      ok "overlapped = reduced after the backward, bit for bit ($out)"
+    else bad "overlap changed the result: $out"; fi
+  else bad "VAE_DIST_OVERLAP=0 run failed"; fi
+else bad "overlap run failed"; fi
+unset VAE_DIST_BUCKET_ELEMENTS
 
 # (2) resume on another world size: 1 epoch on 2 ranks + 1 on 1 process = 2 epochs on 1 process (and 1 then 2).
 if one --model mlp-vae --limit 256 --batch 32 --epochs 2 --out "$T/r-1" && \
