@@ -188,8 +188,8 @@ struct train_args {
   bool no_restart = false, no_kmeans = false;
   // vqgan
   std::int64_t ch = 32, disc_start = 1500;
-  double disc_weight = 0.8, lecam_weight = 0.0;
-  std::string gan_loss = "hinge", rec_loss = "l1";
+  double disc_weight = 0.8, lecam_weight = 0.0, perceptual_weight = 1.0;
+  std::string gan_loss = "hinge", rec_loss = "l1", perceptual = "none";
   bool reuse_recon = false;
   vae::cli::text2img_train_args t2i;  // text2img
 };
@@ -241,6 +241,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--disc-weight", c.disc_weight, a.disc_weight);
     set("--lecam-weight", c.lecam_weight, a.lecam_weight);
     set("--gan-loss", c.gan_loss, a.gan_loss);
+    set("--perceptual", c.perceptual, a.perceptual);
+    set("--perceptual-weight", c.perceptual_weight, a.perceptual_weight);
     set("--rec-loss", c.rec_loss, a.rec_loss);
     if (a.reuse_recon) c.reuse_recon = true;
     // each vqgan preset's learning rate, batch (and data, sizes) unless given (the CLI's defaults are the VAEs')
@@ -443,6 +445,9 @@ int main(int argc, char** argv) {
   train->add_option("--rec-loss", ta.rec_loss, "vqgan: l1 | l2 reconstruction (default l1)");
   train->add_flag("--reuse-recon", ta.reuse_recon, "vqgan: D step on the AE step's reconstruction (default: a fresh one)");
   train->add_option("--lecam-weight", ta.lecam_weight, "vqgan: LeCam regularisation weight (default 0: off)");
+  train->add_option("--perceptual", ta.perceptual,
+                    "vqgan: none | lpips:FILE (tools/convert_lpips.py) | classifier:RUN (default none)");
+  train->add_option("--perceptual-weight", ta.perceptual_weight, "vqgan: factor on the perceptual loss (default 1)");
   vae::cli::add_text2img_options(*train, ta.t2i);
   train->add_option("--threads", ta.threads, "OpenMP threads (default: all cores)");
   train->add_option("--limit", ta.limit, "train on the first N images only (quick runs)");

@@ -196,6 +196,35 @@ TEST_CASE("vqgan: wrong options are refused with the flag named") {
   check_refused("--rec-loss l3", "--rec-loss must be l1 or l2");
   check_refused("--quantizer fsq", "--quantizer fsq is not available for vqgan");
   check_refused("--ch 48", "--ch must be a positive multiple of 32");
+  const std::string golden = VAE_GOLDEN_DIR;
+  check_refused("--perceptual vgg", "--perceptual must be none, lpips:FILE");
+  // A classifier's weights where LPIPS's are expected, LPIPS's where a 1-channel classifier's are.
+  check_refused("--perceptual lpips:" + golden + "/classifier_run.safetensors",
+                "tensor 'features.0.weight' has shape [4, 1, 3, 3], the model expects [64, 3, 3, 3]");
+  check_refused("--perceptual classifier:" + golden + "/lpips_weights.safetensors", "was trained on 3-channel images");
+  check_refused("--perceptual classifier:" + dir.string(), "is not a classifier run");
+  check_refused("--perceptual lpips:" + (dir / "missing.safetensors").string(), "missing.safetensors");
+  fs::remove_all(dir);
+}
+
+TEST_CASE("vqgan: --perceptual classifier:RUN trains with the classifier's features and logs the perceptual term") {
+  namespace t = cli_vqgan_test;
+  if (!t::ready()) return;
+  const auto dir = t::scratch();
+  const auto out = dir / "perceptual";
+  // A 1-channel classifier of width 4 (tests/golden/classifier_run.safetensors, a whole classifier's state dict).
+  const auto r = t::run_vae("train --model vqgan --data npy:" + t::squares(dir) + " --epochs 1 --batch 16 --perceptual classifier:" +
+                            std::string(VAE_GOLDEN_DIR) + "/classifier_run.safetensors --perceptual-weight 0.5 --out " +
+                            out.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto m = t::read_metrics(out);
+  REQUIRE(m.size() == 1);
+  REQUIRE(m[0].contains("train_perceptual"));
+  CHECK(m[0]["train_perceptual"].get<double>() > 0.0);
+  const auto c = t::run_config_of(out);
+  CHECK(c["perceptual_weight"] == 0.5);
+  CHECK(c["perceptual"].get<std::string>().find("classifier:") == 0);
   fs::remove_all(dir);
 }
 

@@ -45,6 +45,8 @@ struct run_config {
   std::string rec_loss = "l1";        // l1 | l2
   bool reuse_recon = false;           // D step on the AE step's reconstruction instead of a fresh one
   double lecam_weight = 0.0;          // LeCam regularisation of the D loss (0: off)
+  std::string perceptual = "none";    // none | lpips:FILE | classifier:RUN (cli/vqgan_perceptual.hpp)
+  double perceptual_weight = 1.0;     // × the perceptual loss (taming's perceptual_weight)
 
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
@@ -54,7 +56,7 @@ struct run_config {
             {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
             {"device", device}, {"classes", classes}, {"ch", ch}, {"disc_start", disc_start},
             {"disc_weight", disc_weight}, {"gan_loss", gan_loss}, {"rec_loss", rec_loss}, {"reuse_recon", reuse_recon},
-            {"lecam_weight", lecam_weight}};
+            {"lecam_weight", lecam_weight}, {"perceptual", perceptual}, {"perceptual_weight", perceptual_weight}};
   }
   // Keys missing from `j` keep their defaults, so a config file may set only what it changes.
   static run_config from_json(const nlohmann::json& j) { return from_json(j, run_config()); }
@@ -88,6 +90,7 @@ struct run_config {
     get("classes", c.classes);
     get("ch", c.ch); get("disc_start", c.disc_start); get("disc_weight", c.disc_weight); get("gan_loss", c.gan_loss);
     get("rec_loss", c.rec_loss); get("reuse_recon", c.reuse_recon); get("lecam_weight", c.lecam_weight);
+    get("perceptual", c.perceptual); get("perceptual_weight", c.perceptual_weight);
     return c;
   }
 

@@ -2,6 +2,7 @@
 // Encoder/Decoder at ch 32, ch_mult (1, 2, 2), one res block, attention at 8×8, z 64, a PatchGAN of ndf 32 and 2
 // layers), vqgan-shapes (64×64 RGB captioned shapes, f = 4, K 1024) and vqgan-f8-2048 (256×256 RGB, f = 8, K 2048).
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -10,6 +11,7 @@
 #include "cli/dense_presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
+#include "cli/vqgan_perceptual.hpp"
 #include "cli/vqgan_runner.hpp"
 #include "vae/adversarial/gan_loss.hpp"
 #include "vae/adversarial/patch_discriminator.hpp"
@@ -98,13 +100,16 @@ struct vqgan_preset {
     model.reconstruction = c.rec_loss == "l1" ? reconstruction_loss::l1 : reconstruction_loss::l2;
     model.reuse_reconstruction = c.reuse_recon;
     model.lecam = {c.lecam_weight, 0.99};
+    check(c.perceptual_weight >= 0 && std::isfinite(c.perceptual_weight),
+          [&] { return cat("--perceptual-weight must be a finite number >= 0, got ", c.perceptual_weight); });
+    model.perceptual_weight = c.perceptual_weight;
   }
 
-  template <class B, class Q, class G>
-  std::unique_ptr<runner_on<B>> build(Q quantizer, G gan, image_shape s, generator& init) const {
-    using M = VQGAN<VQGANEncoder<float, B>, VQGANDecoder<float, B>, Q, PatchDiscriminator<float, B>, G>;
+  template <class B, class Q, class G, class P = NoPerceptual>
+  std::unique_ptr<runner_on<B>> build(Q quantizer, G gan, image_shape s, generator& init, P perceptual = P{}) const {
+    using M = VQGAN<VQGANEncoder<float, B>, VQGANDecoder<float, B>, Q, PatchDiscriminator<float, B>, G, P>;
     M m(VQGANEncoder<float, B>(encoder), VQGANDecoder<float, B>(decoder), std::move(quantizer),
-        PatchDiscriminator<float, B>(disc), z_channels, quantizer_dim_, model, std::move(gan));
+        PatchDiscriminator<float, B>(disc), z_channels, quantizer_dim_, model, std::move(gan), std::move(perceptual));
     return std::make_unique<vqgan_runner<M>>(std::move(m), s, init);
   }
   std::int64_t quantizer_dim_ = 64;
@@ -118,13 +123,18 @@ inline std::unique_ptr<runner_on<cpu>> make_vqgan_runner(const run_config& c, im
   check(c.gan_loss == "hinge" || c.gan_loss == "non-saturating",
         [&] { return cat("--gan-loss must be hinge or non-saturating, got '", c.gan_loss, "'"); });
   const bool hinge = c.gan_loss == "hinge";
+  check(c.quantizer == "vq" || c.quantizer == "ema",
+        [&] { return cat("--quantizer ", c.quantizer, " is not available for vqgan: choose vq or ema"); });
+  // The quantizer and GAN loss as types, then the perceptual policy: NoPerceptual, or the run-time choice of net.
+  auto with = [&](auto quantizer, auto gan) -> std::unique_ptr<runner_on<cpu>> {
+    if (!wants_perceptual(c.perceptual)) return p.build<cpu>(std::move(quantizer), std::move(gan), s, init);
+    return p.build<cpu>(std::move(quantizer), std::move(gan), s, init, make_cli_perceptual(c.perceptual, s));
+  };
   if (c.quantizer == "vq")
-    return hinge ? p.build<cpu>(VectorQuantizer<float>(K, D, p.quantizer), HingeLoss<float>(), s, init)
-                 : p.build<cpu>(VectorQuantizer<float>(K, D, p.quantizer), NonSaturatingLoss<float>(), s, init);
-  if (c.quantizer == "ema")
-    return hinge ? p.build<cpu>(EMAVectorQuantizer<float>(K, D, p.quantizer), HingeLoss<float>(), s, init)
-                 : p.build<cpu>(EMAVectorQuantizer<float>(K, D, p.quantizer), NonSaturatingLoss<float>(), s, init);
-  vae::detail::throw_error(cat("--quantizer ", c.quantizer, " is not available for vqgan: choose vq or ema"));
+    return hinge ? with(VectorQuantizer<float>(K, D, p.quantizer), HingeLoss<float>())
+                 : with(VectorQuantizer<float>(K, D, p.quantizer), NonSaturatingLoss<float>());
+  return hinge ? with(EMAVectorQuantizer<float>(K, D, p.quantizer), HingeLoss<float>())
+               : with(EMAVectorQuantizer<float>(K, D, p.quantizer), NonSaturatingLoss<float>());
 }
 
 }  // namespace vae::cli

@@ -30,6 +30,8 @@
 #include "vae/ops/add.hpp"
 #include "vae/ops/act_norm.hpp"
 #include "vae/ops/pad2d.hpp"
+#include "vae/ops/max_pool2d.hpp"
+#include "vae/ops/feature_distance.hpp"
 
 struct emu_dim { unsigned x; };
 thread_local emu_dim threadIdx, blockIdx;
@@ -335,6 +337,36 @@ void vqgan_cases() {
   }
 }
 
+// The perceptual loss's ops: max pooling (values, argmax, gathered backward; integer inputs full of ties) and the
+// LPIPS feature distance with and without channel weights and a zero feature vector.
+void perceptual_cases() {
+  for (int k : {2, 3}) for (int s : {1, 2, 3}) for (int p : {0, 1}) {
+    if (2 * p > k) continue;
+    max_pool2d_dims d{3, 7, 9, k, s, p};
+    d.finish();
+    auto x = rnd(3 * 63), dy = rnd(3 * d.out_h * d.out_w);
+    if (s == 2) for (auto& v : x) v = std::round(v);
+    std::vector<double> y1(dy.size()), y2(dy.size()), dx1(x.size()), dx2(x.size());
+    std::vector<std::int32_t> a1(dy.size()), a2(dy.size());
+    kernel<max_pool2d_op, cpu>::forward(d, x.data(), y1.data(), a1.data());
+    emu_kernel<max_pool2d_op>::forward(d, x.data(), y2.data(), a2.data());
+    kernel<max_pool2d_op, cpu>::backward(d, dy.data(), a1.data(), dx1.data());
+    emu_kernel<max_pool2d_op>::backward(d, dy.data(), a1.data(), dx2.data());
+    cmp("max_pool2d forward", y2, y1, 0); cmp("max_pool2d backward", dx2, dx1, 0);
+    if (a1 != a2) { ++fails; std::printf("FAIL max_pool2d argmax\n"); }
+  }
+  const feature_distance_dims d{3, 6, 300};
+  auto f0 = rnd(3 * 6 * 300), f1 = rnd(3 * 6 * 300), w = rnd(6);
+  for (auto& v : w) v = std::abs(v);
+  for (int k = 0; k < 6; ++k) f1[k * 300 + 7] = 0;
+  for (const double* wp : {static_cast<const double*>(w.data()), static_cast<const double*>(nullptr)}) {
+    std::vector<double> d1(900), d2(900), g1(f1.size()), g2(f1.size());
+    kernel<feature_distance_op, cpu>::run(d, f0.data(), f1.data(), wp, d1.data(), g1.data(), 0.5);
+    emu_kernel<feature_distance_op>::run(d, f0.data(), f1.data(), wp, d2.data(), g2.data(), 0.5);
+    cmp("feature_distance", d2, d1); cmp("feature_distance df1", g2, g1);
+  }
+}
+
 int main() {
   conv_pool_upsample();
   vq_nearest_cases();
@@ -458,7 +490,8 @@ int main() {
     }
   }
   vae_policy_cases();
-  vqgan_cases();  // last: its draws from `gen` leave the other cases' data as it was
+  vqgan_cases();  // its draws from `gen` come after the older cases', leaving their data as it was
+  perceptual_cases();  // after it, for the same reason
   std::printf("emulation done, %d failures\n", fails);
   return fails != 0;
 }

@@ -12,6 +12,7 @@ files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'so
 files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
 files += ['add.cuh', 'rows_by_code.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
 files += ['pad2d.cuh', 'act_norm.cuh']  # the VQ-GAN blocks' ops (batched_matmul is cuBLAS alone)
+files += ['max_pool2d.cuh', 'feature_distance.cuh']  # the perceptual loss's ops
 
 
 def split_top(s):
