@@ -67,6 +67,9 @@ build() {
 }
 
 vae_install_deps
+# ctest runs two test programs at once on two cores, each with OpenMP threads: with OpenMP's default (spinning) wait
+# their idle threads burn the time slices the other program needs at every barrier. Passive waiting yields instead.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 # nvcc lives in /usr/local/cuda/bin on these machines; CMake enables the CUDA backend when it finds it.
 if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then export PATH=/usr/local/cuda/bin:$PATH; fi
 
