@@ -20,6 +20,7 @@
 #include "vae/ops/vq_terms.hpp"
 #include "vae/quantizers/kmeans.hpp"
 #include "vae/quantizers/quantizer.hpp"
+#include "vae/quantizers/vq_data_parallel.hpp"
 
 namespace vae {
 namespace detail {
@@ -146,7 +147,7 @@ class vq_base {
     }
     const bool learn = training_ && !frozen_;
     const bool shared = learn && comm_ != nullptr;
-    rows_ = shared ? global_rows(M) : M;
+    rows_ = shared ? global_rows(*comm_, M) : M;
     if (learn && (Ema || opt_.kmeans_init) && !initialised()) initialise(M);
     const T* E = effective_codebook();
     eq_.resize({M, d_});
@@ -425,14 +426,8 @@ class vq_base {
     std::vector<T> z(static_cast<std::size_t>(M * d_)), E(static_cast<std::size_t>(K_ * d_));
     B::copy_to_host(z.data(), zc_->data(), z.size());
     if (comm_ != nullptr && training_) {
-      if constexpr (std::same_as<T, float>) {
-        std::vector<T> all(static_cast<std::size_t>(rows_ * d_));
-        comm_->allgather(z.data(), z.size(), all.data());
-        z.swap(all);
-        M = rows_;
-      } else {
-        vae::detail::throw_error("VectorQuantizer: data-parallel k-means gathers float rows only");
-      }
+      gather_rows(*comm_, z, rows_ * d_);
+      M = rows_;
     }
     detail::kmeans(z.data(), E.data(), M, K_, d_, opt_.kmeans_iters, opt_.cosine, norm_eps, distance_block(M), rng_);
     B::copy_from_host(codebook_.value, E.data(), E.size());
@@ -443,7 +438,8 @@ class vq_base {
   void ema_update(std::int64_t M) {
     if (comm_ != nullptr) {
       if constexpr (host) {
-        shared_ema_update(M);
+        shared_ema_update(*comm_, M, K_, d_, opt_.ema_decay, opt_.ema_eps, zc_->data(), idx_.data(), counts_.data(),
+                          ema_count_.value, ema_sum_.value, codebook_.value);
         return;
       }
     }
@@ -451,47 +447,6 @@ class vq_base {
                           counts_.data(), ema_count_.value, ema_sum_.value, codebook_.value);
   }
 
-  // The cpu kernel's update (ops/vq_terms.hpp, same order and precision) with n_k (already global: share_counts) and
-  // the row sums Σ_{r→k} z_r summed over ranks in double before they are used. The kernel fuses the sums with the
-  // update, hence the loop here.
-  void shared_ema_update(std::int64_t M) {
-    const std::int64_t K = K_, d = d_;
-    const double lambda = opt_.ema_decay;
-    const T* z = zc_->data();
-    const std::int32_t* idx = idx_.data();
-    std::vector<double> sums(static_cast<std::size_t>(K * d), 0.0);
-    for (std::int64_t r = 0; r < M; ++r)
-      for (std::int64_t j = 0; j < d; ++j) sums[idx[r] * d + j] += z[r * d + j];
-    comm_->allreduce_sum(sums.data(), sums.size());
-    T* count = ema_count_.value;
-    T* sum = ema_sum_.value;
-    T* codebook = codebook_.value;
-    const std::int64_t* counts = counts_.data();
-    double n = 0;
-    for (std::int64_t k = 0; k < K; ++k) {
-      count[k] = static_cast<T>(lambda * count[k] + (1 - lambda) * counts[k]);
-      n += count[k];
-    }
-    for (std::int64_t k = 0; k < K; ++k) {
-      const double smoothed = (count[k] + opt_.ema_eps) / (n + K * opt_.ema_eps) * n;
-      for (std::int64_t j = 0; j < d; ++j) {
-        T& s = sum[k * d + j];
-        s = static_cast<T>(lambda * s + (1 - lambda) * sums[k * d + j]);
-        codebook[k * d + j] = static_cast<T>(s / smoothed);
-      }
-    }
-  }
-
-  // The global batch's row count (every rank must hold the same number of rows: the shares are equal).
-  std::int64_t global_rows(std::int64_t M) {
-    std::int64_t total = M;
-    comm_->allreduce_sum(&total, 1);
-    check(total == M * comm_->size(), [&] {
-      return cat("VectorQuantizer (data-parallel): every rank needs the same number of rows; this rank (",
-                 comm_->describe(), ") has ", M, ", all ranks together ", total);
-    });
-    return total;
-  }
   // This batch's per-code counts summed over ranks, in counts_ (the EMA update reads them) and batch_counts_.
   void share_counts() {
     comm_->allreduce_sum(batch_counts_.data(), batch_counts_.size());
@@ -514,7 +469,7 @@ class vq_base {
           const auto g = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(rows_)));
           const int owner = static_cast<int>(g / M);
           restart_row_.assign(zc_->data() + (g % M) * d_, zc_->data() + (g % M + 1) * d_);
-          broadcast_row(owner);
+          broadcast_row(*comm_, restart_row_, owner);
           std::copy(restart_row_.begin(), restart_row_.end(), codebook_.value + k * d_);
         }
       } else {
@@ -528,11 +483,6 @@ class vq_base {
     B::copy_from_host(unused_.value, unused_host_.data(), unused_host_.size());
     stats_.add_restarts(n);
     total_restarts_ += n;
-  }
-
-  void broadcast_row(int owner) {
-    if constexpr (std::same_as<T, float> || std::same_as<T, double>) comm_->broadcast(restart_row_.data(), restart_row_.size(), owner);
-    else vae::detail::throw_error("VectorQuantizer: data-parallel restarts broadcast float or double rows only");
   }
 
   std::int64_t K_, D_, d_;
