@@ -5,6 +5,7 @@
 
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/layers/norm_affine.hpp"
 #include "vae/ops/group_norm.hpp"
 
 namespace vae {
@@ -22,22 +23,17 @@ class GroupNorm {
                  " num_channels=", num_channels);
     });
     check(eps >= 0, [&] { return cat("GroupNorm: eps must be non-negative, got ", eps); });
-    weight_.shape = {channels_};
-    weight_.init = parameter_init::constant(1.0);
-    bias_.shape = {channels_};
-    bias_.init = parameter_init::constant(0.0);
+    affine_.set_size(channels_);
   }
 
   template <class Visitor>
   void visit_parameters(const std::string& prefix, Visitor&& visit) {
-    if (!affine_) return;
-    visit(prefix + "weight", weight_);
-    visit(prefix + "bias", bias_);
+    affine_.visit_parameters(prefix, visit);
   }
 
   // x: [N, C, *] → y: same shape.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check(!affine_ || weight_.bound(), "GroupNorm::forward: parameters are not attached to a parameter_store");
+    check(affine_.ready(), "GroupNorm::forward: parameters are not attached to a parameter_store");
     check(x.rank() >= 2 && x.dim(1) == channels_,
           [&] { return cat("GroupNorm::forward: expected input [N, ", channels_, ", *], got ", x.shape()); });
     x_ = &x;
@@ -45,8 +41,7 @@ class GroupNorm {
     const auto d = dims(x);
     mean_.resize({d.batch * groups_});
     rstd_.resize({d.batch * groups_});
-    ops::group_norm_forward<B>(d, eps_, x.data(), affine_ ? weight_.value : nullptr, affine_ ? bias_.value : nullptr,
-                               y_.data(), mean_.data(), rstd_.data());
+    ops::group_norm_forward<B>(d, eps_, x.data(), affine_.scale(), affine_.shift(), y_.data(), mean_.data(), rstd_.data());
     return y_;
   }
 
@@ -54,18 +49,17 @@ class GroupNorm {
     check(x_ != nullptr, "GroupNorm::backward called before forward");
     check_shape(dy.shape(), y_.shape(), "GroupNorm::backward: dy");
     dx_.resize(x_->shape());
-    ops::group_norm_backward<B>(dims(*x_), x_->data(), affine_ ? weight_.value : nullptr, mean_.data(), rstd_.data(),
-                                dy.data(), dx_.data(), affine_ ? weight_.grad_to_add() : nullptr,
-                                affine_ ? bias_.grad_to_add() : nullptr);
+    ops::group_norm_backward<B>(dims(*x_), x_->data(), affine_.scale(), mean_.data(), rstd_.data(),
+                                dy.data(), dx_.data(), affine_.scale_grad(), affine_.shift_grad());
     return dx_;
   }
 
   std::int64_t num_groups() const { return groups_; }
   std::int64_t num_channels() const { return channels_; }
   double eps() const { return eps_; }
-  bool affine() const { return affine_; }
-  parameter<T>& weight() { return weight_; }
-  parameter<T>& bias() { return bias_; }
+  bool affine() const { return affine_.enabled(); }
+  parameter<T>& weight() { return affine_.weight(); }
+  parameter<T>& bias() { return affine_.bias(); }
 
  private:
   group_norm_dims dims(const tensor<T, B>& x) const {
@@ -75,8 +69,7 @@ class GroupNorm {
 
   std::int64_t groups_, channels_;
   double eps_;
-  bool affine_;
-  parameter<T> weight_, bias_;
+  norm_affine<T> affine_;
   const tensor<T, B>* x_ = nullptr;
   tensor<T, B> y_, dx_, mean_, rstd_;
 };

@@ -5,6 +5,7 @@
 
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/layers/norm_affine.hpp"
 #include "vae/ops/layer_norm.hpp"
 
 namespace vae {
@@ -21,22 +22,17 @@ class LayerNorm {
     check(normalized_shape > 0,
           [&] { return cat("LayerNorm: normalized_shape must be positive, got ", normalized_shape); });
     check(eps >= 0, [&] { return cat("LayerNorm: eps must be non-negative, got ", eps); });
-    weight_.shape = {features_};
-    weight_.init = parameter_init::constant(1.0);
-    bias_.shape = {features_};
-    bias_.init = parameter_init::constant(0.0);
+    affine_.set_size(features_);
   }
 
   template <class Visitor>
   void visit_parameters(const std::string& prefix, Visitor&& visit) {
-    if (!affine_) return;
-    visit(prefix + "weight", weight_);
-    visit(prefix + "bias", bias_);
+    affine_.visit_parameters(prefix, visit);
   }
 
   // x: [..., D] → y: same shape.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check(!affine_ || weight_.bound(), "LayerNorm::forward: parameters are not attached to a parameter_store");
+    check(affine_.ready(), "LayerNorm::forward: parameters are not attached to a parameter_store");
     check(x.rank() >= 1 && x.dim(x.rank() - 1) == features_,
           [&] { return cat("LayerNorm::forward: expected input [..., ", features_, "], got ", x.shape()); });
     x_ = &x;
@@ -44,8 +40,7 @@ class LayerNorm {
     const auto d = dims(x);
     mean_.resize({d.rows});
     rstd_.resize({d.rows});
-    ops::layer_norm_forward<B>(d, eps_, x.data(), affine_ ? weight_.value : nullptr, affine_ ? bias_.value : nullptr,
-                               y_.data(), mean_.data(), rstd_.data());
+    ops::layer_norm_forward<B>(d, eps_, x.data(), affine_.scale(), affine_.shift(), y_.data(), mean_.data(), rstd_.data());
     return y_;
   }
 
@@ -53,25 +48,23 @@ class LayerNorm {
     check(x_ != nullptr, "LayerNorm::backward called before forward");
     check_shape(dy.shape(), y_.shape(), "LayerNorm::backward: dy");
     dx_.resize(x_->shape());
-    ops::layer_norm_backward<B>(dims(*x_), x_->data(), affine_ ? weight_.value : nullptr, mean_.data(), rstd_.data(),
-                                dy.data(), dx_.data(), affine_ ? weight_.grad_to_add() : nullptr,
-                                affine_ ? bias_.grad_to_add() : nullptr);
+    ops::layer_norm_backward<B>(dims(*x_), x_->data(), affine_.scale(), mean_.data(), rstd_.data(),
+                                dy.data(), dx_.data(), affine_.scale_grad(), affine_.shift_grad());
     return dx_;
   }
 
   std::int64_t normalized_shape() const { return features_; }
   double eps() const { return eps_; }
-  bool elementwise_affine() const { return affine_; }
-  parameter<T>& weight() { return weight_; }
-  parameter<T>& bias() { return bias_; }
+  bool elementwise_affine() const { return affine_.enabled(); }
+  parameter<T>& weight() { return affine_.weight(); }
+  parameter<T>& bias() { return affine_.bias(); }
 
  private:
   layer_norm_dims dims(const tensor<T, B>& x) const { return {x.numel() / features_, features_}; }
 
   std::int64_t features_;
   double eps_;
-  bool affine_;
-  parameter<T> weight_, bias_;
+  norm_affine<T> affine_;
   const tensor<T, B>* x_ = nullptr;
   tensor<T, B> y_, dx_, mean_, rstd_;
 };

@@ -18,7 +18,9 @@
 #include "vae/ops/host_only.hpp"
 #include "vae/ops/vq_nearest.hpp"
 #include "vae/ops/vq_terms.hpp"
+#include "vae/quantizers/kmeans.hpp"
 #include "vae/quantizers/quantizer.hpp"
+#include "vae/quantizers/vq_data_parallel.hpp"
 
 namespace vae {
 namespace detail {
@@ -145,7 +147,7 @@ class vq_base {
     }
     const bool learn = training_ && !frozen_;
     const bool shared = learn && comm_ != nullptr;
-    rows_ = shared ? global_rows(M) : M;
+    rows_ = shared ? global_rows(*comm_, M) : M;
     if (learn && (Ema || opt_.kmeans_init) && !initialised()) initialise(M);
     const T* E = effective_codebook();
     eq_.resize({M, d_});
@@ -317,12 +319,15 @@ class vq_base {
   // the vq_nearest op (ops/vq_nearest.hpp). Rows go in blocks of at most distance_block_elements / K so the
   // distance buffer stays bounded (a 32×32 grid with K = 2048 at batch 128 would need 1 GiB at once); with
   // keep_distances all M·K distances are kept.
+  // Rows per distance block for M rows: all of them with keep_distances, else distance_block_elements / K.
+  std::int64_t distance_block(std::int64_t M) const {
+    return keep_distances_ ? std::max<std::int64_t>(M, 1) : std::max<std::int64_t>(1, distance_block_elements / K_);
+  }
   void nearest(const T* z, const T* E, std::int64_t M) {
     const std::int64_t K = K_, d = d_;
     enorm2_.resize({K});
     ops::vq_code_norms<B>(vq_nearest_dims{M, K, d}, E, enorm2_.data());
-    const std::int64_t block = keep_distances_ ? std::max<std::int64_t>(M, 1)
-                                               : std::max<std::int64_t>(1, distance_block_elements / K);
+    const std::int64_t block = distance_block(M);
     dist_.resize({std::min(M, block), K});
     for (std::int64_t r0 = 0; r0 < M; r0 += block) {
       const std::int64_t rows = std::min(block, M - r0);
@@ -421,88 +426,11 @@ class vq_base {
     std::vector<T> z(static_cast<std::size_t>(M * d_)), E(static_cast<std::size_t>(K_ * d_));
     B::copy_to_host(z.data(), zc_->data(), z.size());
     if (comm_ != nullptr && training_) {
-      if constexpr (std::same_as<T, float>) {
-        std::vector<T> all(static_cast<std::size_t>(rows_ * d_));
-        comm_->allgather(z.data(), z.size(), all.data());
-        z.swap(all);
-        M = rows_;
-      } else {
-        vae::detail::throw_error("VectorQuantizer: data-parallel k-means gathers float rows only");
-      }
+      gather_rows(*comm_, z, rows_ * d_);
+      M = rows_;
     }
-    kmeans(z.data(), E.data(), M);
+    detail::kmeans(z.data(), E.data(), M, K_, d_, opt_.kmeans_iters, opt_.cosine, norm_eps, distance_block(M), rng_);
     B::copy_from_host(codebook_.value, E.data(), E.size());
-  }
-
-  // Nearest codes of host rows z [M, d] in host E [K, d] with the cpu op, blocked as nearest() (same rows per GEMM).
-  void nearest_on_host(const T* z, const T* E, std::int64_t M, std::vector<std::int32_t>& idx) const {
-    const std::int64_t K = K_, d = d_;
-    tensor<T, cpu> enorm2({K});
-    ops::vq_code_norms<cpu>(vq_nearest_dims{M, K, d}, E, enorm2.data());
-    const std::int64_t block = keep_distances_ ? std::max<std::int64_t>(M, 1)
-                                               : std::max<std::int64_t>(1, distance_block_elements / K);
-    tensor<T, cpu> dist({std::min(M, block), K});
-    idx.resize(static_cast<std::size_t>(M));
-    for (std::int64_t r0 = 0; r0 < M; r0 += block) {
-      const std::int64_t rows = std::min(block, M - r0);
-      ops::vq_nearest<cpu>(vq_nearest_dims{rows, K, d}, z + r0 * d, E, enorm2.data(), dist.data(), idx.data() + r0);
-    }
-  }
-
-  // Lloyd's algorithm on the host rows z [M, d] from k-means++ seeds into the host codebook E [K, d] (every row
-  // written); an empty cluster keeps its centroid; with cosine codes the centroids are re-normalised after each mean
-  // (spherical k-means).
-  void kmeans(const T* z, T* E, std::int64_t M) {
-    const std::int64_t K = K_, d = d_;
-    // k-means++ seeding: each next centroid is a row drawn with probability ∝ its squared distance to the
-    // nearest centroid so far (uniform once every row coincides with a centroid).
-    std::vector<double> dmin(static_cast<std::size_t>(M), std::numeric_limits<double>::infinity());
-    auto r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
-    for (std::int64_t k = 0; k < K; ++k) {
-      std::copy(z + r * d, z + r * d + d, E + k * d);
-      double total = 0;
-      for (std::int64_t i = 0; i < M; ++i) {
-        double s = 0;
-        for (std::int64_t j = 0; j < d; ++j) {
-          const double diff = static_cast<double>(z[i * d + j]) - E[k * d + j];
-          s += diff * diff;
-        }
-        dmin[i] = std::min(dmin[i], s);
-        total += dmin[i];
-      }
-      if (total <= 0) {
-        r = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(M)));
-        continue;
-      }
-      double u = rng_.uniform() * total;
-      r = M - 1;
-      for (std::int64_t i = 0; i < M; ++i) {
-        u -= dmin[i];
-        if (u <= 0 && dmin[i] > 0) {
-          r = i;
-          break;
-        }
-      }
-    }
-    std::vector<std::int32_t> assigned;
-    std::vector<double> sums(static_cast<std::size_t>(K * d));
-    std::vector<std::int64_t> counts(static_cast<std::size_t>(K));
-    for (int it = 0; it < opt_.kmeans_iters; ++it) {
-      nearest_on_host(z, E, M, assigned);
-      std::fill(sums.begin(), sums.end(), 0.0);
-      std::fill(counts.begin(), counts.end(), 0);
-      for (std::int64_t r = 0; r < M; ++r) {
-        ++counts[assigned[r]];
-        for (std::int64_t j = 0; j < d; ++j) sums[assigned[r] * d + j] += z[r * d + j];
-      }
-      for (std::int64_t k = 0; k < K; ++k) {
-        if (counts[k] == 0) continue;
-        double n2 = 0;
-        for (std::int64_t j = 0; j < d; ++j) n2 += sums[k * d + j] * sums[k * d + j];
-        const double div = opt_.cosine ? std::max(std::sqrt(n2), norm_eps) : static_cast<double>(counts[k]);
-        for (std::int64_t j = 0; j < d; ++j) E[k * d + j] = static_cast<T>(sums[k * d + j] / div);
-      }
-    }
   }
 
   // N_k ← λN_k + (1−λ)n_k, S_k ← λS_k + (1−λ)Σ_{r→k} z_r, Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN, E_k = S_k/Ñ_k: the
@@ -510,7 +438,8 @@ class vq_base {
   void ema_update(std::int64_t M) {
     if (comm_ != nullptr) {
       if constexpr (host) {
-        shared_ema_update(M);
+        shared_ema_update(*comm_, M, K_, d_, opt_.ema_decay, opt_.ema_eps, zc_->data(), idx_.data(), counts_.data(),
+                          ema_count_.value, ema_sum_.value, codebook_.value);
         return;
       }
     }
@@ -518,47 +447,6 @@ class vq_base {
                           counts_.data(), ema_count_.value, ema_sum_.value, codebook_.value);
   }
 
-  // The cpu kernel's update (ops/vq_terms.hpp, same order and precision) with n_k (already global: share_counts) and
-  // the row sums Σ_{r→k} z_r summed over ranks in double before they are used. The kernel fuses the sums with the
-  // update, hence the loop here.
-  void shared_ema_update(std::int64_t M) {
-    const std::int64_t K = K_, d = d_;
-    const double lambda = opt_.ema_decay;
-    const T* z = zc_->data();
-    const std::int32_t* idx = idx_.data();
-    std::vector<double> sums(static_cast<std::size_t>(K * d), 0.0);
-    for (std::int64_t r = 0; r < M; ++r)
-      for (std::int64_t j = 0; j < d; ++j) sums[idx[r] * d + j] += z[r * d + j];
-    comm_->allreduce_sum(sums.data(), sums.size());
-    T* count = ema_count_.value;
-    T* sum = ema_sum_.value;
-    T* codebook = codebook_.value;
-    const std::int64_t* counts = counts_.data();
-    double n = 0;
-    for (std::int64_t k = 0; k < K; ++k) {
-      count[k] = static_cast<T>(lambda * count[k] + (1 - lambda) * counts[k]);
-      n += count[k];
-    }
-    for (std::int64_t k = 0; k < K; ++k) {
-      const double smoothed = (count[k] + opt_.ema_eps) / (n + K * opt_.ema_eps) * n;
-      for (std::int64_t j = 0; j < d; ++j) {
-        T& s = sum[k * d + j];
-        s = static_cast<T>(lambda * s + (1 - lambda) * sums[k * d + j]);
-        codebook[k * d + j] = static_cast<T>(s / smoothed);
-      }
-    }
-  }
-
-  // The global batch's row count (every rank must hold the same number of rows: the shares are equal).
-  std::int64_t global_rows(std::int64_t M) {
-    std::int64_t total = M;
-    comm_->allreduce_sum(&total, 1);
-    check(total == M * comm_->size(), [&] {
-      return cat("VectorQuantizer (data-parallel): every rank needs the same number of rows; this rank (",
-                 comm_->describe(), ") has ", M, ", all ranks together ", total);
-    });
-    return total;
-  }
   // This batch's per-code counts summed over ranks, in counts_ (the EMA update reads them) and batch_counts_.
   void share_counts() {
     comm_->allreduce_sum(batch_counts_.data(), batch_counts_.size());
@@ -581,7 +469,7 @@ class vq_base {
           const auto g = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(rows_)));
           const int owner = static_cast<int>(g / M);
           restart_row_.assign(zc_->data() + (g % M) * d_, zc_->data() + (g % M + 1) * d_);
-          broadcast_row(owner);
+          broadcast_row(*comm_, restart_row_, owner);
           std::copy(restart_row_.begin(), restart_row_.end(), codebook_.value + k * d_);
         }
       } else {
@@ -595,11 +483,6 @@ class vq_base {
     B::copy_from_host(unused_.value, unused_host_.data(), unused_host_.size());
     stats_.add_restarts(n);
     total_restarts_ += n;
-  }
-
-  void broadcast_row(int owner) {
-    if constexpr (std::same_as<T, float> || std::same_as<T, double>) comm_->broadcast(restart_row_.data(), restart_row_.size(), owner);
-    else vae::detail::throw_error("VectorQuantizer: data-parallel restarts broadcast float or double rows only");
   }
 
   std::int64_t K_, D_, d_;
