@@ -30,6 +30,7 @@
 #include "vae/data/shapes.hpp"
 #include "vae/metrics/caption_accuracy.hpp"
 #include "vae/models/gpt_prior.hpp"
+#include "vae/models/text_to_image.hpp"
 #include "vae/text/tokenizer.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/transformer/sampler.hpp"
@@ -154,12 +155,15 @@ inline CLI::App* add_generate_command(CLI::App& app, generate_args& a) {
   return g;
 }
 
-// A trained VQ run (vq-vae, vq-vae-2048, vqgan): its config and its model on the cpu, weights loaded.
+// A trained VQ run (vq-vae, vq-vae-2048, vqgan): its config and its model on the cpu, weights loaded. As a
+// TokenDecoder it draws token grids [N, h, w] as pixels in [0, 1] at the run's image size.
 struct vq_tokenizer {
   run_config config;
   image_shape shape;
   std::unique_ptr<runner> model;
   std::int64_t codebook = 0;
+
+  void decode_tokens(const tensor<std::int32_t>& tokens, tensor<float>& images) { model->decode_tokens(tokens, images); }
 };
 
 // The codebook size of VQ run config `c` (FSQ: its implicit 8·5·5·5 codes).
@@ -244,22 +248,6 @@ inline tensor<std::int32_t> encode_images(vq_tokenizer& vq, const tensor<float>&
   return all;
 }
 
-// The captions as rows of `length` caption tokens; an empty caption is the unconditional row (all <pad>).
-inline tensor<std::int32_t> encode_captions(const text::caption_tokenizer& tok, const std::vector<std::string>& captions,
-                                            std::int64_t length, const text::warning_sink& warn = text::warn_to_stderr) {
-  tensor<std::int32_t> t({static_cast<std::int64_t>(captions.size()), length});
-  for (std::size_t i = 0; i < captions.size(); ++i) {
-    std::int32_t* row = t.data() + static_cast<std::int64_t>(i) * length;
-    if (captions[i].find_first_not_of(" \t\r\n") == std::string::npos) {
-      std::fill(row, row + length, text::caption_tokenizer::pad_id);
-      continue;
-    }
-    const auto e = tok.encode(captions[i], length, warn);
-    std::copy(e.ids.begin(), e.ids.end(), row);
-  }
-  return t;
-}
-
 inline void gather_rows(const tensor<std::int32_t>& src, const std::vector<std::int64_t>& idx, tensor<std::int32_t>& dst) {
   const std::int64_t w = src.dim(1);
   dst.resize({static_cast<std::int64_t>(idx.size()), w});
@@ -298,12 +286,10 @@ inline double token_nll(GPTPrior<float>& prior, const tensor<std::int32_t>& text
   return sum / static_cast<double>(n);
 }
 
-// A trained text2img run: its config, tokenizer, prior and VQ run.
+// A trained text2img run: its config and the model (tokenizer, prior, the VQ run as its decoder).
 struct text2img_run {
   text2img_config config;
-  std::optional<text::caption_tokenizer> tokenizer;
-  std::unique_ptr<GPTPrior<float>> prior;
-  vq_tokenizer vq;
+  TextToImage<vq_tokenizer> model;
 };
 
 inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
@@ -311,14 +297,12 @@ inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
     return cat("'", dir.string(), "' is not a text2img run: it needs config.json (model text2img) and model.safetensors ",
                "(written by vae train --model text2img --out DIR)");
   });
-  text2img_run r;
-  r.config = text2img_config::load(dir / "config.json");
-  r.tokenizer = text::caption_tokenizer::load(dir / text::tokenizer_file);
-  r.prior = std::make_unique<GPTPrior<float>>(prior_options(r.config), r.config.seed);
-  r.prior->load(dir / "model.safetensors");
-  const image_shape s{r.config.pixel_channels, r.config.pixel_height, r.config.pixel_width};
-  r.vq = open_vq_tokenizer(r.config.tokenizer_run, s);
-  return r;
+  auto config = text2img_config::load(dir / "config.json");
+  const image_shape s{config.pixel_channels, config.pixel_height, config.pixel_width};
+  auto model = TextToImage<vq_tokenizer>::load(dir, [&](const std::filesystem::path& vq) {
+    return open_vq_tokenizer(vq, s);
+  });
+  return {std::move(config), std::move(model)};
 }
 
 // "sampling 40/64 positions, 1234 tokens/s" on standard error while the sampler runs (redrawn on a terminal; else
@@ -338,14 +322,10 @@ inline std::function<void(std::int64_t, std::int64_t)> sampling_progress(std::in
   };
 }
 
-// Images [n, C, H, W] for caption rows `text` [n, Lt]: sampled tokens decoded by the VQ run.
-inline tensor<float> generate_images(text2img_run& r, const tensor<std::int32_t>& text, sampling_options s) {
-  s.progress = sampling_progress(text.dim(0));
-  auto tokens = sample_image_tokens(*r.prior, text, s);
-  tokens.reshape({tokens.dim(0), r.config.image_height, r.config.image_width});
-  tensor<float> out;
-  r.vq.model->decode_tokens(tokens, out);
-  return out;
+// Images [n, C, H, W] of `prompts` with a progress line.
+inline tensor<float> generate_images(text2img_run& r, const std::vector<std::string>& prompts, sampling_options s) {
+  s.progress = sampling_progress(static_cast<std::int64_t>(prompts.size()));
+  return r.model.generate(prompts, s, s.seed);
 }
 
 }  // namespace text2img_detail
@@ -381,10 +361,10 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
     longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(tok.pieces(cap).size()));
   c.text_length = longest + 2;  // <bos> ... <eos>
   c.text_vocab = tok.vocab_size();
-  auto train_text = encode_captions(tok, data.train_captions, c.text_length);
+  auto train_text = encode_prompts(tok, data.train_captions, c.text_length);
   // Test captions longer than the training ones are truncated, unseen words become <unk>: one line says how many.
   std::int64_t truncated = 0, unknown = 0;
-  auto test_text = encode_captions(tok, data.test_captions, c.text_length, [&](const std::string& m) {
+  auto test_text = encode_prompts(tok, data.test_captions, c.text_length, [&](const std::string& m) {
     truncated += m.find("text context") != std::string::npos;
     unknown += m.find("<unk>") != std::string::npos;
   });
@@ -494,8 +474,7 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   s.cfg_scale = a.cfg;
   s.seed = a.seed;
   check_sampling_options(s, r.config.image_vocab);
-  const auto text = encode_captions(*r.tokenizer, per_image, r.config.text_length);
-  const auto images = generate_images(r, text, s);
+  const auto images = generate_images(r, per_image, s);
   const bool to_dir = a.out.back() == '/' || std::filesystem::is_directory(a.out);
   if (!to_dir) {
     io::write_png_grid(a.out, images, 8);
@@ -526,12 +505,12 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
   using namespace text2img_detail;
   check(n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", n); });
   auto r = open_text2img_run(dir);
-  auto data = load_captioned_data(r.config.data, r.vq.config, r.config.seed);
+  auto data = load_captioned_data(r.config.data, r.model.decoder().config, r.config.seed);
   std::int64_t h = 0, w = 0;
-  const auto test_image = encode_images(r.vq, data.test_images, h, w);
-  const auto test_text = encode_captions(*r.tokenizer, data.test_captions, r.config.text_length,
-                                         [](const std::string&) {});
-  const double nll = token_nll(*r.prior, test_text, test_image);
+  const auto test_image = encode_images(r.model.decoder(), data.test_images, h, w);
+  const auto test_text = encode_prompts(r.model.tokenizer(), data.test_captions, r.config.text_length,
+                                        [](const std::string&) {});
+  const double nll = token_nll(r.model.prior(), test_text, test_image);
   nlohmann::json j = {{"run", dir.string()},
                       {"model", "text2img"},
                       {"test_token_nll", nll},
@@ -546,7 +525,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
     s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
     s.top_p = 0.95;
     s.seed = r.config.seed;
-    const auto images = generate_images(r, encode_captions(*r.tokenizer, prompts, r.config.text_length), s);
+    const auto images = generate_images(r, prompts, s);
     metrics::caption_accuracy acc;
     for (std::int64_t i = 0; i < m; ++i)
       acc.add(metrics::score_caption(data::parse_caption(prompts[static_cast<std::size_t>(i)]),
