@@ -33,6 +33,7 @@ struct patch_decoder {
   }
 };
 static_assert(vae::TokenDecoder<patch_decoder>);
+static_assert(vae::TokenDecoder<std::unique_ptr<patch_decoder>>);
 static_assert(!vae::TokenDecoder<int>);
 
 inline const vae::text::caption_tokenizer& captions_tokenizer() {

@@ -23,11 +23,19 @@
 
 namespace vae {
 
-// What draws the images: image tokens [N, h, w] → images [N, C, H, W] (a VQVAE's or VQGAN's decode_tokens, or an
-// adapter that also maps the model's value range to pixels).
+namespace detail {
 template <class D>
-concept TokenDecoder = requires(D& d, const tensor<std::int32_t>& tokens, tensor<float>& images) {
+concept direct_token_decoder = requires(D& d, const tensor<std::int32_t>& tokens, tensor<float>& images) {
   d.decode_tokens(tokens, images);
+};
+}  // namespace detail
+
+// What draws the images: image tokens [N, h, w] → images [N, C, H, W] (a VQVAE's or VQGAN's decode_tokens, or an
+// adapter that also maps the model's value range to pixels), or a pointer owning one (std::unique_ptr,
+// std::shared_ptr) for a decoder that cannot move, such as a model whose parameter store points into it.
+template <class D>
+concept TokenDecoder = detail::direct_token_decoder<D> || requires(D& d) {
+  requires detail::direct_token_decoder<std::remove_reference_t<decltype(*d)>>;
 };
 
 // Caption rows [n, length] of `prompts` for a prior: <bos> pieces <eos> <pad>...; a prompt with no text is the
@@ -128,7 +136,8 @@ class TextToImage {
   // Images [n, C, H, W] as the decoder draws them, one per prompt.
   tensor<float> generate(const std::vector<std::string>& prompts, const sampling_options& s, std::uint64_t seed) {
     tensor<float> images;
-    dec_.decode_tokens(sample_tokens(prompts, s, seed), images);
+    if constexpr (detail::direct_token_decoder<D>) dec_.decode_tokens(sample_tokens(prompts, s, seed), images);
+    else dec_->decode_tokens(sample_tokens(prompts, s, seed), images);
     check(images.rank() == 4 && images.dim(0) == static_cast<std::int64_t>(prompts.size()), [&] {
       return cat("TextToImage: the decoder returned ", images.shape(), " for ", prompts.size(), " token grids");
     });
@@ -140,7 +149,7 @@ class TextToImage {
 
   const text::caption_tokenizer& tokenizer() const { return tok_; }
   prior_type& prior() { return *prior_; }
-  D& decoder() { return dec_; }
+  D& decoder() { return dec_; }  // as given (the pointer, for a pointer)
 
  private:
   text::caption_tokenizer tok_;
