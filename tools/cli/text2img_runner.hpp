@@ -38,7 +38,31 @@
 
 namespace vae::cli {
 
-inline bool is_text2img(const std::string& m) { return m == "text2img"; }
+inline bool is_text2img(const std::string& m) {
+  return m == "text2img" || m == "text2img-shapes" || m == "text2img-seed";
+}
+
+// A text2img preset: the data, the token grid and codebook its VQ run must give (0: any) and the prior's sizes.
+//   text2img         Fashion-MNIST captions over any vq-vae / vqgan run's tokens (vqgan on Fashion-MNIST: 8×8 of 512)
+//   text2img-shapes  64×64 shapes over a vqgan-shapes run: 16×16 tokens of 1024 codes, caption + 256 positions
+//   text2img-seed    128×128 shapes over a vqgan-seed run: 32×32 tokens of 2048 codes (the lecture's full size),
+//                    caption + 1024 positions, a prior of 8 layers, d 512
+struct text2img_preset {
+  std::string data;
+  std::int64_t grid = 0, codebook = 0;  // the VQ run's token grid (grid × grid) and codebook size; 0 = any
+  std::string vq_preset;                // the VQ preset that gives them
+  int epochs = 5;
+  std::int64_t batch = 64;
+  double lr = 3e-4;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+};
+
+inline text2img_preset text2img_preset_of(const std::string& model) {
+  if (model == "text2img-shapes") return {"shapes:size=64,n=4000,test=500", 16, 1024, "vqgan-shapes", 8, 32, 3e-4, 4, 4, 128};
+  if (model == "text2img-seed") return {"shapes:size=128,n=10000,test=1000", 32, 2048, "vqgan-seed", 10, 16, 3e-4, 8, 8, 512};
+  check(model == "text2img", [&] { return cat("unknown text2img preset '", model, "': text2img, text2img-shapes or text2img-seed"); });
+  return {"fashion-mnist-captions", 0, 0, "", 5, 64, 3e-4, 4, 4, 128};
+}
 
 // Whether DIR is a text2img run (its config.json names the model), for the commands that treat those differently.
 inline bool is_text2img_run(const std::filesystem::path& dir) {
@@ -54,8 +78,8 @@ inline bool is_text2img_run(const std::filesystem::path& dir) {
 
 // Everything that defines a text2img run: DIR/config.json. The prior's sizes are the `text2img` preset's unless given.
 struct text2img_config {
-  std::string model = "text2img";
-  std::string data = "shapes";
+  std::string model = "text2img";  // the preset: text2img, text2img-shapes or text2img-seed
+  std::string data = "fashion-mnist-captions";
   std::string tokenizer_run;  // the VQ run whose encoder makes the image tokens and whose decoder draws them
   int epochs = 5;
   std::int64_t batch = 64;
@@ -97,35 +121,55 @@ struct text2img_config {
   void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
 };
 
-// The flags of `vae train --model text2img` beyond the common ones (epochs, batch, lr, seed, data, out).
+// The flags of `vae train --model text2img*` beyond the common ones (epochs, batch, lr, seed, data, out).
 struct text2img_train_args {
   std::string tokenizer_run;
   double caption_dropout = 0.1;
-  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;  // the preset's unless given
 };
 
 // Registers the text2img flags on `vae train`.
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
-  train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4)");
-  train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4)");
-  train.add_option("--n-embd", a.n_embd, "text2img: width (default 128)");
+  train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
+  train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4; text2img-seed 8)");
+  train.add_option("--n-embd", a.n_embd, "text2img: width (default 128; text2img-seed 512)");
 }
 
-// The run's config from the flags of `vae train --model text2img` (batch 64 and lr 3e-4 unless given).
-inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_train_args& a, const std::string& data,
-                                            int epochs, std::int64_t batch, double lr, std::uint64_t seed) {
+// The run's config from the flags of `vae train --model text2img*`: the preset's data, epochs, batch, lr and prior
+// sizes where no flag gives them.
+inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_train_args& a, const std::string& model,
+                                            const std::string& data, int epochs, std::int64_t batch, double lr,
+                                            std::uint64_t seed) {
+  const auto p = text2img_preset_of(model);
+  const auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
   text2img_config c;
-  if (cmd.count("--data")) c.data = data;
+  c.model = model;
+  c.data = given("--data") ? data : p.data;
   c.tokenizer_run = a.tokenizer_run;
-  c.epochs = epochs;
-  if (cmd.count("--batch")) c.batch = batch;
-  if (cmd.count("--lr")) c.lr = lr;
+  c.epochs = given("--epochs") ? epochs : p.epochs;
+  c.batch = given("--batch") ? batch : p.batch;
+  c.lr = given("--lr") ? lr : p.lr;
   c.seed = seed;
   c.caption_dropout = a.caption_dropout;
-  c.n_layer = a.n_layer, c.n_head = a.n_head, c.n_embd = a.n_embd;
+  c.n_layer = given("--n-layer") ? a.n_layer : p.n_layer;
+  c.n_head = given("--n-head") ? a.n_head : p.n_head;
+  c.n_embd = given("--n-embd") ? a.n_embd : p.n_embd;
   return c;
+}
+
+// Refuses a VQ run whose tokens are not the preset's (grid × grid of `codebook` codes), naming both.
+inline void check_preset_tokens(const text2img_config& c, const std::string& vq_model, std::int64_t h, std::int64_t w,
+                                std::int64_t codebook) {
+  const auto p = text2img_preset_of(c.model);
+  if (p.grid == 0) return;
+  check(h == p.grid && w == p.grid && codebook == p.codebook, [&] {
+    return cat("--model ", c.model, " models ", p.grid, "x", p.grid, " token grids of ", p.codebook, " codes (a ",
+               p.vq_preset, " run), but --tokenizer-run '", c.tokenizer_run, "' (", vq_model, ") gives ", h, "x", w,
+               " tokens of ", codebook, " codes on ", c.data, ": train vae train --model ", p.vq_preset,
+               " and give that run, or use --model text2img");
+  });
 }
 
 // The flags of `vae generate`.
@@ -349,6 +393,13 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir) {
   c.pixel_channels = s.c, c.pixel_height = s.h, c.pixel_width = s.w;
 
   const double t0 = seconds_now();
+  {  // one image first: a preset refuses a VQ run of another grid or codebook before the whole data is encoded
+    tensor<float> first;
+    detail::slice_rows(data.train_images, 0, 1, first);
+    std::int64_t h = 0, w = 0;
+    encode_images(vq, first, h, w);
+    check_preset_tokens(c, vq_config.model, h, w, c.image_vocab);
+  }
   auto train_image = encode_images(vq, data.train_images, c.image_height, c.image_width);
   auto test_image = encode_images(vq, data.test_images, c.image_height, c.image_width);
   progress.note(cat("encoded ", data.train_images.dim(0), " training and ", data.test_images.dim(0), " test images to ",
