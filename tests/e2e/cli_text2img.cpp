@@ -90,6 +90,25 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
     CHECK(l["seed"] == 0);
   }
 
+  // An empty prompt is the unconditional caption: guided, it gives exactly the images that --cfg 0 (the unconditional
+  // logits alone) gives for any prompt. An over-long prompt is truncated with a warning and still generates.
+  const auto empty = run.parent_path() / "empty.png", uncond = run.parent_path() / "uncond.png";
+  const std::string fast = "generate --threads 1 --run " + run.string() + " --n 4 --seed 2 ";
+  r = t::run_vae(fast + "--prompt \"\" --cfg 3 --out " + empty.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(!t::has(r.output, "warning"));
+  REQUIRE(t::run_vae(fast + "--prompt \"a large red circle\" --cfg 0 --out " + uncond.string()).status == 0);
+  CHECK(t::file_bytes(empty) == t::file_bytes(uncond));
+  CHECK(t::file_bytes(empty) != t::file_bytes(grid));
+  r = t::run_vae(fast + "--prompt \"a small red circle above a large blue square to the left of a small green triangle "
+                        "below a large white circle\" --out " + (run.parent_path() / "long.png").string());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(t::has(r.output, "more than the text context of"));
+  CHECK(t::has(r.output, "truncated to 'a small red circle"));
+  CHECK(t::fs::exists(run.parent_path() / "long.png"));
+
   // eval: the same test NLL as training's last epoch, and the caption accuracy of --n generated images.
   r = t::run_vae("eval --run " + run.string() + " --n 4");
   INFO(r.output);
