@@ -15,7 +15,9 @@
 # gpt-prior and kv-sample are transformer_prior.py's two halves (its --skip-sample / --skip-train), in a table of their
 # own: training image tokens/s at batch 128; sampling 1024 tokens with the KV cache at batch 1 and 16, each side's KV
 # cache against its own recomputing of the prefix (estimated the same way by both), and vae's peak resident memory of
-# sampling at batch 16.
+# sampling at batch 16. Both sides run these with OMP_WAIT_POLICY=passive (VAE_GPT_WAIT_POLICY=... sets vae's): a
+# sampled token is a few small products, and spinning OpenMP threads on the shared 2 cores made vae's KV-cache sampling
+# 9x slower at batch 1 (128 against 1,192 tokens/s, 2 threads, load average 1-3).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
     --kernel-ab) OPENBLAS=3 ;;
     --models) MODELS="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -115,8 +117,8 @@ for model in $GPT_MODELS; do
       for b in $(gpt_bench_batches "$model"); do
         echo "compare.sh: $model run $r/$REPS: vae_bench ($v) batch $b" >&2
         # shellcheck disable=SC2046
-        OMP_NUM_THREADS="$THREADS" "$(bench_path "$v")" --model "$model" --batch "$b" --threads "$THREADS" \
-          $(gpt_bench_args "$model") | tail -1 >>"$TMP/$model.$v"
+        OMP_WAIT_POLICY="${VAE_GPT_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$THREADS" "$(bench_path "$v")" \
+          --model "$model" --batch "$b" --threads "$THREADS" $(gpt_bench_args "$model") | tail -1 >>"$TMP/$model.$v"
       done
     done
     echo "compare.sh: $model run $r/$REPS: PyTorch transformer_prior.py $(gpt_ref_args "$model")" >&2
