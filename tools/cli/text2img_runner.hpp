@@ -58,7 +58,7 @@ struct text2img_preset {
 };
 
 inline text2img_preset text2img_preset_of(const std::string& model) {
-  if (model == "text2img-shapes") return {"shapes:size=64,n=4000,test=500", 16, 1024, "vqgan-shapes", 8, 32, 3e-4, 4, 4, 128};
+  if (model == "text2img-shapes") return {"shapes:size=64,n=4000,test=500", 16, 1024, "vqgan-shapes", 20, 32, 3e-4, 4, 4, 128};
   if (model == "text2img-seed") return {"shapes:size=128,n=10000,test=1000", 32, 2048, "vqgan-seed", 10, 16, 3e-4, 8, 8, 512};
   check(model == "text2img", [&] { return cat("unknown text2img preset '", model, "': text2img, text2img-shapes or text2img-seed"); });
   return {"fashion-mnist-captions", 0, 0, "", 5, 64, 3e-4, 4, 4, 128};
