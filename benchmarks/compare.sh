@@ -2,6 +2,7 @@
 # compare.sh: vae_bench beside the PyTorch reference scripts (../shared/reference/), alternately A B A B, one table.
 #
 #   benchmarks/compare.sh [--quick] [--eigen | --both | --kernel-ab] [--models "mlp-vae conv-vae vq-vae vqgan"] [--reps N]
+#   benchmarks/compare.sh --models "gpt-prior kv-sample" [--reps N]
 #
 # Builds vae_bench in Release in its own folder (build-bench-openblas: products through OpenBLAS, the library's
 # default when libopenblas-dev is installed; --eigen: build-bench with -DVAE_USE_OPENBLAS=OFF, Eigen's own products;
@@ -11,6 +12,12 @@
 # the same thread count (THREADS, default 2) and prints medians. PyTorch runs with OMP_WAIT_POLICY=passive as the
 # reference README says (its fast setting on this machine). vae_bench runs with the environment it is given.
 # --quick: shorter windows (noisier). The machine may be shared: the table prints `uptime` before and after.
+# gpt-prior and kv-sample are transformer_prior.py's two halves (its --skip-sample / --skip-train), in a table of their
+# own: training image tokens/s at batch 128; sampling 1024 tokens with the KV cache at batch 1 and 16, each side's KV
+# cache against its own recomputing of the prefix (estimated the same way by both), and vae's peak resident memory of
+# sampling at batch 16. Both sides run these with OMP_WAIT_POLICY=passive (VAE_GPT_WAIT_POLICY=... sets vae's): a
+# sampled token is a few small products, and spinning OpenMP threads on the shared 2 cores made vae's KV-cache sampling
+# 9x slower at batch 1 (128 against 1,192 tokens/s, 2 threads, load average 1-3).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +36,7 @@ while [ $# -gt 0 ]; do
     --kernel-ab) OPENBLAS=3 ;;
     --models) MODELS="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -91,7 +98,37 @@ trap 'rm -rf "$TMP"' EXIT
   echo "uptime before: $(uptime)"
 } >"$TMP/head"
 
+# transformer_prior.py's halves, vae_bench's runs of each (a result line per batch size) and the result lines kept.
+gpt_ref_args() { if [ "$1" = gpt-prior ]; then echo "--skip-sample"; else echo "--skip-train"; fi; }
+gpt_bench_batches() { if [ "$1" = gpt-prior ]; then echo "128"; else echo "1 16"; fi; }
+gpt_bench_args() { if [ "$1" = gpt-prior ]; then echo "--reps 6"; else echo "--reps 3"; fi; }
+VAE_MODELS=""
+GPT_MODELS=""
 for model in $MODELS; do
+  case "$model" in
+    gpt-prior|kv-sample) GPT_MODELS="$GPT_MODELS $model" ;;
+    *) VAE_MODELS="$VAE_MODELS $model" ;;
+  esac
+done
+
+for model in $GPT_MODELS; do
+  for ((r = 1; r <= REPS; ++r)); do
+    for v in $VARIANTS; do
+      for b in $(gpt_bench_batches "$model"); do
+        echo "compare.sh: $model run $r/$REPS: vae_bench ($v) batch $b" >&2
+        # shellcheck disable=SC2046
+        OMP_WAIT_POLICY="${VAE_GPT_WAIT_POLICY:-passive}" OMP_NUM_THREADS="$THREADS" "$(bench_path "$v")" \
+          --model "$model" --batch "$b" --threads "$THREADS" $(gpt_bench_args "$model") | tail -1 >>"$TMP/$model.$v"
+      done
+    done
+    echo "compare.sh: $model run $r/$REPS: PyTorch transformer_prior.py $(gpt_ref_args "$model")" >&2
+    # shellcheck disable=SC2046
+    (cd "$REF" && OMP_WAIT_POLICY=passive BENCH_THREADS="$THREADS" /usr/bin/python3 transformer_prior.py \
+       $(gpt_ref_args "$model")) | grep '"event": "result"' >>"$TMP/$model.torch"
+  done
+done
+
+for model in $VAE_MODELS; do
   for ((r = 1; r <= REPS; ++r)); do
     for v in $VARIANTS; do
       echo "compare.sh: $model run $r/$REPS: vae_bench ($v)" >&2
@@ -108,7 +145,50 @@ done
 echo "uptime after: $(uptime)" >>"$TMP/head"
 
 cat "$TMP/head"
-/usr/bin/python3 - "$TMP" "$(peak_gflops)" "$VARIANTS" $MODELS <<'EOF'
+if [ -n "$GPT_MODELS" ]; then
+# shellcheck disable=SC2086
+/usr/bin/python3 - "$TMP" "$VARIANTS" $GPT_MODELS <<'EOF'
+import json, statistics, sys
+tmp, variants, models = sys.argv[1], sys.argv[2].split(), sys.argv[3:]
+def load(path):
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.strip()]
+def at(rows, batch):
+    return [r for r in rows if r.get("batch") == batch]
+med = lambda xs: statistics.median(xs) if xs else float("nan")
+print("GPT prior at transformer_prior.py's sizes (4 layers, d 256, 4 heads): medians over runs")
+print("| measure | vae | torch | vae/torch | runs (vae; torch) |")
+print("|---|---|---|---|---|")
+def row(name, v, t):
+    ratio = med(v) / med(t) if v and t else float("nan")
+    runs = ", ".join(f"{x:,.2f}" for x in v) + "; " + ", ".join(f"{x:,.2f}" for x in t)
+    print(f"| {name} | {med(v):,.1f} | {med(t):,.1f} | {ratio:.2f}x | {runs} |")
+for var in variants:
+    tag = "" if len(variants) == 1 else f" ({var})"
+    if "gpt-prior" in models:
+        v, t = load(f"{tmp}/gpt-prior.{var}"), load(f"{tmp}/gpt-prior.torch")
+        row(f"training image tokens/s, batch 128{tag}", [r["image_tokens_per_s"] for r in v],
+            [r["image_tokens_per_s"] for r in t])
+    if "kv-sample" in models:
+        v, t = load(f"{tmp}/kv-sample.{var}"), load(f"{tmp}/kv-sample.torch")
+        for b in (1, 16):
+            row(f"KV-cache sampling tokens/s, batch {b}{tag}", [r["kv_cache_tokens_per_s"] for r in at(v, b)],
+                [r["kv_cache_tokens_per_s"] for r in at(t, b)])
+        for b in (1, 16):
+            row(f"KV cache / recomputing the prefix (times faster), batch {b}{tag}",
+                [r["speedup_cache"] for r in at(v, b)], [r["speedup_cache"] for r in at(t, b)])
+        for b in (1, 16):
+            row(f"direct uncached run / its estimate, batch {b}{tag}",
+                [r["nocache_direct_vs_est"] for r in at(v, b)], [r["nocache_direct_vs_est"] for r in at(t, b)])
+        peak = [r["peak_rss_mib_after_cached"] for r in at(v, 16)]
+        cache = [r["kv_cache_mib"] for r in at(v, 16)]
+        print(f"| peak resident MiB of sampling 1024 tokens, batch 16{tag} | {med(peak):,.1f} (KV cache {med(cache):,.1f}) "
+              f"| not measured | | {', '.join(f'{x:,.1f}' for x in peak)} |")
+EOF
+fi
+[ -n "$VAE_MODELS" ] || exit 0
+# shellcheck disable=SC2086
+/usr/bin/python3 - "$TMP" "$(peak_gflops)" "$VARIANTS" $VAE_MODELS <<'EOF'
 import json, statistics, sys
 tmp, peak, variants, models = sys.argv[1], float(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
 def load(path):

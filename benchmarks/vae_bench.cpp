@@ -1,4 +1,5 @@
-// vae_bench: training and evaluation throughput of the reference architectures (../shared/reference/), one JSON line.
+// vae_bench: training and evaluation throughput of the reference architectures (../shared/reference/), one JSON line;
+// the GPT prior's training and KV-cache sampling (transformer_prior.py) with --model gpt-prior | kv-sample.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "bench_common.hpp"
+#include "gpt_prior_bench.hpp"
 #include "cli/presets.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/train/adam.hpp"
@@ -93,7 +95,14 @@ int main(int argc, char** argv) {
   CLI::App app{"vae_bench: train/eval throughput of the reference architectures on Fashion-MNIST"};
   vae_bench::options o;
   std::string device = "cpu";
-  app.add_option("--model", o.model, "mlp-vae | conv-vae | vq-vae | vqgan (cpu only; vqgan.py's batch is 64)");
+  app.add_option("--model", o.model,
+                 "mlp-vae | conv-vae | vq-vae | vqgan (cpu only; vqgan.py's batch is 64) | gpt-prior (training tokens/s, "
+                 "batch 128) | kv-sample (1024 tokens with the KV cache against recomputing the prefix; --batch 1 or 16)");
+  int reps = 3;
+  bool cache_only = false;
+  app.add_option("--reps", reps, "gpt-prior: timed windows of 3 steps (default 3); kv-sample: timed samples (default 3)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--cache-only", cache_only, "kv-sample: the KV cache only, not the uncached estimate");
   app.add_option("--seconds", o.seconds, "timed training seconds after the warm-up window (default 20)");
   app.add_option("--threads", o.threads, "OpenMP threads (default 2; cpu)");
   app.add_option("--batch", o.batch, "batch size (default 128)");
@@ -105,6 +114,14 @@ int main(int argc, char** argv) {
   try {
     vae::check(device == "cpu" || device == "cuda",
                [&] { return vae::cat("vae_bench: --device is cpu or cuda, got '", device, "'"); });
+    if (o.model == "gpt-prior" || o.model == "kv-sample") {
+      vae::check(device == "cpu", "vae_bench: gpt-prior and kv-sample run on the cpu only (GPTPrior is host-only)");
+      omp_set_num_threads(o.threads);
+      const auto j = o.model == "gpt-prior" ? vae_bench::gpt::train(o.batch, 3 * reps)
+                                            : vae_bench::gpt::sample(app.count("--batch") ? o.batch : 1, reps, cache_only);
+      std::cout << j.dump() << std::endl;
+      return 0;
+    }
     vae_bench::result r;
     if (device == "cuda") {
 #if defined(VAE_BENCH_WITH_CUDA)

@@ -196,8 +196,8 @@ struct train_args {
 
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
   check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
-  if (a.model == "text2img")
-    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
+  if (vae::cli::is_text2img(a.model))
+    return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.model, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;
@@ -414,7 +414,8 @@ int main(int argc, char** argv) {
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
   train->add_option("--model", ta.model,
-                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | vqgan-shapes | vqgan-f8-2048 | classifier | text2img");
+                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | vqgan-shapes | vqgan-seed | vqgan-f8-2048 | "
+                    "classifier | text2img | text2img-shapes | text2img-seed");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "

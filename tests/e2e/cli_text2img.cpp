@@ -1,4 +1,5 @@
-// End-to-end: vae train --model text2img over a vq-vae run, vae generate (grid, DIR/), vae eval, and the refusals (label slow).
+// End-to-end: vae train --model text2img over a vq-vae run, vae generate (grid, DIR/), vae eval, and the refusals; the
+// text2img-seed preset at its full token size (32x32 of 2048 codes) for a few steps of a small prior (label slow).
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -94,6 +95,25 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
     CHECK(l["seed"] == 0);
   }
 
+  // An empty prompt is the unconditional caption: guided, it gives exactly the images that --cfg 0 (the unconditional
+  // logits alone) gives for any prompt. An over-long prompt is truncated with a warning and still generates.
+  const auto empty = run.parent_path() / "empty.png", uncond = run.parent_path() / "uncond.png";
+  const std::string fast = "generate --threads 1 --run " + run.string() + " --n 4 --seed 2 ";
+  r = t::run_vae(fast + "--prompt \"\" --cfg 3 --out " + empty.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(!t::has(r.output, "warning"));
+  REQUIRE(t::run_vae(fast + "--prompt \"a large red circle\" --cfg 0 --out " + uncond.string()).status == 0);
+  CHECK(t::file_bytes(empty) == t::file_bytes(uncond));
+  CHECK(t::file_bytes(empty) != t::file_bytes(grid));
+  r = t::run_vae(fast + "--prompt \"a small red circle above a large blue square to the left of a small green triangle "
+                        "below a large white circle\" --out " + (run.parent_path() / "long.png").string());
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(t::has(r.output, "more than the text context of"));
+  CHECK(t::has(r.output, "truncated to 'a small red circle"));
+  CHECK(t::fs::exists(run.parent_path() / "long.png"));
+
   // eval: the same test NLL as training's last epoch, and the caption accuracy of --n generated images.
   r = t::run_vae("eval --run " + run.string() + " --n 4");
   INFO(r.output);
@@ -128,11 +148,64 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
     CHECK(r.status != 0);
     CHECK(t::has(r.output, message));
   }
+  // A preset's token grid and codebook: text2img-seed models 32x32 tokens of 2048 codes, this run gives 8x8 of 64.
+  r = t::run_vae("train --model text2img-seed --tokenizer-run " + vq.string() + " --data " + data + " --out " +
+                 t::text2img_scratch("refused").string());
+  INFO(r.output);
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "--model text2img-seed models 32x32 token grids of 2048 codes (a vqgan-seed run)"));
+  CHECK(t::has(r.output, "gives 8x8 tokens of 64 codes"));
   r = t::run_vae("train --resume " + run.string() + " --epochs 2");
   CHECK(r.status != 0);
   CHECK(t::has(r.output, "text2img runs cannot be resumed yet"));
   r = t::run_vae("sample --run " + run.string() + " --out " + grid.string());
   CHECK(r.status != 0);
   CHECK(t::has(r.output, "is a text2img run: use vae generate"));
+  t::fs::remove_all(run.parent_path());
+}
+
+TEST_CASE("text2img-seed on the cpu: 128x128 shapes as 32x32 tokens of 2048 codes, two steps, one image generated") {
+  namespace t = cli_text2img_test;
+  // The VQ tokenizer is a vq-vae of the same grid and codebook (a vqgan-seed step at 128x128 takes seconds by itself).
+  const auto vq = t::text2img_scratch("seed_vq"), run = t::text2img_scratch("seed_t2i");
+  const std::string data = "shapes:size=128,n=4,test=2";
+  auto r = t::run_vae("train --model vq-vae --data " + data + " --codebook-size 2048 --code-dim 16 --epochs 1 --batch 2 --out " +
+                      vq.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = t::run_vae("train --model text2img-seed --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + run.string());
+  INFO(r.output);
+  if (t::has(r.output, "this build has no caption tokenizer")) {
+    CHECK(r.status != 0);
+    return;
+  }
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "to 32x32 token grids (2048 codes)"));
+  CHECK(t::has(r.output, "+ 1024 image tokens"));
+  const auto metrics = t::read_metrics(run);
+  REQUIRE(metrics.size() == 1);
+  CHECK(metrics[0]["step"] == 2);
+  CHECK(std::isfinite(metrics[0]["test_token_nll"].get<double>()));
+  std::ifstream in(run / "config.json");
+  const auto config = nlohmann::json::parse(in);
+  CHECK(config["model"] == "text2img-seed");
+  CHECK(config["image_height"] == 32);
+  CHECK(config["image_vocab"] == 2048);
+  // --threads 1: each sampled token is a small step, which two OpenMP threads on a loaded machine slow down many times
+  const auto out = run.parent_path() / "seed";
+  r = t::run_vae("generate --run " + run.string() + " --prompt \"a large red square\" --n 1 --cfg 1 --threads 1 --out " +
+                 out.string() + "/");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto img = vae::io::read_image((out / "0000.png").string());
+  CHECK(img.width == 128);
+  CHECK(img.height == 128);
+  // and the other preset refuses this run's tokens, naming both
+  r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data + " --out " +
+                 t::text2img_scratch("refused").string());
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "--model text2img-shapes models 16x16 token grids of 1024 codes (a vqgan-shapes run)"));
+  CHECK(t::has(r.output, "gives 32x32 tokens of 2048 codes"));
   t::fs::remove_all(run.parent_path());
 }

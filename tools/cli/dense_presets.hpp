@@ -24,13 +24,14 @@ namespace vae::cli {
 
 inline bool is_vae(const std::string& m) { return m == "mlp-vae" || m == "conv-vae"; }
 inline bool is_vq(const std::string& m) { return m == "vq-vae" || m == "vq-vae-2048"; }
-inline bool is_vqgan(const std::string& m) { return m == "vqgan" || m == "vqgan-shapes" || m == "vqgan-f8-2048"; }
+inline bool is_vqgan(const std::string& m) { return m == "vqgan" || m == "vqgan-shapes" || m == "vqgan-seed" || m == "vqgan-f8-2048";
+}
 inline bool known_model(const std::string& m) {
   return m == "mlp-ae" || m == "conv-ae" || is_vae(m) || is_vq(m) || is_vqgan(m) || m == "classifier";
 }
 inline void check_known_model(const std::string& m) {
   check(known_model(m), [&] {
-    return cat("unknown model '", m, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan, vqgan-shapes, vqgan-f8-2048 or classifier");
+    return cat("unknown model '", m, "': choose mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan, vqgan-shapes, vqgan-seed, vqgan-f8-2048 or classifier");
   });
 }
 inline bool has_res_blocks_option(const std::string& m) { return m == "conv-ae" || m == "conv-vae"; }

@@ -31,6 +31,7 @@
 #include "vae/data/shapes.hpp"
 #include "vae/metrics/caption_accuracy.hpp"
 #include "vae/models/gpt_prior.hpp"
+#include "vae/models/text_to_image.hpp"
 #include "vae/text/tokenizer.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/transformer/sampler.hpp"
@@ -38,7 +39,31 @@
 
 namespace vae::cli {
 
-inline bool is_text2img(const std::string& m) { return m == "text2img"; }
+inline bool is_text2img(const std::string& m) {
+  return m == "text2img" || m == "text2img-shapes" || m == "text2img-seed";
+}
+
+// A text2img preset: the data, the token grid and codebook its VQ run must give (0: any) and the prior's sizes.
+//   text2img         Fashion-MNIST captions over any vq-vae / vqgan run's tokens (vqgan on Fashion-MNIST: 8×8 of 512)
+//   text2img-shapes  64×64 shapes over a vqgan-shapes run: 16×16 tokens of 1024 codes, caption + 256 positions
+//   text2img-seed    128×128 shapes over a vqgan-seed run: 32×32 tokens of 2048 codes (the lecture's full size),
+//                    caption + 1024 positions, a prior of 8 layers, d 512
+struct text2img_preset {
+  std::string data;
+  std::int64_t grid = 0, codebook = 0;  // the VQ run's token grid (grid × grid) and codebook size; 0 = any
+  std::string vq_preset;                // the VQ preset that gives them
+  int epochs = 5;
+  std::int64_t batch = 64;
+  double lr = 3e-4;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+};
+
+inline text2img_preset text2img_preset_of(const std::string& model) {
+  if (model == "text2img-shapes") return {"shapes:size=64,n=4000,test=500", 16, 1024, "vqgan-shapes", 20, 32, 3e-4, 4, 4, 128};
+  if (model == "text2img-seed") return {"shapes:size=128,n=10000,test=1000", 32, 2048, "vqgan-seed", 10, 16, 3e-4, 8, 8, 512};
+  check(model == "text2img", [&] { return cat("unknown text2img preset '", model, "': text2img, text2img-shapes or text2img-seed"); });
+  return {"fashion-mnist-captions", 0, 0, "", 5, 64, 3e-4, 4, 4, 128};
+}
 
 // Whether DIR is a text2img run (its config.json names the model), for the commands that treat those differently.
 inline bool is_text2img_run(const std::filesystem::path& dir) {
@@ -54,8 +79,8 @@ inline bool is_text2img_run(const std::filesystem::path& dir) {
 
 // Everything that defines a text2img run: DIR/config.json. The prior's sizes are the `text2img` preset's unless given.
 struct text2img_config {
-  std::string model = "text2img";
-  std::string data = "shapes";
+  std::string model = "text2img";  // the preset: text2img, text2img-shapes or text2img-seed
+  std::string data = "fashion-mnist-captions";
   std::string tokenizer_run;  // the VQ run whose encoder makes the image tokens and whose decoder draws them
   int epochs = 5;
   std::int64_t batch = 64;
@@ -97,35 +122,55 @@ struct text2img_config {
   void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
 };
 
-// The flags of `vae train --model text2img` beyond the common ones (epochs, batch, lr, seed, data, out).
+// The flags of `vae train --model text2img*` beyond the common ones (epochs, batch, lr, seed, data, out).
 struct text2img_train_args {
   std::string tokenizer_run;
   double caption_dropout = 0.1;
-  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  std::int64_t n_layer = 4, n_head = 4, n_embd = 128;  // the preset's unless given
 };
 
 // Registers the text2img flags on `vae train`.
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
-  train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4)");
-  train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4)");
-  train.add_option("--n-embd", a.n_embd, "text2img: width (default 128)");
+  train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
+  train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4; text2img-seed 8)");
+  train.add_option("--n-embd", a.n_embd, "text2img: width (default 128; text2img-seed 512)");
 }
 
-// The run's config from the flags of `vae train --model text2img` (batch 64 and lr 3e-4 unless given).
-inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_train_args& a, const std::string& data,
-                                            int epochs, std::int64_t batch, double lr, std::uint64_t seed) {
+// The run's config from the flags of `vae train --model text2img*`: the preset's data, epochs, batch, lr and prior
+// sizes where no flag gives them.
+inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_train_args& a, const std::string& model,
+                                            const std::string& data, int epochs, std::int64_t batch, double lr,
+                                            std::uint64_t seed) {
+  const auto p = text2img_preset_of(model);
+  const auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
   text2img_config c;
-  if (cmd.count("--data")) c.data = data;
+  c.model = model;
+  c.data = given("--data") ? data : p.data;
   c.tokenizer_run = a.tokenizer_run;
-  c.epochs = epochs;
-  if (cmd.count("--batch")) c.batch = batch;
-  if (cmd.count("--lr")) c.lr = lr;
+  c.epochs = given("--epochs") ? epochs : p.epochs;
+  c.batch = given("--batch") ? batch : p.batch;
+  c.lr = given("--lr") ? lr : p.lr;
   c.seed = seed;
   c.caption_dropout = a.caption_dropout;
-  c.n_layer = a.n_layer, c.n_head = a.n_head, c.n_embd = a.n_embd;
+  c.n_layer = given("--n-layer") ? a.n_layer : p.n_layer;
+  c.n_head = given("--n-head") ? a.n_head : p.n_head;
+  c.n_embd = given("--n-embd") ? a.n_embd : p.n_embd;
   return c;
+}
+
+// Refuses a VQ run whose tokens are not the preset's (grid × grid of `codebook` codes), naming both.
+inline void check_preset_tokens(const text2img_config& c, const std::string& vq_model, std::int64_t h, std::int64_t w,
+                                std::int64_t codebook) {
+  const auto p = text2img_preset_of(c.model);
+  if (p.grid == 0) return;
+  check(h == p.grid && w == p.grid && codebook == p.codebook, [&] {
+    return cat("--model ", c.model, " models ", p.grid, "x", p.grid, " token grids of ", p.codebook, " codes (a ",
+               p.vq_preset, " run), but --tokenizer-run '", c.tokenizer_run, "' (", vq_model, ") gives ", h, "x", w,
+               " tokens of ", codebook, " codes on ", c.data, ": train vae train --model ", p.vq_preset,
+               " and give that run, or use --model text2img");
+  });
 }
 
 // The flags of `vae generate`.
@@ -155,12 +200,15 @@ inline CLI::App* add_generate_command(CLI::App& app, generate_args& a) {
   return g;
 }
 
-// A trained VQ run (vq-vae, vq-vae-2048, vqgan): its config and its model on the cpu, weights loaded.
+// A trained VQ run (vq-vae, vq-vae-2048, vqgan): its config and its model on the cpu, weights loaded. As a
+// TokenDecoder it draws token grids [N, h, w] as pixels in [0, 1] at the run's image size.
 struct vq_tokenizer {
   run_config config;
   image_shape shape;
   std::unique_ptr<runner> model;
   std::int64_t codebook = 0;
+
+  void decode_tokens(const tensor<std::int32_t>& tokens, tensor<float>& images) { model->decode_tokens(tokens, images); }
 };
 
 // The codebook size of VQ run config `c` (FSQ: its implicit 8·5·5·5 codes).
@@ -245,22 +293,6 @@ inline tensor<std::int32_t> encode_images(vq_tokenizer& vq, const tensor<float>&
   return all;
 }
 
-// The captions as rows of `length` caption tokens; an empty caption is the unconditional row (all <pad>).
-inline tensor<std::int32_t> encode_captions(const text::caption_tokenizer& tok, const std::vector<std::string>& captions,
-                                            std::int64_t length, const text::warning_sink& warn = text::warn_to_stderr) {
-  tensor<std::int32_t> t({static_cast<std::int64_t>(captions.size()), length});
-  for (std::size_t i = 0; i < captions.size(); ++i) {
-    std::int32_t* row = t.data() + static_cast<std::int64_t>(i) * length;
-    if (captions[i].find_first_not_of(" \t\r\n") == std::string::npos) {
-      std::fill(row, row + length, text::caption_tokenizer::pad_id);
-      continue;
-    }
-    const auto e = tok.encode(captions[i], length, warn);
-    std::copy(e.ids.begin(), e.ids.end(), row);
-  }
-  return t;
-}
-
 inline void gather_rows(const tensor<std::int32_t>& src, const std::vector<std::int64_t>& idx, tensor<std::int32_t>& dst) {
   const std::int64_t w = src.dim(1);
   dst.resize({static_cast<std::int64_t>(idx.size()), w});
@@ -299,12 +331,10 @@ inline double token_nll(GPTPrior<float>& prior, const tensor<std::int32_t>& text
   return sum / static_cast<double>(n);
 }
 
-// A trained text2img run: its config, tokenizer, prior and VQ run.
+// A trained text2img run: its config and the model (tokenizer, prior, the VQ run as its decoder).
 struct text2img_run {
   text2img_config config;
-  std::optional<text::caption_tokenizer> tokenizer;
-  std::unique_ptr<GPTPrior<float>> prior;
-  vq_tokenizer vq;
+  TextToImage<vq_tokenizer> model;
 };
 
 inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
@@ -312,14 +342,12 @@ inline text2img_run open_text2img_run(const std::filesystem::path& dir) {
     return cat("'", dir.string(), "' is not a text2img run: it needs config.json (model text2img) and model.safetensors ",
                "(written by vae train --model text2img --out DIR)");
   });
-  text2img_run r;
-  r.config = text2img_config::load(dir / "config.json");
-  r.tokenizer = text::caption_tokenizer::load(dir / text::tokenizer_file);
-  r.prior = std::make_unique<GPTPrior<float>>(prior_options(r.config), r.config.seed);
-  r.prior->load(dir / "model.safetensors");
-  const image_shape s{r.config.pixel_channels, r.config.pixel_height, r.config.pixel_width};
-  r.vq = open_vq_tokenizer(r.config.tokenizer_run, s);
-  return r;
+  auto config = text2img_config::load(dir / "config.json");
+  const image_shape s{config.pixel_channels, config.pixel_height, config.pixel_width};
+  auto model = TextToImage<vq_tokenizer>::load(dir, [&](const std::filesystem::path& vq) {
+    return open_vq_tokenizer(vq, s);
+  });
+  return {std::move(config), std::move(model)};
 }
 
 // "sampling 40/64 positions, 1234 tokens/s" on standard error while the sampler runs (redrawn on a terminal; else
@@ -339,14 +367,10 @@ inline std::function<void(std::int64_t, std::int64_t)> sampling_progress(std::in
   };
 }
 
-// Images [n, C, H, W] for caption rows `text` [n, Lt]: sampled tokens decoded by the VQ run.
-inline tensor<float> generate_images(text2img_run& r, const tensor<std::int32_t>& text, sampling_options s) {
-  s.progress = sampling_progress(text.dim(0));
-  auto tokens = sample_image_tokens(*r.prior, text, s);
-  tokens.reshape({tokens.dim(0), r.config.image_height, r.config.image_width});
-  tensor<float> out;
-  r.vq.model->decode_tokens(tokens, out);
-  return out;
+// Images [n, C, H, W] of `prompts` with a progress line.
+inline tensor<float> generate_images(text2img_run& r, const std::vector<std::string>& prompts, sampling_options s) {
+  s.progress = sampling_progress(static_cast<std::int64_t>(prompts.size()));
+  return r.model.generate(prompts, s, s.seed);
 }
 
 }  // namespace text2img_detail
@@ -374,6 +398,13 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
   c.pixel_channels = s.c, c.pixel_height = s.h, c.pixel_width = s.w;
 
   const double t0 = seconds_now();
+  {  // one image first: a preset refuses a VQ run of another grid or codebook before the whole data is encoded
+    tensor<float> first;
+    detail::slice_rows(data.train_images, 0, 1, first);
+    std::int64_t h = 0, w = 0;
+    encode_images(vq, first, h, w);
+    check_preset_tokens(c, vq_config.model, h, w, c.image_vocab);
+  }
   auto train_image = encode_images(vq, data.train_images, c.image_height, c.image_width);
   auto test_image = encode_images(vq, data.test_images, c.image_height, c.image_width);
   progress.note(cat("encoded ", data.train_images.dim(0), " training and ", data.test_images.dim(0), " test images to ",
@@ -386,10 +417,10 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
     longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(tok.pieces(cap).size()));
   c.text_length = longest + 2;  // <bos> ... <eos>
   c.text_vocab = tok.vocab_size();
-  auto train_text = encode_captions(tok, data.train_captions, c.text_length);
+  auto train_text = encode_prompts(tok, data.train_captions, c.text_length);
   // Test captions longer than the training ones are truncated, unseen words become <unk>: one line says how many.
   std::int64_t truncated = 0, unknown = 0;
-  auto test_text = encode_captions(tok, data.test_captions, c.text_length, [&](const std::string& m) {
+  auto test_text = encode_prompts(tok, data.test_captions, c.text_length, [&](const std::string& m) {
     truncated += m.find("text context") != std::string::npos;
     unknown += m.find("<unk>") != std::string::npos;
   });
@@ -518,8 +549,7 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   s.cfg_scale = a.cfg;
   s.seed = a.seed;
   check_sampling_options(s, r.config.image_vocab);
-  const auto text = encode_captions(*r.tokenizer, per_image, r.config.text_length);
-  const auto images = generate_images(r, text, s);
+  const auto images = generate_images(r, per_image, s);
   const bool to_dir = a.out.back() == '/' || std::filesystem::is_directory(a.out);
   if (!to_dir) {
     io::write_png_grid(a.out, images, 8);
@@ -550,12 +580,12 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
   using namespace text2img_detail;
   check(n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", n); });
   auto r = open_text2img_run(dir);
-  auto data = load_captioned_data(r.config.data, r.vq.config, r.config.seed);
+  auto data = load_captioned_data(r.config.data, r.model.decoder().config, r.config.seed);
   std::int64_t h = 0, w = 0;
-  const auto test_image = encode_images(r.vq, data.test_images, h, w);
-  const auto test_text = encode_captions(*r.tokenizer, data.test_captions, r.config.text_length,
-                                         [](const std::string&) {});
-  const double nll = token_nll(*r.prior, test_text, test_image);
+  const auto test_image = encode_images(r.model.decoder(), data.test_images, h, w);
+  const auto test_text = encode_prompts(r.model.tokenizer(), data.test_captions, r.config.text_length,
+                                        [](const std::string&) {});
+  const double nll = token_nll(r.model.prior(), test_text, test_image);
   nlohmann::json j = {{"run", dir.string()},
                       {"model", "text2img"},
                       {"test_token_nll", nll},
@@ -570,7 +600,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
     s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
     s.top_p = 0.95;
     s.seed = r.config.seed;
-    const auto images = generate_images(r, encode_captions(*r.tokenizer, prompts, r.config.text_length), s);
+    const auto images = generate_images(r, prompts, s);
     metrics::caption_accuracy acc;
     for (std::int64_t i = 0; i < m; ++i)
       acc.add(metrics::score_caption(data::parse_caption(prompts[static_cast<std::size_t>(i)]),

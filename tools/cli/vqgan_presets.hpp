@@ -1,6 +1,7 @@
 // vqgan_presets: the CLI's VQGANs with the CLI's quantizers and GAN losses: vqgan (shared/reference/vqgan.py: taming's
 // Encoder/Decoder at ch 32, ch_mult (1, 2, 2), one res block, attention at 8×8, z 64, a PatchGAN of ndf 32 and 2
-// layers), vqgan-shapes (64×64 RGB captioned shapes, f = 4, K 1024) and vqgan-f8-2048 (256×256 RGB, f = 8, K 2048).
+// layers), vqgan-shapes (64×64 RGB captioned shapes, f = 4, K 1024), vqgan-seed (128×128 RGB shapes, f = 4: the
+// lecture's 32×32 tokens of 2048 codes) and vqgan-f8-2048 (256×256 RGB, f = 8, K 2048).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -25,7 +26,8 @@ namespace vae::cli {
 
 // The defaults each vqgan preset gives the flags a user left out (`given(flag)`: the flag was on the command line).
 // vqgan: vqgan.py's lr and batch. vqgan-shapes: its own data and a run sized for ≤ 30 minutes on 2 cores (see
-// docs/vqgan-training.md). vqgan-f8-2048: the user's images, each file centre-cropped and resized to 256×256 RGB.
+// docs/vqgan-training.md). vqgan-seed: 128×128 shapes, vqgan-shapes' layout with 2048 codes, the tokenizer of
+// text2img-seed. vqgan-f8-2048: the user's images, each file centre-cropped and resized to 256×256 RGB.
 inline void apply_vqgan_defaults(run_config& c, const std::function<bool(const char*)>& given) {
   if (!given("--lr")) c.lr = 2e-4;
   const bool batch_given = given("--batch") || given("--global-batch");
@@ -38,6 +40,13 @@ inline void apply_vqgan_defaults(run_config& c, const std::function<bool(const c
     if (!given("--epochs")) c.epochs = 2;
     if (!given("--disc-start")) c.disc_start = 48;  // the first step of epoch 2
     if (!batch_given) c.batch = 16;
+  } else if (c.model == "vqgan-seed") {
+    if (!given("--data")) c.data = "shapes:size=128,n=2000,test=200";
+    if (!given("--channels")) c.channels = 3;
+    if (!given("--codebook-size")) c.codebook_size = 2048;
+    if (!given("--epochs")) c.epochs = 2;
+    if (!given("--disc-start")) c.disc_start = 250;  // the first step of epoch 2
+    if (!batch_given) c.batch = 8;
   } else if (c.model == "vqgan-f8-2048") {
     check(given("--data"), "--model vqgan-f8-2048 trains on your own images: give --data folder:DIR (or npy:FILE.npy)");
     if (!given("--image-size")) c.image_size = 256;
@@ -70,7 +79,7 @@ struct vqgan_preset {
     encoder.attn_resolutions = decoder.attn_resolutions = {8};
     disc.ndf = 32;
     disc.n_layers = 2;
-    if (c.model == "vqgan-shapes") {  // attention on the 16×16 token grid, taming's 3-layer PatchGAN
+    if (c.model == "vqgan-shapes" || c.model == "vqgan-seed") {  // attention on the token grid, taming's 3-layer PatchGAN
       encoder.attn_resolutions = decoder.attn_resolutions = {side / 4};
       disc.n_layers = 3;
     } else if (c.model == "vqgan-f8-2048") {  // taming's f = 8 layout (4 levels, 2 res blocks, attention at the tokens)

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/dist/gradient_sync.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/io/safetensors.hpp"
 #include "vae/layers/embedding.hpp"
 #include "vae/layers/layer_norm.hpp"
 #include "vae/layers/linear.hpp"
@@ -384,5 +386,38 @@ class GPTPrior {
   tensor<T, B> x_, last_, dlogits_, part_, dpart_;
   token_tensor text_work_, targets_;
 };
+
+// The options a file written by GPTPrior::save records in its metadata, so that a saved prior can be rebuilt
+// without its training configuration: GPTPrior<T> model(load_gpt_prior_options(file)); model.load(file).
+inline gpt_prior_options load_gpt_prior_options(const std::filesystem::path& path) {
+  const auto file = io::safetensors_file::load(path);
+  const auto it = file.metadata.find("options");
+  check(it != file.metadata.end() && file.metadata.count("model") && file.metadata.at("model") == "gpt_prior", [&] {
+    return cat("'", path.string(), "' was not written by GPTPrior::save (its metadata has no model=gpt_prior options)");
+  });
+  gpt_prior_options o;
+  const std::map<std::string, std::int64_t*> sizes = {
+      {"text_vocab", &o.text_vocab}, {"text_length", &o.text_length}, {"image_vocab", &o.image_vocab},
+      {"image_height", &o.image_height}, {"image_width", &o.image_width}, {"n_layer", &o.n_layer},
+      {"n_head", &o.n_head}, {"n_embd", &o.n_embd}};
+  std::istringstream in(it->second);
+  std::int64_t found = 0;
+  for (std::string item; in >> item;) {
+    const auto eq = item.find('=');
+    const std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    try {
+      if (const auto s = sizes.find(key); s != sizes.end()) *s->second = std::stoll(value), ++found;
+      else if (key == "text_loss_weight") o.text_loss_weight = std::stod(value);
+      else if (key == "caption_dropout") o.caption_dropout = std::stod(value);
+      else if (key == "empty_text_token") o.empty_text_token = static_cast<std::int32_t>(std::stol(value));
+    } catch (const std::exception&) {
+      vae::detail::throw_error(cat("'", path.string(), "': GPTPrior option '", item, "' is not a number"));
+    }
+  }
+  check(found == static_cast<std::int64_t>(sizes.size()), [&] {
+    return cat("'", path.string(), "': the GPTPrior options '", it->second, "' lack some of the sizes");
+  });
+  return o;
+}
 
 }  // namespace vae
