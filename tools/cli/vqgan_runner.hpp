@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/distributed.hpp"
 #include "cli/runner.hpp"
 #include "vae/dist/gradient_reducer.hpp"
 #include "vae/models/vqgan.hpp"
@@ -119,7 +120,8 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
     if constexpr (detail::on_host<B>) {
       vae::set_communicator(model_.discriminator(), comm);  // SyncBatchNorm
       dist::gradient_reducer_options o;
-      o.bucket_elements = std::size_t{1} << 18;
+      o.bucket_elements = distributed::bucket_elements();
+      o.overlap = distributed::overlap(*comm);
       ae_reducer_ = std::make_unique<dist::gradient_reducer>(*comm, base::store_, o);
       d_reducer_ = std::make_unique<dist::gradient_reducer>(*comm, d_store_, o);
       model_.set_data_parallel(ae_reducer_.get(), d_reducer_.get(), comm);

@@ -60,6 +60,9 @@ class collective {
   // Whether collectives may be called from a second thread (one at a time, never two at once): what lets the
   // gradient reducer run its allreduces beside the backward pass.
   virtual bool allows_background_thread() const { return false; }
+  // Whether the ranks run on more than one host. Between processes of one host an allreduce is memory copies by the
+  // cores themselves; between hosts the network moves the bytes while the cores compute.
+  virtual bool spans_hosts() const { return false; }
 };
 
 // One process: every collective is the identity (the sum over one rank, the broadcast from oneself).

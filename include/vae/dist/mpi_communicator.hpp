@@ -62,6 +62,16 @@ class mpi_communicator final : public collective {
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);  // errors come back as codes, thrown as vae::error
     MPI_Comm_rank(comm_, &rank_);
     MPI_Comm_size(comm_, &size_);
+    MPI_Comm node;
+    if (MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node) == MPI_SUCCESS) {
+      int on_node = 0;
+      MPI_Comm_size(node, &on_node);
+      MPI_Comm_free(&node);
+      // Every rank computes the same answer only if all hosts hold as many ranks; take the world's maximum.
+      int spans = on_node < size_ ? 1 : 0;
+      MPI_Allreduce(MPI_IN_PLACE, &spans, 1, MPI_INT, MPI_MAX, comm_);
+      spans_hosts_ = spans != 0;
+    }
   }
   mpi_communicator(const mpi_communicator&) = delete;
   mpi_communicator& operator=(const mpi_communicator&) = delete;
@@ -98,6 +108,7 @@ class mpi_communicator final : public collective {
   // MPI_THREAD_SERIALIZED or more: every collective here holds a lock for its whole call, so two threads never call
   // MPI at once.
   bool allows_background_thread() const override { return serialized_; }
+  bool spans_hosts() const override { return spans_hosts_; }
 
   // Ends every process of the job (MPI_Abort): the way out after an error on one rank or a timed-out collective.
   [[noreturn]] void abort(int code) const {
@@ -174,7 +185,7 @@ class mpi_communicator final : public collective {
   MPI_Comm comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1;
   double timeout_;
-  bool owns_ = false, failed_ = false, serialized_ = false;
+  bool owns_ = false, failed_ = false, serialized_ = false, spans_hosts_ = false;
   std::thread::id owner_ = std::this_thread::get_id();
   std::mutex calls_;
 };
