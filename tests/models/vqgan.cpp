@@ -132,24 +132,7 @@ TEST_CASE("VQGAN: three training steps match PyTorch (terms, λ and its gradient
 }
 
 namespace vqgan_test {
-// Adam that records the gradients it was given (the Optimizer concept, forwarded).
-struct spy_adam {
-  Adam<float> inner{{.lr = 1e-2, .beta1 = 0.5, .beta2 = 0.9}};
-  std::vector<float> seen;
-  void step(parameter_store<float>& s) {
-    seen.assign(s.grads(), s.grads() + s.trainable_size());
-    inner.step(s);
-  }
-  void prepare(const parameter_store<float>& s) { inner.prepare(s); }
-  void set_lr(double lr) { inner.set_lr(lr); }
-  double lr() const { return inner.lr(); }
-  std::int64_t step_count() const { return inner.step_count(); }
-  void set_step_count(std::int64_t n) { inner.set_step_count(n); }
-  template <class V>
-  void visit_state(V&& v) {
-    inner.visit_state(v);
-  }
-};
+using spy_adam = spy_optimizer<Adam<float>>;
 }  // namespace vqgan_test
 
 TEST_CASE("VQGAN: the discriminator takes no gradient from the AE step, the AE none from the D step") {
@@ -157,7 +140,8 @@ TEST_CASE("VQGAN: the discriminator takes no gradient from the AE step, the AE n
   vqgan_options o;
   o.disc_start = disc_start_schedule::at_step(1);
   rig<> r(o, vqgan_test::make_disc());
-  vqgan_test::spy_adam ae_opt, d_opt;
+  const adam_options taming{.lr = 1e-2, .beta1 = 0.5, .beta2 = 0.9};
+  vqgan_test::spy_adam ae_opt{Adam<float>(taming), {}}, d_opt{Adam<float>(taming), {}};
   const auto x = vqgan_test::blobs(4);
   // Step 0 (disc_factor 0): the AE step ran D's backward to reach x̂ (its gradient norm at the decoder is not zero),
   // yet the D optimizer sees only zeros; the AE optimizer sees the AE gradients (not zero).

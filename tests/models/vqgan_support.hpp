@@ -3,6 +3,7 @@
 // tests/dist/mpi/vqgan.cpp.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "vae/layers/activations.hpp"
 #include "vae/layers/batch_norm2d.hpp"
@@ -57,5 +58,25 @@ inline tensor<float> blobs(std::int64_t n) {
       for (std::int64_t c = 0; c < 3; ++c) x[((i * 8) + (i % 5) + y) * 8 + (i * 3) % 5 + c] = 1.0f;
   return x;
 }
+
+// An optimizer that records the gradients it stepped with (the Optimizer concept, forwarded to `inner`).
+template <class Inner>
+struct spy_optimizer {
+  Inner inner;
+  std::vector<float> seen;
+  void step(parameter_store<float>& s) {
+    seen.assign(s.grads(), s.grads() + s.trainable_size());
+    inner.step(s);
+  }
+  void prepare(const parameter_store<float>& s) { inner.prepare(s); }
+  void set_lr(double lr) { inner.set_lr(lr); }
+  double lr() const { return inner.lr(); }
+  std::int64_t step_count() const { return inner.step_count(); }
+  void set_step_count(std::int64_t n) { inner.set_step_count(n); }
+  template <class V>
+  void visit_state(V&& v) {
+    inner.visit_state(v);
+  }
+};
 
 }  // namespace vqgan_test

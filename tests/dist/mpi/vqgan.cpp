@@ -22,24 +22,8 @@ dist::mpi_communicator& world() {
   return c;
 }
 
-// SGD that keeps the gradients it stepped with (the Optimizer concept, forwarded).
-struct spy_sgd {
-  SGD<float> inner{{.lr = 0.05}};
-  std::vector<float> seen;
-  void step(parameter_store<float>& s) {
-    seen.assign(s.grads(), s.grads() + s.trainable_size());
-    inner.step(s);
-  }
-  void prepare(const parameter_store<float>& s) { inner.prepare(s); }
-  void set_lr(double lr) { inner.set_lr(lr); }
-  double lr() const { return inner.lr(); }
-  std::int64_t step_count() const { return inner.step_count(); }
-  void set_step_count(std::int64_t n) { inner.set_step_count(n); }
-  template <class V>
-  void visit_state(V&& v) {
-    inner.visit_state(v);
-  }
-};
+// SGD that keeps the gradients it stepped with.
+vqgan_test::spy_optimizer<SGD<float>> spy_sgd() { return {SGD<float>({.lr = 0.05}), {}}; }
 
 // Rows [begin, end) of an [N, C, H, W] batch.
 tensor<float> rows(const tensor<float>& x, std::int64_t begin, std::int64_t end) {
@@ -76,7 +60,7 @@ TEST_CASE("VQGAN, 2 ranks on halves of each batch: the gradients, λ, losses and
   dist::gradient_reducer ae(comm, mine.ae, ro), d(comm, mine.d, ro);
   vae::set_communicator(mine.m.discriminator(), &comm);
   mine.m.set_data_parallel(&ae, &d, &comm);
-  spy_sgd one_ae, one_d, my_ae, my_d;
+  auto one_ae = spy_sgd(), one_d = spy_sgd(), my_ae = spy_sgd(), my_d = spy_sgd();
   const auto x = vqgan_test::blobs(8);
   const auto share = rows(x, 4 * comm.rank(), 4 * comm.rank() + 4);
   for (std::int64_t i = 0; i < 4; ++i) {
@@ -108,11 +92,11 @@ TEST_CASE("VQGAN, 2 ranks on halves of each batch: the gradients, λ, losses and
   // Control: the same steps without the data-parallel wiring (each rank alone on its half) are another optimisation,
   // which these bounds tell apart.
   rig_t alone(o, vqgan_test::make_disc());
-  spy_sgd alone_ae, alone_d;
+  auto alone_ae = spy_sgd(), alone_d = spy_sgd();
   alone.m.train_step(share, 0, alone.ae, alone_ae, alone.d, alone_d);
   alone.m.train_step(share, 1, alone.ae, alone_ae, alone.d, alone_d);
   rig_t one2(o, vqgan_test::make_disc());
-  spy_sgd one2_ae, one2_d;
+  auto one2_ae = spy_sgd(), one2_d = spy_sgd();
   one2.m.train_step(x, 0, one2.ae, one2_ae, one2.d, one2_d);
   one2.m.train_step(x, 1, one2.ae, one2_ae, one2.d, one2_d);
   CHECK(relative_gap(alone_d.seen, one2_d.seen) > 1e-3);  // 100 times the bound above, at least
