@@ -74,8 +74,8 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 if [ -x /usr/local/cuda/bin/nvcc ] && ! command -v nvcc >/dev/null; then export PATH=/usr/local/cuda/bin:$PATH; fi
 
 echo "== Release build ($build_dir/)"
-# The test programs at -O1 (VAE_TEST_OPTIMIZATION): they run for seconds, and -O3 doubled their compile time;
-# the tool the end-to-end tests drive, the examples and benchmarks stay at -O3.
+# The test programs, the examples (run with --tiny) and the benchmarks (only compiled here) at -O1
+# (VAE_TEST_OPTIMIZATION): -O3 doubled their compile time; the tool the end-to-end tests drive stays at -O3.
 build "$build_dir" -DCMAKE_BUILD_TYPE=Release -DVAE_NATIVE=ON -DVAE_TEST_OPTIMIZATION=1
 phase_done "Release build"
 if [ "$cuda" -eq 1 ]; then
