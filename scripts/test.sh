@@ -104,10 +104,11 @@ if [ "$quick" -eq 0 ]; then
   build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O0 -g1 -Wno-uninitialized" \
     -DVAE_SANITIZE=ON -DVAE_NATIVE=ON -DVAE_BUILD_TOOLS=OFF -DVAE_BUILD_BENCHMARKS=OFF -DVAE_WITH_CUDA=OFF
   phase_done "ASan+UBSan build"
-  # The end-to-end tests (label "slow") are skipped under sanitizers to stay within the time budget;
-  # they run in the Release pass above.
+  # The end-to-end tests (label "slow") are skipped under sanitizers to stay within the time budget; so are the
+  # compile-failure tests (failtest) and the CMake package test (consumer), which run no vae code a sanitizer could
+  # watch. All of them run in the Release pass above.
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    run_ctest "sanitizers" --test-dir "$asan_dir" -j"$jobs" -LE 'slow|cuda'
+    run_ctest "sanitizers" --test-dir "$asan_dir" -j"$jobs" -LE 'slow|cuda|failtest|consumer'
   phase_done "ASan+UBSan tests"
 
   # Every parser of outside bytes under libFuzzer (ASan + UBSan) from its seed corpus for a fixed number of inputs
