@@ -22,6 +22,7 @@
 #include "vae/core/tensor.hpp"
 #include "vae/dist/communicator.hpp"
 #include "vae/dist/gradient_sync.hpp"
+#include "vae/quantizers/quantizer.hpp"
 #include "vae/train/adam.hpp"
 #include "vae/train/checkpoint.hpp"
 #include "vae/train/grad_clip.hpp"
@@ -228,6 +229,30 @@ void set_quantizer_communicator(Q& q, dist::collective* comm) {
 template <class Model>
 void set_gradient_sync(Model& m, dist::gradient_sync<float>* sync) {
   if constexpr (on_host<typename Model::backend> && requires { m.set_gradient_sync(sync); }) m.set_gradient_sync(sync);
+}
+
+// A VQ model's codebook statistics as the metrics name them, under `prefix` ("train_" or "").
+inline nlohmann::json codebook_json(const codebook_stats& s, const std::string& prefix) {
+  return {{prefix + "perplexity", s.perplexity()},
+          {prefix + "codebook_usage", s.fraction_used()},
+          {prefix + "codes_used", s.codes_used()},
+          {prefix + "codebook_size", s.codebook_size()},
+          {prefix + "dead_code_restarts", s.restarts()}};
+}
+
+// Whether decoding the tokens of the first n test images reproduces their reconstructions bit for bit (vae eval's
+// token_roundtrip_exact), through the runner's own reconstruct / encode_tokens / decode_tokens.
+inline bool tokens_reproduce_reconstructions(runner& r, const tensor<float>& test, std::int64_t n, std::int64_t batch) {
+  tensor<std::int32_t> tokens;
+  tensor<float> x, decoded, rec;
+  for (std::int64_t b = 0; b < n; b += batch) {
+    slice_rows(test, b, std::min(n, b + batch), x);
+    r.reconstruct(x, rec);
+    r.encode_tokens(x, tokens);
+    r.decode_tokens(tokens, decoded);
+    if (decoded.shape() != rec.shape() || !std::equal(rec.begin(), rec.end(), decoded.begin())) return false;
+  }
+  return true;
 }
 
 }  // namespace detail
@@ -440,7 +465,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
   }
   void set_communicator(dist::collective* comm) override { detail::set_quantizer_communicator(model_.quantizer(), comm); }
   void reset_epoch_stats() override { model_.stats().reset(); }
-  nlohmann::json epoch_stats() override { return stats_json("train_"); }
+  nlohmann::json epoch_stats() override { return detail::codebook_json(model_.stats(), "train_"); }
   nlohmann::json evaluate(const tensor<float>& test, generator&, const eval_request& req) override {
     const std::int64_t n = req.limit > 0 ? std::min(req.limit, test.dim(0)) : test.dim(0);
     model_.stats().reset();
@@ -450,8 +475,8 @@ class vq_runner final : public runner_on<typename Model::backend> {
       reconstruct(x_, out_);
       se += detail::squared_error(out_, x_);
     }
-    nlohmann::json j = stats_json("");
-    if (req.check_tokens) j["token_roundtrip_exact"] = tokens_reproduce_reconstructions(test, n, req.batch);
+    nlohmann::json j = detail::codebook_json(model_.stats(), "");
+    if (req.check_tokens) j["token_roundtrip_exact"] = detail::tokens_reproduce_reconstructions(*this, test, n, req.batch);
     const double mse = se / static_cast<double>(n * shape_.pixels());
     j["test_mse"] = mse;
     j["test_loss"] = mse;
@@ -488,26 +513,6 @@ class vq_runner final : public runner_on<typename Model::backend> {
   }
 
  private:
-  bool tokens_reproduce_reconstructions(const tensor<float>& test, std::int64_t n, std::int64_t batch) {
-    tensor<std::int32_t> tokens;
-    tensor<float> decoded;
-    for (std::int64_t b = 0; b < n; b += batch) {
-      detail::slice_rows(test, b, std::min(n, b + batch), x_);
-      reconstruct(x_, out_);
-      encode_tokens(x_, tokens);
-      decode_tokens(tokens, decoded);
-      if (decoded.shape() != out_.shape() || !std::equal(out_.begin(), out_.end(), decoded.begin())) return false;
-    }
-    return true;
-  }
-  nlohmann::json stats_json(const std::string& prefix) {
-    const auto& s = model_.stats();
-    return {{prefix + "perplexity", s.perplexity()},
-            {prefix + "codebook_usage", s.fraction_used()},
-            {prefix + "codes_used", s.codes_used()},
-            {prefix + "codebook_size", s.codebook_size()},
-            {prefix + "dead_code_restarts", s.restarts()}};
-  }
   Model model_;
   image_shape shape_;
   tensor<float> x_, out_;

@@ -142,7 +142,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
   }
   // Means over the epoch's steps of every logged term, the last step's disc_factor, and the codebook's usage.
   nlohmann::json epoch_stats() override {
-    nlohmann::json j = codebook_json("train_");
+    nlohmann::json j = detail::codebook_json(model_.stats(), "train_");
     if (comm_ != nullptr && comm_->size() > 1) {  // each rank's means over its shares → the global batch's
       std::vector<double> v;
       for (const auto& [k, x] : sums_) v.push_back(x);
@@ -177,7 +177,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
             if (y >= top && y < top + shape_.h && xx >= left && xx < left + shape_.w) se_crop += d * d;
           }
     }
-    nlohmann::json j = codebook_json("");
+    nlohmann::json j = detail::codebook_json(model_.stats(), "");
     const double padded_pixels = static_cast<double>(n * shape_.c * side_ * side_);
     const double mse01 = se / padded_pixels / 4;  // [−1, 1] → [0, 1] units
     j["test_mse01_per_pixel"] = mse01;
@@ -185,7 +185,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
     j["test_l1_pm1_per_pixel"] = ae / padded_pixels;
     j["test_mse"] = mse01;
     j["test_loss"] = mse01;
-    if (req.check_tokens) j["token_roundtrip_exact"] = tokens_reproduce_reconstructions(test, n, req.batch);
+    if (req.check_tokens) j["token_roundtrip_exact"] = detail::tokens_reproduce_reconstructions(*this, test, n, req.batch);
     j["n"] = n;
     model_.stats().reset();
     return j;
@@ -253,26 +253,6 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
       model_.reconstruct(detail::to_model(x, xd_), yd_);
       detail::to_host(yd_, out);
     }
-  }
-  bool tokens_reproduce_reconstructions(const tensor<float>& test, std::int64_t n, std::int64_t batch) {
-    tensor<std::int32_t> tokens;
-    tensor<float> decoded, rec;
-    for (std::int64_t b = 0; b < n; b += batch) {
-      detail::slice_rows(test, b, std::min(n, b + batch), x_);
-      reconstruct(x_, rec);
-      encode_tokens(x_, tokens);
-      decode_tokens(tokens, decoded);
-      if (decoded.shape() != rec.shape() || !std::equal(rec.begin(), rec.end(), decoded.begin())) return false;
-    }
-    return true;
-  }
-  nlohmann::json codebook_json(const std::string& prefix) {
-    const auto& s = model_.stats();
-    return {{prefix + "perplexity", s.perplexity()},
-            {prefix + "codebook_usage", s.fraction_used()},
-            {prefix + "codes_used", s.codes_used()},
-            {prefix + "codebook_size", s.codebook_size()},
-            {prefix + "dead_code_restarts", s.restarts()}};
   }
   Adam<float, B>& d_optimizer() {
     check(d_opt_ != nullptr, "vqgan_runner: set_optimizer must be called before the optimizers are used");
