@@ -135,6 +135,10 @@ expect_error "world larger than the batches" "larger than the data set's batches
   "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "$DATA" --model mlp-vae --limit 16 --global-batch 32 --epochs 1 --out "$T/s"
 expect_error "global batch not divisible" "does not split into 2 equal per-rank batches" \
   "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "$DATA" --model mlp-vae --limit 64 --global-batch 33 --epochs 1 --out "$T/s"
+expect_error "VAE_DIST_OVERLAP=2" "VAE_DIST_OVERLAP must be 0 or 1, got '2'" \
+  env VAE_DIST_OVERLAP=2 "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "$DATA" --model mlp-vae --limit 64 --global-batch 32 --epochs 1 --out "$T/s"
+expect_error "VAE_DIST_BUCKET_ELEMENTS=0" "VAE_DIST_BUCKET_ELEMENTS must be a positive number of floats, got '0'" \
+  env VAE_DIST_BUCKET_ELEMENTS=0 "$MPIEXEC" -n 2 "${MPIFLAGS[@]}" "$VAE" train --data "$DATA" --model mlp-vae --limit 64 --global-batch 32 --epochs 1 --out "$T/s"
 
 # (4) a rank that stops responding (SIGSTOP: the launcher does not notice) and a rank killed (SIGKILL) mid-run.
 for sig in STOP KILL; do
