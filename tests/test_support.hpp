@@ -40,10 +40,6 @@ struct twin_layers {
   }
   twin_layers(const twin_layers&) = delete;
   twin_layers& operator=(const twin_layers&) = delete;
-  void set_memory_format(memory_format in, memory_format out) {
-    a.set_memory_format(in, out);
-    b.set_memory_format(in, out);
-  }
   void zero_grad() {
     sa.zero_grad();
     sb.zero_grad();
@@ -88,6 +84,7 @@ template <class T>
 tensor<T> to_channels_last(const tensor<T>& x) {
   const std::int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
   tensor<T> r({n, h, w, c});
+  r.set_format(memory_format::channels_last);
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t ch = 0; ch < c; ++ch)
       for (std::int64_t p = 0; p < h * w; ++p) r.data()[(b * h * w + p) * c + ch] = x.data()[(b * c + ch) * h * w + p];

@@ -148,9 +148,7 @@ TEST_CASE("conv2d stride-1 input gradient read through dy's windows (float, AVX-
                    {"3x3 p3 (pad > k - 1)", wide_pad, true},
                    {"5x5 p0, one output channel", conv_dims(2, 16, 9, 8, 1, 5, 1, 0, 1), true}};
   for (auto& c : cases) {
-    auto d = c.d;
-    d.channels_last_in = c.cl_in;
-    d.channels_last_out = c.cl_in;
+    vae::cpu_detail::conv2d_plan d(c.d, c.cl_in ? vae::memory_format::channels_last : vae::memory_format::channels_first);
     const std::int64_t x_size = d.n * d.in_c * d.in_h * d.in_w, y_size = d.n * d.out_c * d.out_h * d.out_w;
     const std::int64_t w_size = d.out_c * d.in_c * d.k_h * d.k_w;
     vae::generator rng(29);

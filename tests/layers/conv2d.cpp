@@ -171,57 +171,55 @@ TEST_CASE("Conv2d over a batch cut into several cache-sized chunks equals image-
 }
 
 TEST_CASE("Conv2d with channels-last activations: finite differences, and the NCHW layer's numbers transposed") {
-  SUBCASE("gradients (double), every input/output layout") {
-    const memory_format first = memory_format::channels_first, last = memory_format::channels_last;
-    const std::pair<memory_format, memory_format> formats[] = {{first, last}, {last, first}, {last, last}};
-    std::uint64_t seed = 20;
-    for (const auto& [in, out] : formats) {
-      Conv2d<double> layer(3, 4, 3, 2, 1);
-      layer.set_memory_format(in, out);
-      const shape xs = in == last ? shape{2, 5, 6, 3} : shape{2, 3, 5, 6};
-      check_grads(layer, xs, seed++);
-    }
+  SUBCASE("gradients (double): the output and the input gradient keep the input's format") {
+    Conv2d<double> layer(3, 4, 3, 2, 1);
+    generator rng(20);
+    parameter_store<double> store;
+    store.attach(layer, rng);
+    auto x = test::to_channels_last(test::random_tensor<double>({2, 3, 5, 6}, rng));
+    const auto report = testing::check_layer_gradients(layer, store, x);
+    INFO(report.summary());
+    CHECK(report.ok);
+    CHECK(report.checked == test::layer_checks(x, store));
+    CHECK(layer.forward(x).format() == memory_format::channels_last);
+    CHECK(layer.forward(x).shape() == shape{2, 3, 3, 4});
   }
   SUBCASE("forward and backward equal the channels_first layer's, transposed") {
     generator rng(9);
-    Conv2d<double> a(5, 6, 4, 2, 1), b(5, 6, 4, 2, 1);
-    parameter_store<double> sa, sb;
-    sa.attach(a, rng);
-    sb.attach(b, rng);
-    std::copy(sa.values(), sa.values() + sa.size(), sb.values());
-    b.set_memory_format(memory_format::channels_last, memory_format::channels_last);
+    test::twin_layers<Conv2d<double>> t(Conv2d<double>(5, 6, 4, 2, 1), rng);
     const auto x = test::random_tensor<double>({3, 5, 8, 8}, rng);
     const auto dy = test::random_tensor<double>({3, 6, 4, 4}, rng);
     const auto x_cl = test::to_channels_last(x), dy_cl = test::to_channels_last(dy);  // the layers keep &x
-    const auto ya = a.forward(x);
-    const auto yb = b.forward(x_cl);
+    const auto ya = t.a.forward(x);
+    const auto yb = t.b.forward(x_cl);
     CHECK(yb.shape() == shape{3, 4, 4, 6});
     CHECK(test::max_abs_diff(test::to_channels_first(yb), ya) < 1e-12);
-    sa.zero_grad();
-    sb.zero_grad();
-    const auto dxa = a.backward(dy);
-    const auto dxb = b.backward(dy_cl);
+    t.zero_grad();
+    const auto dxa = t.a.backward(dy);
+    const auto dxb = t.b.backward(dy_cl);
+    CHECK(dxb.format() == memory_format::channels_last);
     CHECK(test::max_abs_diff(test::to_channels_first(dxb), dxa) < 1e-12);
-    for (std::int64_t i = 0; i < sa.size(); ++i) CHECK(sb.grads()[i] == doctest::Approx(sa.grads()[i]).epsilon(1e-12));
+    for (std::int64_t i = 0; i < t.sa.size(); ++i)
+      CHECK(t.sb.grads()[i] == doctest::Approx(t.sa.grads()[i]).epsilon(1e-12));
   }
-  SUBCASE("a channels-last layer names the layout it expects") {
+  SUBCASE("a channels-last input names the layout it is read in; groups need NCHW on the cpu") {
     generator rng(10);
     Conv2d<float> layer(3, 4, 3);
-    layer.set_memory_format(memory_format::channels_last, memory_format::channels_first);
     parameter_store<float> store;
     store.attach(layer, rng);
-    tensor<float> nchw({2, 3, 5, 5}, 0.f);
-    CHECK_THROWS_WITH_AS(layer.forward(nchw), doctest::Contains("expected input [N, H, W, 3] (channels last)"),
+    const auto wrong = test::to_channels_last(tensor<float>({2, 5, 5, 5}, 0.f));  // 5 channels, not 3
+    CHECK_THROWS_WITH_AS(layer.forward(wrong), doctest::Contains("expected input [N, H, W, 3] (channels last)"),
                          vae::error);
-    CHECK_THROWS_WITH_AS(Conv2d<float>(4, 4, 3, 1, 1, 1, 2).set_memory_format(memory_format::channels_last,
-                                                                             memory_format::channels_last),
+    Conv2d<float> grouped(4, 4, 3, 1, 1, 1, 2);
+    store.attach(grouped, rng);
+    CHECK_THROWS_WITH_AS(grouped.forward(test::to_channels_last(tensor<float>({1, 4, 5, 5}, 0.f))),
                          doctest::Contains("groups == 1"), vae::error);
   }
 }
 
 namespace conv2d_test {
-// Two equal 4 → 5 3×3 convolutions (NCHW or channels-last in and out), a ReLU for each, an input and an output
-// gradient, all drawn from one generator: the fused-vs-plain ReLU tests below.
+// Two equal 4 → 5 3×3 convolutions, a ReLU for each, an input and an output gradient (NCHW or channels-last), all
+// drawn from one generator: the fused-vs-plain epilogue tests below.
 struct relu_pair {
   generator rng;
   test::twin_layers<Conv2d<double>> t;
@@ -230,15 +228,14 @@ struct relu_pair {
   relu_pair(std::uint64_t seed, bool cl)
       : rng(seed),
         t(Conv2d<double>(4, 5, 3, 1, 1), rng),
-        x(test::random_tensor<double>(cl ? shape{2, 6, 6, 4} : shape{2, 4, 6, 6}, rng)),
-        dy(test::random_tensor<double>(cl ? shape{2, 6, 6, 5} : shape{2, 5, 6, 6}, rng)) {
-    const auto f = cl ? memory_format::channels_last : memory_format::channels_first;
-    t.set_memory_format(f, f);
+        x(test::random_tensor<double>({2, 4, 6, 6}, rng)),
+        dy(test::random_tensor<double>({2, 5, 6, 6}, rng)) {
+    if (cl) x = test::to_channels_last(x), dy = test::to_channels_last(dy);
   }
 };
 }  // namespace conv2d_test
 
-TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
+TEST_CASE("Conv2d's ReLU epilogue with ReLU::forward_fused equals Conv2d then ReLU: values and gradients") {
   for (const bool cl : {false, true}) {
     conv2d_test::relu_pair p(11, cl);
     auto& t = p.t;
@@ -246,8 +243,9 @@ TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU
     auto &ra = p.ra, &rb = p.rb;
     const auto &x = p.x, &dy = p.dy;
     const auto& ya = ra.forward(a.forward(x));
-    const auto& yb = rb.forward_fused(b.forward_relu(x));
+    const auto& yb = rb.forward_fused(b.forward(x, {.relu = true}));
     CHECK(test::max_abs_diff(ya, yb) == 0.0);
+    CHECK(yb.format() == x.format());
     t.zero_grad();
     const auto& dxa = a.backward(ra.backward(dy));
     const auto& dxb = b.backward(rb.backward(dy));
@@ -256,7 +254,7 @@ TEST_CASE("Conv2d::forward_relu with ReLU::forward_fused equals Conv2d then ReLU
   }
 }
 
-TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit for bit") {
+TEST_CASE("Conv2d's residual epilogue equals forward then the residual addition, bit for bit") {
   // 1×1 from 32 channels (a residual block's c2, channels-last or NCHW) and a few-channel 3×3 (NCHW column path).
   struct named {
     std::int64_t in, out, k, pad;
@@ -265,42 +263,45 @@ TEST_CASE("Conv2d::forward_add equals forward then the residual addition, bit fo
   for (const named c : {named{32, 16, 1, 0, true}, named{32, 16, 1, 0, false}, named{3, 4, 3, 1, false}}) {
     generator rng(12);
     Conv2d<float> layer(c.in, c.out, c.k, 1, c.pad);
-    const auto f = c.channels_last ? memory_format::channels_last : memory_format::channels_first;
-    layer.set_memory_format(f, f);
     parameter_store<float> store;
     store.attach(layer, rng);
-    const auto x = test::random_tensor<float>(c.channels_last ? shape{5, 7, 7, c.in} : shape{5, c.in, 7, 7}, rng);
-    const auto res = test::random_tensor<float>(c.channels_last ? shape{5, 7, 7, c.out} : shape{5, c.out, 7, 7}, rng);
+    auto x = test::random_tensor<float>({5, c.in, 7, 7}, rng);
+    auto res = test::random_tensor<float>({5, c.out, 7, 7}, rng);
+    if (c.channels_last) x = test::to_channels_last(x), res = test::to_channels_last(res);
     tensor<float> plain = layer.forward(x);
     for (std::int64_t i = 0; i < plain.numel(); ++i) plain.data()[i] = res.data()[i] + plain.data()[i];
-    const auto& fused = layer.forward_add(x, res);
+    const auto& fused = layer.forward(x, {.residual = &res});
     CHECK(test::max_abs_diff(fused, plain) == 0.0);
     CHECK(test::max_abs_diff(fused, res) > 0.0);  // the convolution contributed
     const tensor<float> wrong({5, 7, 7, 3}, 0.f);
-    CHECK_THROWS_WITH_AS(layer.forward_add(x, wrong), doctest::Contains("residual"), vae::error);
+    CHECK_THROWS_WITH_AS(layer.forward(x, {.residual = &wrong}), doctest::Contains("residual"), vae::error);
+    CHECK_THROWS_WITH_AS(layer.forward(x, {.relu = true, .residual = &res}), doctest::Contains("not supported"),
+                         vae::error);
   }
 }
 
-TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU then Conv2d backward, with a residual") {
+TEST_CASE("Conv2d's ReLU-input gradient with ReLU::backward_fused equals ReLU then Conv2d backward, with a residual") {
   for (const bool cl : {false, true}) {
     conv2d_test::relu_pair p(21, cl);
     auto& t = p.t;
     auto &a = t.a, &b = t.b;
     auto &ra = p.ra, &rb = p.rb;
     const auto &x = p.x, &dy = p.dy;
-    const auto skip = test::random_tensor<double>(x.shape(), p.rng);
+    auto skip = test::random_tensor<double>({2, 4, 6, 6}, p.rng);
+    if (cl) skip = test::to_channels_last(skip);
     a.forward(ra.forward(x));
     b.forward(rb.forward(x));
     t.zero_grad();
     const tensor<double> dxa = ra.backward(a.backward(dy));
-    const tensor<double> dxb = rb.backward_fused(b.backward_relu_input(dy));
+    const tensor<double> dxb = rb.backward_fused(b.backward(dy, {.relu_input = true}));
     CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
     CHECK(t.same_grads());
     tensor<double> with_skip = dxa;
     for (std::int64_t i = 0; i < with_skip.numel(); ++i) with_skip.data()[i] = skip.data()[i] + dxa.data()[i];
-    CHECK(test::max_abs_diff(b.backward_relu_input(dy, &skip), with_skip) == 0.0);
+    CHECK(test::max_abs_diff(b.backward(dy, {.relu_input = true, .residual = &skip}), with_skip) == 0.0);
     const tensor<double> wrong({2, 4, 6, 7}, 0.0);
-    CHECK_THROWS_WITH_AS(b.backward_relu_input(dy, &wrong), doctest::Contains("residual"), vae::error);
+    CHECK_THROWS_WITH_AS(b.backward(dy, {.relu_input = true, .residual = &wrong}), doctest::Contains("residual"),
+                         vae::error);
     CHECK_THROWS_WITH_AS(rb.backward_fused(wrong), doctest::Contains("expected shape"), vae::error);
   }
   ReLU<double> fresh;
@@ -308,33 +309,33 @@ TEST_CASE("Conv2d::backward_relu_input with ReLU::backward_fused equals ReLU the
                        vae::error);
 }
 
-TEST_CASE("Conv2d::set_winograd: off keeps the direct product, on (the default) computes through Winograd") {
-  // A residual block's c1 in channels-last: a convolution the host kernel can compute either way.
+TEST_CASE("Conv2d on channels-last activations: the cpu backend computes a 3x3 through Winograd") {
+  // A residual block's c1 in channels-last: the cpu kernel's plan takes Winograd; the layer's output is that path's,
+  // bit for bit, and agrees with the direct product to float rounding.
   generator rng(41);
-  test::twin_layers<Conv2d<float>> t(Conv2d<float>(128, 32, 3, 1, 1), rng);
-  t.set_memory_format(memory_format::channels_last, memory_format::channels_last);
-  t.a.set_winograd(false);
-  const auto x = test::random_tensor<float>({4, 7, 7, 128}, rng);
-  const auto& direct = t.a.forward(x);
-  const auto& wino = t.b.forward(x);
-  // Each equals its kernel path called directly, bit for bit.
-  conv2d_dims d{4, 128, 7, 7, 32, 3, 3};
-  d.pad_h = d.pad_w = 1;
-  d.channels_last_in = d.channels_last_out = true;
-  d.finish();
+  Conv2d<float> layer(128, 32, 3, 1, 1);
+  parameter_store<float> store;
+  store.attach(layer, rng);
+  const auto x = test::to_channels_last(test::random_tensor<float>({4, 128, 7, 7}, rng));
+  const auto& y = layer.forward(x);
+  conv2d_dims dims{4, 128, 7, 7, 32, 3, 3};
+  dims.pad_h = dims.pad_w = 1;
+  cpu_detail::conv2d_plan d(dims.finish(), memory_format::channels_last);
   using K = kernel<conv2d_op, cpu>;
+  REQUIRE(K::path_for(d) == cpu_detail::conv_path::winograd);
+  std::vector<float> direct;
   for (const auto path : {cpu_detail::conv_path::channels_last, cpu_detail::conv_path::winograd}) {
-    std::vector<float> y(static_cast<std::size_t>(direct.numel())), scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
-    K::forward(d, x.data(), t.a.weight().value, t.a.bias().value, y.data(), scratch.data(), path);
-    const auto& layer_y = path == cpu_detail::conv_path::winograd ? wino : direct;
-    CHECK(std::equal(y.begin(), y.end(), layer_y.data()));
+    std::vector<float> out(static_cast<std::size_t>(y.numel())), scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
+    K::forward(d, x.data(), layer.weight().value, layer.bias().value, out.data(), scratch.data(), path);
+    if (path == cpu_detail::conv_path::winograd) CHECK(std::equal(out.begin(), out.end(), y.data()));
+    else direct = out;
   }
   // The two agree to float rounding (sums of 1,152 products of unit-normal inputs and small weights) and differ.
   double worst = 0;
   bool differ = false;
-  for (std::int64_t i = 0; i < direct.numel(); ++i) {
-    worst = std::max(worst, double(std::abs(direct.data()[i] - wino.data()[i])));
-    differ = differ || direct.data()[i] != wino.data()[i];
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    worst = std::max(worst, double(std::abs(direct[static_cast<std::size_t>(i)] - y.data()[i])));
+    differ = differ || direct[static_cast<std::size_t>(i)] != y.data()[i];
   }
   MESSAGE("Conv2d 128->32 3x3 float, direct vs Winograd: max abs difference " << worst);
   CHECK(worst < 1e-4);

@@ -151,42 +151,66 @@ TEST_CASE("ConvTranspose2d over a batch cut into several cache-sized chunks equa
   CHECK(max_err < 1e-10);
 }
 
-TEST_CASE("ConvTranspose2d with channels-last activations: finite differences (double), every layout") {
-  const memory_format first = memory_format::channels_first, last = memory_format::channels_last;
-  const std::pair<memory_format, memory_format> formats[] = {{first, last}, {last, first}, {last, last}};
-  std::uint64_t seed = 30;
-  for (const auto& [in, out] : formats) {
-    generator rng(seed++);
-    ConvTranspose2d<double> layer(3, 2, 4, 2, 1);
-    layer.set_memory_format(in, out);
-    parameter_store<double> store;
-    store.attach(layer, rng);
-    auto x = test::random_tensor<double>(in == last ? shape{2, 3, 4, 3} : shape{2, 3, 3, 4}, rng);
-    const auto report = testing::check_layer_gradients(layer, store, x);
-    INFO(report.summary());
-    CHECK(report.ok);
-    CHECK(report.checked == test::layer_checks(x, store));
-    CHECK(layer.forward(x).shape() == (out == last ? shape{2, 6, 8, 2} : shape{2, 2, 6, 8}));
-  }
+TEST_CASE("ConvTranspose2d with channels-last activations: finite differences (double), the format kept") {
+  generator rng(30);
+  ConvTranspose2d<double> layer(3, 2, 4, 2, 1);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  auto x = test::to_channels_last(test::random_tensor<double>({2, 3, 3, 4}, rng));
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+  CHECK(report.checked == test::layer_checks(x, store));
+  CHECK(layer.forward(x).shape() == shape{2, 6, 8, 2});
+  CHECK(layer.forward(x).format() == memory_format::channels_last);
 }
 
-TEST_CASE("ConvTranspose2d::backward_relu_input with ReLU::backward_fused equals ReLU then ConvTranspose2d backward") {
+TEST_CASE("ConvTranspose2d's ReLU-input gradient with ReLU::backward_fused equals ReLU then ConvTranspose2d backward") {
   for (const bool cl : {false, true}) {
     generator rng(23);
     test::twin_layers<ConvTranspose2d<double>> t(ConvTranspose2d<double>(16, 3, 4, 2, 1), rng);
     auto &a = t.a, &b = t.b;
-    t.set_memory_format(cl ? memory_format::channels_last : memory_format::channels_first,
-                        memory_format::channels_first);
     ReLU<double> ra, rb;
-    const auto x = test::random_tensor<double>(cl ? shape{3, 5, 5, 16} : shape{3, 16, 5, 5}, rng);
-    const auto dy = test::random_tensor<double>({3, 3, 10, 10}, rng);
+    auto x = test::random_tensor<double>({3, 16, 5, 5}, rng);
+    auto dy = test::random_tensor<double>({3, 3, 10, 10}, rng);
+    if (cl) x = test::to_channels_last(x), dy = test::to_channels_last(dy);
     a.forward(ra.forward(x));
     b.forward(rb.forward(x));
     t.zero_grad();
     const tensor<double> dxa = ra.backward(a.backward(dy));
-    const auto& dxb = rb.backward_through(b, dy);  // picks backward_relu_input on the host
+    const auto& dxb = rb.backward_through(b, dy);  // the conv applies the ReLU's derivative
     CHECK(test::max_abs_diff(dxa, dxb) == 0.0);
     CHECK(test::max_abs_diff(dxa, tensor<double>(dxa.shape(), 0.0)) > 0.0);
     CHECK(t.same_grads());
+  }
+}
+
+TEST_CASE("ConvTranspose2d's epilogues equal the separate ReLU and residual additions, bit for bit") {
+  // 32 → 16 4×4 stride 2 (a decoder's upsampling: channels-last takes Winograd on the cpu) and 3 → 2 (NCHW columns).
+  struct named {
+    std::int64_t in, out;
+    bool channels_last;
+  };
+  for (const named c : {named{32, 16, true}, named{32, 16, false}, named{3, 2, false}}) {
+    generator rng(24);
+    test::twin_layers<ConvTranspose2d<float>> t(ConvTranspose2d<float>(c.in, c.out, 4, 2, 1), rng);
+    auto x = test::random_tensor<float>({3, c.in, 5, 5}, rng);
+    auto res = test::random_tensor<float>({3, c.out, 10, 10}, rng);
+    auto dx_res = test::random_tensor<float>({3, c.in, 5, 5}, rng);
+    auto dy = test::random_tensor<float>({3, c.out, 10, 10}, rng);
+    if (c.channels_last)
+      x = test::to_channels_last(x), res = test::to_channels_last(res), dx_res = test::to_channels_last(dx_res),
+      dy = test::to_channels_last(dy);
+    tensor<float> plain = t.a.forward(x);
+    tensor<float> relu = plain, added = plain;
+    for (std::int64_t i = 0; i < plain.numel(); ++i) {
+      relu.data()[i] = plain.data()[i] > 0.f ? plain.data()[i] : 0.f;
+      added.data()[i] = res.data()[i] + plain.data()[i];
+    }
+    CHECK(test::max_abs_diff(t.b.forward(x, {.relu = true}), relu) == 0.0);
+    CHECK(test::max_abs_diff(t.b.forward(x, {.residual = &res}), added) == 0.0);
+    tensor<float> dx = t.a.backward(dy);
+    for (std::int64_t i = 0; i < dx.numel(); ++i) dx.data()[i] = dx_res.data()[i] + dx.data()[i];
+    CHECK(test::max_abs_diff(t.b.backward(dy, {.residual = &dx_res}), dx) == 0.0);
   }
 }

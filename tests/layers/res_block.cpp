@@ -23,10 +23,11 @@ TEST_CASE("ResBlock gradients match finite differences (double)") {
   SUBCASE("ReLU, no norm, channels-last activations") {
     generator rng(4);
     ResBlock<double> block(3, 2);
-    block.set_memory_format(memory_format::channels_last);
     parameter_store<double> store;
     store.attach(block, rng);
     auto x = test::random_tensor<double>({2, 4, 3, 3}, rng);  // [N, H, W, C]
+    x.set_format(memory_format::channels_last);
+    CHECK(block.forward(x).format() == memory_format::channels_last);
     const auto report = testing::check_layer_gradients(block, store, x);
     INFO(report.summary());
     CHECK(report.ok);
@@ -92,7 +93,11 @@ TEST_CASE("ResBlock rejects a wrong channel count") {
 }
 
 TEST_CASE("ResBlock keeps GroupNorm blocks channels_first") {
+  generator rng(6);
   ResBlock<float> normed(res_block_options{8, 4, 2, conv_activation::relu});
-  CHECK_THROWS_WITH_AS(normed.set_memory_format(memory_format::channels_last), doctest::Contains("GroupNorm"),
-                       vae::error);
+  parameter_store<float> store;
+  store.attach(normed, rng);
+  tensor<float> x({1, 4, 4, 8}, 0.f);
+  x.set_format(memory_format::channels_last);
+  CHECK_THROWS_WITH_AS(normed.forward(x), doctest::Contains("GroupNorm"), vae::error);
 }

@@ -69,16 +69,17 @@ void cl_compare(const std::string& label, const Dims& d, std::int64_t x_size, st
   CHECK(gdb < 1e-12);
 }
 
-vae::conv2d_dims cl_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
+// The kernels' plans (cpu_detail::conv2d_plan: NCHW activations, no fusions) for the geometry given.
+vae::cpu_detail::conv2d_plan cl_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
                       std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t dil) {
   vae::conv2d_dims d{n, ci, h, w, co, k, k};
   d.stride_h = d.stride_w = stride;
   d.pad_h = d.pad_w = pad;
   d.dil_h = d.dil_w = dil;
-  return d.finish();
+  return vae::cpu_detail::conv2d_plan(d.finish());
 }
 
-vae::conv_transpose2d_dims cl_conv_t(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
+vae::cpu_detail::conv_transpose2d_plan cl_conv_t(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
                                   std::int64_t k, std::int64_t stride, std::int64_t pad, std::int64_t out_pad,
                                   std::int64_t dil) {
   vae::conv_transpose2d_dims d{n, ci, h, w, co, k, k};
@@ -86,7 +87,7 @@ vae::conv_transpose2d_dims cl_conv_t(std::int64_t n, std::int64_t ci, std::int64
   d.pad_h = d.pad_w = pad;
   d.out_pad_h = d.out_pad_w = out_pad;
   d.dil_h = d.dil_w = dil;
-  return d.finish();
+  return vae::cpu_detail::conv_transpose2d_plan(d.finish());
 }
 
 }  // namespace
@@ -95,7 +96,7 @@ TEST_CASE("conv2d: the channels-last path equals the NCHW column path") {
   using K = vae::kernel<vae::conv2d_op, vae::cpu>;
   struct named {
     const char* label;
-    vae::conv2d_dims d;
+    vae::cpu_detail::conv2d_plan d;
   };
   const named cases[] = {
       {"4x4 s2 p1 (vq-vae conv2)", cl_conv(3, 16, 14, 14, 24, 4, 2, 1, 1)},
@@ -117,7 +118,7 @@ TEST_CASE("conv_transpose2d: the channels-last path equals the NCHW column path"
   using K = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
   struct named {
     const char* label;
-    vae::conv_transpose2d_dims d;
+    vae::cpu_detail::conv_transpose2d_plan d;
   };
   const named cases[] = {
       {"4x4 s2 p1 (vq-vae decoder)", cl_conv_t(3, 24, 7, 7, 16, 4, 2, 1, 0, 1)},
@@ -240,9 +241,9 @@ void in_place_compare(const std::string& label, Dims d, bool cl_in, bool cl_out,
   const auto xs = cl_in ? to_nhwc(x, d.n, d.in_c, ihw) : x;
   const auto dys = cl_out ? to_nhwc(dy, d.n, d.out_c, ohw) : dy;
   std::vector<double> y(static_cast<std::size_t>(y_size)), dx(static_cast<std::size_t>(x_size), -7.0);
-  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d)));
-  Kernel::forward(d, xs.data(), w.data(), bias.data(), y.data(), scratch.data());
-  Kernel::backward(d, xs.data(), w.data(), dys.data(), dx.data(), dw.data(), dbias.data(), scratch.data());
+  std::vector<double> scratch(static_cast<std::size_t>(Kernel::scratch_size(d, path)));
+  Kernel::forward(d, xs.data(), w.data(), bias.data(), y.data(), scratch.data(), path);
+  Kernel::backward(d, xs.data(), w.data(), dys.data(), dx.data(), dw.data(), dbias.data(), scratch.data(), path);
   const auto y_nchw = cl_out ? to_nchw(y, d.n, d.out_c, ohw) : y;
   const auto dx_nchw = cl_in ? to_nchw(dx, d.n, d.in_c, ihw) : dx;
   const double gy = cl_gap(y_nchw, ref.y), gdx = cl_gap(dx_nchw, ref.dx), gdw = cl_gap(dw, ref.dw),
@@ -260,7 +261,7 @@ TEST_CASE("conv2d reads and writes channels-last activations in place: equal to 
   using K = vae::kernel<vae::conv2d_op, vae::cpu>;
   struct named {
     const char* label;
-    vae::conv2d_dims d;
+    vae::cpu_detail::conv2d_plan d;
   };
   const named cases[] = {
       {"4x4 s2 p1", cl_conv(3, 16, 14, 14, 24, 4, 2, 1, 1)},
@@ -283,7 +284,7 @@ TEST_CASE("conv_transpose2d reads and writes channels-last activations in place:
   using K = vae::kernel<vae::conv_transpose2d_op, vae::cpu>;
   struct named {
     const char* label;
-    vae::conv_transpose2d_dims d;
+    vae::cpu_detail::conv_transpose2d_plan d;
   };
   const named cases[] = {
       {"4x4 s2 p1", cl_conv_t(3, 24, 7, 7, 16, 4, 2, 1, 0, 1)},
@@ -353,7 +354,7 @@ TEST_CASE("conv kernels' fused output ReLU equals ReLU of the output, on every p
 }
 
 namespace {
-// relu_in (and, for conv2d, a residual): the kernel's input gradient equals the plain one masked by relu'(x) (plus
+// relu_in (and a residual): the kernel's input gradient equals the plain one masked by relu'(x) (plus
 // the residual) bit for bit, on the given path and layouts; dw and dbias are untouched by the fusion. x holds
 // exact zeros as well as negatives (relu'(0) = 0, as PyTorch).
 template <class Kernel, class Dims>
@@ -370,12 +371,8 @@ void fused_relu_grad_compare(const std::string& label, Dims d, conv_path path, s
   Kernel::backward(d, x.data(), w.data(), dy.data(), dx_plain.data(), dw_plain.data(), db_plain.data(),
                    scratch.data(), path);
   d.relu_in = true;
-  if constexpr (std::is_same_v<Dims, vae::conv2d_dims>)
-    Kernel::backward(d, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), db_fused.data(),
-                     scratch.data(), path, residual ? res.data() : nullptr);
-  else
-    Kernel::backward(d, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), db_fused.data(),
-                     scratch.data(), path);
+  Kernel::backward(d, x.data(), w.data(), dy.data(), dx_fused.data(), dw_fused.data(), db_fused.data(),
+                   scratch.data(), path, residual ? res.data() : nullptr);
   std::int64_t mismatches = 0, masked = 0;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const double expect = (residual ? res[i] : 0.0) + dx_plain[i] * (x[i] > 0 ? 1.0 : 0.0);
@@ -404,12 +401,12 @@ TEST_CASE("conv kernels' fused input ReLU gradient equals relu'(x) times the inp
       p.channels_last_in = p.channels_last_out = cl_in;
       fused_relu_grad_compare<C>(cl_in ? "conv2d pointwise, channels-last" : "conv2d pointwise, NCHW", p,
                                  conv_path::channels_last, 16 * 32, residual);
-      if (residual) continue;
       auto t = cl_conv_t(3, 12, 5, 5, 16, 4, 2, 1, 0, 1);
       t.channels_last_in = cl_in;
-      if (!cl_in) fused_relu_grad_compare<T>("conv_transpose2d columns", t, conv_path::columns, 12 * 16 * 16, false);
+      if (!cl_in)
+        fused_relu_grad_compare<T>("conv_transpose2d columns", t, conv_path::columns, 12 * 16 * 16, residual);
       fused_relu_grad_compare<T>(cl_in ? "conv_transpose2d channels-last, input in place"
                                        : "conv_transpose2d channels-last, NCHW input",
-                                 t, conv_path::channels_last, 12 * 16 * 16, false);
+                                 t, conv_path::channels_last, 12 * 16 * 16, residual);
     }
 }

@@ -38,19 +38,17 @@ double gap(const std::vector<T>& a, const std::vector<U>& b) {
 }
 
 // A 3×3, stride-1, padding-1 convolution over channels-last images.
-vae::conv2d_dims same_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
+vae::cpu_detail::conv2d_plan same_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
   vae::conv2d_dims d{n, ci, h, w, co, 3, 3};
   d.pad_h = d.pad_w = 1;
-  d.channels_last_in = d.channels_last_out = true;
-  return d.finish();
+  return {d.finish(), vae::memory_format::channels_last};
 }
 // A 4×4, stride-2, padding-1 convolution over channels-last images (the vq-vae encoder's downsampling conv).
-vae::conv2d_dims down_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
+vae::cpu_detail::conv2d_plan down_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co) {
   vae::conv2d_dims d{n, ci, h, w, co, 4, 4};
   d.stride_h = d.stride_w = 2;
   d.pad_h = d.pad_w = 1;
-  d.channels_last_in = d.channels_last_out = true;
-  return d.finish();
+  return {d.finish(), vae::memory_format::channels_last};
 }
 
 template <class T>
@@ -77,36 +75,31 @@ struct outputs {
 // Forward (with residual when `add`), then backward onto dw/dbias that start at 0.5 (the kernels accumulate), with
 // the skip gradient when `add`.
 template <class T>
-outputs<T> run(vae::conv2d_dims d, conv_path path, const inputs<T>& in, bool add) {
+outputs<T> run(const vae::cpu_detail::conv2d_plan& d, conv_path path, const inputs<T>& in, bool add) {
   outputs<T> o;
   o.y.assign(in.dy.size(), T(0));
   o.dx.assign(in.x.size(), T(0));
   o.dw.assign(in.w.size(), T(0.5));
   o.dbias.assign(in.bias.size(), T(0.5));
   std::vector<T> scratch(static_cast<std::size_t>(K::scratch_size(d, path)));
-  if (add) {
-    REQUIRE(K::path_for(d) == path);  // forward_add takes the kernel's own path
-    K::forward_add(d, in.x.data(), in.w.data(), in.bias.data(), in.residual.data(), o.y.data(), scratch.data());
-  } else {
-    K::forward(d, in.x.data(), in.w.data(), in.bias.data(), o.y.data(), scratch.data(), path);
-  }
+  K::forward(d, in.x.data(), in.w.data(), in.bias.data(), o.y.data(), scratch.data(), path,
+             add ? in.residual.data() : nullptr);
   K::backward(d, in.x.data(), in.w.data(), in.dy.data(), o.dx.data(), o.dw.data(), o.dbias.data(), scratch.data(),
               path, add ? in.dx_residual.data() : nullptr);
   return o;
 }
 
 // A channels-last transposed convolution, kernel k, stride, padding 1.
-vae::conv_transpose2d_dims up_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w, std::int64_t co,
-                                   std::int64_t k, std::int64_t stride) {
+vae::cpu_detail::conv_transpose2d_plan up_conv(std::int64_t n, std::int64_t ci, std::int64_t h, std::int64_t w,
+                                               std::int64_t co, std::int64_t k, std::int64_t stride) {
   vae::conv_transpose2d_dims d{n, ci, h, w, co, k, k};
   d.stride_h = d.stride_w = stride;
   d.pad_h = d.pad_w = 1;
-  d.channels_last_in = d.channels_last_out = true;
-  return d.finish();
+  return {d.finish(), vae::memory_format::channels_last};
 }
 // conv_transpose2d forward, then backward (dw/dbias start at 0.5), on one path.
 template <class T>
-outputs<T> run_t(const vae::conv_transpose2d_dims& d, conv_path path, std::uint64_t seed) {
+outputs<T> run_t(const vae::cpu_detail::conv_transpose2d_plan& d, conv_path path, std::uint64_t seed) {
   vae::generator rng(seed);
   const auto x = random_values<T>(d.n * d.in_h * d.in_w * d.in_c, rng);
   const auto w = random_values<T>(d.in_c * d.out_c * d.k_h * d.k_w, rng);
@@ -158,7 +151,7 @@ using namespace conv_winograd_test;
 TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double)") {
   struct named {
     const char* label;
-    vae::conv2d_dims d;
+    vae::cpu_detail::conv2d_plan d;
   };
   const named cases[] = {
       {"7x7 128->32 (vq-vae residual c1; odd side: half-outside tiles)", same_conv(3, 128, 7, 7, 32)},
@@ -251,12 +244,13 @@ TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 
   CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);    // vq-vae residual c1
   CHECK(K::path_for(down_conv(8, 64, 14, 14, 128)) == conv_path::winograd);  // vq-vae conv2
   // The path of the vq-vae c1 / conv2 geometry with one thing changed.
-  auto path_of = [](vae::conv2d_dims d, auto&& change) {
+  auto path_of = [](vae::cpu_detail::conv2d_plan d, auto&& change) {
     change(d);
-    return K::path_for(d.finish());
+    d.finish();
+    return K::path_for(d);
   };
   const auto c1 = same_conv(8, 128, 7, 7, 32), conv2 = down_conv(8, 64, 14, 14, 128);
-  CHECK(path_of(c1, [](auto& d) { d.winograd = false; }) == conv_path::channels_last);  // Conv2d::set_winograd(false)
+  CHECK(path_of(c1, [](auto& d) { d.winograd = false; }) == conv_path::channels_last);  // the tests' opt-out
   CHECK(path_of(conv2, [](auto& d) { d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
   CHECK(path_of(c1, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::channels_last);
   CHECK(path_of(c1, [](auto& d) { d.stride_h = d.stride_w = 2; }) == conv_path::channels_last);
@@ -278,7 +272,7 @@ TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 
 TEST_CASE("conv_transpose2d Winograd path: the same transposed convolution as the direct path (double)") {
   struct named {
     const char* label;
-    vae::conv_transpose2d_dims d;
+    vae::cpu_detail::conv_transpose2d_plan d;
   };
   const named cases[] = {
       {"4x4 s2 7x7 -> 14x14, 128->64 (vq-vae decoder)", up_conv(2, 128, 7, 7, 64, 4, 2)},
@@ -325,7 +319,7 @@ TEST_CASE("conv_transpose2d Winograd path: gradients match central finite differ
 TEST_CASE("conv_transpose2d takes the Winograd path only where its adjoint conv2d does and maps back exactly") {
   CHECK(KT::path_for(up_conv(8, 128, 7, 7, 64, 4, 2)) == conv_path::winograd);  // vq-vae decoder convT1
   auto opted_out = up_conv(8, 128, 7, 7, 64, 4, 2);
-  opted_out.winograd = false;  // ConvTranspose2d::set_winograd(false)
+  opted_out.winograd = false;  // the tests' opt-out
   CHECK(KT::path_for(opted_out) == conv_path::channels_last);
   CHECK(KT::path_for(up_conv(8, 64, 14, 14, 1, 4, 2)) != conv_path::winograd);  // its last layer: 1 channel
   auto out_pad = up_conv(8, 32, 7, 7, 32, 4, 2);

@@ -1,7 +1,7 @@
 // The fused host ops against the plain ops they fuse, in double: linear_relu_forward = linear then ReLU,
 // linear_forward_from_transposed = linear with the weight transposed (± ReLU), linear_backward_writing = linear_backward
-// into zeroed gradients (overwrite) or into the old ones (add), conv2d_forward_add = conv2d then + residual,
-// conv2d_backward_add = conv2d_backward then + residual. Each fusion computes the same products in the same order and
+// into zeroed gradients (overwrite) or into the old ones (add), conv2d_forward with a residual epilogue = conv2d then
+// + residual, conv2d_backward with a residual = conv2d_backward then + residual. Each fusion computes the same products in the same order and
 // adds in its epilogue, so the comparisons are bit for bit except the transposed weight (a different product: bound).
 #include <algorithm>
 #include <cmath>
@@ -108,7 +108,7 @@ TEST_CASE("linear_backward_writing: overwrite = backward into zeros (old values 
   CHECK(mismatches(db2, db4) == 0);
 }
 
-TEST_CASE("conv2d_forward_add / conv2d_backward_add equal conv2d_forward / conv2d_backward then + residual, bit for bit") {
+TEST_CASE("conv2d_forward / conv2d_backward with a residual equal the plain op then + residual, bit for bit") {
   using namespace fused_test;
   generator rng(4);
   const auto make = [](std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t oc, std::int64_t k,
@@ -136,15 +136,16 @@ TEST_CASE("conv2d_forward_add / conv2d_backward_add equal conv2d_forward / conv2
     std::vector<double> plain(static_cast<std::size_t>(ny)), fused(plain.size(), std::nan(""));
     ops::conv2d_forward<cpu>(d, x.data(), w.data(), b.data(), plain.data(), scratch.data());
     for (std::int64_t i = 0; i < ny; ++i) plain[i] = res_y[i] + plain[i];
-    ops::conv2d_forward_add<cpu>(d, x.data(), w.data(), b.data(), res_y.data(), fused.data(), scratch.data());
+    ops::conv2d_forward<cpu>(d, x.data(), w.data(), b.data(), fused.data(), scratch.data(), memory_format::channels_first,
+                             conv_output<double>{.residual = res_y.data()});
     CHECK(mismatches(plain, fused) == 0);
 
     std::vector<double> dx0(static_cast<std::size_t>(nx)), dw0(w.size(), 0.0), db0(b.size(), 0.0);
     ops::conv2d_backward<cpu>(d, x.data(), w.data(), dy.data(), dx0.data(), dw0.data(), db0.data(), scratch.data());
     for (std::int64_t i = 0; i < nx; ++i) dx0[i] = res_x[i] + dx0[i];
     std::vector<double> dx1(dx0.size(), std::nan("")), dw1(w.size(), 0.0), db1(b.size(), 0.0);
-    ops::conv2d_backward_add<cpu>(d, x.data(), w.data(), dy.data(), res_x.data(), dx1.data(), dw1.data(), db1.data(),
-                                  scratch.data());
+    ops::conv2d_backward<cpu>(d, x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), scratch.data(),
+                              memory_format::channels_first, conv_input_grad<double>{.residual = res_x.data()});
     CHECK(mismatches(dx0, dx1) == 0);
     CHECK(mismatches(dw0, dw1) == 0);
     CHECK(mismatches(db0, db1) == 0);

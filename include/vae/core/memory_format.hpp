@@ -9,8 +9,11 @@
 namespace vae {
 
 // channels_first tensors are shaped [N, C, H, W]; channels_last tensors are shaped [N, H, W, C] (the shape says the
-// order, unlike PyTorch's strided channels_last). Host convolutions compute in channels-last order, so a stack of
-// them that keeps its activations channels-last skips two transposes per layer; weights keep PyTorch's layout.
+// order, unlike PyTorch's strided channels_last) and say so through tensor::format(). Host convolutions compute in
+// channels-last order, so a stack of them whose activations stay channels-last skips two transposes per layer:
+// layers keep the format of their input (the elementwise ones and the convolutions), the stack converts once at
+// each end (ToMemoryFormat) to the format the backend's convolutions prefer (ops::conv_activation_format<B>).
+// Weights keep PyTorch's layout.
 enum class memory_format { channels_first, channels_last };
 
 // The axis holding the channels of a 4-d activation in this format.
@@ -26,14 +29,9 @@ inline void check_activation(const char* what, const shape& s, memory_format f, 
   });
 }
 
-// A convolution layer's set_memory_format checks: channels-last only on a host backend and without groups.
-inline void check_conv_formats(const char* layer, bool host_backend, std::int64_t groups, memory_format input,
-                               memory_format output) {
-  const bool first = input == memory_format::channels_first && output == memory_format::channels_first;
-  check(host_backend || first,
-        [&] { return cat(layer, "::set_memory_format: channels-last activations are host-only"); });
-  check(groups == 1 || first,
-        [&] { return cat(layer, "::set_memory_format: channels-last activations need groups == 1"); });
+// The shape of a 4-d activation [n, c, h, w] in format f.
+inline shape activation_shape(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, memory_format f) {
+  return f == memory_format::channels_last ? shape{n, h, w, c} : shape{n, c, h, w};
 }
 
 }  // namespace vae

@@ -6,6 +6,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/memory_format.hpp"
 #include "vae/core/shape.hpp"
 
 namespace vae {
@@ -45,24 +46,30 @@ class tensor {
   }
   ~tensor() { Backend::deallocate(data_); }
 
-  tensor(const tensor& other) : tensor(other.shape_) { Backend::copy(data_, other.data_, numel()); }
+  tensor(const tensor& other) : tensor(other.shape_) {
+    Backend::copy(data_, other.data_, numel());
+    format_ = other.format_;
+  }
   tensor& operator=(const tensor& other) {
     if (this != &other) {
       resize(other.shape_);
       Backend::copy(data_, other.data_, numel());
+      format_ = other.format_;
     }
     return *this;
   }
   tensor(tensor&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),
         capacity_(std::exchange(other.capacity_, 0)),
-        shape_(std::exchange(other.shape_, vae::shape{0})) {}
+        shape_(std::exchange(other.shape_, vae::shape{0})),
+        format_(std::exchange(other.format_, memory_format::channels_first)) {}
   tensor& operator=(tensor&& other) noexcept {
     if (this != &other) {
       Backend::deallocate(data_);
       data_ = std::exchange(other.data_, nullptr);
       capacity_ = std::exchange(other.capacity_, 0);
       shape_ = std::exchange(other.shape_, vae::shape{0});
+      format_ = std::exchange(other.format_, memory_format::channels_first);
     }
     return *this;
   }
@@ -93,6 +100,10 @@ class tensor {
   std::int64_t dim(std::size_t i) const { return shape_[i]; }
   std::size_t rank() const { return shape_.rank(); }
   bool empty() const { return numel() == 0; }
+  // How a 4-d activation lies in memory (core/memory_format.hpp): channels_first unless the layer that wrote it says
+  // otherwise; resize and reshape keep it, the writer sets it.
+  memory_format format() const { return format_; }
+  void set_format(memory_format f) { format_ = f; }
 
   // Element access for host tensors only (device memory is not addressable from the host).
   T& operator[](std::int64_t i)
@@ -121,6 +132,7 @@ class tensor {
   std::size_t capacity_ = 0;
   // An empty tensor is [0], not rank 0: a rank-0 shape has one element and would claim a null buffer holds it.
   vae::shape shape_{0};
+  memory_format format_ = memory_format::channels_first;
 };
 
 // Throws a vae::error naming `what` when `actual` differs from `expected`.

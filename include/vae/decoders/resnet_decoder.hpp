@@ -1,7 +1,6 @@
 // ResNetDecoder: 1×1 conv from the code dimension, residual blocks, activation, stride-2 transposed convolutions
 // (vqvae.py's `dec`).
 #pragma once
-#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -10,6 +9,7 @@
 #include "vae/layers/conv_transpose2d.hpp"
 #include "vae/layers/group_norm.hpp"
 #include "vae/layers/res_block.hpp"
+#include "vae/layers/to_memory_format.hpp"
 
 namespace vae {
 
@@ -35,7 +35,10 @@ class ResNetDecoder {
   using backend = B;
 
   explicit ResNetDecoder(const resnet_decoder_options& o = {})
-      : opt_(o), norm_(o.norm_groups > 0 ? o.norm_groups : 1, o.hidden), act_mid_(o.activation) {
+      : opt_(o),
+        to_inner_(conv_stack_format<B>(o.norm_groups)),
+        norm_(o.norm_groups > 0 ? o.norm_groups : 1, o.hidden),
+        act_mid_(o.activation) {
     check(o.code_dim > 0 && o.hidden > 0 && o.res_hidden > 0 && o.res_blocks >= 0 && o.upsamplings >= 1 &&
               o.out_channels > 0 && o.norm_groups >= 0,
           "ResNetDecoder: sizes must be positive (res_blocks ≥ 0, upsamplings ≥ 1, norm_groups ≥ 0)");
@@ -52,9 +55,6 @@ class ResNetDecoder {
       ups_.emplace_back(c, out, 4, 2, 1);
       if (i + 1 < o.upsamplings) acts_.emplace_back(o.activation);
       c = out;
-    }
-    if constexpr (std::same_as<B, cpu>) {
-      if (o.norm_groups == 0) keep_activations_channels_last();
     }
   }
 
@@ -75,24 +75,25 @@ class ResNetDecoder {
   const tensor<T, B>& forward(const tensor<T, B>& z) {
     check(z.rank() == 4 && z.dim(1) == opt_.code_dim,
           [&] { return cat("ResNetDecoder: expected input [N, ", opt_.code_dim, ", h, w], got ", z.shape()); });
-    const tensor<T, B>* h = &in_.front().forward(z);
+    const tensor<T, B>* h = &in_.front().forward(to_inner_.forward(z));
     for (auto& b : blocks_) h = &b.forward(*h);
     if (opt_.norm_groups > 0) h = &norm_.forward(*h);
     h = &act_mid_.forward(*h);
     for (std::size_t i = 0; i < ups_.size(); ++i)
       h = i < acts_.size() ? &acts_[i].forward_after(ups_[i], *h) : &ups_[i].forward(*h);
-    return *h;
+    return to_outer_.forward(*h);
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     // Each activation that feeds a transposed convolution is differentiated by it (backward_through: fused on the
     // host); acts_[i] sits between ups_[i] and ups_[i + 1].
-    const tensor<T, B>* g = &dy;
+    const tensor<T, B>* g = &to_outer_.backward(dy);
     for (std::size_t i = ups_.size() - 1; i > 0; --i) g = &acts_[i - 1].backward_through(ups_[i], *g);
     g = &act_mid_.backward_through(ups_[0], *g);
     if (opt_.norm_groups > 0) g = &norm_.backward(*g);
     for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
-    return in_.front().backward(*g);
+    const tensor<T, B>& dz = in_.front().backward(*g);
+    return dz.empty() ? dz : to_inner_.backward(dz);
   }
 
   // The decoder input's gradient feeds the quantizer/encoder: on by default; turn off when nothing needs it.
@@ -100,15 +101,9 @@ class ResNetDecoder {
   const resnet_decoder_options& options() const { return opt_; }
 
  private:
-  // As ResNetEncoder: channels-last activations between the first convolution and the last (host, no GroupNorm).
-  void keep_activations_channels_last() {
-    constexpr auto first = memory_format::channels_first, last = memory_format::channels_last;
-    in_.front().set_memory_format(first, last);
-    for (auto& b : blocks_) b.set_memory_format(last);
-    for (std::size_t i = 0; i < ups_.size(); ++i) ups_[i].set_memory_format(last, i + 1 == ups_.size() ? first : last);
-  }
-
   resnet_decoder_options opt_;
+  // As ResNetEncoder: the activations between the ends in the backend's convolution format (NCHW with GroupNorm).
+  ToMemoryFormat<T, B> to_inner_, to_outer_;
   std::vector<Conv2d<T, B>> in_;  // one element (Conv2d has no default constructor)
   std::vector<ResBlock<T, B>> blocks_;
   GroupNorm<T, B> norm_;

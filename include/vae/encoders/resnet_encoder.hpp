@@ -1,6 +1,5 @@
 // ResNetEncoder: stride-2 convolutions, residual blocks, activation, 1×1 conv to the code dimension (vqvae.py's `enc`).
 #pragma once
-#include <concepts>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,6 +7,7 @@
 #include "vae/layers/conv2d.hpp"
 #include "vae/layers/group_norm.hpp"
 #include "vae/layers/res_block.hpp"
+#include "vae/layers/to_memory_format.hpp"
 
 namespace vae {
 
@@ -33,7 +33,10 @@ class ResNetEncoder {
   using backend = B;
 
   explicit ResNetEncoder(const resnet_encoder_options& o = {})
-      : opt_(o), norm_(o.norm_groups > 0 ? o.norm_groups : 1, o.hidden), act_out_(o.activation) {
+      : opt_(o),
+        to_inner_(conv_stack_format<B>(o.norm_groups)),
+        norm_(o.norm_groups > 0 ? o.norm_groups : 1, o.hidden),
+        act_out_(o.activation) {
     check(o.in_channels > 0 && o.hidden > 0 && o.res_hidden > 0 && o.res_blocks >= 0 && o.downsamplings >= 1 &&
               o.code_dim > 0 && o.norm_groups >= 0,
           "ResNetEncoder: sizes must be positive (res_blocks ≥ 0, downsamplings ≥ 1, norm_groups ≥ 0)");
@@ -52,9 +55,6 @@ class ResNetEncoder {
       blocks_.emplace_back(res_block_options{o.hidden, o.res_hidden, o.norm_groups, o.activation});
     out_.emplace_back(o.hidden, o.code_dim, 1);
     downs_.front().set_input_gradient(false);  // the data needs no gradient
-    if constexpr (std::same_as<B, cpu>) {
-      if (o.norm_groups == 0) keep_activations_channels_last();
-    }
   }
 
   template <class Visitor>
@@ -74,41 +74,35 @@ class ResNetEncoder {
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     check(x.rank() == 4 && x.dim(1) == opt_.in_channels,
           [&] { return cat("ResNetEncoder: expected input [N, ", opt_.in_channels, ", H, W], got ", x.shape()); });
-    const tensor<T, B>* h = &x;
+    const tensor<T, B>* h = &to_inner_.forward(x);
     for (std::size_t i = 0; i < downs_.size(); ++i) h = &acts_[i].forward_after(downs_[i], *h);
     for (auto& b : blocks_) h = &b.forward(*h);
     if (opt_.norm_groups > 0) h = &norm_.forward(*h);
     h = &act_out_.forward(*h);
-    return out_.front().forward(*h);
+    return to_outer_.forward(out_.front().forward(*h));
   }
 
   // Returns dx, or an empty tensor when the input gradient is off (the default).
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     // Each activation that feeds a convolution is differentiated by it (backward_through: fused on the host).
-    const tensor<T, B>* g = &act_out_.backward_through(out_.front(), dy);
+    const tensor<T, B>* g = &act_out_.backward_through(out_.front(), to_outer_.backward(dy));
     if (opt_.norm_groups > 0) g = &norm_.backward(*g);
     for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
     const std::size_t n = downs_.size();
     g = &acts_[n - 1].backward(*g);
     for (std::size_t i = n - 1; i > 0; --i) g = &acts_[i - 1].backward_through(downs_[i], *g);
     g = &downs_[0].backward(*g);
-    return *g;
+    return g->empty() ? *g : to_inner_.backward(*g);
   }
 
   void set_input_gradient(bool enabled) { downs_.front().set_input_gradient(enabled); }
   const resnet_encoder_options& options() const { return opt_; }
 
  private:
-  // Host stacks without GroupNorm pass channels-last activations from the first convolution's output to the last
-  // one's input: the interface stays NCHW, and no layer in between transposes (core/memory_format.hpp).
-  void keep_activations_channels_last() {
-    constexpr auto first = memory_format::channels_first, last = memory_format::channels_last;
-    for (std::size_t i = 0; i < downs_.size(); ++i) downs_[i].set_memory_format(i == 0 ? first : last, last);
-    for (auto& b : blocks_) b.set_memory_format(last);
-    out_.front().set_memory_format(last, first);
-  }
-
   resnet_encoder_options opt_;
+  // The activations between the first convolution and the last are in the backend's convolution format (GroupNorm
+  // reads NCHW, so a stack with it keeps NCHW); the interface is NCHW.
+  ToMemoryFormat<T, B> to_inner_, to_outer_;
   std::vector<Conv2d<T, B>> downs_;
   std::vector<detail::switchable_activation<T, B>> acts_;
   std::vector<ResBlock<T, B>> blocks_;

@@ -5,6 +5,7 @@
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/activations.hpp"
+#include "vae/ops/conv_fusion.hpp"
 
 namespace vae {
 
@@ -26,6 +27,7 @@ class elementwise_activation {
     x_ = &x;
     y_out_ = &y_;
     y_.resize(x.shape());
+    y_.set_format(x.format());  // elementwise: any layout, kept
     ops::activation_forward<B>(act, x.numel(), x.data(), y_.data());
     return y_;
   }
@@ -51,6 +53,7 @@ class elementwise_activation {
       return cat(Act::name, "::backward: dy: expected shape ", y_out_->shape(), ", got ", dy.shape());
     });
     dx_.resize(dy.shape());
+    dx_.set_format(dy.format());
     ops::activation_backward<B>(act, dy.numel(), x_->data(), y_out_->data(), dy.data(), dx_.data());
     return dx_;
   }
@@ -83,15 +86,15 @@ class ReLU : public Activation<activation::ReLU, T, B> {
   // Inside a Sequential, after a Linear that already applied the ReLU (Linear::forward_relu): y passes through.
   // ReLU's derivative read from the output is the one read from the input (y > 0 exactly where x > 0).
   const tensor<T, B>& forward_fused(const tensor<T, B>& y) { return this->pass_through(y); }
-  // Before a layer whose backward_relu_input(dy) already applied this ReLU's derivative to its input gradient:
-  // `dx` passes through (see Sequential).
+  // Before a layer whose backward(dy, {.relu_input = true}) already applied this ReLU's derivative to its input
+  // gradient: `dx` passes through (see Sequential).
   const tensor<T, B>& backward_fused(const tensor<T, B>& dx) { return this->pass_through_gradient(dx); }
   // backward(next.backward(dy)) for the layer `next` that reads this ReLU's output: fused into next's input gradient
-  // where next can apply the derivative itself (backward_relu_input, host convolutions).
+  // where next can apply the derivative itself (a convolution's conv_input_grad::relu_input).
   template <class Next>
   const tensor<T, B>& backward_through(Next& next, const tensor<T, B>& dy) {
-    if constexpr (requires { next.backward_relu_input(dy); })
-      return backward_fused(next.backward_relu_input(dy));
+    if constexpr (requires { next.backward(dy, conv_input_grad<tensor<T, B>>{.relu_input = true}); })
+      return backward_fused(next.backward(dy, conv_input_grad<tensor<T, B>>{.relu_input = true}));
     else
       return this->backward(next.backward(dy));
   }

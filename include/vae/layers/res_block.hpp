@@ -1,7 +1,6 @@
 // ResBlock: y = x + c2(act(c1(act(x)))) with c1 3×3 channels→hidden, c2 1×1 hidden→channels (vqvae.py's Res),
 // optionally GroupNorm before each activation, and a run-time choice of ReLU or SiLU.
 #pragma once
-#include <concepts>
 #include <cstdint>
 #include <string>
 
@@ -37,29 +36,26 @@ class switchable_activation {
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
     return kind_ == conv_activation::relu ? relu_.backward(dy) : silu_.backward(dy);
   }
-  // act(conv(x)): on the host a ReLU is applied by the convolution in the pass that writes its output
-  // (forward_relu) and passes through here; the values and gradients are those of the two layers one by one.
+  // act(conv(x)): a ReLU is the convolution's epilogue (conv_output::relu, fused where the backend can) and passes
+  // through here; the values and gradients are those of the two layers one by one.
   template <class Conv>
   const tensor<T, B>& forward_after(Conv& conv, const tensor<T, B>& x) {
-    if constexpr (std::same_as<B, cpu>) {
-      if (kind_ == conv_activation::relu) return relu_.forward_fused(conv.forward_relu(x));
-    }
+    if (kind_ == conv_activation::relu) return relu_.forward_fused(conv.forward(x, {.relu = true}));
     return forward(conv.forward(x));
   }
-  // backward(next.backward(dy)) for the layer `next` that reads this activation's output: on the host a ReLU's
-  // derivative is applied by that layer where it writes its input gradient (backward_relu_input) and passes through.
+  // backward(next.backward(dy)) for the layer `next` that reads this activation's output: a ReLU's derivative is
+  // applied by that layer where it writes its input gradient (conv_input_grad::relu_input) and passes through.
   template <class Next>
   const tensor<T, B>& backward_through(Next& next, const tensor<T, B>& dy) {
     if (kind_ == conv_activation::relu) return relu_.backward_through(next, dy);
     return backward(next.backward(dy));
   }
-  // residual + backward(conv.backward(dy)) where that fuses into the conv's input gradient (a host ReLU); null
+  // residual + backward(conv.backward(dy)) where that fuses into the conv's input gradient (a ReLU); null
   // otherwise, and nothing was computed.
   template <class Conv>
   const tensor<T, B>* backward_through_add(Conv& conv, const tensor<T, B>& dy, const tensor<T, B>& residual) {
-    if constexpr (std::same_as<B, cpu>) {
-      if (kind_ == conv_activation::relu) return &relu_.backward_fused(conv.backward_relu_input(dy, &residual));
-    }
+    if (kind_ == conv_activation::relu)
+      return &relu_.backward_fused(conv.backward(dy, {.relu_input = true, .residual = &residual}));
     return nullptr;
   }
 
@@ -69,6 +65,13 @@ class switchable_activation {
   SiLU<T, B> silu_;
 };
 }  // namespace detail
+
+// The format a stack of convolutions (ResBlock, ResNetEncoder, ResNetDecoder) keeps its activations in between its
+// ends: the one its backend's convolutions compute in, unless GroupNorm (which reads NCHW) sits in the stack.
+template <class B>
+memory_format conv_stack_format(std::int64_t norm_groups) {
+  return norm_groups > 0 ? memory_format::channels_first : ops::conv_activation_format<B>();
+}
 
 struct res_block_options {
   std::int64_t channels = 128;    // input = output channels
@@ -103,9 +106,12 @@ class ResBlock {
     c2_.visit_parameters(prefix + "c2.", visit);
   }
 
-  // x: [N, channels, H, W] (or [N, H, W, channels], channels last) → same shape.
+  // x: [N, channels, H, W] (or [N, H, W, channels], channels last: the convolutions keep the format) → same shape.
+  // GroupNorm reads NCHW, so a block with norm_groups > 0 takes channels-first input.
   const tensor<T, B>& forward(const tensor<T, B>& x) {
-    check_activation("ResBlock::forward", x.shape(), format_, opt_.channels);
+    check(opt_.norm_groups == 0 || x.format() == memory_format::channels_first,
+          "ResBlock::forward: GroupNorm needs channels_first activations");
+    check_activation("ResBlock::forward", x.shape(), x.format(), opt_.channels);
     const tensor<T, B>* h = &x;
     if (opt_.norm_groups > 0) h = &norm1_.forward(*h);
     h = &act1_.forward(*h);
@@ -115,15 +121,8 @@ class ResBlock {
     } else {
       h = &act2_.forward_after(c1_, *h);
     }
-    if constexpr (std::same_as<B, cpu>) {  // the skip connection added where c2 writes its output
-      out_ = &c2_.forward_add(*h, x);
-      return *out_;
-    }
-    h = &c2_.forward(*h);
-    y_.resize(x.shape());
-    ops::add<B>(x.numel(), x.data(), h->data(), y_.data());
-    out_ = &y_;
-    return y_;
+    out_ = &c2_.forward(*h, {.residual = &x});  // the skip connection is c2's epilogue
+    return *out_;
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
@@ -131,27 +130,17 @@ class ResBlock {
     check_shape(dy.shape(), out_->shape(), "ResBlock::backward: dy");
     const tensor<T, B>* g = &act2_.backward_through(c2_, dy);
     if (opt_.norm_groups > 0) g = &norm2_.backward(*g);
-    if (opt_.norm_groups == 0) {  // dx = dy + act1'·(c1's input gradient), written by c1 on the host
+    if (opt_.norm_groups == 0) {  // dx = dy + act1'·(c1's input gradient), written by c1
       if (const tensor<T, B>* dx = act1_.backward_through_add(c1_, *g, dy)) return *dx;
     }
     g = &c1_.backward(*g);
     g = &act1_.backward(*g);
     if (opt_.norm_groups > 0) g = &norm1_.backward(*g);
     dx_.resize(dy.shape());
+    dx_.set_format(dy.format());
     ops::add<B>(dy.numel(), dy.data(), g->data(), dx_.data());
     return dx_;
   }
-
-  // Channels-last input and output (and everything between): see Conv2d::set_memory_format. GroupNorm works on
-  // NCHW, so a block with norm_groups > 0 stays channels_first.
-  void set_memory_format(memory_format f) {
-    check(f == memory_format::channels_first || opt_.norm_groups == 0,
-          "ResBlock::set_memory_format: GroupNorm needs channels_first activations");
-    c1_.set_memory_format(f, f);
-    c2_.set_memory_format(f, f);
-    format_ = f;
-  }
-  memory_format format() const { return format_; }
 
   const res_block_options& options() const { return opt_; }
   Conv2d<T, B>& c1() { return c1_; }
@@ -162,9 +151,8 @@ class ResBlock {
   Conv2d<T, B> c1_, c2_;
   GroupNorm<T, B> norm1_, norm2_;
   detail::switchable_activation<T, B> act1_, act2_;
-  tensor<T, B> y_, dx_;
-  const tensor<T, B>* out_ = nullptr;  // c2's output with the skip added (host), else y_
-  memory_format format_ = memory_format::channels_first;
+  tensor<T, B> dx_;
+  const tensor<T, B>* out_ = nullptr;  // c2's output with the skip added
 };
 
 }  // namespace vae

@@ -5,15 +5,24 @@
 #include <utility>
 
 #include "vae/core/concepts.hpp"
+#include "vae/ops/conv_fusion.hpp"
 
 namespace vae {
 
 namespace detail {
+// A layer that applies a ReLU in its own output pass: Linear::forward_relu, or a convolution's ReLU epilogue.
+template <class L, class X>
+concept applies_relu = requires(L& l, const X& x) { l.forward_relu(x); } ||
+                       requires(L& l, const X& x) { l.forward(x, conv_output<X>{.relu = true}); };
+template <class L, class X>
+const X& forward_with_relu(L& l, const X& x) {
+  if constexpr (requires { l.forward_relu(x); })
+    return l.forward_relu(x);
+  else
+    return l.forward(x, conv_output<X>{.relu = true});
+}
 template <class L, class A, class X>
-concept relu_fusable_pair = requires(L& l, A& a, const X& x) {
-  l.forward_relu(x);
-  a.forward_fused(x);
-};
+concept relu_fusable_pair = applies_relu<L, X> && requires(A& a, const X& x) { a.forward_fused(x); };
 // Whether layer I of Ls... applies a ReLU itself and layer I + 1 is a ReLU that can pass its output through.
 template <std::size_t I, class X, class... Ls>
 constexpr bool fuses_relu_at() {
@@ -24,7 +33,7 @@ constexpr bool fuses_relu_at() {
     return relu_fusable_pair<std::tuple_element_t<I, layers>, std::tuple_element_t<I + 1, layers>, X>;
   }
 }
-// Whether layer I − 1 is a ReLU whose derivative layer I applies to its own input gradient (backward_relu_input).
+// Whether layer I − 1 is a ReLU whose derivative layer I applies to its own input gradient (conv_input_grad).
 template <std::size_t I, class X, class... Ls>
 constexpr bool fuses_relu_backward_at() {
   if constexpr (I == 0 || I >= sizeof...(Ls)) {
@@ -33,7 +42,7 @@ constexpr bool fuses_relu_backward_at() {
     using layers = std::tuple<Ls...>;
     return requires(std::tuple_element_t<I - 1, layers>& a, std::tuple_element_t<I, layers>& l, const X& x) {
       a.backward_fused(x);
-      l.backward_relu_input(x);
+      l.backward(x, conv_input_grad<X>{.relu_input = true});
     };
   }
 }
@@ -50,13 +59,14 @@ class Sequential {
                 "Sequential: every layer must use the same backend");
   static constexpr std::size_t size = 1 + sizeof...(Rest);
 
-  // A layer that can apply a ReLU in its own output pass (Linear::forward_relu on the host) directly followed by a
+  // A layer that can apply a ReLU in its own output pass (Linear::forward_relu, a convolution's epilogue) directly
+  // followed by a
   // ReLU: one pass instead of two, and the ReLU passes the output through (ReLU::forward_fused). Names, backward and
   // results are those of the two layers run one after the other.
   template <std::size_t I>
   static constexpr bool fuses_relu_at = detail::fuses_relu_at<I, tensor<value_type, backend>, First, Rest...>();
   // The same in backward: a ReLU followed by a layer that can apply the ReLU's derivative where it writes its input
-  // gradient (Conv2d/ConvTranspose2d::backward_relu_input on the host); the ReLU passes it through
+  // gradient (Conv2d/ConvTranspose2d's conv_input_grad::relu_input); the ReLU passes it through
   // (ReLU::backward_fused).
   template <std::size_t I>
   static constexpr bool fuses_relu_backward_at =
@@ -94,7 +104,7 @@ class Sequential {
   template <std::size_t I>
   const tensor<value_type, backend>& forward_from(const tensor<value_type, backend>& x) {
     if constexpr (fuses_relu_at<I>) {
-      const auto& y = std::get<I + 1>(layers_).forward_fused(std::get<I>(layers_).forward_relu(x));
+      const auto& y = std::get<I + 1>(layers_).forward_fused(detail::forward_with_relu(std::get<I>(layers_), x));
       if constexpr (I + 2 < size) return forward_from<I + 2>(y);
       else return y;
     } else {
@@ -106,7 +116,8 @@ class Sequential {
   template <std::size_t I>
   const tensor<value_type, backend>& backward_from(const tensor<value_type, backend>& dy) {
     if constexpr (fuses_relu_backward_at<I>) {
-      const auto& dx = std::get<I - 1>(layers_).backward_fused(std::get<I>(layers_).backward_relu_input(dy));
+      const auto& dx = std::get<I - 1>(layers_).backward_fused(
+          std::get<I>(layers_).backward(dy, conv_input_grad<tensor<value_type, backend>>{.relu_input = true}));
       if constexpr (I > 1) return backward_from<I - 2>(dx);
       else return dx;
     } else {

@@ -1,47 +1,45 @@
-// Conv2d op (PyTorch F.conv2d, NCHW): im2col + GEMM forward, with its backward (dx =, dW +=, db +=).
+// Conv2d op (PyTorch F.conv2d): forward with an optional fused epilogue (ReLU or residual), backward (dx =, dW +=,
+// db +=) with an optional ReLU-input mask and residual; activations channels-first or channels-last.
 #pragma once
-#include <concepts>
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
+#include "vae/core/error.hpp"
+#include "vae/core/memory_format.hpp"
 #include "vae/ops/conv2d_dims.hpp"
+#include "vae/ops/conv_fusion.hpp"
 
 namespace vae {
 
 struct conv2d_op {};
 
 namespace ops {
-// Elements of the scratch buffer the backend's kernels need for this call (the cpu kernel: per-thread columns).
+// The activation format backend B's convolutions compute in without transposing: a stack of convolutions keeps its
+// activations in it between its ends (cpu: channels_last; cuda: channels_first).
 template <class B>
-std::int64_t conv2d_scratch_size(const conv2d_dims& d) {
-  return kernel<conv2d_op, B>::scratch_size(d);
+constexpr memory_format conv_activation_format() {
+  return kernel<conv2d_op, B>::activation_format;
 }
-// y = conv2d(x, w) + bias (bias may be null); `scratch` holds conv2d_scratch_size<B>(d) elements.
-template <class B, class T>
-void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-  kernel<conv2d_op, B>::forward(d, x, w, bias, y, scratch);
+// Elements of the scratch buffer the backend's kernels need for this call (activations in format f).
+template <class B>
+std::int64_t conv2d_scratch_size(const conv2d_dims& d, memory_format f = memory_format::channels_first) {
+  return kernel<conv2d_op, B>::scratch_size(d, f);
 }
-// y = residual + (conv2d(x, w) + bias), residual laid out as y (host only: a residual block's skip connection added
-// where the output is written; bit for bit the conv then the addition).
+// y = conv2d(x, w) + bias (bias may be null), with `out`'s epilogue (ReLU or + residual); x and y in format f;
+// `scratch` holds conv2d_scratch_size<B>(d, f) elements.
 template <class B, class T>
-  requires std::same_as<B, cpu>
-void conv2d_forward_add(const conv2d_dims& d, const T* x, const T* w, const T* bias, const T* residual, T* y,
-                        T* scratch) {
-  kernel<conv2d_op, B>::forward_add(d, x, w, bias, residual, y, scratch);
+void conv2d_forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                    memory_format f = memory_format::channels_first, conv_output<T> out = {}) {
+  check(!(out.relu && out.residual), "conv2d: a fused ReLU and a fused residual together are not supported");
+  kernel<conv2d_op, B>::forward(d, x, w, bias, y, scratch, f, out);
 }
-// dx = input gradient (skipped when dx is null), dw += weight gradient (skipped when null), dbias += Σ dy over
-// N, H, W (skipped when null). x is the forward input; `scratch` holds conv2d_scratch_size<B>(d) elements.
+// dx = input gradient (skipped when dx is null; with `in`: masked by relu'(x), plus a residual), dw += weight gradient
+// (skipped when null), dbias += Σ dy over N, H, W (skipped when null). x is the forward input; x, dy and dx in format
+// f; `scratch` holds conv2d_scratch_size<B>(d, f) elements.
 template <class B, class T>
-void conv2d_backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias, T* scratch) {
-  kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch);
-}
-// The same with dx = residual + (input gradient), residual laid out as x (host only: a residual block's skip
-// connection added where its input gradient is written; bit for bit the backward then the addition).
-template <class B, class T>
-  requires std::same_as<B, cpu>
-void conv2d_backward_add(const conv2d_dims& d, const T* x, const T* w, const T* dy, const T* residual, T* dx, T* dw,
-                         T* dbias, T* scratch) {
-  kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch, kernel<conv2d_op, B>::path_for(d), residual);
+void conv2d_backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias, T* scratch,
+                     memory_format f = memory_format::channels_first, conv_input_grad<T> in = {}) {
+  kernel<conv2d_op, B>::backward(d, x, w, dy, dx, dw, dbias, scratch, f, in);
 }
 }  // namespace ops
 }  // namespace vae

@@ -1,4 +1,5 @@
-// cpu kernel of the conv2d op: chunks of images through columns (im2col or read in place) + GEMM, or Winograd.
+// cpu kernel of the conv2d op: chunks of images through columns (im2col or read in place) + GEMM, or Winograd, as
+// the call's plan (conv2d_plan) chooses.
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -11,18 +12,12 @@
 #include "vae/backend/cpu/conv2d_epilogue.hpp"
 #include "vae/backend/cpu/conv2d_im2col.hpp"
 #include "vae/backend/cpu/conv2d_winograd.hpp"
+#include "vae/backend/cpu/conv_plan.hpp"
 #include "vae/backend/cpu/gemm.hpp"
 #include "vae/core/error.hpp"
 #include "vae/ops/conv2d.hpp"
 
 namespace vae {
-
-namespace cpu_detail {
-// Which column layout a conv kernel uses: NCHW columns (any groups, few channels, large images), channels-last
-// columns (groups = 1 and at least channels_last_min channels on the windowed side), or no columns: the Winograd
-// F(2×2, 3×3) transforms of a 3×3 stride-1 convolution (winograd_fits).
-enum class conv_path { columns, channels_last, winograd };
-}  // namespace cpu_detail
 
 template <>
 struct kernel<conv2d_op, cpu> {
@@ -42,15 +37,22 @@ struct kernel<conv2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
-  // Channels-last activations always take the channels-last path (it reads and writes them in place).
-  static cpu_detail::conv_path path_for(const conv2d_dims& d) {
+  // The layout its activations compute in without transposing (so a stack of convolutions keeps them in it).
+  static constexpr memory_format activation_format = memory_format::channels_last;
+
+  // The path the kernel takes for a call: Winograd where it fits, channels-last columns for wide inputs and for
+  // channels-last activations (read and written in place), else NCHW columns.
+  static cpu_detail::conv_path path_for(const cpu_detail::conv2d_plan& d) {
     if (cpu_detail::winograd_fits(d)) return cpu_detail::conv_path::winograd;
     const bool wide = d.groups == 1 && d.in_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
   }
-  static std::int64_t scratch_size(const conv2d_dims& d) { return scratch_size(d, path_for(d)); }
-  static std::int64_t scratch_size(const conv2d_dims& d, cpu_detail::conv_path path) {
+  static std::int64_t scratch_size(const conv2d_dims& d, memory_format f) {
+    const cpu_detail::conv2d_plan p(d, f);
+    return scratch_size(p, path_for(p));
+  }
+  static std::int64_t scratch_size(const cpu_detail::conv2d_plan& d, cpu_detail::conv_path path) {
     if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(d);
     if (path == cpu_detail::conv_path::channels_last) {
       const auto l = plan_cl(d);
@@ -60,46 +62,36 @@ struct kernel<conv2d_op, cpu> {
     return l.plan.tasks * (l.per_task + l.dw);
   }
 
+  // The op's entry points: the plan of the call, then its path.
   template <class T>
-  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    forward(d, x, w, bias, y, scratch, path_for(d));
+  static void forward(const conv2d_dims& dims, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      memory_format f, conv_output<T> out) {
+    cpu_detail::conv2d_plan d(dims, f);
+    d.relu_out = out.relu;
+    forward(d, x, w, bias, y, scratch, path_for(d), out.residual);
   }
   template <class T>
-  static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
-    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d));
+  static void backward(const conv2d_dims& dims, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       T* scratch, memory_format f, conv_input_grad<T> in) {
+    cpu_detail::conv2d_plan d(dims, f);
+    d.relu_in = in.relu_input;
+    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d), in.residual);
   }
-  // y = residual + (conv + bias): added in the chunk that writes the output, while it is in cache.
+
+  // One call on an explicit path (tests compare the paths; `scratch` holds scratch_size(d, path) elements):
+  // y = conv + bias, then ReLU (d.relu_out) or + residual (laid out as y, or null), added in the chunk that writes
+  // the output while it is in cache.
   template <class T>
-  static void forward_add(const conv2d_dims& d, const T* x, const T* w, const T* bias, const T* residual, T* y,
-                          T* scratch) {
-    check(!d.relu_out, "conv2d: a fused ReLU and a fused residual addition together are not supported");
-    if (path_for(d) == cpu_detail::conv_path::winograd) {
-      forward_wg(d, x, w, bias, y, scratch, residual);
-      return;
-    }
-    if (path_for(d) == cpu_detail::conv_path::channels_last) {
-      forward_cl(d, x, w, bias, y, scratch, residual);
-      return;
-    }
-    forward(d, x, w, bias, y, scratch, cpu_detail::conv_path::columns);
-    parallel_for(d.n, d.n * d.out_c * d.out_h * d.out_w, [&](std::int64_t b) {
-      const std::int64_t img = d.out_c * d.out_h * d.out_w;
-      cpu_detail::add_residual(img, residual + b * img, y + b * img);
-    });
-  }
-  // The same, on an explicit path (tests compare the two; `scratch` holds scratch_size(d, path) elements).
-  template <class T>
-  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
-                      cpu_detail::conv_path path) {
+  static void forward(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      cpu_detail::conv_path path, const T* residual = nullptr) {
     if (path == cpu_detail::conv_path::winograd) {
       check_winograd(d);
-      forward_wg(d, x, w, bias, y, scratch);
+      forward_wg(d, x, w, bias, y, scratch, residual);
       return;
     }
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv2d: the channels-last path needs groups == 1");
-      forward_cl(d, x, w, bias, y, scratch);
+      forward_cl(d, x, w, bias, y, scratch, residual);
       return;
     }
     check(!d.channels_last_in && !d.channels_last_out, "conv2d: channels-last activations need the channels-last path");
@@ -115,14 +107,15 @@ struct kernel<conv2d_op, cpu> {
         cpu_detail::gemm<T>(false, false, cout_g, cols, kg, T(1), w + gr * cout_g * kg, kg, col + gr * kg * cols, cols,
                             T(0), out + gr * cout_g * cols, cols);
       cpu_detail::cn_to_nchw(nb, d.out_c, ohw, out, bias, y + b0 * d.out_c * ohw);
-      if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, y + b0 * d.out_c * ohw);
+      const std::int64_t at = b0 * d.out_c * ohw;
+      cpu_detail::finish_output(nb * d.out_c * ohw, d.relu_out, residual ? residual + at : nullptr, y + at);
     });
   }
 
   // dx_residual (laid out as x, or null) is added to dx where it is written; with d.relu_in, dx is first masked by
   // relu'(x).
   template <class T>
-  static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+  static void backward(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                        T* scratch, cpu_detail::conv_path path, const T* dx_residual = nullptr) {
     if (path == cpu_detail::conv_path::winograd) {
       check_winograd(d);
@@ -170,14 +163,14 @@ struct kernel<conv2d_op, cpu> {
   }
 
  private:
-  static void check_winograd(const conv2d_dims& d) {
+  static void check_winograd(const cpu_detail::conv2d_plan& d) {
     check(cpu_detail::winograd_fits(d),
           "conv2d: the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1, no dilation, groups 1, "
           "channels-last input and output and at least 16 channels each side");
   }
 
   template <class T>
-  static void forward_wg(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+  static void forward_wg(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
                          const T* residual = nullptr) {
     cpu_detail::winograd_io<T> io;
     io.in = x, io.w = w, io.bias = bias, io.relu_out = d.relu_out, io.residual = residual, io.out = y;
@@ -185,7 +178,7 @@ struct kernel<conv2d_op, cpu> {
   }
   // dx is masked by relu'(x) (d.relu_in) and added to dx_residual where it is written, as backward_cl.
   template <class T>
-  static void backward_wg(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+  static void backward_wg(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                           T* scratch, const T* dx_residual) {
     if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, d.out_h * d.out_w, dy, true, dbias);
     if (!dw && !dx) return;
@@ -221,11 +214,11 @@ struct kernel<conv2d_op, cpu> {
   }
 
   // A side is read or written in place when it is channels-last, or has one channel (then NCHW is the same memory).
-  static bool input_in_place(const conv2d_dims& d) { return d.channels_last_in || d.in_c == 1; }
-  static bool output_in_place(const conv2d_dims& d) { return d.channels_last_out || d.out_c == 1; }
+  static bool input_in_place(const cpu_detail::conv2d_plan& d) { return d.channels_last_in || d.in_c == 1; }
+  static bool output_in_place(const cpu_detail::conv2d_plan& d) { return d.channels_last_out || d.out_c == 1; }
 
   template <class T>
-  static void forward_cl(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+  static void forward_cl(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
                          const T* residual = nullptr) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;
@@ -261,7 +254,7 @@ struct kernel<conv2d_op, cpu> {
   }
 
   template <class T>
-  static void backward_cl(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+  static void backward_cl(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                           T* scratch, const T* dx_residual) {
     const auto l = plan_cl(d);
     const std::int64_t ohw = d.out_h * d.out_w, ihw = d.in_h * d.in_w, kk = d.k_h * d.k_w, k = d.in_c * kk;

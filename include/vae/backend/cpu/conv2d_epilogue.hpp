@@ -51,6 +51,13 @@ template <class T>
 void relu_in_place(std::int64_t n, T* v) {
   for (std::int64_t i = 0; i < n; ++i) v[i] = v[i] > T(0) ? v[i] : T(0);
 }
+// The output epilogues on n values of y already holding conv + bias: ReLU when `relu`, then + residual when not null
+// (serial: inside a chunk task).
+template <class T>
+void finish_output(std::int64_t n, bool relu, const T* residual, T* y) {
+  if (relu) relu_in_place(n, y);
+  if (residual) add_residual(n, residual, y);
+}
 // dbias[ch] += Σ_r src[r, ch] over channels-last rows, each channel summed in row order — the (b, t) order of
 // add_channel_sums, so both layouts give the same sums. Threads split the channels, not the rows.
 template <class T>

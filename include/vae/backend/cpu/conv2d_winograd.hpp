@@ -6,6 +6,7 @@
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/conv2d_channels_last.hpp"
 #include "vae/backend/cpu/conv2d_chunk_plan.hpp"
+#include "vae/backend/cpu/conv_plan.hpp"
 #include "vae/backend/cpu/gemm.hpp"
 #include "vae/backend/cpu/winograd.hpp"
 #include "vae/ops/conv2d_dims.hpp"
@@ -16,12 +17,12 @@ namespace cpu_detail {
 
 // Whether conv2d d is one the Winograd path computes: 3×3 stride 1 or 4×4 stride 2, padding 1, no dilation, groups 1,
 // channels-last input and output (read and written in place), at least channels_last_min channels each side, and
-// d.winograd (the caller's opt-out). A 3×3
+// d.winograd (off only in tests that compare with the direct product). A 3×3
 // kernel does 16 instead of 36 multiplies per 2×2 outputs and channel pair (F(2×2, 3×3): 2.25× fewer; 1.7× on a 7×7
 // image, whose last tile row and column are half outside), a 4×4 stride-2 one 36 instead of 64 (F(2×2, 2×2) over its
 // four tap parities: 1.8×; 1.4× on a 7×7 output). The values agree with the direct convolution to float rounding,
 // not bit for bit.
-inline bool winograd_fits(const conv2d_dims& d) {
+inline bool winograd_fits(const conv2d_plan& d) {
   const bool same3 = d.k_h == 3 && d.k_w == 3 && d.stride_h == 1 && d.stride_w == 1;
   const bool down4 = d.k_h == 4 && d.k_w == 4 && d.stride_h == 2 && d.stride_w == 2;
   return d.winograd && (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 &&

@@ -6,6 +6,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/conv2d.hpp"
+#include "vae/backend/cpu/conv_plan.hpp"
 #include "vae/backend/cpu/gemm.hpp"
 #include "vae/ops/conv_transpose2d.hpp"
 
@@ -20,17 +21,18 @@ inline window_geometry output_windows(const conv_transpose2d_dims& d, std::int64
 }
 // The conv2d whose input gradient conv_transpose2d d computes: input [n, out_h, out_w, out_c] → output [n, in_h, in_w,
 // in_c], with d's weight [in_c, out_c, k_h, k_w] read as that conv2d's [out, in, k_h, k_w].
-inline conv2d_dims adjoint_conv(const conv_transpose2d_dims& d) {
+inline conv2d_plan adjoint_conv(const conv_transpose2d_plan& d) {
   conv2d_dims c{d.n, d.out_c, d.out_h, d.out_w, d.in_c, d.k_h, d.k_w};
   c.stride_h = d.stride_h, c.stride_w = d.stride_w, c.pad_h = d.pad_h, c.pad_w = d.pad_w;
   c.dil_h = d.dil_h, c.dil_w = d.dil_w, c.groups = d.groups;
-  c.channels_last_in = d.channels_last_out, c.channels_last_out = d.channels_last_in;
-  c.winograd = d.winograd;
-  return c.finish();
+  conv2d_plan p(c.finish());
+  p.channels_last_in = d.channels_last_out, p.channels_last_out = d.channels_last_in;
+  p.winograd = d.winograd;
+  return p;
 }
 // Whether the Winograd transforms compute d: its adjoint conv2d fits them (4×4 stride 2 or 3×3 stride 1, padding 1,
 // channels-last both sides) and maps back onto d's input exactly (no output padding).
-inline bool winograd_fits(const conv_transpose2d_dims& d) {
+inline bool winograd_fits(const conv_transpose2d_plan& d) {
   const auto c = adjoint_conv(d);
   return d.out_pad_h == 0 && d.out_pad_w == 0 && c.out_h == d.in_h && c.out_w == d.in_w && winograd_fits(c);
 }
@@ -54,16 +56,21 @@ struct kernel<conv_transpose2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.in_c * rows / d.groups : 0;
     return l;
   }
-  // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels.
-  // Channels-last activations always take the channels-last path (it reads and writes them in place).
-  static cpu_detail::conv_path path_for(const conv_transpose2d_dims& d) {
+  static constexpr memory_format activation_format = memory_format::channels_last;
+
+  // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels, and for
+  // channels-last activations (read and written in place); Winograd where it fits.
+  static cpu_detail::conv_path path_for(const cpu_detail::conv_transpose2d_plan& d) {
     if (cpu_detail::winograd_fits(d)) return cpu_detail::conv_path::winograd;
     const bool wide = d.groups == 1 && d.out_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
   }
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return scratch_size(d, path_for(d)); }
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d, cpu_detail::conv_path path) {
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d, memory_format f) {
+    const cpu_detail::conv_transpose2d_plan p(d, f);
+    return scratch_size(p, path_for(p));
+  }
+  static std::int64_t scratch_size(const cpu_detail::conv_transpose2d_plan& d, cpu_detail::conv_path path) {
     if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(cpu_detail::adjoint_conv(d));
     if (path == cpu_detail::conv_path::channels_last) {
       const auto l = plan_cl(d);
@@ -73,26 +80,33 @@ struct kernel<conv_transpose2d_op, cpu> {
     return l.plan.tasks * (l.per_task + l.dw);
   }
 
+  // The op's entry points: the plan of the call, then its path.
   template <class T>
-  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    forward(d, x, w, bias, y, scratch, path_for(d));
+  static void forward(const conv_transpose2d_dims& dims, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      memory_format f, conv_output<T> out) {
+    cpu_detail::conv_transpose2d_plan d(dims, f);
+    d.relu_out = out.relu;
+    forward(d, x, w, bias, y, scratch, path_for(d), out.residual);
   }
   template <class T>
-  static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
-    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d));
+  static void backward(const conv_transpose2d_dims& dims, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                       T* dbias, T* scratch, memory_format f, conv_input_grad<T> in) {
+    cpu_detail::conv_transpose2d_plan d(dims, f);
+    d.relu_in = in.relu_input;
+    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d), in.residual);
   }
-  // The same, on an explicit path (tests compare the two; `scratch` holds scratch_size(d, path) elements).
+  // One call on an explicit path (tests compare the paths; `scratch` holds scratch_size(d, path) elements); the
+  // epilogues as conv2d's.
   template <class T>
-  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
-                      cpu_detail::conv_path path) {
+  static void forward(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* bias, T* y,
+                      T* scratch, cpu_detail::conv_path path, const T* residual = nullptr) {
     if (path == cpu_detail::conv_path::winograd) {
-      forward_wg(d, x, w, bias, y, scratch);
+      forward_wg(d, x, w, bias, y, scratch, residual);
       return;
     }
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
-      forward_cl(d, x, w, bias, y, scratch);
+      forward_cl(d, x, w, bias, y, scratch, residual);
       return;
     }
     check(!d.channels_last_in && !d.channels_last_out,
@@ -117,20 +131,20 @@ struct kernel<conv_transpose2d_op, cpu> {
           for (std::int64_t p = 0; p < plane; ++p) o[p] += b;
         }
       }
-      if (d.relu_out) cpu_detail::relu_in_place(nb * out_img, yb);
+      cpu_detail::finish_output(nb * out_img, d.relu_out, residual ? residual + b0 * out_img : nullptr, yb);
     });
   }
 
   template <class T>
-  static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch, cpu_detail::conv_path path) {
+  static void backward(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* dy, T* dx, T* dw,
+                       T* dbias, T* scratch, cpu_detail::conv_path path, const T* dx_residual = nullptr) {
     if (path == cpu_detail::conv_path::winograd) {
-      backward_wg(d, x, w, dy, dx, dw, dbias, scratch);
+      backward_wg(d, x, w, dy, dx, dw, dbias, scratch, dx_residual);
       return;
     }
     if (path == cpu_detail::conv_path::channels_last) {
       check(d.groups == 1, "conv_transpose2d: the channels-last path needs groups == 1");
-      backward_cl(d, x, w, dy, dx, dw, dbias, scratch);
+      backward_cl(d, x, w, dy, dx, dw, dbias, scratch, dx_residual);
       return;
     }
     check(!d.channels_last_in && !d.channels_last_out,
@@ -160,16 +174,18 @@ struct kernel<conv_transpose2d_op, cpu> {
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
           cpu_detail::gemm<T>(false, false, cin_g, cols, kg, T(1), w + gr * cin_g * kg, kg, dcol + gr * kg * cols,
                               cols, T(0), dxcn + gr * cin_g * cols, cols);
-        cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + b0 * d.in_c * hw);
-        if (d.relu_in)
-          cpu_detail::finish_input_grad<T>(nb * d.in_c * hw, true, x + b0 * d.in_c * hw, nullptr, dx + b0 * d.in_c * hw);
+        const std::int64_t at = b0 * d.in_c * hw;
+        cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + at);
+        if (d.relu_in || dx_residual)
+          cpu_detail::finish_input_grad<T>(nb * d.in_c * hw, d.relu_in, x + at, dx_residual ? dx_residual + at : nullptr,
+                                           dx + at);
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
   }
 
  private:
-  static void check_winograd(const conv_transpose2d_dims& d) {
+  static void check_winograd(const cpu_detail::conv_transpose2d_plan& d) {
     check(cpu_detail::winograd_fits(d),
           "conv_transpose2d: the Winograd path needs a 4x4 stride-2 or 3x3 stride-1 kernel, padding 1, no output "
           "padding or dilation, groups 1, channels-last input and output and at least 16 channels each side");
@@ -177,20 +193,23 @@ struct kernel<conv_transpose2d_op, cpu> {
   // y = the input gradient of the adjoint conv2d for dy = x (Winograd: dM = A x Aᵀ, dV = dM·Uᵀ, the input transform's
   // adjoint), then + bias and ReLU (d.relu_out) on each chunk while it is in cache.
   template <class T>
-  static void forward_wg(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+  static void forward_wg(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* bias, T* y,
+                         T* scratch, const T* residual) {
     check_winograd(d);
     cpu_detail::winograd_io<T> io;
     io.w = w, io.dy = x, io.din = y;
     const std::int64_t rows = d.out_h * d.out_w;
     cpu_detail::winograd_pass(cpu_detail::adjoint_conv(d), io, scratch, {}, [&](std::int64_t b0, std::int64_t nb) {
-      cpu_detail::add_row_bias(nb * rows, d.out_c, bias, y + b0 * rows * d.out_c, d.relu_out);
+      const std::int64_t at = b0 * rows * d.out_c;
+      cpu_detail::add_row_bias(nb * rows, d.out_c, bias, y + at, d.relu_out);
+      if (residual) cpu_detail::add_residual(nb * rows * d.out_c, residual + at, y + at);
     });
   }
   // dx = the adjoint conv2d's forward of dy, masked by relu'(x) with d.relu_in; dw += its weight gradient for input dy
   // and output gradient x; both in one pass over the chunks.
   template <class T>
-  static void backward_wg(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                          T* scratch) {
+  static void backward_wg(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* dy, T* dx,
+                          T* dw, T* dbias, T* scratch, const T* dx_residual) {
     check_winograd(d);
     if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, d.out_h * d.out_w, dy, true, dbias);
     if (!dw && !dx) return;
@@ -198,7 +217,9 @@ struct kernel<conv_transpose2d_op, cpu> {
     io.in = dy, io.w = w, io.out = dx, io.dy = dw ? x : nullptr, io.dw = dw;
     const std::int64_t in_img = d.in_h * d.in_w * d.in_c;
     cpu_detail::winograd_pass(cpu_detail::adjoint_conv(d), io, scratch, [&](std::int64_t b0, std::int64_t nb) {
-      if (d.relu_in) cpu_detail::finish_input_grad<T>(nb * in_img, true, x + b0 * in_img, nullptr, dx + b0 * in_img);
+      if (d.relu_in || dx_residual)
+        cpu_detail::finish_input_grad<T>(nb * in_img, d.relu_in, x + b0 * in_img,
+                                         dx_residual ? dx_residual + b0 * in_img : nullptr, dx + b0 * in_img);
     });
   }
 
@@ -224,11 +245,12 @@ struct kernel<conv_transpose2d_op, cpu> {
   }
 
   // A side is read or written in place when it is channels-last, or has one channel (then NCHW is the same memory).
-  static bool input_in_place(const conv_transpose2d_dims& d) { return d.channels_last_in || d.in_c == 1; }
-  static bool output_in_place(const conv_transpose2d_dims& d) { return d.channels_last_out || d.out_c == 1; }
+  static bool input_in_place(const cpu_detail::conv_transpose2d_plan& d) { return d.channels_last_in || d.in_c == 1; }
+  static bool output_in_place(const cpu_detail::conv_transpose2d_plan& d) { return d.channels_last_out || d.out_c == 1; }
 
   template <class T>
-  static void forward_cl(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
+  static void forward_cl(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* bias, T* y,
+                         T* scratch, const T* residual) {
     const auto l = plan_cl(d);
     const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
@@ -245,18 +267,20 @@ struct kernel<conv_transpose2d_op, cpu> {
       T* cols = l.pointwise ? yl : col;
       cpu_detail::gemm<T>(false, false, nb * ihw, k, d.in_c, T(1), x_in_place ? xin : xl, d.in_c, wr, k, T(0), cols, k);
       if (!l.pointwise) cpu_detail::col2im_cl(cpu_detail::output_windows(d, nb), col, yl);
+      const T* res = residual ? residual + b0 * d.out_c * ohw : nullptr;
       if (y_in_place) {
         cpu_detail::add_row_bias(nb * ohw, d.out_c, bias, yl, d.relu_out);
+        if (res) cpu_detail::add_residual(nb * d.out_c * ohw, res, yb);
       } else {
         cpu_detail::nhwc_to_nchw(nb, d.out_c, ohw, yl, bias, yb);
-        if (d.relu_out) cpu_detail::relu_in_place(nb * d.out_c * ohw, yb);
+        cpu_detail::finish_output(nb * d.out_c * ohw, d.relu_out, res, yb);
       }
     });
   }
 
   template <class T>
-  static void backward_cl(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw,
-                          T* dbias, T* scratch) {
+  static void backward_cl(const cpu_detail::conv_transpose2d_plan& d, const T* x, const T* w, const T* dy, T* dx,
+                          T* dw, T* dbias, T* scratch, const T* dx_residual) {
     const auto l = plan_cl(d);
     const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, kk = d.k_h * d.k_w, k = d.out_c * kk;
     const bool x_in_place = input_in_place(d), y_in_place = output_in_place(d);
@@ -297,7 +321,9 @@ struct kernel<conv_transpose2d_op, cpu> {
         else
           cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), dxl, d.in_c);
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
-        if (d.relu_in) cpu_detail::finish_input_grad<T>(nb * d.in_c * ihw, true, x + b0 * d.in_c * ihw, nullptr, dxb);
+        if (d.relu_in || dx_residual)
+          cpu_detail::finish_input_grad<T>(nb * d.in_c * ihw, d.relu_in, x + b0 * d.in_c * ihw,
+                                           dx_residual ? dx_residual + b0 * d.in_c * ihw : nullptr, dxb);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.in_c, d.out_c, kk, partials, l.plan.tasks, dw);

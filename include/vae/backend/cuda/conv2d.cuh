@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "vae/backend/cuda.hpp"
+#include "vae/backend/cuda/conv_fusion.cuh"
 #include "vae/backend/cuda/linear.cuh"
 #include "vae/backend/cuda/reduce.cuh"
 #include "vae/core/tensor.hpp"
@@ -195,21 +196,16 @@ struct kernel<conv2d_op, cuda> {
   static std::int64_t chunk(const conv2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
-  // The device kernels take NCHW only, without fused activations: channels-last activations and the fused ReLUs
-  // (output, input gradient) are host-only (core/memory_format.hpp).
-  static void require_channels_first(const conv2d_dims& d) {
-    check(!d.channels_last_in && !d.channels_last_out,
-          "conv2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
-    check(!d.relu_out, "conv2d (cuda): the fused output ReLU is host-only; apply ReLU as its own layer");
-    check(!d.relu_in, "conv2d (cuda): the fused input ReLU gradient is host-only; apply ReLU as its own layer");
-  }
-  static std::int64_t scratch_size(const conv2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
+  // Its activations are NCHW (cuBLAS products over channel-major columns).
+  static constexpr memory_format activation_format = memory_format::channels_first;
+  static std::int64_t scratch_size(const conv2d_dims& d, memory_format) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: col [in_c·kk, nb·ohw] = im2col; yt_g [cout_g, nb·ohw] = w_g [cout_g, kg] · col_g;
   // y = yt back to NCHW with the bias.
   template <class T>
-  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    require_channels_first(d);
+  static void forward(const conv2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch, memory_format f,
+                      conv_output<T> out) {
+    cuda_detail::require_channels_first("conv2d", f);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     const auto g = cuda_detail::input_windows(d);
@@ -222,14 +218,15 @@ struct kernel<conv2d_op, cuda> {
                              wide, T(0), yt + gr * cout_g * wide, wide);
       cuda_detail::from_channel_major(nb, d.out_c, ohw, yt, bias, y + b0 * d.out_c * ohw);
     }
+    cuda_detail::apply_conv_output(d.n * d.out_c * d.out_h * d.out_w, out, y);
   }
 
   // Per chunk: dyt = dy in channel-major order; dw_g += dyt_g · col_gᵀ (one GEMM over the chunk's images);
   // dcol_g = w_gᵀ · dyt_g, then col2im.
   template <class T>
   static void backward(const conv2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
-    require_channels_first(d);
+                       T* scratch, memory_format f, conv_input_grad<T> in) {
+    cuda_detail::require_channels_first("conv2d", f);
     const std::int64_t ohw = d.out_h * d.out_w, in_img = d.in_c * d.in_h * d.in_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cin_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, ohw, dy, dbias);
@@ -252,6 +249,7 @@ struct kernel<conv2d_op, cuda> {
         cuda_detail::col2im(g, nb, col, static_cast<const T*>(nullptr), dx + b0 * in_img);
       }
     }
+    cuda_detail::apply_conv_input_grad(d.n * d.in_c * d.in_h * d.in_w, in, x, dx);
   }
 };
 

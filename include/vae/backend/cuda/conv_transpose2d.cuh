@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "vae/backend/cuda.hpp"
+#include "vae/backend/cuda/conv_fusion.cuh"
 #include "vae/backend/cuda/conv2d.cuh"
 #include "vae/backend/cuda/linear.cuh"
 #include "vae/ops/conv_transpose2d.hpp"
@@ -28,21 +29,16 @@ struct kernel<conv_transpose2d_op, cuda> {
   static std::int64_t chunk(const conv_transpose2d_dims& d) {
     return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
   }
-  // The device kernels take NCHW only, without fused activations: channels-last activations and the fused ReLUs
-  // (output, input gradient) are host-only (core/memory_format.hpp).
-  static void require_channels_first(const conv_transpose2d_dims& d) {
-    check(!d.channels_last_in && !d.channels_last_out,
-          "conv_transpose2d (cuda): channels-last activations are host-only; keep the device layers channels_first");
-    check(!d.relu_out, "conv_transpose2d (cuda): the fused output ReLU is host-only; apply ReLU as its own layer");
-    check(!d.relu_in, "conv_transpose2d (cuda): the fused input ReLU gradient is host-only; apply ReLU as its own layer");
-  }
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
+  // Its activations are NCHW (cuBLAS products over channel-major columns).
+  static constexpr memory_format activation_format = memory_format::channels_first;
+  static std::int64_t scratch_size(const conv_transpose2d_dims& d, memory_format) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: xt [in_c, nb·hw] = x channel-major; col_g [kg, nb·hw] = w_gᵀ · xt_g with w_g
   // [cin_g, kg]; col2im into y, adding the bias.
   template <class T>
-  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch) {
-    require_channels_first(d);
+  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch, memory_format f,
+                      conv_output<T> out) {
+    cuda_detail::require_channels_first("conv_transpose2d", f);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     const auto g = cuda_detail::output_windows(d);
@@ -55,14 +51,15 @@ struct kernel<conv_transpose2d_op, cuda> {
                              T(0), col + gr * kg * wide, wide);
       cuda_detail::col2im(g, nb, col, bias, y + b0 * out_img);
     }
+    cuda_detail::apply_conv_output(d.n * d.out_c * d.out_h * d.out_w, out, y);
   }
 
   // Per chunk: dcol = im2col(dy) [out_c·kk, nb·hw]; dw_g[cin_g, kg] += xt_g · dcol_gᵀ; dxt_g = w_g · dcol_g, back to
   // NCHW.
   template <class T>
   static void backward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch) {
-    require_channels_first(d);
+                       T* scratch, memory_format f, conv_input_grad<T> in) {
+    cuda_detail::require_channels_first("conv_transpose2d", f);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
     if (dbias) cuda_detail::add_channel_sums(d.n, d.out_c, d.out_h * d.out_w, dy, dbias);
@@ -85,6 +82,7 @@ struct kernel<conv_transpose2d_op, cuda> {
         cuda_detail::from_channel_major(nb, d.in_c, hw, t, static_cast<const T*>(nullptr), dx + b0 * d.in_c * hw);
       }
     }
+    cuda_detail::apply_conv_input_grad(d.n * d.in_c * d.in_h * d.in_w, in, x, dx);
   }
 };
 
