@@ -211,7 +211,8 @@ TEST_CASE("Conv2d with channels-last activations: finite differences, and the NC
     CHECK_THROWS_WITH_AS(layer.forward(wrong), doctest::Contains("expected input [N, H, W, 3] (channels last)"),
                          vae::error);
     Conv2d<float> grouped(4, 4, 3, 1, 1, 1, 2);
-    store.attach(grouped, rng);
+    parameter_store<float> grouped_store;
+    grouped_store.attach(grouped, rng);
     CHECK_THROWS_WITH_AS(grouped.forward(test::to_channels_last(tensor<float>({1, 4, 5, 5}, 0.f))),
                          doctest::Contains("groups == 1"), vae::error);
   }

@@ -20,7 +20,13 @@
 namespace vae {
 
 template <>
-struct kernel<conv2d_op, cpu> {
+struct kernel<conv2d_op, cpu>
+    : cpu_detail::conv_kernel_entry<kernel<conv2d_op, cpu>, conv2d_dims, cpu_detail::conv2d_plan> {
+  using entry = cpu_detail::conv_kernel_entry<kernel<conv2d_op, cpu>, conv2d_dims, cpu_detail::conv2d_plan>;
+  using entry::backward;
+  using entry::forward;
+  using entry::scratch_size;
+
   // Per task: col [in_c·kk, nb·ohw], out [out_c, nb·ohw], dcol [in_c·kk, nb·ohw] (backward with dx),
   // then one partial weight gradient [out_c, in_c/groups·kk] per task when there is more than one task.
   struct layout {
@@ -37,9 +43,6 @@ struct kernel<conv2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
-  // The layout its activations compute in without transposing (so a stack of convolutions keeps them in it).
-  static constexpr memory_format activation_format = memory_format::channels_last;
-
   // The path the kernel takes for a call: Winograd where it fits, channels-last columns for wide inputs and for
   // channels-last activations (read and written in place), else NCHW columns.
   static cpu_detail::conv_path path_for(const cpu_detail::conv2d_plan& d) {
@@ -47,10 +50,6 @@ struct kernel<conv2d_op, cpu> {
     const bool wide = d.groups == 1 && d.in_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
-  }
-  static std::int64_t scratch_size(const conv2d_dims& d, memory_format f) {
-    const cpu_detail::conv2d_plan p(d, f);
-    return scratch_size(p, path_for(p));
   }
   static std::int64_t scratch_size(const cpu_detail::conv2d_plan& d, cpu_detail::conv_path path) {
     if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(d);
@@ -60,22 +59,6 @@ struct kernel<conv2d_op, cpu> {
     }
     const auto l = plan(d);
     return l.plan.tasks * (l.per_task + l.dw);
-  }
-
-  // The op's entry points: the plan of the call, then its path.
-  template <class T>
-  static void forward(const conv2d_dims& dims, const T* x, const T* w, const T* bias, T* y, T* scratch,
-                      memory_format f, conv_output<T> out) {
-    cpu_detail::conv2d_plan d(dims, f);
-    d.relu_out = out.relu;
-    forward(d, x, w, bias, y, scratch, path_for(d), out.residual);
-  }
-  template <class T>
-  static void backward(const conv2d_dims& dims, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
-                       T* scratch, memory_format f, conv_input_grad<T> in) {
-    cpu_detail::conv2d_plan d(dims, f);
-    d.relu_in = in.relu_input;
-    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d), in.residual);
   }
 
   // One call on an explicit path (tests compare the paths; `scratch` holds scratch_size(d, path) elements):

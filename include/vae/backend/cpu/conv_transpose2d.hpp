@@ -39,7 +39,15 @@ inline bool winograd_fits(const conv_transpose2d_plan& d) {
 }  // namespace cpu_detail
 
 template <>
-struct kernel<conv_transpose2d_op, cpu> {
+struct kernel<conv_transpose2d_op, cpu>
+    : cpu_detail::conv_kernel_entry<kernel<conv_transpose2d_op, cpu>, conv_transpose2d_dims,
+                                    cpu_detail::conv_transpose2d_plan> {
+  using entry = cpu_detail::conv_kernel_entry<kernel<conv_transpose2d_op, cpu>, conv_transpose2d_dims,
+                                              cpu_detail::conv_transpose2d_plan>;
+  using entry::backward;
+  using entry::forward;
+  using entry::scratch_size;
+
   // Per task: col [out_c·kk, nb·hw], xcn [in_c, nb·hw], dxcn [in_c, nb·hw]; then one partial weight gradient
   // [in_c, out_c/groups·kk] per task when there is more than one task.
   struct layout {
@@ -56,8 +64,6 @@ struct kernel<conv_transpose2d_op, cpu> {
     l.dw = l.plan.tasks > 1 ? d.in_c * rows / d.groups : 0;
     return l;
   }
-  static constexpr memory_format activation_format = memory_format::channels_last;
-
   // Channels-last columns (see conv2d) when the windowed side, the output, has enough channels, and for
   // channels-last activations (read and written in place); Winograd where it fits.
   static cpu_detail::conv_path path_for(const cpu_detail::conv_transpose2d_plan& d) {
@@ -65,10 +71,6 @@ struct kernel<conv_transpose2d_op, cpu> {
     const bool wide = d.groups == 1 && d.out_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
-  }
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d, memory_format f) {
-    const cpu_detail::conv_transpose2d_plan p(d, f);
-    return scratch_size(p, path_for(p));
   }
   static std::int64_t scratch_size(const cpu_detail::conv_transpose2d_plan& d, cpu_detail::conv_path path) {
     if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(cpu_detail::adjoint_conv(d));
@@ -80,21 +82,6 @@ struct kernel<conv_transpose2d_op, cpu> {
     return l.plan.tasks * (l.per_task + l.dw);
   }
 
-  // The op's entry points: the plan of the call, then its path.
-  template <class T>
-  static void forward(const conv_transpose2d_dims& dims, const T* x, const T* w, const T* bias, T* y, T* scratch,
-                      memory_format f, conv_output<T> out) {
-    cpu_detail::conv_transpose2d_plan d(dims, f);
-    d.relu_out = out.relu;
-    forward(d, x, w, bias, y, scratch, path_for(d), out.residual);
-  }
-  template <class T>
-  static void backward(const conv_transpose2d_dims& dims, const T* x, const T* w, const T* dy, T* dx, T* dw,
-                       T* dbias, T* scratch, memory_format f, conv_input_grad<T> in) {
-    cpu_detail::conv_transpose2d_plan d(dims, f);
-    d.relu_in = in.relu_input;
-    backward(d, x, w, dy, dx, dw, dbias, scratch, path_for(d), in.residual);
-  }
   // One call on an explicit path (tests compare the paths; `scratch` holds scratch_size(d, path) elements); the
   // epilogues as conv2d's.
   template <class T>
