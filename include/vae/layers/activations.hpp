@@ -53,7 +53,7 @@ class elementwise_activation {
       return cat(Act::name, "::backward: dy: expected shape ", y_out_->shape(), ", got ", dy.shape());
     });
     dx_.resize(dy.shape());
-    dx_.set_format(dy.format());
+    dx_.set_format(x_->format());  // laid out as the input
     ops::activation_backward<B>(act, dy.numel(), x_->data(), y_out_->data(), dy.data(), dx_.data());
     return dx_;
   }

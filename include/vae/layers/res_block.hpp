@@ -137,7 +137,7 @@ class ResBlock {
     g = &act1_.backward(*g);
     if (opt_.norm_groups > 0) g = &norm1_.backward(*g);
     dx_.resize(dy.shape());
-    dx_.set_format(dy.format());
+    dx_.set_format(out_->format());
     ops::add<B>(dy.numel(), dy.data(), g->data(), dx_.data());
     return dx_;
   }

@@ -8,7 +8,8 @@
 
 namespace vae {
 
-// y = x laid out in `format` (a copy when x is in the other one, x itself when it already is), dx = dy laid out as x.
+// y = x laid out in `format` (a copy when x is in the other one, x itself when it already is), dx = dy laid out as x
+// (dy is read as laid out as y: gradients follow their activations, whatever a fresh tensor's tag says).
 // How a stack of convolutions moves its activations into the format its backend's convolutions prefer
 // (ops::conv_activation_format) at one end and back at the other; the layers between keep their input's format.
 template <class T = float, class B = cpu>
@@ -26,7 +27,7 @@ class ToMemoryFormat {
     check(x.rank() == 4, [&] { return cat("ToMemoryFormat::forward: expected a 4-d activation, got ", x.shape()); });
     x_ = &x;
     if (x.format() == format_) return x;
-    convert(x, format_, y_);
+    convert(x, x.format(), format_, y_);
     return y_;
   }
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
@@ -36,20 +37,20 @@ class ToMemoryFormat {
       return dy;
     }
     check_shape(dy.shape(), y_.shape(), "ToMemoryFormat::backward: dy");
-    convert(dy, x_->format(), dx_);
+    convert(dy, format_, x_->format(), dx_);  // dy is laid out as the output, whatever its tag says
     return dx_;
   }
 
   memory_format format() const { return format_; }
 
  private:
-  // out = in (laid out as in.format() with in's sizes) in format `to`.
-  static void convert(const tensor<T, B>& in, memory_format to, tensor<T, B>& out) {
-    const bool last = in.format() == memory_format::channels_last;
+  // out = in (laid out in format `from`) in format `to`.
+  static void convert(const tensor<T, B>& in, memory_format from, memory_format to, tensor<T, B>& out) {
+    const bool last = from == memory_format::channels_last;
     const std::int64_t n = in.dim(0), c = in.dim(last ? 3 : 1), h = in.dim(last ? 1 : 2), w = in.dim(last ? 2 : 3);
     out.resize(activation_shape(n, c, h, w, to));
     out.set_format(to);
-    ops::to_memory_format<B>(n, c, h * w, in.format(), to, in.data(), out.data());
+    ops::to_memory_format<B>(n, c, h * w, from, to, in.data(), out.data());
   }
 
   memory_format format_;
