@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "vae/core/memory_format.hpp"
 #include "vae/core/parameters.hpp"
@@ -49,6 +50,35 @@ struct twin_layers {
     return std::equal(sa.grads(), sa.grads() + sa.size(), sb.grads());
   }
 };
+
+// The largest |difference| between one layer run on a batch of n images (x_image and dy_image: one image's shape
+// without the batch) and its twin run on each image alone: outputs, input gradients and the summed parameter
+// gradients. How the tests check that a kernel's cut of a batch into chunks (and per-thread sums) changes nothing.
+template <class Layer>
+double batch_vs_single_images(const Layer& proto, std::int64_t n, shape x_image, shape dy_image, generator& rng) {
+  twin_layers<Layer> t(proto, rng);
+  std::vector<std::int64_t> xs{n}, dys{n}, x1{1}, dy1{1};
+  for (std::size_t i = 0; i < x_image.rank(); ++i) xs.push_back(x_image[i]), x1.push_back(x_image[i]);
+  for (std::size_t i = 0; i < dy_image.rank(); ++i) dys.push_back(dy_image[i]), dy1.push_back(dy_image[i]);
+  const auto x = random_tensor<double>(shape(xs), rng), dy = random_tensor<double>(shape(dys), rng);
+  const std::int64_t img = x_image.numel(), out = dy_image.numel();
+  t.zero_grad();
+  const tensor<double> y = t.a.forward(x);
+  const tensor<double> dx = t.a.backward(dy);
+  double max_err = 0;
+  for (std::int64_t b = 0; b < n; ++b) {
+    tensor<double> xi{shape(x1)}, dyi{shape(dy1)};
+    std::copy(x.data() + b * img, x.data() + (b + 1) * img, xi.data());
+    std::copy(dy.data() + b * out, dy.data() + (b + 1) * out, dyi.data());
+    const auto& yi = t.b.forward(xi);
+    for (std::int64_t i = 0; i < out; ++i) max_err = std::max(max_err, std::abs(yi[i] - y[b * out + i]));
+    const auto& dxi = t.b.backward(dyi);
+    for (std::int64_t i = 0; i < img; ++i) max_err = std::max(max_err, std::abs(dxi[i] - dx[b * img + i]));
+  }
+  for (std::int64_t i = 0; i < t.sa.size(); ++i)
+    max_err = std::max(max_err, std::abs(t.sa.grads()[i] - t.sb.grads()[i]));
+  return max_err;
+}
 
 // How many derivatives testing::check_layer_gradients compares for input `x` and `store`: every input element and
 // every trainable parameter entry, each tensor capped at `max_checks` spread indices. Tests assert report.checked

@@ -144,30 +144,7 @@ TEST_CASE("Conv2d over a batch cut into several cache-sized chunks equals image-
   // 16·9 rows × 256 columns per image: the cpu kernel cuts a batch of 20 into chunks of 7 images (and, with
   // several threads, sums per-thread weight gradients); compare with one image at a time.
   generator rng(10);
-  Conv2d<double> batch(16, 4, 3, 1, 1), single(16, 4, 3, 1, 1);
-  parameter_store<double> sb, ss;
-  sb.attach(batch, rng);
-  ss.attach(single, rng);
-  std::copy(sb.values(), sb.values() + sb.size(), ss.values());
-  const std::int64_t n = 20, img = 16 * 16 * 16, out = 4 * 16 * 16;
-  auto x = test::random_tensor<double>({n, 16, 16, 16}, rng);
-  auto dy = test::random_tensor<double>({n, 4, 16, 16}, rng);
-  sb.zero_grad();
-  ss.zero_grad();
-  const tensor<double> y = batch.forward(x);
-  const tensor<double> dx = batch.backward(dy);
-  double max_err = 0;
-  for (std::int64_t b = 0; b < n; ++b) {
-    tensor<double> xi({1, 16, 16, 16}), dyi({1, 4, 16, 16});
-    std::copy(x.data() + b * img, x.data() + (b + 1) * img, xi.data());
-    std::copy(dy.data() + b * out, dy.data() + (b + 1) * out, dyi.data());
-    const auto& yi = single.forward(xi);
-    for (std::int64_t i = 0; i < out; ++i) max_err = std::max(max_err, std::abs(yi[i] - y[b * out + i]));
-    const auto& dxi = single.backward(dyi);
-    for (std::int64_t i = 0; i < img; ++i) max_err = std::max(max_err, std::abs(dxi[i] - dx[b * img + i]));
-  }
-  for (std::int64_t i = 0; i < sb.size(); ++i) max_err = std::max(max_err, std::abs(sb.grads()[i] - ss.grads()[i]));
-  CHECK(max_err < 1e-10);
+  CHECK(test::batch_vs_single_images(Conv2d<double>(16, 4, 3, 1, 1), 20, {16, 16, 16}, {4, 16, 16}, rng) < 1e-10);
 }
 
 TEST_CASE("Conv2d with channels-last activations: finite differences, and the NCHW layer's numbers transposed") {

@@ -137,9 +137,7 @@ struct kernel<conv2d_op, cpu>
           cpu_detail::gemm<T>(true, false, kg, cols, cout_g, T(1), w + gr * cout_g * kg, kg,
                               dout + gr * cout_g * cols, cols, T(0), dcol + gr * kg * cols, cols);
         cpu_detail::col2im(cpu_detail::input_windows(d, nb), dcol, dx + b0 * in_img);
-        if (d.relu_in || dx_residual)
-          cpu_detail::finish_input_grad(nb * in_img, d.relu_in, x + b0 * in_img,
-                                        dx_residual ? dx_residual + b0 * in_img : nullptr, dx + b0 * in_img);
+        cpu_detail::finish_input_grad_images(in_img, b0, nb, d.relu_in, x, dx_residual, dx);
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
@@ -169,9 +167,7 @@ struct kernel<conv2d_op, cpu>
     io.in = x, io.w = w, io.dy = dy, io.din = dx, io.dw = dw;
     const std::int64_t in_img = d.in_h * d.in_w * d.in_c;
     cpu_detail::winograd_pass(d, io, scratch, {}, [&](std::int64_t b0, std::int64_t nb) {
-      if (d.relu_in || dx_residual)
-        cpu_detail::finish_input_grad(nb * in_img, d.relu_in, x + b0 * in_img,
-                                      dx_residual ? dx_residual + b0 * in_img : nullptr, dx + b0 * in_img);
+      cpu_detail::finish_input_grad_images(in_img, b0, nb, d.relu_in, x, dx_residual, dx);
     });
   }
 
@@ -290,9 +286,7 @@ struct kernel<conv2d_op, cpu>
           if (!l.pointwise) cpu_detail::col2im_cl(g, dcol, dxl);
         }
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
-        if (d.relu_in || dx_residual)
-          cpu_detail::finish_input_grad(nb * d.in_c * ihw, d.relu_in, x + b0 * d.in_c * ihw,
-                                        dx_residual ? dx_residual + b0 * d.in_c * ihw : nullptr, dxb);
+        cpu_detail::finish_input_grad_images(d.in_c * ihw, b0, nb, d.relu_in, x, dx_residual, dx);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.out_c, d.in_c, kk, partials, l.plan.tasks, dw);

@@ -46,6 +46,15 @@ void finish_input_grad(std::int64_t n, bool relu, const T* x, const T* residual,
     add_residual(n, residual, dx);
   }
 }
+// finish_input_grad on the images [b0, b0 + nb) of `img` values each (x, residual and dx point at image 0 of the batch;
+// nothing to do without a mask or a residual): the input-gradient fusions of one chunk.
+template <class T>
+void finish_input_grad_images(std::int64_t img, std::int64_t b0, std::int64_t nb, bool relu, const T* x,
+                              const T* residual, T* dx) {
+  if (!relu && !residual) return;
+  const std::int64_t at = b0 * img;
+  finish_input_grad(nb * img, relu, x + at, residual ? residual + at : nullptr, dx + at);
+}
 // ReLU over n values in place (the outputs that are not written in place; serial: inside a chunk task).
 template <class T>
 void relu_in_place(std::int64_t n, T* v) {

@@ -161,11 +161,8 @@ struct kernel<conv_transpose2d_op, cpu>
         for (std::int64_t gr = 0; gr < d.groups; ++gr)
           cpu_detail::gemm<T>(false, false, cin_g, cols, kg, T(1), w + gr * cin_g * kg, kg, dcol + gr * kg * cols,
                               cols, T(0), dxcn + gr * cin_g * cols, cols);
-        const std::int64_t at = b0 * d.in_c * hw;
-        cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + at);
-        if (d.relu_in || dx_residual)
-          cpu_detail::finish_input_grad<T>(nb * d.in_c * hw, d.relu_in, x + at, dx_residual ? dx_residual + at : nullptr,
-                                           dx + at);
+        cpu_detail::cn_to_nchw<T>(nb, d.in_c, hw, dxcn, nullptr, dx + b0 * d.in_c * hw);
+        cpu_detail::finish_input_grad_images(d.in_c * hw, b0, nb, d.relu_in, x, dx_residual, dx);
       }
     });
     if (dw && l.dw) cpu_detail::reduce_partials(partials, l.plan.tasks, l.dw, dw);
@@ -204,9 +201,7 @@ struct kernel<conv_transpose2d_op, cpu>
     io.in = dy, io.w = w, io.out = dx, io.dy = dw ? x : nullptr, io.dw = dw;
     const std::int64_t in_img = d.in_h * d.in_w * d.in_c;
     cpu_detail::winograd_pass(cpu_detail::adjoint_conv(d), io, scratch, [&](std::int64_t b0, std::int64_t nb) {
-      if (d.relu_in || dx_residual)
-        cpu_detail::finish_input_grad<T>(nb * in_img, d.relu_in, x + b0 * in_img,
-                                         dx_residual ? dx_residual + b0 * in_img : nullptr, dx + b0 * in_img);
+      cpu_detail::finish_input_grad_images(in_img, b0, nb, d.relu_in, x, dx_residual, dx);
     });
   }
 
@@ -308,9 +303,7 @@ struct kernel<conv_transpose2d_op, cpu>
         else
           cpu_detail::gemm<T>(false, false, rows, d.in_c, k, T(1), dcol, k, wt, d.in_c, T(0), dxl, d.in_c);
         if (!x_in_place) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, xl, nullptr, dxb);
-        if (d.relu_in || dx_residual)
-          cpu_detail::finish_input_grad<T>(nb * d.in_c * ihw, d.relu_in, x + b0 * d.in_c * ihw,
-                                           dx_residual ? dx_residual + b0 * d.in_c * ihw : nullptr, dxb);
+        cpu_detail::finish_input_grad_images(d.in_c * ihw, b0, nb, d.relu_in, x, dx_residual, dx);
       }
     });
     if (dw) cpu_detail::add_weight_from_channels_last(d.in_c, d.out_c, kk, partials, l.plan.tasks, dw);

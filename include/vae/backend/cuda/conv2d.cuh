@@ -187,18 +187,25 @@ inline std::int64_t chunk_images(std::int64_t n, std::int64_t scratch_per_image,
   return std::max<std::int64_t>(1, std::min({n, by_scratch, by_tensor}));
 }
 
+// What the conv2d and conv_transpose2d device kernels share: NCHW activations (cuBLAS products over channel-major
+// columns), and batches cut into chunks of images whose scratch is Kernel::per_image(d) elements each.
+template <class Kernel, class Dims>
+struct conv_chunking {
+  static constexpr memory_format activation_format = memory_format::channels_first;
+  static std::int64_t chunk(const Dims& d) {
+    return chunk_images(d.n, Kernel::per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
+  }
+  static std::int64_t scratch_size(const Dims& d, memory_format) {
+    return d.n == 0 ? 0 : chunk(d) * Kernel::per_image(d);
+  }
+};
+
 }  // namespace cuda_detail
 
 template <>
-struct kernel<conv2d_op, cuda> {
+struct kernel<conv2d_op, cuda> : cuda_detail::conv_chunking<kernel<conv2d_op, cuda>, conv2d_dims> {
   // Per image: the columns [in_c·k_h·k_w, out_h·out_w] plus the output (or dy) in channel-major order.
   static std::int64_t per_image(const conv2d_dims& d) { return (d.in_c * d.k_h * d.k_w + d.out_c) * d.out_h * d.out_w; }
-  static std::int64_t chunk(const conv2d_dims& d) {
-    return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
-  }
-  // Its activations are NCHW (cuBLAS products over channel-major columns).
-  static constexpr memory_format activation_format = memory_format::channels_first;
-  static std::int64_t scratch_size(const conv2d_dims& d, memory_format) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: col [in_c·kk, nb·ohw] = im2col; yt_g [cout_g, nb·ohw] = w_g [cout_g, kg] · col_g;
   // y = yt back to NCHW with the bias.

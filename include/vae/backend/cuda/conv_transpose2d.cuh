@@ -21,23 +21,18 @@ inline window output_windows(const conv_transpose2d_dims& d) {
 }  // namespace cuda_detail
 
 template <>
-struct kernel<conv_transpose2d_op, cuda> {
+struct kernel<conv_transpose2d_op, cuda>
+    : cuda_detail::conv_chunking<kernel<conv_transpose2d_op, cuda>, conv_transpose2d_dims> {
   // Per image: the columns [out_c·k_h·k_w, in_h·in_w] plus x (or dx) in channel-major order [in_c, in_h·in_w].
   static std::int64_t per_image(const conv_transpose2d_dims& d) {
     return (d.out_c * d.k_h * d.k_w + d.in_c) * d.in_h * d.in_w;
   }
-  static std::int64_t chunk(const conv_transpose2d_dims& d) {
-    return cuda_detail::chunk_images(d.n, per_image(d), std::max(d.in_c * d.in_h * d.in_w, d.out_c * d.out_h * d.out_w));
-  }
-  // Its activations are NCHW (cuBLAS products over channel-major columns).
-  static constexpr memory_format activation_format = memory_format::channels_first;
-  static std::int64_t scratch_size(const conv_transpose2d_dims& d, memory_format) { return d.n == 0 ? 0 : chunk(d) * per_image(d); }
 
   // Per chunk of nb images: xt [in_c, nb·hw] = x channel-major; col_g [kg, nb·hw] = w_gᵀ · xt_g with w_g
   // [cin_g, kg]; col2im into y, adding the bias.
   template <class T>
-  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch, memory_format f,
-                      conv_output<T> out) {
+  static void forward(const conv_transpose2d_dims& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
+                      memory_format f, conv_output<T> out) {
     cuda_detail::require_channels_first("conv_transpose2d", f);
     const std::int64_t hw = d.in_h * d.in_w, out_img = d.out_c * d.out_h * d.out_w, nc = chunk(d);
     const std::int64_t cin_g = d.in_c / d.groups, cout_g = d.out_c / d.groups, kg = cout_g * d.k_h * d.k_w;
