@@ -12,6 +12,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/io/safetensors.hpp"
+#include "vae/testing/gradcheck.hpp"
 #include "vae/testing/parity.hpp"
 
 namespace vae::test {
@@ -136,6 +137,43 @@ double max_abs_diff(const tensor<T>& a, const tensor<T>& b) {
   double m = 0;
   for (std::int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
   return m;
+}
+
+// Finite differences (double) of a layer's input and parameter gradients at a random input of NCHW shape x_shape,
+// passed channels-last when asked; every derivative the checker compares is counted.
+template <class Layer>
+void check_layer_grads(Layer& layer, shape x_shape, std::uint64_t seed, bool channels_last = false) {
+  generator rng(seed);
+  parameter_store<double> store;
+  store.attach(layer, rng);
+  auto x = random_tensor<double>(x_shape, rng);
+  if (channels_last) x = to_channels_last(x);
+  const auto report = testing::check_layer_gradients(layer, store, x);
+  INFO(report.summary());
+  CHECK(report.ok);
+  CHECK(report.checked == layer_checks(x, store));
+}
+
+// A convolution layer's forward, input gradient and parameter gradients against the PyTorch fixture `fixture`
+// (float32: x, r = the output gradient, y, dx, dweight, dbias).
+template <class Layer>
+void check_conv_parity(Layer& layer, const std::string& fixture, const std::string& label) {
+  const auto f = golden(fixture);
+  generator rng(0);
+  parameter_store<float> store;
+  store.attach(layer, rng);
+  load_into(layer.weight(), f, "weight");
+  load_into(layer.bias(), f, "bias");
+  const auto x = f.at("x").to_tensor<float>();
+  const auto r = f.at("r").to_tensor<float>();
+  require_parity(layer.forward(x), f, "y", label + " forward");
+  store.zero_grad();
+  require_parity(layer.backward(r), f, "dx", label + " dx");
+  tensor<float> dw(layer.weight().shape), db(layer.bias().shape);
+  std::copy(layer.weight().grad, layer.weight().grad + dw.numel(), dw.data());
+  std::copy(layer.bias().grad, layer.bias().grad + db.numel(), db.data());
+  require_parity(dw, f, "dweight", label + " dweight");
+  require_parity(db, f, "dbias", label + " dbias");
 }
 
 }  // namespace vae::test

@@ -85,8 +85,8 @@ class ResNetDecoder {
   }
 
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    // Each activation that feeds a transposed convolution is differentiated by it (backward_through: fused on the
-    // host); acts_[i] sits between ups_[i] and ups_[i + 1].
+    // Each activation that feeds a transposed convolution is differentiated by it (backward_through: the conv's
+    // ReLU-input gradient); acts_[i] sits between ups_[i] and ups_[i + 1].
     const tensor<T, B>* g = &to_outer_.backward(dy);
     for (std::size_t i = ups_.size() - 1; i > 0; --i) g = &acts_[i - 1].backward_through(ups_[i], *g);
     g = &act_mid_.backward_through(ups_[0], *g);

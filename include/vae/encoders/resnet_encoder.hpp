@@ -84,7 +84,8 @@ class ResNetEncoder {
 
   // Returns dx, or an empty tensor when the input gradient is off (the default).
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    // Each activation that feeds a convolution is differentiated by it (backward_through: fused on the host).
+    // Each activation that feeds a convolution is differentiated by it (backward_through: the conv's ReLU-input
+    // gradient).
     const tensor<T, B>* g = &act_out_.backward_through(out_.front(), to_outer_.backward(dy));
     if (opt_.norm_groups > 0) g = &norm_.backward(*g);
     for (auto b = blocks_.rbegin(); b != blocks_.rend(); ++b) g = &b->backward(*g);
