@@ -1,6 +1,6 @@
 // The ops × backends driver, cpu half: every registered op case checked by finite differences in double (a
-// nonzero count of derivatives asserted), exact cases float against double with equality, cases with a host formula
-// against it; and the count check: every kernel<Op, Backend> specialisation under include/vae has a registered case
+// nonzero count of derivatives asserted), each backward's += or = on every input gradient, exact cases float
+// against double with equality, cases with a host formula against it; and the count check: every kernel<Op, Backend> specialisation under include/vae has a registered case
 // on that backend, and every case's op has a kernel on each backend that claims it. The cuda half (parity and
 // device finite differences) is tests/cuda/ops_backends.cu.
 #include <doctest/doctest.h>
@@ -70,6 +70,25 @@ TEST_CASE("ops x backends: every differentiable op case matches finite differenc
   MESSAGE("finite differences: " << cases << " cases, " << derivatives << " derivatives checked; registry: "
                                   << op_cases::op_registry::size << " case types over " << ops_seen.size() << " ops");
   CHECK(derivatives > 0);
+}
+
+TEST_CASE("ops x backends: every backward adds to the gradients its case says it adds to and writes the others") {
+  std::int64_t cases = 0, values = 0;
+  op_cases::op_registry::for_each([&]<class C>() {
+    if constexpr (testing::DifferentiableOpCase<C>) {
+      const auto configs = C::configs();
+      for (std::size_t i = 0; i < configs.size(); ++i) {
+        const auto report = testing::check_op_accumulation<C>(configs[i], ops_backends_test::case_seed(i));
+        INFO(std::string(C::name) << " (" << C::describe(configs[i]) << "): " << report.checked << " values"
+                                  << report.message);
+        CHECK(report.ok);
+        ++cases;
+        values += report.checked;
+      }
+    }
+  });
+  MESSAGE("adds or writes: " << cases << " cases, " << values << " gradient values");
+  CHECK(cases > 0);
 }
 
 TEST_CASE("ops x backends: exact op cases give in float the double result rounded to float") {

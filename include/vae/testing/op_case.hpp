@@ -34,6 +34,9 @@ struct buffer_spec {
   bool differentiable = true;
   // An output whose backward seed is 1 everywhere: ops that return the gradient of their value with it (losses).
   bool seed_one = false;
+  // An input whose gradient the backward ADDS to (parameter gradients, dmu of the reparameterisation); false: it
+  // WRITES it. The driver starts the gradients from random values to tell the two apart.
+  bool grad_accumulates = false;
 };
 
 // The buffers of one op call: inputs (read; an input the op updates in place is compared after the call too) and
@@ -133,7 +136,8 @@ class op_buffers {
 // One op's test case. `op` names the op tag as its kernel specialisations spell it (kernel<softmax_op, B> →
 // "softmax_op"), `name` the case; configs() lists the shapes it runs at (a few, odd sizes among them); forward
 // (and backward, for a differentiable op) run the op on any backend through ops::; on_cuda says whether the cuda
-// backend claims the op. A backward reads the seeds and ADDS or WRITES the input gradients (the driver zeroes them).
+// backend claims the op. A backward reads the seeds and ADDS to or WRITES the input gradients, as each input's
+// grad_accumulates says.
 template <class C>
 concept OpCase = requires(const typename C::config& c, op_buffers<double, cpu>& io) {
   { C::op } -> std::convertible_to<std::string_view>;

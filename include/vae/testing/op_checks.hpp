@@ -120,11 +120,24 @@ host_buffers rounded_to(const host_buffers& in, const op_signature& sig) {
   return r;
 }
 
+// Random starting values for the input gradients (to tell a backward that adds from one that writes).
+inline host_buffers make_grad_start(const op_signature& sig, std::uint64_t seed) {
+  generator rng(seed);
+  host_buffers out;
+  for (const auto& s : sig.inputs) {
+    std::vector<double> v(static_cast<std::size_t>(s.numel), 0.0);
+    if (s.differentiable && op_detail::float_valued(s))
+      for (auto& x : v) x = rng.normal();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
 // Runs the case once on backend B in T: uploads the inputs, runs the forward and (with seeds) the backward on
-// zeroed gradients, downloads everything.
+// gradients that start at zero (or at grad_start), downloads everything.
 template <OpCase C, class B, class T>
 op_run run_case(const typename C::config& c, const op_signature& sig, const host_buffers& in,
-                const host_buffers* seeds) {
+                const host_buffers* seeds, const host_buffers* grad_start = nullptr) {
   op_buffers<T, B> io(sig);
   for (std::size_t i = 0; i < in.size(); ++i)
     op_detail::for_slot<T, B>(io.inputs()[i], [&](auto& t) { op_detail::upload(t, in[i]); });
@@ -137,7 +150,11 @@ op_run run_case(const typename C::config& c, const op_signature& sig, const host
     if (seeds) {
       for (std::size_t i = 0; i < seeds->size(); ++i)
         op_detail::for_slot<T, B>(io.seeds()[i], [&](auto& t) { op_detail::upload(t, (*seeds)[i]); });
-      for (auto& s : io.grads()) op_detail::for_slot<T, B>(s, [&](auto& t) { op_detail::zero(t); });
+      for (std::size_t i = 0; i < io.grads().size(); ++i)
+        op_detail::for_slot<T, B>(io.grads()[i], [&](auto& t) {
+          if (grad_start) op_detail::upload(t, (*grad_start)[i]);
+          else op_detail::zero(t);
+        });
       C::template backward<B>(c, io);
       r.grad = op_detail::download_all<T, B>(io.grads());
     }
@@ -176,6 +193,30 @@ gradcheck_report check_op_gradient(const typename C::config& c, std::uint64_t se
   else if (report.nonzero == 0)
     detail::refuse(report, cat("all ", report.checked, " checked derivatives are zero: nothing was tested"));
   return report;
+}
+
+// The backward adds to the gradients its spec says it adds to and writes the others: started from random values S,
+// each gradient is the one started from zero plus S (adds) or equal to it (writes), in double on backend B.
+template <DifferentiableOpCase C, class B = cpu>
+op_check_report check_op_accumulation(const typename C::config& c, std::uint64_t seed) {
+  const op_signature sig = C::signature(c);
+  const host_buffers in = make_inputs(sig, seed);
+  const host_buffers seeds = make_seeds(sig, seed + 1);
+  const host_buffers start = make_grad_start(sig, seed + 2);
+  const op_run zero = run_case<C, B, double>(c, sig, in, &seeds);
+  const op_run started = run_case<C, B, double>(c, sig, in, &seeds, &start);
+  op_check_report rep;
+  for (std::size_t i = 0; i < sig.inputs.size(); ++i) {
+    const auto& s = sig.inputs[i];
+    if (!s.differentiable || !op_detail::float_valued(s) || s.numel == 0) continue;
+    std::vector<double> want = zero.grad[i];
+    if (s.grad_accumulates)
+      for (std::size_t k = 0; k < want.size(); ++k) want[k] += start[i][k];
+    rep.add(compare(started.grad[i].data(), want.data(), s.numel, 1e-12, 1e-12), s.numel,
+            cat("d", s.name, s.grad_accumulates ? " (added to)" : " (written)"));
+  }
+  if (rep.checked == 0) rep.fail("nothing compared: no differentiable input");
+  return rep;
 }
 
 // Exact ops: the forward on float inputs equals the double forward on the same inputs rounded to float (copies,
@@ -220,15 +261,17 @@ op_check_report check_op_reference(const typename C::config& c, std::uint64_t se
   return rep;
 }
 
-// Backend Other against backend Base in T on the same inputs (and seeds): outputs, inputs after the call and input
-// gradients. Exact cases compare with equality.
+// Backend Other against backend Base in T on the same inputs, seeds and starting gradients (random, so a backend
+// that writes where the other adds differs): outputs, inputs after the call and input gradients. Exact cases
+// compare with equality.
 template <OpCase C, class Other, class Base, class T>
 op_check_report check_op_parity(const typename C::config& c, std::uint64_t seed) {
   const op_signature sig = C::signature(c);
   const host_buffers in = rounded_to<T>(make_inputs(sig, seed), sig);
   const host_buffers seeds = rounded_to<T>(make_seeds(sig, seed + 1), op_signature{sig.outputs, {}});
-  const op_run base = run_case<C, Base, T>(c, sig, in, &seeds);
-  const op_run other = run_case<C, Other, T>(c, sig, in, &seeds);
+  const host_buffers start = rounded_to<T>(make_grad_start(sig, seed + 2), sig);
+  const op_run base = run_case<C, Base, T>(c, sig, in, &seeds, &start);
+  const op_run other = run_case<C, Other, T>(c, sig, in, &seeds, &start);
   const tolerance tol = C::checks.exact                    ? tolerance{0, 0}
                         : std::is_same_v<T, float> ? C::checks.parity_float
                                                            : C::checks.parity_double;

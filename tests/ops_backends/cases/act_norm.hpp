@@ -19,8 +19,8 @@ struct act_norm_case {
   static std::string describe(const config& d) { return cat(d.batch, "x", d.channels, "x", d.spatial); }
   static op_signature signature(const config& d) {
     const auto n = d.batch * d.channels * d.spatial;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "loc", .numel = d.channels},
-             {.name = "scale", .numel = d.channels, .how = fill::positive}},
+    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "loc", .numel = d.channels, .grad_accumulates = true},
+             {.name = "scale", .numel = d.channels, .how = fill::positive, .grad_accumulates = true}},
             {{.name = "y", .numel = n}}};
   }
   template <class B, class T>

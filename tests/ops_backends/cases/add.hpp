@@ -19,7 +19,7 @@ struct add_case {
   static std::vector<config> configs() { return {{29}, {1}}; }
   static std::string describe(const config& c) { return cat(c.n, " values"); }
   static op_signature signature(const config& c) {
-    return {{{.name = "a", .numel = c.n}, {.name = "b", .numel = c.n}}, {{.name = "out", .numel = c.n}}};
+    return {{{.name = "a", .numel = c.n, .grad_accumulates = true}, {.name = "b", .numel = c.n, .grad_accumulates = true}}, {{.name = "out", .numel = c.n}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {

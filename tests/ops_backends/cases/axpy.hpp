@@ -19,7 +19,8 @@ struct axpy_case {
   static std::vector<config> configs() { return {{31, -0.75}, {1, 2.5}}; }
   static std::string describe(const config& c) { return cat(c.n, " values, a = ", c.a); }
   static op_signature signature(const config& c) {
-    return {{{.name = "x", .numel = c.n}, {.name = "y", .numel = c.n}}, {{.name = "out", .numel = c.n}}};
+    return {{{.name = "x", .numel = c.n, .grad_accumulates = true}, {.name = "y", .numel = c.n, .grad_accumulates = true}},
+            {{.name = "out", .numel = c.n}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {

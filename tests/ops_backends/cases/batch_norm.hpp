@@ -20,8 +20,8 @@ inline std::vector<batch_norm_config> batch_norm_configs() { return {{{3, 4, 5},
 inline op_signature batch_norm_signature(const batch_norm_config& c) {
   const auto n = c.d.batch * c.d.channels * c.d.spatial, ch = c.affine ? c.d.channels : 0;
   return {{{.name = "x", .numel = n, .how = fill::positive, .scale = 4},
-           {.name = "weight", .numel = ch},
-           {.name = "bias", .numel = ch},
+           {.name = "weight", .numel = ch, .grad_accumulates = true},
+           {.name = "bias", .numel = ch, .grad_accumulates = true},
            {.name = "running_mean", .numel = c.d.channels, .differentiable = false},
            {.name = "running_var", .numel = c.d.channels, .how = fill::positive, .differentiable = false}},
           {{.name = "y", .numel = n},

@@ -30,8 +30,9 @@ struct conv2d_case {
   }
   static op_signature signature(const config& d) {
     return {{{.name = "x", .numel = d.n * d.in_c * d.in_h * d.in_w},
-             {.name = "weight", .numel = d.out_c * (d.in_c / d.groups) * d.k_h * d.k_w, .scale = 0.5},
-             {.name = "bias", .numel = d.out_c}},
+             {.name = "weight", .numel = d.out_c * (d.in_c / d.groups) * d.k_h * d.k_w, .scale = 0.5,
+              .grad_accumulates = true},
+             {.name = "bias", .numel = d.out_c, .grad_accumulates = true}},
             {{.name = "y", .numel = d.n * d.out_c * d.out_h * d.out_w}}};
   }
   template <class B, class T>
@@ -66,8 +67,9 @@ struct conv_transpose2d_case {
   }
   static op_signature signature(const config& d) {
     return {{{.name = "x", .numel = d.n * d.in_c * d.in_h * d.in_w},
-             {.name = "weight", .numel = d.in_c * (d.out_c / d.groups) * d.k_h * d.k_w, .scale = 0.5},
-             {.name = "bias", .numel = d.out_c}},
+             {.name = "weight", .numel = d.in_c * (d.out_c / d.groups) * d.k_h * d.k_w, .scale = 0.5,
+              .grad_accumulates = true},
+             {.name = "bias", .numel = d.out_c, .grad_accumulates = true}},
             {{.name = "y", .numel = d.n * d.out_c * d.out_h * d.out_w}}};
   }
   template <class B, class T>

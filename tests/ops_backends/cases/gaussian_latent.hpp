@@ -50,7 +50,8 @@ struct reparameterize_case {
   static std::string describe(const config& c) { return describe_latent(c); }
   static op_signature signature(const config& c) {
     const auto n = c.n * c.d;
-    return {{{.name = "mu", .numel = n}, {.name = "logvar", .numel = n, .scale = 0.5}},
+    return {{{.name = "mu", .numel = n, .grad_accumulates = true},
+             {.name = "logvar", .numel = n, .scale = 0.5, .grad_accumulates = true}},
             {{.name = "eps", .numel = n, .differentiable = false}, {.name = "z", .numel = n}}};
   }
   template <class B, class T>
@@ -101,8 +102,8 @@ struct gaussian_kl_case {
   // per_dim (the mean over rows) is compared across backends; the gradient is that of Σ seed_i · per_row_i.
   static op_signature signature(const config& c) {
     const auto n = c.n * c.d, p = Prior ? c.d : 0;
-    return {{{.name = "mu", .numel = n},
-             {.name = "logvar", .numel = n, .scale = 0.5},
+    return {{{.name = "mu", .numel = n, .grad_accumulates = true},
+             {.name = "logvar", .numel = n, .scale = 0.5, .grad_accumulates = true},
              {.name = "prior_mean", .numel = p, .type = element::wide},
              {.name = "prior_logvar", .numel = p, .type = element::wide, .scale = 0.5}},
             {{.name = "per_row", .numel = c.n, .type = element::wide},

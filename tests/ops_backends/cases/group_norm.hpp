@@ -23,7 +23,8 @@ struct group_norm_case {
   static op_signature signature(const config& c) {
     const auto n = c.d.batch * c.d.channels * c.d.spatial, ch = c.affine ? c.d.channels : 0;
     const auto stats = c.d.batch * c.d.groups;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = ch}, {.name = "bias", .numel = ch}},
+    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = ch, .grad_accumulates = true},
+             {.name = "bias", .numel = ch, .grad_accumulates = true}},
             {{.name = "y", .numel = n},
              {.name = "mean", .numel = stats, .differentiable = false},
              {.name = "rstd", .numel = stats, .differentiable = false}}};

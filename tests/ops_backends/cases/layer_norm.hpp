@@ -21,7 +21,8 @@ struct layer_norm_case {
   }
   static op_signature signature(const config& c) {
     const auto n = c.d.rows * c.d.features, f = c.affine ? c.d.features : 0;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = f}, {.name = "bias", .numel = f}},
+    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = f, .grad_accumulates = true},
+             {.name = "bias", .numel = f, .grad_accumulates = true}},
             {{.name = "y", .numel = n},
              {.name = "mean", .numel = c.d.rows, .differentiable = false},
              {.name = "rstd", .numel = c.d.rows, .differentiable = false}}};

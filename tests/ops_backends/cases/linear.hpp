@@ -26,8 +26,8 @@ struct linear_case {
   }
   static op_signature signature(const config& c) {
     return {{{.name = "x", .numel = c.d.rows * c.d.in},
-             {.name = Transposed ? "wt" : "w", .numel = c.d.out * c.d.in},
-             {.name = "bias", .numel = c.bias ? c.d.out : 0}},
+             {.name = Transposed ? "wt" : "w", .numel = c.d.out * c.d.in, .grad_accumulates = !Transposed},
+             {.name = "bias", .numel = c.bias ? c.d.out : 0, .grad_accumulates = true}},
             {{.name = "y", .numel = c.d.rows * c.d.out}}};
   }
   template <class B, class T>
@@ -37,8 +37,9 @@ struct linear_case {
     else if constexpr (Relu) ops::linear_relu_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
     else ops::linear_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
   }
-  // The plain backward: the relu forms' gradients go through the seed masked by y > 0 (done on the host: these
-  // forms are cpu-only), the transposed form's weight gradient transposed back.
+  // The plain backward (dx written, dw and dbias added to): the relu forms' gradients go through the seed masked by
+  // y > 0 (done on the host: these forms are cpu-only), the transposed form's weight gradient transposed back
+  // (written).
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {
     const auto n = c.d.rows * c.d.out;
@@ -47,29 +48,29 @@ struct linear_case {
       const std::vector<T> y = download<B>(io.out(0), n);
       for (std::int64_t i = 0; i < n; ++i) dy[i] = y[i] > T(0) ? dy[i] : T(0);
     }
-    tensor<T, B> gdy(shape{n}), w(shape{c.d.out * c.d.in}), dw(shape{c.d.out * c.d.in});
+    tensor<T, B> gdy(shape{n});
     upload<B>(gdy.data(), dy);
-    if constexpr (Transposed) {
+    if constexpr (!Transposed) {
+      ops::linear_backward<B>(c.d, io.in(0), io.in(1), gdy.data(), io.grad(0), io.grad(1),
+                              c.bias ? io.grad(2) : nullptr);
+      return;
+    }
+    tensor<T, B> w(shape{c.d.out * c.d.in}), dw(shape{c.d.out * c.d.in});
+    {
       const auto wt = download<B>(io.in(1), c.d.out * c.d.in);
       std::vector<T> wh(wt.size());
       for (std::int64_t o = 0; o < c.d.out; ++o)
         for (std::int64_t i = 0; i < c.d.in; ++i) wh[o * c.d.in + i] = wt[i * c.d.out + o];
       upload<B>(w.data(), wh);
-    } else {
-      B::copy(w.data(), io.in(1), static_cast<std::size_t>(c.d.out * c.d.in));
     }
     B::fill(dw.data(), static_cast<std::size_t>(dw.numel()), T(0));
     ops::linear_backward<B>(c.d, io.in(0), w.data(), gdy.data(), io.grad(0), dw.data(),
                             c.bias ? io.grad(2) : nullptr);
-    if constexpr (Transposed) {
-      const auto g = download<B>(dw.data(), c.d.out * c.d.in);
-      std::vector<T> gt(g.size());
-      for (std::int64_t o = 0; o < c.d.out; ++o)
-        for (std::int64_t i = 0; i < c.d.in; ++i) gt[i * c.d.out + o] = g[o * c.d.in + i];
-      upload<B>(io.grad(1), gt);
-    } else {
-      B::copy(io.grad(1), dw.data(), static_cast<std::size_t>(c.d.out * c.d.in));
-    }
+    const auto g = download<B>(dw.data(), c.d.out * c.d.in);
+    std::vector<T> gt(g.size());
+    for (std::int64_t o = 0; o < c.d.out; ++o)
+      for (std::int64_t i = 0; i < c.d.in; ++i) gt[i * c.d.out + o] = g[o * c.d.in + i];
+    upload<B>(io.grad(1), gt);
   }
 };
 

@@ -46,7 +46,8 @@ struct vq_squared_error_case {
   static std::vector<config> configs() { return vq_rows_configs(); }
   static std::string describe(const config& c) { return describe_vq_rows(c); }
   static op_signature signature(const config& c) {
-    return {{{.name = "a", .numel = c.rows * c.dim}, {.name = "b", .numel = c.rows * c.dim}},
+    return {{{.name = "a", .numel = c.rows * c.dim, .grad_accumulates = true},
+             {.name = "b", .numel = c.rows * c.dim, .grad_accumulates = true}},
             {{.name = "value", .numel = 1, .type = element::wide, .seed_one = true}}};
   }
   template <class B, class T>
@@ -70,7 +71,7 @@ struct vq_codebook_case {
   static std::vector<config> configs() { return vq_rows_configs(); }
   static std::string describe(const config& c) { return describe_vq_rows(c); }
   static op_signature signature(const config& c) {
-    return {{{.name = "codes", .numel = c.codes * c.dim},
+    return {{{.name = "codes", .numel = c.codes * c.dim, .grad_accumulates = true},
              {.name = "z", .numel = c.rows * c.dim, .differentiable = false},
              {.name = "idx", .numel = c.rows, .type = element::index, .how = fill::index, .bound = c.codes,
               .differentiable = false}},
