@@ -10,8 +10,9 @@ struct batched_matmul_case {
   static constexpr const char* op = "batched_matmul_op";
   static constexpr const char* name = "batched_matmul";
   static constexpr bool on_cuda = true;
-  static constexpr op_case_checks checks{.reference = {1e-13, 1e-12}, .parity_float = {1e-5, 1e-4},
-                                         .parity_double = {1e-12, 1e-11}};
+  // float: cuBLAS and the cpu GEMM sum the k ≤ 9 products in other orders (cuBLAS may use FMA).
+  static constexpr op_case_checks checks{.reference = {1e-13, 1e-12}, .parity_float = {1e-5, 1e-5},
+                                         .parity_double = {1e-12, 1e-12}};
   struct config {
     batched_matmul_dims d;
     double alpha, beta;
