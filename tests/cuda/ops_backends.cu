@@ -4,9 +4,8 @@
 // device it names every case that did not run and exits 77 (ctest: skipped). The cpu half and the count check are
 // tests/ops_backends/ops_backends.cpp.
 #define DOCTEST_CONFIG_IMPLEMENT
-#include <doctest/doctest.h>
-
 #include <cuda_runtime.h>
+#include <doctest/doctest.h>
 
 #include <cstdio>
 #include <cstdlib>

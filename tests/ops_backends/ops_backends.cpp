@@ -1,8 +1,8 @@
 // The ops × backends driver, cpu half: every registered op case checked by finite differences in double (a
 // nonzero count of derivatives asserted), each backward's += or = on every input gradient, exact cases float
-// against double with equality, cases with a host formula against it; and the count check: every kernel<Op, Backend> specialisation under include/vae has a registered case
-// on that backend, and every case's op has a kernel on each backend that claims it. The cuda half (parity and
-// device finite differences) is tests/cuda/ops_backends.cu.
+// against double with equality, cases with a host formula against it; and the count check: every kernel<Op, Backend>
+// specialisation under include/vae has a registered case on that backend, and every case's op has a kernel on each
+// backend that claims it. The cuda half (parity and device finite differences) is tests/cuda/ops_backends.cu.
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -30,7 +30,8 @@ constexpr bool checked_on_cpu = testing::DifferentiableOpCase<C> || C::checks.ex
 std::set<std::pair<std::string, std::string>> kernel_specialisations() {
   const std::regex spec(R"(struct\s+kernel<\s*(\w+)\s*(?:<[^<>]*>)?\s*,\s*(\w+)\s*>)");
   std::set<std::pair<std::string, std::string>> found;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(VAE_SOURCE_DIR) + "/include/vae")) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(VAE_SOURCE_DIR) + "/include/vae")) {
     const auto ext = entry.path().extension();
     if (!entry.is_regular_file() || (ext != ".hpp" && ext != ".cuh")) continue;
     std::ifstream in(entry.path());
@@ -70,8 +71,8 @@ TEST_CASE("ops x backends: every differentiable op case matches finite differenc
     }
   });
   MESSAGE("finite differences: " << cases << " cases, " << derivatives << " derivatives checked; registry: "
-                                  << op_cases::op_registry::size << " case types over " << ops_seen.size() << " ops, "
-                                  << all_cases << " cases (" << cuda_cases << " claimed by cuda)");
+                                 << op_cases::op_registry::size << " case types over " << ops_seen.size() << " ops, "
+                                 << all_cases << " cases (" << cuda_cases << " claimed by cuda)");
   CHECK(derivatives > 0);
 }
 
@@ -101,7 +102,8 @@ TEST_CASE("ops x backends: exact op cases give in float the double result rounde
       const auto configs = C::configs();
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const auto report = testing::check_op_exact<C>(configs[i], ops_backends_test::case_seed(i));
-        INFO(std::string(C::name) << " (" << C::describe(configs[i]) << "): " << report.checked << " values" << report.message);
+        INFO(std::string(C::name) << " (" << C::describe(configs[i]) << "): " << report.checked << " values"
+                                  << report.message);
         CHECK(report.ok);
         ++cases;
       }
@@ -118,7 +120,8 @@ TEST_CASE("ops x backends: op cases with a host formula match it in double on th
       const auto configs = C::configs();
       for (std::size_t i = 0; i < configs.size(); ++i) {
         const auto report = testing::check_op_reference<C>(configs[i], ops_backends_test::case_seed(i));
-        INFO(std::string(C::name) << " (" << C::describe(configs[i]) << "): " << report.checked << " values" << report.message);
+        INFO(std::string(C::name) << " (" << C::describe(configs[i]) << "): " << report.checked << " values"
+                                  << report.message);
         CHECK(report.ok);
         ++cases;
       }
@@ -145,15 +148,15 @@ TEST_CASE("ops x backends count check: each kernel specialisation has a case on 
   for (const auto& [op, backend] : kernels) {
     ++per_backend[backend];
     CHECK_MESSAGE(claimed[op].count(backend) == 1, "kernel<" << op << ", " << backend
-                                                        << "> has no case in tests/ops_backends/registry.hpp that "
-                                                           "runs on "
-                                                        << backend);
+                                                             << "> has no case in tests/ops_backends/registry.hpp that "
+                                                                "runs on "
+                                                             << backend);
   }
   for (const auto& [op, backends] : claimed)
     for (const auto& backend : backends)
-      CHECK_MESSAGE(kernels.count({op, backend}) == 1,
-                    op << ": a registered case runs on " << backend << " but include/vae has no kernel<" << op << ", "
-                       << backend << ">");
+      CHECK_MESSAGE(kernels.count({op, backend}) == 1, op << ": a registered case runs on " << backend
+                                                          << " but include/vae has no kernel<" << op << ", " << backend
+                                                          << ">");
   MESSAGE("kernel specialisations: cpu " << per_backend["cpu"] << ", cuda " << per_backend["cuda"] << " over "
                                          << claimed.size() << " ops");
   CHECK(kernels.size() > 0);

@@ -47,13 +47,14 @@ using op_registry = case_list<
     batch_norm_case<true>, batch_norm_case<false>, batch_norm_split_case, batched_matmul_case, causal_attention_case,
     conv2d_case, conv_transpose2d_case, feature_distance_case, posterior_split_case, reparameterize_case,
     normal_fill_case, gaussian_kl_case<false>, gaussian_kl_case<true>, group_norm_case, layer_norm_case,
-    likelihood_case<false>, likelihood_case<true>, bernoulli_mean_case, linear_case<false>, linear_case<true>,
-    linear_case<true, true>, linear_case<false, true>, elementwise_loss_case<losses::MSE>,
-    elementwise_loss_case<losses::L1>, elementwise_loss_case<losses::BCEWithLogits>,
+    likelihood_case<false>, likelihood_case<true>, bernoulli_nll_fused_case, bernoulli_mean_case, linear_case<false>,
+    linear_case<true>, linear_case<true, true>, linear_case<false, true>, linear_writing_case,
+    elementwise_loss_case<losses::MSE>, elementwise_loss_case<losses::L1>, elementwise_loss_case<losses::BCEWithLogits>,
     elementwise_loss_case<losses::Hinge>, elementwise_loss_case<losses::NegatedProduct>,
-    elementwise_loss_case<losses::ExcessSquared>, elementwise_loss_case<losses::DeficitSquared>, cross_entropy_case,
-    max_pool2d_case, pad2d_case, softmax_case<false>, softmax_case<true>, upsample_nearest_case, vq_nearest_case,
-    rows_layout_case, vq_squared_error_case, vq_codebook_case, vq_code_counts_case, vq_ema_update_case>;
+    elementwise_loss_case<losses::ExcessSquared>, elementwise_loss_case<losses::DeficitSquared>, weighted_mse_case,
+    cross_entropy_case, max_pool2d_case, pad2d_case, softmax_case<false>, softmax_case<true>, upsample_nearest_case,
+    vq_nearest_case, rows_layout_case, vq_squared_error_case, vq_codebook_case, vq_code_counts_case,
+    vq_ema_update_case>;
 
 // Kernels whose op is not a function of buffers the driver can describe (an optimizer's step over a parameter
 // store): the count check accepts them when the named test file exists.

@@ -34,7 +34,8 @@ struct square_case {
   static std::vector<config> configs() { return {{9}}; }
   static std::string describe(const config& c) { return cat(c.n, " values"); }
   static op_signature signature(const config& c) {
-    if (P == plant::no_inputs) return {{{.name = "x", .numel = c.n, .differentiable = false}}, {{.name = "y", .numel = c.n}}};
+    if (P == plant::no_inputs)
+      return {{{.name = "x", .numel = c.n, .differentiable = false}}, {{.name = "y", .numel = c.n}}};
     return {{{.name = "x", .numel = c.n}}, {{.name = "y", .numel = c.n}}};
   }
   template <class B, class T>
@@ -63,7 +64,8 @@ struct square_case {
   }
   static std::vector<std::vector<double>> reference(const config&, const std::vector<std::vector<double>>& in) {
     std::vector<double> y(in[0].size());
-    for (std::size_t i = 0; i < y.size(); ++i) y[i] = in[0][i] * in[0][i] * (P == plant::reference && i == 2 ? 1.001 : 1.0);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      y[i] = in[0][i] * in[0][i] * (P == plant::reference && i == 2 ? 1.001 : 1.0);
     return {y};
   }
 };

@@ -114,15 +114,24 @@ class op_buffers {
     k.name = prefix + s.name;
     const shape n{s.numel};
     switch (s.type) {
-      case element::value: k.value.resize(n); break;
-      case element::wide: k.wide.resize(n); break;
-      case element::index: k.index.resize(n); break;
-      case element::count: k.count.resize(n); break;
+      case element::value:
+        k.value.resize(n);
+        break;
+      case element::wide:
+        k.wide.resize(n);
+        break;
+      case element::index:
+        k.index.resize(n);
+        break;
+      case element::count:
+        k.count.resize(n);
+        break;
     }
     return k;
   }
   static slot& pick(std::vector<slot>& v, std::size_t i, element want) {
-    check(i < v.size(), [&] { return cat("op_buffers: buffer ", i, " does not exist (", v.size(), " in the signature)"); });
+    check(i < v.size(),
+          [&] { return cat("op_buffers: buffer ", i, " does not exist (", v.size(), " in the signature)"); });
     check(v[i].type == want, [&] {
       return cat("op_buffers: buffer '", v[i].name, "' is read as element ", static_cast<int>(want),
                  " but its spec says ", static_cast<int>(v[i].type));
@@ -156,8 +165,8 @@ concept DifferentiableOpCase = OpCase<C> && requires(const typename C::config& c
   C::template backward<cpu>(c, io);
 };
 template <class C>
-concept ReferencedOpCase = OpCase<C> && requires(const typename C::config& c,
-                                                 const std::vector<std::vector<double>>& in) {
+concept ReferencedOpCase = OpCase<C> &&
+    requires(const typename C::config& c, const std::vector<std::vector<double>>& in) {
   { C::reference(c, in) } -> std::same_as<std::vector<std::vector<double>>>;
 };
 

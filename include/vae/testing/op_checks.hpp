@@ -61,10 +61,18 @@ void zero(tensor<E, B>& t) {
 template <class T, class B, class F>
 void for_slot(typename op_buffers<T, B>::slot& s, F&& f) {
   switch (s.type) {
-    case element::value: f(s.value); break;
-    case element::wide: f(s.wide); break;
-    case element::index: f(s.index); break;
-    case element::count: f(s.count); break;
+    case element::value:
+      f(s.value);
+      break;
+    case element::wide:
+      f(s.wide);
+      break;
+    case element::index:
+      f(s.index);
+      break;
+    case element::count:
+      f(s.count);
+      break;
   }
 }
 template <class T, class B>
@@ -84,12 +92,24 @@ inline host_buffers make_inputs(const op_signature& sig, std::uint64_t seed) {
     std::vector<double> v(static_cast<std::size_t>(s.numel));
     for (auto& x : v) {
       switch (s.how) {
-        case fill::normal: x = s.scale * rng.normal(); break;
-        case fill::positive: x = 0.5 + s.scale * rng.uniform(); break;
-        case fill::probability: x = rng.uniform(); break;
-        case fill::integer: x = std::floor(rng.uniform() * (2 * s.scale + 1)) - s.scale; break;
-        case fill::index: x = std::min(std::floor(rng.uniform() * static_cast<double>(s.bound)), s.bound - 1.0); break;
-        case fill::zeros: x = 0; break;
+        case fill::normal:
+          x = s.scale * rng.normal();
+          break;
+        case fill::positive:
+          x = 0.5 + s.scale * rng.uniform();
+          break;
+        case fill::probability:
+          x = rng.uniform();
+          break;
+        case fill::integer:
+          x = std::floor(rng.uniform() * (2 * s.scale + 1)) - s.scale;
+          break;
+        case fill::index:
+          x = std::min(std::floor(rng.uniform() * static_cast<double>(s.bound)), s.bound - 1.0);
+          break;
+        case fill::zeros:
+          x = 0;
+          break;
       }
     }
     in.push_back(std::move(v));
@@ -136,8 +156,8 @@ inline host_buffers make_grad_start(const op_signature& sig, std::uint64_t seed)
 // Runs the case once on backend B in T: uploads the inputs, runs the forward and (with seeds) the backward on
 // gradients that start at zero (or at grad_start), downloads everything.
 template <OpCase C, class B, class T>
-op_run run_case(const typename C::config& c, const op_signature& sig, const host_buffers& in,
-                const host_buffers* seeds, const host_buffers* grad_start = nullptr) {
+op_run run_case(const typename C::config& c, const op_signature& sig, const host_buffers& in, const host_buffers* seeds,
+                const host_buffers* grad_start = nullptr) {
   op_buffers<T, B> io(sig);
   for (std::size_t i = 0; i < in.size(); ++i)
     op_detail::for_slot<T, B>(io.inputs()[i], [&](auto& t) { op_detail::upload(t, in[i]); });
@@ -152,8 +172,10 @@ op_run run_case(const typename C::config& c, const op_signature& sig, const host
         op_detail::for_slot<T, B>(io.seeds()[i], [&](auto& t) { op_detail::upload(t, (*seeds)[i]); });
       for (std::size_t i = 0; i < io.grads().size(); ++i)
         op_detail::for_slot<T, B>(io.grads()[i], [&](auto& t) {
-          if (grad_start) op_detail::upload(t, (*grad_start)[i]);
-          else op_detail::zero(t);
+          if (grad_start)
+            op_detail::upload(t, (*grad_start)[i]);
+          else
+            op_detail::zero(t);
         });
       C::template backward<B>(c, io);
       r.grad = op_detail::download_all<T, B>(io.grads());
@@ -272,9 +294,9 @@ op_check_report check_op_parity(const typename C::config& c, std::uint64_t seed)
   const host_buffers start = rounded_to<T>(make_grad_start(sig, seed + 2), sig);
   const op_run base = run_case<C, Base, T>(c, sig, in, &seeds, &start);
   const op_run other = run_case<C, Other, T>(c, sig, in, &seeds, &start);
-  const tolerance tol = C::checks.exact                    ? tolerance{0, 0}
+  const tolerance tol = C::checks.exact            ? tolerance{0, 0}
                         : std::is_same_v<T, float> ? C::checks.parity_float
-                                                           : C::checks.parity_double;
+                                                   : C::checks.parity_double;
   op_check_report rep;
   auto compare_all = [&](const host_buffers& a, const host_buffers& b, const std::vector<buffer_spec>& specs,
                          const char* what, bool only_differentiable) {

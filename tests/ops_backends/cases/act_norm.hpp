@@ -3,9 +3,8 @@
 #pragma once
 #include <cmath>
 
-#include "vae/ops/act_norm.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/act_norm.hpp"
 
 namespace vae::op_cases {
 
@@ -19,7 +18,8 @@ struct act_norm_case {
   static std::string describe(const config& d) { return cat(d.batch, "x", d.channels, "x", d.spatial); }
   static op_signature signature(const config& d) {
     const auto n = d.batch * d.channels * d.spatial;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "loc", .numel = d.channels, .grad_accumulates = true},
+    return {{{.name = "x", .numel = n, .scale = 2},
+             {.name = "loc", .numel = d.channels, .grad_accumulates = true},
              {.name = "scale", .numel = d.channels, .how = fill::positive, .grad_accumulates = true}},
             {{.name = "y", .numel = n}}};
   }
@@ -39,14 +39,15 @@ struct act_norm_initialize_case {
   static constexpr const char* op = "act_norm_op";
   static constexpr const char* name = "act_norm_initialize";
   static constexpr bool on_cuda = true;
-  static constexpr op_case_checks checks{.reference = {1e-12, 1e-10}, .parity_float = {1e-5, 1e-5},
-                                         .parity_double = {1e-12, 1e-12}};
+  static constexpr op_case_checks checks{
+      .reference = {1e-12, 1e-10}, .parity_float = {1e-5, 1e-5}, .parity_double = {1e-12, 1e-12}};
   using config = act_norm_dims;
   static std::vector<config> configs() { return {{2, 3, 5}, {3, 2, 1}}; }
   static std::string describe(const config& d) { return cat(d.batch, "x", d.channels, "x", d.spatial); }
   static op_signature signature(const config& d) {
     return {{{.name = "x", .numel = d.batch * d.channels * d.spatial, .scale = 2}},
-            {{.name = "loc", .numel = d.channels}, {.name = "scale", .numel = d.channels},
+            {{.name = "loc", .numel = d.channels},
+             {.name = "scale", .numel = d.channels},
              {.name = "initialized", .numel = 1}}};
   }
   template <class B, class T>

@@ -2,9 +2,8 @@
 #pragma once
 #include <type_traits>
 
-#include "vae/ops/activations.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/activations.hpp"
 
 namespace vae::op_cases {
 
@@ -15,7 +14,8 @@ struct activation_case {
   static constexpr bool on_cuda = true;
   // Identity and ReLU only copy or zero: exact. The others: the device's exp/tanh/erf within a few float ulps.
   static constexpr bool copies = std::is_same_v<Act, activation::Identity> || std::is_same_v<Act, activation::ReLU>;
-  static constexpr op_case_checks checks{.exact = copies, .parity_float = {1e-6, 1e-5}, .parity_double = {1e-13, 1e-13}};
+  static constexpr op_case_checks checks{
+      .exact = copies, .parity_float = {1e-6, 1e-5}, .parity_double = {1e-13, 1e-13}};
   struct config {
     std::int64_t n;
     double scale;

@@ -1,8 +1,7 @@
 // Cases of ops/add.hpp: elementwise sum and difference (their backward is the seed, with a sign, for each input).
 #pragma once
-#include "vae/ops/add.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/add.hpp"
 
 namespace vae::op_cases {
 
@@ -19,19 +18,25 @@ struct add_case {
   static std::vector<config> configs() { return {{29}, {1}}; }
   static std::string describe(const config& c) { return cat(c.n, " values"); }
   static op_signature signature(const config& c) {
-    return {{{.name = "a", .numel = c.n, .grad_accumulates = true}, {.name = "b", .numel = c.n, .grad_accumulates = true}}, {{.name = "out", .numel = c.n}}};
+    return {
+        {{.name = "a", .numel = c.n, .grad_accumulates = true}, {.name = "b", .numel = c.n, .grad_accumulates = true}},
+        {{.name = "out", .numel = c.n}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
-    if constexpr (Subtract) ops::subtract<B>(c.n, io.in(0), io.in(1), io.out(0));
-    else ops::add<B>(c.n, io.in(0), io.in(1), io.out(0));
+    if constexpr (Subtract)
+      ops::subtract<B>(c.n, io.in(0), io.in(1), io.out(0));
+    else
+      ops::add<B>(c.n, io.in(0), io.in(1), io.out(0));
   }
   // da = seed; db = ±seed, through the op itself (seed + 0, 0 ∓ seed).
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {
     ops::add<B>(c.n, io.seed(0), io.grad(0), io.grad(0));
-    if constexpr (Subtract) ops::subtract<B>(c.n, io.grad(1), io.seed(0), io.grad(1));
-    else ops::add<B>(c.n, io.seed(0), io.grad(1), io.grad(1));
+    if constexpr (Subtract)
+      ops::subtract<B>(c.n, io.grad(1), io.seed(0), io.grad(1));
+    else
+      ops::add<B>(c.n, io.seed(0), io.grad(1), io.grad(1));
   }
 };
 }  // namespace vae::op_cases

@@ -1,8 +1,7 @@
 // Cases of ops/avg_pool2d.hpp: average pooling (zero padding counted in the divisor) and its backward.
 #pragma once
-#include "vae/ops/avg_pool2d.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/avg_pool2d.hpp"
 
 namespace vae::op_cases {
 

@@ -1,8 +1,7 @@
 // Cases of ops/axpy.hpp: out = y + a·x (with its backward: dx = a·seed, dy = seed) and the double dot product.
 #pragma once
-#include "vae/ops/axpy.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/axpy.hpp"
 
 namespace vae::op_cases {
 
@@ -19,8 +18,9 @@ struct axpy_case {
   static std::vector<config> configs() { return {{31, -0.75}, {1, 2.5}}; }
   static std::string describe(const config& c) { return cat(c.n, " values, a = ", c.a); }
   static op_signature signature(const config& c) {
-    return {{{.name = "x", .numel = c.n, .grad_accumulates = true}, {.name = "y", .numel = c.n, .grad_accumulates = true}},
-            {{.name = "out", .numel = c.n}}};
+    return {
+        {{.name = "x", .numel = c.n, .grad_accumulates = true}, {.name = "y", .numel = c.n, .grad_accumulates = true}},
+        {{.name = "out", .numel = c.n}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
@@ -38,8 +38,8 @@ struct dot_case {
   static constexpr const char* op = "axpy_op";
   static constexpr const char* name = "dot";
   static constexpr bool on_cuda = true;
-  static constexpr op_case_checks checks{.reference = {1e-13, 1e-13}, .parity_float = {1e-12, 1e-12},
-                                         .parity_double = {1e-13, 1e-13}};
+  static constexpr op_case_checks checks{
+      .reference = {1e-13, 1e-13}, .parity_float = {1e-12, 1e-12}, .parity_double = {1e-13, 1e-13}};
   struct config {
     std::int64_t n;
   };

@@ -2,9 +2,8 @@
 // (running statistics), and the training path split at its channel sums (SyncBatchNorm's four calls, with the
 // reductions staged to the host as the layer does between processes).
 #pragma once
-#include "vae/ops/batch_norm.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/batch_norm.hpp"
 
 namespace vae::op_cases {
 
@@ -85,8 +84,8 @@ struct batch_norm_split_case {
     for (auto& v : s) v /= count;
     upload<B>(var.data(), s);
     ops::batch_norm_forward_with_stats<B>(c.d, 1e-5, io.in(0), c.affine ? io.in(1) : nullptr,
-                                          c.affine ? io.in(2) : nullptr, mean.data(), var.data(), io.out(0),
-                                          io.out(1), io.out(2));
+                                          c.affine ? io.in(2) : nullptr, mean.data(), var.data(), io.out(0), io.out(1),
+                                          io.out(2));
   }
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {

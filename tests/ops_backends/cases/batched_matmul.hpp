@@ -1,8 +1,7 @@
 // Cases of ops/batched_matmul.hpp: C = α·op(A)·op(B) + β·C for every transposition, against the host product.
 #pragma once
-#include "vae/ops/batched_matmul.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/batched_matmul.hpp"
 
 namespace vae::op_cases {
 
@@ -11,8 +10,8 @@ struct batched_matmul_case {
   static constexpr const char* name = "batched_matmul";
   static constexpr bool on_cuda = true;
   // float: cuBLAS and the cpu GEMM sum the k ≤ 9 products in other orders (cuBLAS may use FMA).
-  static constexpr op_case_checks checks{.reference = {1e-13, 1e-12}, .parity_float = {1e-5, 1e-5},
-                                         .parity_double = {1e-12, 1e-12}};
+  static constexpr op_case_checks checks{
+      .reference = {1e-13, 1e-12}, .parity_float = {1e-5, 1e-5}, .parity_double = {1e-12, 1e-12}};
   struct config {
     batched_matmul_dims d;
     double alpha, beta;
@@ -29,7 +28,8 @@ struct batched_matmul_case {
   }
   static op_signature signature(const config& c) {
     const auto& d = c.d;
-    return {{{.name = "a", .numel = d.batch * d.m * d.k}, {.name = "b", .numel = d.batch * d.k * d.n},
+    return {{{.name = "a", .numel = d.batch * d.m * d.k},
+             {.name = "b", .numel = d.batch * d.k * d.n},
              {.name = "c0", .numel = d.batch * d.m * d.n}},
             {{.name = "c", .numel = d.batch * d.m * d.n}}};
   }

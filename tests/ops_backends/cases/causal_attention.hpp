@@ -1,8 +1,7 @@
 // Cases of ops/causal_attention.hpp: causal multi-head attention over qkv and its backward (cpu only).
 #pragma once
-#include "vae/ops/causal_attention.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/causal_attention.hpp"
 
 namespace vae::op_cases {
 

@@ -1,10 +1,9 @@
 // Cases of ops/conv2d.hpp and ops/conv_transpose2d.hpp: forward and backward (x, weight, bias) over strides,
 // padding, dilation, groups and output padding, at odd sizes.
 #pragma once
+#include "../case_support.hpp"
 #include "vae/ops/conv2d.hpp"
 #include "vae/ops/conv_transpose2d.hpp"
-
-#include "../case_support.hpp"
 
 namespace vae::op_cases {
 
@@ -20,9 +19,9 @@ struct conv2d_case {
   using config = conv2d_dims;
   static std::vector<config> configs() {
     std::vector<config> c;
-    c.push_back(conv2d_dims{2, 3, 6, 5, 4, 3, 3}.finish());                                   // 3x3 stride 1
-    c.push_back(conv2d_dims{1, 4, 7, 7, 6, 3, 2, 2, 1, 1, 0, 1, 1, 2}.finish());             // stride, pad, groups
-    c.push_back(conv2d_dims{2, 2, 7, 6, 3, 3, 3, 1, 1, 2, 2, 2, 2}.finish());               // dilation
+    c.push_back(conv2d_dims{2, 3, 6, 5, 4, 3, 3}.finish());                       // 3x3 stride 1
+    c.push_back(conv2d_dims{1, 4, 7, 7, 6, 3, 2, 2, 1, 1, 0, 1, 1, 2}.finish());  // stride, pad, groups
+    c.push_back(conv2d_dims{2, 2, 7, 6, 3, 3, 3, 1, 1, 2, 2, 2, 2}.finish());     // dilation
     return c;
   }
   static std::string describe(const config& d) {
@@ -31,7 +30,9 @@ struct conv2d_case {
   }
   static op_signature signature(const config& d) {
     return {{{.name = "x", .numel = d.n * d.in_c * d.in_h * d.in_w},
-             {.name = "weight", .numel = d.out_c * (d.in_c / d.groups) * d.k_h * d.k_w, .scale = 0.5,
+             {.name = "weight",
+              .numel = d.out_c * (d.in_c / d.groups) * d.k_h * d.k_w,
+              .scale = 0.5,
               .grad_accumulates = true},
              {.name = "bias", .numel = d.out_c, .grad_accumulates = true}},
             {{.name = "y", .numel = d.n * d.out_c * d.out_h * d.out_w}}};
@@ -63,12 +64,14 @@ struct conv_transpose2d_case {
   }
   static std::string describe(const config& d) {
     return cat(d.n, "x", d.in_c, "x", d.in_h, "x", d.in_w, " -> ", d.out_c, " k", d.k_h, "x", d.k_w, " s", d.stride_h,
-               ",", d.stride_w, " p", d.pad_h, ",", d.pad_w, " op", d.out_pad_h, ",", d.out_pad_w, " d", d.dil_h,
-               ",", d.dil_w, " g", d.groups);
+               ",", d.stride_w, " p", d.pad_h, ",", d.pad_w, " op", d.out_pad_h, ",", d.out_pad_w, " d", d.dil_h, ",",
+               d.dil_w, " g", d.groups);
   }
   static op_signature signature(const config& d) {
     return {{{.name = "x", .numel = d.n * d.in_c * d.in_h * d.in_w},
-             {.name = "weight", .numel = d.in_c * (d.out_c / d.groups) * d.k_h * d.k_w, .scale = 0.5,
+             {.name = "weight",
+              .numel = d.in_c * (d.out_c / d.groups) * d.k_h * d.k_w,
+              .scale = 0.5,
               .grad_accumulates = true},
              {.name = "bias", .numel = d.out_c, .grad_accumulates = true}},
             {{.name = "y", .numel = d.n * d.out_c * d.out_h * d.out_w}}};

@@ -1,9 +1,8 @@
 // Cases of ops/feature_distance.hpp: LPIPS's per-position distance of unit-normalised features (weighted by channel
 // or the channel mean), and its gradient in the second features.
 #pragma once
-#include "vae/ops/feature_distance.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/feature_distance.hpp"
 
 namespace vae::op_cases {
 

@@ -4,10 +4,9 @@
 #pragma once
 #include <cmath>
 
+#include "../case_support.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/ops/gaussian_latent.hpp"
-
-#include "../case_support.hpp"
 
 namespace vae::op_cases {
 
@@ -26,7 +25,8 @@ struct posterior_split_case {
   static std::vector<config> configs() { return latent_configs(); }
   static std::string describe(const config& c) { return describe_latent(c); }
   static op_signature signature(const config& c) {
-    return {{{.name = "h", .numel = 2 * c.n * c.d}}, {{.name = "mu", .numel = c.n * c.d}, {.name = "logvar", .numel = c.n * c.d}}};
+    return {{{.name = "h", .numel = 2 * c.n * c.d}},
+            {{.name = "mu", .numel = c.n * c.d}, {.name = "logvar", .numel = c.n * c.d}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
@@ -69,8 +69,8 @@ struct normal_fill_case {
   static constexpr const char* op = "normal_fill_op";
   static constexpr const char* name = "normal_fill";
   static constexpr bool on_cuda = true;
-  static constexpr op_case_checks checks{.reference = {0, 0}, .parity_float = {1e-6, 1e-6},
-                                         .parity_double = {1e-14, 1e-14}};
+  static constexpr op_case_checks checks{
+      .reference = {0, 0}, .parity_float = {1e-6, 1e-6}, .parity_double = {1e-14, 1e-14}};
   using config = latent_config;
   static std::vector<config> configs() { return {{1, 33}, {1, 1}}; }
   static std::string describe(const config& c) { return cat(c.d, " draws"); }
@@ -111,8 +111,8 @@ struct gaussian_kl_case {
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
-    ops::gaussian_kl<B>(c.n, c.d, io.in(0), io.in(1), Prior ? io.in_wide(2) : nullptr,
-                        Prior ? io.in_wide(3) : nullptr, io.out_wide(0), io.out_wide(1));
+    ops::gaussian_kl<B>(c.n, c.d, io.in(0), io.in(1), Prior ? io.in_wide(2) : nullptr, Prior ? io.in_wide(3) : nullptr,
+                        io.out_wide(0), io.out_wide(1));
   }
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {

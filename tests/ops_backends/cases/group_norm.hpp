@@ -1,8 +1,7 @@
 // Cases of ops/group_norm.hpp: group normalisation (affine or not) and its backward.
 #pragma once
-#include "vae/ops/group_norm.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/group_norm.hpp"
 
 namespace vae::op_cases {
 
@@ -23,7 +22,8 @@ struct group_norm_case {
   static op_signature signature(const config& c) {
     const auto n = c.d.batch * c.d.channels * c.d.spatial, ch = c.affine ? c.d.channels : 0;
     const auto stats = c.d.batch * c.d.groups;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = ch, .grad_accumulates = true},
+    return {{{.name = "x", .numel = n, .scale = 2},
+             {.name = "weight", .numel = ch, .grad_accumulates = true},
              {.name = "bias", .numel = ch, .grad_accumulates = true}},
             {{.name = "y", .numel = n},
              {.name = "mean", .numel = stats, .differentiable = false},

@@ -1,8 +1,7 @@
 // Cases of ops/layer_norm.hpp: layer normalisation over the last dimension (affine or not) and its backward.
 #pragma once
-#include "vae/ops/layer_norm.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/layer_norm.hpp"
 
 namespace vae::op_cases {
 
@@ -21,7 +20,8 @@ struct layer_norm_case {
   }
   static op_signature signature(const config& c) {
     const auto n = c.d.rows * c.d.features, f = c.affine ? c.d.features : 0;
-    return {{{.name = "x", .numel = n, .scale = 2}, {.name = "weight", .numel = f, .grad_accumulates = true},
+    return {{{.name = "x", .numel = n, .scale = 2},
+             {.name = "weight", .numel = f, .grad_accumulates = true},
              {.name = "bias", .numel = f, .grad_accumulates = true}},
             {{.name = "y", .numel = n},
              {.name = "mean", .numel = c.d.rows, .differentiable = false},

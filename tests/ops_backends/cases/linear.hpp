@@ -1,9 +1,8 @@
 // Cases of ops/linear.hpp: y = x·wᵀ + bias and its backward; the host-only fused forms (ReLU epilogue, transposed
 // weight) on the cpu.
 #pragma once
-#include "vae/ops/linear.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/linear.hpp"
 
 namespace vae::op_cases {
 
@@ -33,9 +32,12 @@ struct linear_case {
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
     const T* bias = c.bias ? io.in(2) : nullptr;
-    if constexpr (Transposed) ops::linear_forward_from_transposed<B>(c.d, io.in(0), io.in(1), bias, io.out(0), Relu);
-    else if constexpr (Relu) ops::linear_relu_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
-    else ops::linear_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
+    if constexpr (Transposed)
+      ops::linear_forward_from_transposed<B>(c.d, io.in(0), io.in(1), bias, io.out(0), Relu);
+    else if constexpr (Relu)
+      ops::linear_relu_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
+    else
+      ops::linear_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
   }
   // The plain backward (dx written, dw and dbias added to): the relu forms' gradients go through the seed masked by
   // y > 0 (done on the host: these forms are cpu-only), the transposed form's weight gradient transposed back
@@ -64,13 +66,37 @@ struct linear_case {
       upload<B>(w.data(), wh);
     }
     B::fill(dw.data(), static_cast<std::size_t>(dw.numel()), T(0));
-    ops::linear_backward<B>(c.d, io.in(0), w.data(), gdy.data(), io.grad(0), dw.data(),
-                            c.bias ? io.grad(2) : nullptr);
+    ops::linear_backward<B>(c.d, io.in(0), w.data(), gdy.data(), io.grad(0), dw.data(), c.bias ? io.grad(2) : nullptr);
     const auto g = download<B>(dw.data(), c.d.out * c.d.in);
     std::vector<T> gt(g.size());
     for (std::int64_t o = 0; o < c.d.out; ++o)
       for (std::int64_t i = 0; i < c.d.in; ++i) gt[i * c.d.out + o] = g[o * c.d.in + i];
     upload<B>(io.grad(1), gt);
+  }
+};
+
+// linear_backward_writing (cpu only): dw and dbias overwritten, not added to.
+struct linear_writing_case {
+  static constexpr const char* op = "linear_op";
+  static constexpr const char* name = "linear_backward_writing";
+  static constexpr bool on_cuda = false;
+  static constexpr op_case_checks checks = linear_case<false>::checks;
+  using config = linear_case<false>::config;
+  static std::vector<config> configs() { return linear_case<false>::configs(); }
+  static std::string describe(const config& c) { return linear_case<false>::describe(c); }
+  static op_signature signature(const config& c) {
+    auto sig = linear_case<false>::signature(c);
+    for (auto& s : sig.inputs) s.grad_accumulates = false;
+    return sig;
+  }
+  template <class B, class T>
+  static void forward(const config& c, op_buffers<T, B>& io) {
+    linear_case<false>::forward<B>(c, io);
+  }
+  template <class B, class T>
+  static void backward(const config& c, op_buffers<T, B>& io) {
+    ops::linear_backward_writing<B>(c.d, io.in(0), io.in(1), io.seed(0), io.grad(0), io.grad(1),
+                                    c.bias ? io.grad(2) : nullptr, true, true);
   }
 };
 

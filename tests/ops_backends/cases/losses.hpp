@@ -3,9 +3,8 @@
 #pragma once
 #include <type_traits>
 
-#include "vae/ops/losses.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/losses.hpp"
 
 namespace vae::op_cases {
 
@@ -31,7 +30,9 @@ struct elementwise_loss_case {
   static op_signature signature(const config& c) {
     constexpr bool probability = std::is_same_v<Loss, losses::BCEWithLogits>;
     return {{{.name = "x", .numel = c.n, .scale = 2},
-             {.name = "target", .numel = c.n, .how = probability ? fill::probability : fill::normal,
+             {.name = "target",
+              .numel = c.n,
+              .how = probability ? fill::probability : fill::normal,
               .differentiable = false}},
             {{.name = "value", .numel = 1, .type = element::wide, .seed_one = true},
              {.name = "per_element", .numel = c.r == loss_reduction::none ? c.n : 0, .differentiable = false}}};
@@ -47,6 +48,32 @@ struct elementwise_loss_case {
   }
 };
 
+// w·Σ loss with the factor folded into the gradient (weighted_elementwise_loss, w = 0.5/n: half a mean).
+struct weighted_mse_case {
+  static constexpr const char* op = "elementwise_loss_op";
+  static constexpr const char* name = "weighted_mse_loss";
+  static constexpr bool on_cuda = true;
+  static constexpr op_case_checks checks = elementwise_loss_case<losses::MSE>::checks;
+  struct config {
+    std::int64_t n;
+  };
+  static std::vector<config> configs() { return {{23}, {1}}; }
+  static std::string describe(const config& c) { return cat(c.n, " values, w = 0.5/n"); }
+  static op_signature signature(const config& c) {
+    return {{{.name = "x", .numel = c.n, .scale = 2}, {.name = "target", .numel = c.n, .differentiable = false}},
+            {{.name = "value", .numel = 1, .type = element::wide, .seed_one = true}}};
+  }
+  template <class B, class T>
+  static void forward(const config& c, op_buffers<T, B>& io) {
+    io.set_out_wide(0, ops::weighted_elementwise_loss<B>(losses::MSE{}, c.n, io.in(0), io.in(1), 0.5 / c.n,
+                                                         static_cast<T*>(nullptr)));
+  }
+  template <class B, class T>
+  static void backward(const config& c, op_buffers<T, B>& io) {
+    ops::weighted_elementwise_loss<B>(losses::MSE{}, c.n, io.in(0), io.in(1), 0.5 / c.n, io.grad(0));
+  }
+};
+
 // Targets in [0, classes); rows whose target is the ignored class contribute nothing.
 struct cross_entropy_case {
   static constexpr const char* op = "cross_entropy_op";
@@ -59,7 +86,8 @@ struct cross_entropy_case {
     std::int64_t ignore_index;
   };
   static std::vector<config> configs() {
-    return {{7, 5, loss_reduction::mean, 2}, {4, 2, loss_reduction::sum, default_ignore_index},
+    return {{7, 5, loss_reduction::mean, 2},
+            {4, 2, loss_reduction::sum, default_ignore_index},
             {6, 3, loss_reduction::none, default_ignore_index}};
   }
   static std::string describe(const config& c) {
@@ -68,16 +96,20 @@ struct cross_entropy_case {
   }
   static op_signature signature(const config& c) {
     return {{{.name = "logits", .numel = c.rows * c.classes, .scale = 2},
-             {.name = "target", .numel = c.rows, .type = element::index, .how = fill::index, .bound = c.classes,
+             {.name = "target",
+              .numel = c.rows,
+              .type = element::index,
+              .how = fill::index,
+              .bound = c.classes,
               .differentiable = false}},
             {{.name = "value", .numel = 1, .type = element::wide, .seed_one = true},
              {.name = "per_element", .numel = c.r == loss_reduction::none ? c.rows : 0, .differentiable = false}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
-    io.set_out_wide(0, ops::cross_entropy_loss<B>(c.rows, c.classes, io.in(0), io.in_index(1), c.r,
-                                                  static_cast<T*>(nullptr),
-                                                  c.r == loss_reduction::none ? io.out(1) : nullptr, c.ignore_index));
+    io.set_out_wide(
+        0, ops::cross_entropy_loss<B>(c.rows, c.classes, io.in(0), io.in_index(1), c.r, static_cast<T*>(nullptr),
+                                      c.r == loss_reduction::none ? io.out(1) : nullptr, c.ignore_index));
   }
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {

@@ -1,8 +1,7 @@
 // Cases of ops/max_pool2d.hpp: max pooling with its argmax (a selection: exact) and its backward.
 #pragma once
-#include "vae/ops/max_pool2d.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/max_pool2d.hpp"
 
 namespace vae::op_cases {
 

@@ -1,8 +1,7 @@
 // Cases of ops/pad2d.hpp: zero padding and its backward (a crop); copies, so exact.
 #pragma once
-#include "vae/ops/pad2d.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/pad2d.hpp"
 
 namespace vae::op_cases {
 

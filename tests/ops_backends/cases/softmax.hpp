@@ -1,8 +1,7 @@
 // Cases of ops/softmax.hpp: softmax and log-softmax over the last dimension, forward and backward.
 #pragma once
-#include "vae/ops/softmax.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/softmax.hpp"
 
 namespace vae::op_cases {
 
@@ -22,13 +21,17 @@ struct softmax_case {
   }
   template <class B, class T>
   static void forward(const config& d, op_buffers<T, B>& io) {
-    if constexpr (Log) ops::log_softmax_forward<B>(d, io.in(0), io.out(0));
-    else ops::softmax_forward<B>(d, io.in(0), io.out(0));
+    if constexpr (Log)
+      ops::log_softmax_forward<B>(d, io.in(0), io.out(0));
+    else
+      ops::softmax_forward<B>(d, io.in(0), io.out(0));
   }
   template <class B, class T>
   static void backward(const config& d, op_buffers<T, B>& io) {
-    if constexpr (Log) ops::log_softmax_backward<B>(d, io.out(0), io.seed(0), io.grad(0));
-    else ops::softmax_backward<B>(d, io.out(0), io.seed(0), io.grad(0));
+    if constexpr (Log)
+      ops::log_softmax_backward<B>(d, io.out(0), io.seed(0), io.grad(0));
+    else
+      ops::softmax_backward<B>(d, io.out(0), io.seed(0), io.grad(0));
   }
 };
 

@@ -1,8 +1,7 @@
 // Cases of ops/upsample.hpp: nearest upsampling (a copy: exact) and its backward (block sums).
 #pragma once
-#include "vae/ops/upsample.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/upsample.hpp"
 
 namespace vae::op_cases {
 

@@ -1,9 +1,8 @@
 // Cases of ops/vq_nearest.hpp: code norms, distances and the nearest code of each row, on whole numbers (every
 // product and sum exact in float, so ties are exact ties broken by the lowest index on every backend).
 #pragma once
-#include "vae/ops/vq_nearest.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/vq_nearest.hpp"
 
 namespace vae::op_cases {
 
@@ -38,7 +37,8 @@ struct vq_nearest_case {
         double ze = 0;
         for (std::int64_t j = 0; j < d.dim; ++j) ze += in[0][r * d.dim + j] * in[1][k * d.dim + j];
         dist[r * d.codes + k] = zz - 2 * ze + norms[k];
-        if (dist[r * d.codes + k] < dist[r * d.codes + static_cast<std::int64_t>(idx[r])]) idx[r] = static_cast<double>(k);
+        if (dist[r * d.codes + k] < dist[r * d.codes + static_cast<std::int64_t>(idx[r])])
+          idx[r] = static_cast<double>(k);
       }
     }
     return {norms, dist, idx};

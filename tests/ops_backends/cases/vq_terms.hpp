@@ -1,9 +1,8 @@
 // Cases of ops/vq_terms.hpp: the [N, C, h, w] ↔ rows layout; the squared error between rows with the commitment
 // gradient; the gather of codes with the codebook gradient; the per-code counts; the EMA codebook update.
 #pragma once
-#include "vae/ops/vq_terms.hpp"
-
 #include "../case_support.hpp"
+#include "vae/ops/vq_terms.hpp"
 
 namespace vae::op_cases {
 
@@ -73,7 +72,11 @@ struct vq_codebook_case {
   static op_signature signature(const config& c) {
     return {{{.name = "codes", .numel = c.codes * c.dim, .grad_accumulates = true},
              {.name = "z", .numel = c.rows * c.dim, .differentiable = false},
-             {.name = "idx", .numel = c.rows, .type = element::index, .how = fill::index, .bound = c.codes,
+             {.name = "idx",
+              .numel = c.rows,
+              .type = element::index,
+              .how = fill::index,
+              .bound = c.codes,
               .differentiable = false}},
             {{.name = "e", .numel = c.rows * c.dim, .differentiable = false},
              {.name = "value", .numel = 1, .type = element::wide, .seed_one = true}}};
@@ -99,7 +102,11 @@ struct vq_code_counts_case {
   static std::vector<config> configs() { return {{40, 6, 1}, {1, 3, 1}}; }
   static std::string describe(const config& c) { return cat(c.rows, " rows, ", c.codes, " codes"); }
   static op_signature signature(const config& c) {
-    return {{{.name = "idx", .numel = c.rows, .type = element::index, .how = fill::index, .bound = c.codes,
+    return {{{.name = "idx",
+              .numel = c.rows,
+              .type = element::index,
+              .how = fill::index,
+              .bound = c.codes,
               .differentiable = false}},
             {{.name = "counts", .numel = c.codes, .type = element::count}}};
   }
@@ -119,18 +126,23 @@ struct vq_ema_update_case {
   static constexpr const char* op = "vq_terms_op";
   static constexpr const char* name = "vq_ema_update";
   static constexpr bool on_cuda = true;
-  static constexpr op_case_checks checks{.reference = {1e-12, 1e-12}, .parity_float = {1e-5, 1e-5},
-                                         .parity_double = {1e-12, 1e-12}};
+  static constexpr op_case_checks checks{
+      .reference = {1e-12, 1e-12}, .parity_float = {1e-5, 1e-5}, .parity_double = {1e-12, 1e-12}};
   using config = vq_rows;
   static std::vector<config> configs() { return vq_rows_configs(); }
   static std::string describe(const config& c) { return describe_vq_rows(c); }
   static op_signature signature(const config& c) {
-    return {{{.name = "idx", .numel = c.rows, .type = element::index, .how = fill::index, .bound = c.codes,
+    return {{{.name = "idx",
+              .numel = c.rows,
+              .type = element::index,
+              .how = fill::index,
+              .bound = c.codes,
               .differentiable = false},
              {.name = "z", .numel = c.rows * c.dim, .differentiable = false},
              {.name = "count", .numel = c.codes, .how = fill::positive, .scale = 3, .differentiable = false},
              {.name = "sum", .numel = c.codes * c.dim, .differentiable = false}},
-            {{.name = "count", .numel = c.codes}, {.name = "sum", .numel = c.codes * c.dim},
+            {{.name = "count", .numel = c.codes},
+             {.name = "sum", .numel = c.codes * c.dim},
              {.name = "codebook", .numel = c.codes * c.dim}}};
   }
   template <class B, class T>
