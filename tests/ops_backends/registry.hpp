@@ -22,6 +22,7 @@
 #include "cases/max_pool2d.hpp"
 #include "cases/pad2d.hpp"
 #include "cases/softmax.hpp"
+#include "cases/to_memory_format.hpp"
 #include "cases/upsample.hpp"
 #include "cases/vq_nearest.hpp"
 #include "cases/vq_terms.hpp"
@@ -52,7 +53,8 @@ using op_registry = case_list<
     elementwise_loss_case<losses::MSE>, elementwise_loss_case<losses::L1>, elementwise_loss_case<losses::BCEWithLogits>,
     elementwise_loss_case<losses::Hinge>, elementwise_loss_case<losses::NegatedProduct>,
     elementwise_loss_case<losses::ExcessSquared>, elementwise_loss_case<losses::DeficitSquared>, weighted_mse_case,
-    cross_entropy_case, max_pool2d_case, pad2d_case, softmax_case<false>, softmax_case<true>, upsample_nearest_case,
+    cross_entropy_case, max_pool2d_case, pad2d_case, softmax_case<false>, softmax_case<true>, to_memory_format_case,
+    upsample_nearest_case,
     vq_nearest_case, rows_layout_case, vq_squared_error_case, vq_codebook_case, vq_code_counts_case,
     vq_ema_update_case>;
 
