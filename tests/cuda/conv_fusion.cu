@@ -13,11 +13,11 @@ using cuda_test::require_close;
 
 namespace conv_fusion_test {
 // Sums of ≤ 36 products in another order than the cpu GEMM: as tests/cuda/conv2d.cu.
-constexpr double tol = 1e-4;
+constexpr double fusion_tol = 1e-4;
 }  // namespace conv_fusion_test
 
 TEST_CASE("cuda conv2d and conv_transpose2d epilogues match the cpu kernels' fused ones") {
-  using namespace conv_fusion_test;
+  constexpr double ftol = conv_fusion_test::fusion_tol;
   generator rng(95);
   conv2d_dims d{2, 4, 7, 6, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1};
   d.finish();
@@ -35,13 +35,13 @@ TEST_CASE("cuda conv2d and conv_transpose2d epilogues match the cpu kernels' fus
     const conv_output<float> gout{relu, relu ? nullptr : gres_y.data()};
     ops::conv2d_forward<cpu>(d, x.data(), w.data(), b.data(), y.data(), scratch.data(), f, out);
     ops::conv2d_forward<cuda>(d, gx.data(), gw.data(), gb.data(), gy.data(), gscratch.data(), f, gout);
-    require_close(gy, y, relu ? "conv2d y, ReLU" : "conv2d y + residual", tol, tol);
+    require_close(gy, y, relu ? "conv2d y, ReLU" : "conv2d y + residual", ftol, ftol);
     const conv_input_grad<float> in{relu, res_x.data()}, gin{relu, gres_x.data()};
     ops::conv2d_backward<cpu>(d, x.data(), w.data(), dy.data(), dx.data(), (float*)nullptr, (float*)nullptr,
                               scratch.data(), f, in);
     ops::conv2d_backward<cuda>(d, gx.data(), gw.data(), gdy.data(), gdx.data(), (float*)nullptr, (float*)nullptr,
                                gscratch.data(), f, gin);
-    require_close(gdx, dx, relu ? "conv2d dx, ReLU input + residual" : "conv2d dx + residual", tol, tol);
+    require_close(gdx, dx, relu ? "conv2d dx, ReLU input + residual" : "conv2d dx + residual", ftol, ftol);
   }
   // The transposed convolution from y's shape back to x's: the same epilogues.
   conv_transpose2d_dims t{2, 5, 7, 6, 4, 3, 3, 1, 1, 1, 1};
@@ -55,14 +55,14 @@ TEST_CASE("cuda conv2d and conv_transpose2d epilogues match the cpu kernels' fus
                                      conv_output<float>{.relu = true});
   ops::conv_transpose2d_forward<cuda>(t, gdy.data(), gwt.data(), gbt.data(), gty.data(), gtscratch.data(), f,
                                       conv_output<float>{.relu = true});
-  require_close(gty, ty, "conv_transpose2d y, ReLU", tol, tol);
+  require_close(gty, ty, "conv_transpose2d y, ReLU", ftol, ftol);
   ops::conv_transpose2d_backward<cpu>(t, dy.data(), wt.data(), x.data(), tdx.data(), (float*)nullptr,
                                       (float*)nullptr, tscratch.data(), f,
                                       conv_input_grad<float>{.relu_input = true, .residual = res_y.data()});
   ops::conv_transpose2d_backward<cuda>(t, gdy.data(), gwt.data(), gx.data(), gtdx.data(), (float*)nullptr,
                                        (float*)nullptr, gtscratch.data(), f,
                                        conv_input_grad<float>{.relu_input = true, .residual = gres_y.data()});
-  require_close(gtdx, tdx, "conv_transpose2d dx, ReLU input + residual", tol, tol);
+  require_close(gtdx, tdx, "conv_transpose2d dx, ReLU input + residual", ftol, ftol);
 }
 
 TEST_CASE("cuda to_memory_format equals the cpu kernel's (exact) both ways; device convolutions refuse channels-last") {
