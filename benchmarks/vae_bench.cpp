@@ -36,8 +36,8 @@ vae_bench::result run_preset(const vae_bench::options& opt_in, const std::string
   omp_set_num_threads(o.threads);
   const auto& preset = vae::cli::preset_named(o.model);
   vae::check(std::ranges::find(timed_kinds, preset.kind) != timed_kinds.end(), [&] {
-    return vae::cat("vae_bench: --model ", o.model, " is not timed here: choose ",
-                    vae::cli::preset_choices(timed_kinds), ", gpt-prior or kv-sample");
+    return vae::cat("--model ", o.model, " is not timed here: choose ", vae::cli::preset_choices(timed_kinds),
+                    " | gpt-prior | kv-sample");
   });
   vae::cli::run_config c;
   c.model = o.model;

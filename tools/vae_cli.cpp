@@ -210,6 +210,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
   if (vae::cli::is_text2img(a.model)) {
     check_flags(vae::cli::preset_named(a.model), cmd);
+    set_threads(a.threads);
     return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.model, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
   }
   vae::cli::run_config c;

@@ -86,12 +86,13 @@ struct preset {
 };
 
 namespace registry_detail {
-// Flags every image preset takes (the data, the loop, where it runs); text2img takes the loop's and the data's only.
+// Flags every image preset takes (the data, the loop, where it runs); text2img takes the loop's, the data's and
+// --threads (it runs on the cpu, on the whole images of its VQ run).
 inline const std::vector<std::string_view> image_common = {
     "--model", "--config", "--data",  "--epochs", "--batch",      "--global-batch", "--lr",      "--seed",
     "--out",   "--resume", "--threads", "--limit", "--device", "--image-size",   "--channels", "--verbose", "--help"};
-inline const std::vector<std::string_view> text2img_common = {"--model", "--data", "--epochs",  "--batch", "--lr",
-                                                              "--seed",  "--out",  "--verbose", "--help"};
+inline const std::vector<std::string_view> text2img_common = {"--model", "--data",    "--epochs",  "--batch", "--lr",
+                                                              "--seed",  "--out",     "--threads", "--verbose", "--help"};
 inline const std::vector<std::string_view> vq_flags = {"--quantizer", "--codebook-size", "--code-dim", "--no-restart",
                                                        "--no-kmeans"};
 inline std::vector<std::string_view> join(std::vector<std::string_view> a, std::initializer_list<std::string_view> b) {
