@@ -67,14 +67,14 @@ struct required_flag {
 struct preset {
   std::string_view name, description;
   preset_kind kind;
-  std::vector<std::string_view> options;  // the flags it accepts beyond common_flags(kind)
-  std::vector<flag_default> defaults;     // its defaults where they differ from the CLI's
-  std::vector<required_flag> required;    // flags it cannot run without
-  bool on_cuda = false;                   // `--device cuda` builds it (device_runner.cu)
-  dense_net net = dense_net::mlp;         // autoencoder / vae
-  std::int64_t codes = 0;                 // vq: > 0 fixes the codebook size (then --codebook-size is not accepted)
-  vqgan_layout vqgan{};                   // vqgan
-  text2img_layout text2img{};             // text2img
+  std::vector<std::string_view> options{};   // the flags it accepts beyond common_flags(kind)
+  std::vector<flag_default> defaults{};      // its defaults where they differ from the CLI's
+  std::vector<required_flag> required{};     // flags it cannot run without
+  bool on_cuda = false;                      // `--device cuda` builds it (device_runner.cu)
+  dense_net net = dense_net::mlp;            // autoencoder / vae
+  std::int64_t codes = 0;                    // vq: > 0 fixes the codebook size (then --codebook-size is not accepted)
+  vqgan_layout vqgan{};                      // vqgan
+  text2img_layout text2img{};                // text2img
 
   bool accepts(std::string_view flag) const;
   // The preset's default for `flag` as typed ("2e-4"), or empty.
