@@ -10,7 +10,10 @@
 # AVX-512 GEMM against OpenBLAS for every float product, in build-bench-noavx512), installs python3-torch and the data set when missing (scripts/lib/deps.sh), then for
 # each model runs vae_bench and the PyTorch reference N times each, interleaved (vae, torch, vae, torch, ...), both with
 # the same thread count (THREADS, default 2) and prints medians. PyTorch runs with OMP_WAIT_POLICY=passive as the
-# reference README says (its fast setting on this machine). vae_bench runs with the environment it is given.
+# reference README says (its fast setting on this machine), and with OPENBLAS_CORETYPE set where Debian's OpenBLAS
+# does not recognise the cpu (it then falls back to its SSE3 "Prescott" kernels, which halve PyTorch's MLP speed on
+# an AVX-512 Xeon): SKYLAKEX with AVX-512, HASWELL with AVX2; TORCH_OPENBLAS_CORETYPE=NAME chooses, =detected keeps
+# OpenBLAS's own choice. vae_bench runs with the environment it is given.
 # --quick: shorter windows (noisier). The machine may be shared: the table prints `uptime` before and after.
 # gpt-prior and kv-sample are transformer_prior.py's two halves (its --skip-sample / --skip-train), in a table of their
 # own: training image tokens/s at batch 128; sampling 1024 tokens with the KV cache at batch 1 and 16, each side's KV
@@ -36,7 +39,7 @@ while [ $# -gt 0 ]; do
     --kernel-ab) OPENBLAS=3 ;;
     --models) MODELS="$2"; shift ;;
     --reps) REPS="$2"; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -68,7 +71,7 @@ for v in $VARIANTS; do
   echo "compare.sh: building vae_bench ($v, Release) in $BUILD" >&2
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVAE_BUILD_TESTS=OFF -DVAE_BUILD_TOOLS=OFF \
         -DVAE_BUILD_BENCHMARKS=ON -DVAE_WITH_CUDA=OFF "${CMAKE_EXTRA[@]}" >/dev/null
-  cmake --build "$BUILD" -j"$(nproc)" --target vae_bench >/dev/null
+  cmake --build "$BUILD" -j"$(nproc)" --target vae_bench fma_peak >/dev/null
 done
 
 if [ "$QUICK" = 1 ]; then VAE_SECONDS=6; TORCH_SECONDS=20; else VAE_SECONDS=20; TORCH_SECONDS=30; fi
@@ -88,13 +91,43 @@ bench_args() {
     vqgan) echo "--batch 64 --eval-n 1024" ;;
   esac
 }
-peak_gflops() { awk -v t="$THREADS" 'BEGIN { printf "%.0f", 117 * t }'; }  # Zen 4: 2x 256-bit FMA/cycle at ~3.65 GHz
+# The fp32 peak is measured (fma_peak: vector FMAs on every thread at the clock the cores hold under load), not
+# computed from a nominal frequency that a virtual machine does not report; the best of three 1-second runs.
+peak_gflops() {
+  local fma best=0 g
+  fma="$(dirname "$(bench_path "${VARIANTS##* }")")/fma_peak"
+  for _ in 1 2 3; do
+    g="$("$fma" "$THREADS" 1 | sed -n 's/.*"gflops": \([0-9.]*\).*/\1/p')"
+    best="$(awk -v a="$best" -v b="$g" 'BEGIN { print (b > a) ? b : a }')"
+  done
+  printf '%.0f' "$best"
+}
+PEAK="$(peak_gflops)"
+
+# The OpenBLAS kernels PyTorch's products run on (see the head of this file).
+openblas_core() {
+  OPENBLAS_VERBOSE=2 "$@" /usr/bin/python3 -c 'import torch; torch.ones(64, 64) @ torch.ones(64, 64)' 2>&1 |
+    sed -n 's/^Core: //p' | head -1
+}
+TORCH_ENV=(OMP_WAIT_POLICY=passive BENCH_THREADS="$THREADS")
+case "${TORCH_OPENBLAS_CORETYPE:-auto}" in
+  auto)
+    if [ "$(openblas_core env)" = Prescott ]; then
+      if grep -qw avx512f /proc/cpuinfo; then TORCH_ENV+=(OPENBLAS_CORETYPE=SKYLAKEX)
+      elif grep -qw avx2 /proc/cpuinfo; then TORCH_ENV+=(OPENBLAS_CORETYPE=HASWELL)
+      fi
+    fi ;;
+  detected) ;;
+  *) TORCH_ENV+=(OPENBLAS_CORETYPE="$TORCH_OPENBLAS_CORETYPE") ;;
+esac
+TORCH_CORE="$(openblas_core env "${TORCH_ENV[@]}")"
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 {
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "cpu: $(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1), $(nproc) cpus, threads $THREADS"
+  echo "fp32 peak (fma_peak, $THREADS threads): $PEAK GFLOP/s; PyTorch's OpenBLAS core: ${TORCH_CORE:-unknown} (${TORCH_ENV[*]})"
   echo "uptime before: $(uptime)"
 } >"$TMP/head"
 
@@ -123,7 +156,7 @@ for model in $GPT_MODELS; do
     done
     echo "compare.sh: $model run $r/$REPS: PyTorch transformer_prior.py $(gpt_ref_args "$model")" >&2
     # shellcheck disable=SC2046
-    (cd "$REF" && OMP_WAIT_POLICY=passive BENCH_THREADS="$THREADS" /usr/bin/python3 transformer_prior.py \
+    (cd "$REF" && env "${TORCH_ENV[@]}" /usr/bin/python3 transformer_prior.py \
        $(gpt_ref_args "$model")) | grep '"event": "result"' >>"$TMP/$model.torch"
   done
 done
@@ -138,7 +171,7 @@ for model in $VAE_MODELS; do
     done
     echo "compare.sh: $model run $r/$REPS: PyTorch $(ref_script "$model" | cut -d' ' -f1)" >&2
     # shellcheck disable=SC2046
-    (cd "$REF" && OMP_WAIT_POLICY=passive BENCH_THREADS="$THREADS" /usr/bin/python3 $(ref_script "$model") \
+    (cd "$REF" && env "${TORCH_ENV[@]}" /usr/bin/python3 $(ref_script "$model") \
        --max-seconds "$TORCH_SECONDS") | grep '"event": "result"' | tail -1 >>"$TMP/$model.torch"
   done
 done
@@ -188,7 +221,7 @@ EOF
 fi
 [ -n "$VAE_MODELS" ] || exit 0
 # shellcheck disable=SC2086
-/usr/bin/python3 - "$TMP" "$(peak_gflops)" "$VARIANTS" $VAE_MODELS <<'EOF'
+/usr/bin/python3 - "$TMP" "$PEAK" "$VARIANTS" $VAE_MODELS <<'EOF'
 import json, statistics, sys
 tmp, peak, variants, models = sys.argv[1], float(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
 def load(path):

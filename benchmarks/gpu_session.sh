@@ -8,8 +8,8 @@
 #   without it, only the programs that failed are rerun so (to say where a failure reads or writes out of bounds).
 # --profile MODEL: instead of all that, Nsight Compute times every kernel of 1000 launches of vae_bench's training
 #   steps (after 3000 skipped) and prints the kernels by total time.
-# BIN_DIR holds test_cuda_batch_* (doctest programs), vae_bench and optionally vae (the CLI: then
-# scripts/cli_cuda_smoke.sh runs too).
+# BIN_DIR holds test_cuda_batch_* and test_cuda_ops_backends (doctest programs), vae_bench and optionally vae (the
+# CLI: then scripts/cli_cuda_smoke.sh runs too).
 set -uo pipefail
 bin=$(realpath "$1") data=$(realpath "$2") out=$3; shift 3
 mode=all sanitize=0 models="mlp-vae conv-vae vq-vae" batch=512 seconds=10 reps=2
@@ -63,7 +63,7 @@ EOF
   exit 0
 fi
 if [ "$mode" != bench ]; then
-  for t in "$bin"/test_cuda_batch_*; do
+  for t in "$bin"/test_cuda_*; do
     name=$(basename "$t")
     start=$(date +%s)
     timeout 300 "$t" --duration=false > "$out/$name.log" 2>&1
@@ -97,7 +97,7 @@ if [ "$mode" != tests ]; then
   done
 fi
 to_check=("${failed_tests[@]}")
-[ "$sanitize" = 1 ] && to_check=("$bin"/test_cuda_batch_*)
+[ "$sanitize" = 1 ] && to_check=("$bin"/test_cuda_*)
 if [ ${#to_check[@]} -gt 0 ] && command -v compute-sanitizer >/dev/null; then
   for t in "${to_check[@]}"; do
     name=$(basename "$t")

@@ -52,7 +52,7 @@ if(VAE_WITH_CUDA)
     add_library(vae_cuda_test_main STATIC ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/main.cu)
     target_link_libraries(vae_cuda_test_main PUBLIC vae_cuda doctest::doctest)
     file(GLOB vae_cuda_test_sources CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/*.cu)
-    list(FILTER vae_cuda_test_sources EXCLUDE REGEX "/main\\.cu$")
+    list(FILTER vae_cuda_test_sources EXCLUDE REGEX "/(main|ops_backends)\\.cu$")
     # Unity batches of `vae_cuda_batch` sources per executable (CMake 3.25's UNITY_BUILD covers C/C++ only):
     # nvcc's per-file start-up (Eigen, doctest, the cuda headers) dominated the suite's build. Each file stays its
     # own ctest test through doctest's --source-file filter, and a filter that matches no test case fails.
@@ -85,6 +85,14 @@ if(VAE_WITH_CUDA)
                              FAIL_REGULAR_EXPRESSION "test cases: +0 \\|")
       endforeach()
     endforeach()
+    # The ops × backends driver's cuda half: its own program (its main names the cases a machine without a device
+    # did not run), compiled alone (it instantiates every op case on both backends).
+    add_executable(test_cuda_ops_backends ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/ops_backends.cu)
+    target_link_libraries(test_cuda_ops_backends PRIVATE vae_cuda doctest::doctest)
+    target_compile_options(test_cuda_ops_backends PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra>)
+    add_test(NAME cuda/ops_backends COMMAND test_cuda_ops_backends)
+    set_tests_properties(cuda/ops_backends PROPERTIES LABELS cuda SKIP_RETURN_CODE 77
+                         FAIL_REGULAR_EXPRESSION "test cases: +0 \\|")
     # The kernels' indexing and reductions emulated on the host (no GPU needed; python3 + g++, ~1 min).
     add_test(NAME cuda-emulation COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/tests/cuda/emulation/run.sh)
     set_tests_properties(cuda-emulation PROPERTIES LABELS "cuda-emulation;slow")

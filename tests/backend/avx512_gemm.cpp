@@ -69,6 +69,19 @@ TEST_CASE("avx512 gemm: several row blocks, copied and in-place panels, page-mul
   check({false, false, 128, 784, 256, 256, 784, 784, 1.0f, 0.0f}, rng, serial_kernel);  // an MLP layer's dx
 }
 
+TEST_CASE("avx512 gemm: one to four rows (a sampled token's products) stream B in place, every tail") {
+  using namespace avx512_gemm_test;
+  skip_without_avx512();
+  std::mt19937 rng(13);
+  for (std::int64_t m = 1; m <= 5; ++m)  // 5: just past the skinny path, through the panels
+    for (const std::int64_t n : {1, 7, 16, 33, 255, 256, 300})
+      for (const std::int64_t k : {1, 15, 16, 64, 129}) {
+        const float beta = (n + k) % 3 == 0 ? 0.0f : 0.5f;
+        check({false, false, m, n, k, k + 3, n + 5, n + 1, 1.5f, beta}, rng, serial_kernel);  // B [K,N]
+        check({false, true, m, n, k, k + 3, k + 2, n + 1, 1.5f, beta}, rng, serial_kernel);   // B [N,K]: a weight
+      }
+}
+
 TEST_CASE("avx512 gemm_windows / gemm_windows_weight read a convolution's columns in place: bit for bit im2col_cl then gemm") {
   avx512_gemm_test::skip_without_avx512();
 #if defined(VAE_AVX512_KERNELS)  // gemm_windows exists only in builds with the kernels

@@ -1,5 +1,5 @@
-// Helpers for the CUDA tests: random host tensors, device round trips, a reported element-wise comparison, and the
-// scalar check and tolerances of the whole-model step tests (vae_step.cu, vqvae_step.cu).
+// Helpers for the CUDA tests: random host tensors, a device tensor against its cpu reference (testing::compare,
+// reported), and the scalar check and tolerances of the whole-model step tests (vae_step.cu, vqvae_step.cu).
 #pragma once
 #include <doctest/doctest.h>
 
@@ -25,36 +25,15 @@ tensor<T> random_tensor(shape s, generator& rng, double stddev = 1.0) {
   return t;
 }
 
-struct comparison {
-  bool ok = true;
-  double max_abs = 0, max_rel = 0;
-  std::int64_t worst = -1;
-  std::string summary;
-};
-
-// testing::compare (|actual − expected| ≤ atol + rtol·|expected| for every element; NaN or infinity on either side
-// and an empty comparison fail) with its largest errors and tolerances in one line.
-template <class T>
-comparison compare(const T* actual, const T* expected, std::int64_t n, double atol, double rtol) {
-  const auto r = testing::compare(actual, expected, n, atol, rtol);
-  comparison c{r.ok, r.max_abs_error, r.max_rel_error, r.worst_index, {}};
-  std::ostringstream out;
-  out << "max abs err " << c.max_abs << ", max rel err " << c.max_rel << " (atol " << atol << ", rtol " << rtol
-      << ")";
-  if (!c.ok) out << " FAILED " << r.message;
-  c.summary = out.str();
-  return c;
-}
-
 // Downloads `device` and compares it with the cpu reference, printing the errors.
 template <class T>
 void require_close(const tensor<T, cuda>& device, const tensor<T>& reference, const std::string& label, double atol,
                    double rtol) {
   REQUIRE(device.shape() == reference.shape());
   const auto host = to<cpu>(device);
-  const auto c = compare(host.data(), reference.data(), host.numel(), atol, rtol);
-  MESSAGE("cuda vs cpu " << label << ": " << c.summary);
-  CHECK_MESSAGE(c.ok, label << ": " << c.summary);
+  const auto r = testing::compare(host.data(), reference.data(), host.numel(), atol, rtol);
+  MESSAGE("cuda vs cpu " << r.summary(label) << " (atol " << atol << ", rtol " << rtol << ")");
+  CHECK_MESSAGE(r.ok, r.summary(label));
 }
 
 // |device − host| ≤ rtol·|host| for one scalar (a loss, a perplexity), printing both.

@@ -23,7 +23,6 @@
 #include "cuda_test_support.cuh"
 
 using namespace vae;
-using cuda_test::compare;
 using cuda_test::require_close;
 
 namespace {
@@ -81,9 +80,10 @@ void compare_models(HostModel& host, DeviceModel& device, shape batch_shape, con
   const double host_mean = host.elbo(x, rng_host, host_elbo);
   const double device_mean = device.elbo(x_device, rng_device, device_elbo);
   check_scalar(device_mean, host_mean, tol::loss_rtol, label + " eval ELBO");
-  const auto c = compare(device_elbo.data(), host_elbo.data(), static_cast<std::int64_t>(n), 0.0, tol::loss_rtol);
-  MESSAGE("cuda vs cpu " << label << " per-image ELBO: " << c.summary);
-  CHECK_MESSAGE(c.ok, label << " per-image ELBO: " << c.summary);
+  const auto c =
+      testing::compare(device_elbo.data(), host_elbo.data(), static_cast<std::int64_t>(n), 0.0, tol::loss_rtol);
+  MESSAGE("cuda vs cpu " << c.summary(label + " per-image ELBO"));
+  CHECK_MESSAGE(c.ok, c.summary(label + " per-image ELBO"));
 
   // decode (the likelihood's mean through its op) of the same latents.
   tensor<T> z({3, host.latent()});

@@ -100,9 +100,9 @@ TEST_CASE("cuda VQGAN (taming blocks, double): three train steps match the cpu m
       const auto& e = hs->entries()[k];
       const auto dev = vqgan_step_test::host_values(*gs, gs->entries()[k]);
       const auto ref = vqgan_step_test::host_values(*hs, e);
-      const auto c = cuda_test::compare(dev.data(), ref.data(), ref.numel(), tol::param_atol, tol::param_rtol);
-      MESSAGE("cuda vs cpu " << e.name << ": " << c.summary);
-      CHECK_MESSAGE(c.ok, e.name << ": " << c.summary);
+      const auto c = testing::compare(dev.data(), ref.data(), ref.numel(), tol::param_atol, tol::param_rtol);
+      MESSAGE("cuda vs cpu " << c.summary(e.name));
+      CHECK_MESSAGE(c.ok, c.summary(e.name));
     }
   }
 }

@@ -35,7 +35,6 @@ using namespace vae;
 
 namespace vqvae_step_test {
 
-using cuda_test::compare;
 using cuda_test::require_close;
 
 // Tolerances as tests/cuda/vae_step.cu (cuda_test::step_tolerance, same reasons: the layers' float sums differ in
