@@ -4,10 +4,8 @@
 #pragma once
 #include <memory>
 #include <string>
-#include <type_traits>
 
 #include "cli/at_model_root.hpp"
-#include "cli/device_autoencoder.hpp"
 #include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -33,13 +31,6 @@ inline void check_res_blocks(const run_config& c) {
 // Bernoulli models see pixels binarised at > 0.5, as the references do; the others see intensities.
 inline bool binarizes(const run_config& c) { return is_vae(c.model) && c.binarize; }
 
-namespace detail {
-// The autoencoder model on B: the library's on host backends, the op-only DeviceAutoencoder elsewhere.
-template <class E, class D, class B>
-using bce_autoencoder = std::conditional_t<on_host<B>, Autoencoder<E, D, losses::BCEWithLogits, float, B>,
-                                           DeviceAutoencoder<E, D, losses::BCEWithLogits, float, B>>;
-}  // namespace detail
-
 // An autoencoder or vae preset (mlp-ae, conv-ae, mlp-vae, conv-vae) on backend B: its net from the registry.
 template <class B>
 std::unique_ptr<runner_on<B>> make_dense_runner(const run_config& c, image_shape s, generator& init) {
@@ -58,13 +49,13 @@ std::unique_ptr<runner_on<B>> make_dense_runner(const run_config& c, image_shape
   using ConvEnc = ConvEncoder<float, B>;
   using ConvDec = AtModelRoot<ConvDecoder<float, B>>;
   if (p.kind == preset_kind::autoencoder && mlp) {
-    detail::bce_autoencoder<MLPEnc, MLPDec, B> m(MLPEnc(s.pixels(), 512, 256, latent),
-                                                 MLPDec(latent, 256, 512, s.pixels()));
+    Autoencoder<MLPEnc, MLPDec, losses::BCEWithLogits, float, B> m(MLPEnc(s.pixels(), 512, 256, latent),
+                                                                   MLPDec(latent, 256, 512, s.pixels()));
     return std::make_unique<ae_runner<decltype(m)>>(std::move(m), true, s, init);
   }
   if (p.kind == preset_kind::autoencoder) {
-    detail::bce_autoencoder<ConvEnc, ConvDec, B> m(ConvEnc(s.c, s.h, 32, 64, latent, res),
-                                                   ConvDec(ConvDecoder<float, B>(latent, s.h, 64, 32, s.c, res)));
+    Autoencoder<ConvEnc, ConvDec, losses::BCEWithLogits, float, B> m(
+        ConvEnc(s.c, s.h, 32, 64, latent, res), ConvDec(ConvDecoder<float, B>(latent, s.h, 64, 32, s.c, res)));
     return std::make_unique<ae_runner<decltype(m)>>(std::move(m), false, s, init);
   }
   if (mlp) {
