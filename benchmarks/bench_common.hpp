@@ -1,4 +1,4 @@
-// Shared by vae_bench's cpu and cuda paths: options, clock, median, FLOP counts and the JSON result line.
+// vae_bench's options, clock, median, FLOP counts and the JSON result line.
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -68,8 +68,5 @@ inline double train_flop_per_sample(const std::string& model) {
   }
   return 0;
 }
-
-// The cuda path (vae_bench_cuda.cu, built only with VAE_WITH_CUDA): mlp-vae and conv-vae on the current device.
-result run_cuda(const options& o);
 
 }  // namespace vae_bench

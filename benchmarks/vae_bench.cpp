@@ -1,5 +1,7 @@
 // vae_bench: training and evaluation throughput of the reference architectures (../shared/reference/), one JSON line;
 // the GPT prior's training and KV-cache sampling (transformer_prior.py) with --model gpt-prior | kv-sample.
+// The models are the CLI's presets, built by the preset registry's builders (tools/cli/preset_registry.hpp) on cpu or,
+// with --device cuda, on the GPU (tools/cli/device_runner.cu): the same model the CLI trains, on either device.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -11,25 +13,40 @@
 
 #include "bench_common.hpp"
 #include "gpt_prior_bench.hpp"
+#include "cli/device_runner.hpp"
+#include "cli/preset_registry.hpp"
 #include "cli/presets.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/train/adam.hpp"
 
 namespace {
 
-// The cpu path: the CLI's presets (the exact reference architectures) on the OpenMP pool.
-vae_bench::result run_cpu(const vae_bench::options& opt_in) {
+// The presets vae_bench times: the image models the reference scripts define.
+constexpr std::initializer_list<vae::cli::preset_kind> timed_kinds = {vae::cli::preset_kind::vae,
+                                                                      vae::cli::preset_kind::vq,
+                                                                      vae::cli::preset_kind::vqgan};
+
+// The CLI's preset (the exact reference architecture) on `device`: the OpenMP pool, or the GPU (parameters, gradients
+// and Adam's state on the device; each step uploads its batch, gathered on the host as PyTorch's reference indexes a
+// CPU tensor, and reads the loss back, so a step is complete when it returns).
+vae_bench::result run_preset(const vae_bench::options& opt_in, const std::string& device) {
   using vae_bench::median;
   using vae_bench::now;
   const auto& o = opt_in;
   omp_set_num_threads(o.threads);
+  const auto& preset = vae::cli::preset_named(o.model);
+  vae::check(std::ranges::find(timed_kinds, preset.kind) != timed_kinds.end(), [&] {
+    return vae::cat("--model ", o.model, " is not timed here: choose ", vae::cli::preset_choices(timed_kinds),
+                    " | gpt-prior | kv-sample");
+  });
   vae::cli::run_config c;
   c.model = o.model;
   c.batch = o.batch;
   c.quantizer = "vq";  // the reference quantizer: plain VQ, no k-means, no restarts
   c.kmeans_init = false;
   c.dead_code_restart = false;
-  if (vae::cli::is_vqgan(c.model)) c.lr = 2e-4;  // vqgan.py's (the step's cost does not depend on it)
+  c.lr = vae::cli::parse_default(preset, "--lr", c.lr);  // vqgan.py's 2e-4 (the step's cost does not depend on it)
+  c.device = device;
   vae::data::load_options lo;
   auto data = vae::data::load_dataset("fashion-mnist", lo);
   if (vae::cli::binarizes(c)) {
@@ -38,7 +55,18 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   }
   const auto& tr = data.train_images;
   vae::generator init(0), rng(1);
-  auto m = vae::cli::make_runner(c, {tr.dim(1), tr.dim(2), tr.dim(3)}, init);
+  const vae::cli::image_shape shape{tr.dim(1), tr.dim(2), tr.dim(3)};
+  std::unique_ptr<vae::cli::runner> m;
+  if (device == "cpu") {
+    m = vae::cli::make_runner(c, shape, init);
+  } else {
+#if defined(VAE_BENCH_WITH_CUDA)
+    m = vae::cli::make_device_runner(c, shape, init);
+#else
+    vae::detail::throw_error(
+        "vae_bench: this build has no CUDA path (configure with -DVAE_WITH_CUDA=ON where nvcc is installed)");
+#endif
+  }
   m->set_optimizer({.lr = c.lr});  // vqgan's runner steps its two optimizers inside train_step
   vae_bench::result r;
   r.window_steps = vae_bench::window_steps(o.model);
@@ -47,7 +75,7 @@ vae_bench::result run_cpu(const vae_bench::options& opt_in) {
   vae::tensor<float> x;
   std::vector<double> rates;
   m->set_training(true);
-  m->store().zero_grad();
+  m->zero_grad();
   const double start = now();
   std::int64_t step = 0, windows = 0;
   double t0 = now();
@@ -96,8 +124,9 @@ int main(int argc, char** argv) {
   vae_bench::options o;
   std::string device = "cpu";
   app.add_option("--model", o.model,
-                 "mlp-vae | conv-vae | vq-vae | vqgan (cpu only; vqgan.py's batch is 64) | gpt-prior (training tokens/s, "
-                 "batch 128) | kv-sample (1024 tokens with the KV cache against recomputing the prefix; --batch 1 or 16)");
+                 vae::cli::preset_choices(timed_kinds) +
+                     " (the CLI's presets; vqgan.py's batch is 64) | gpt-prior (training tokens/s, batch 128) | "
+                     "kv-sample (1024 tokens with the KV cache against recomputing the prefix; --batch 1 or 16)");
   int reps = 3;
   bool cache_only = false;
   app.add_option("--reps", reps, "gpt-prior: timed windows of 3 steps (default 3); kv-sample: timed samples (default 3)")
@@ -122,17 +151,7 @@ int main(int argc, char** argv) {
       std::cout << j.dump() << std::endl;
       return 0;
     }
-    vae_bench::result r;
-    if (device == "cuda") {
-#if defined(VAE_BENCH_WITH_CUDA)
-      r = vae_bench::run_cuda(o);
-#else
-      vae::detail::throw_error(
-          "vae_bench: this build has no CUDA path (configure with -DVAE_WITH_CUDA=ON where nvcc is installed)");
-#endif
-    } else {
-      r = run_cpu(o);
-    }
+    const vae_bench::result r = run_preset(o, device);
     nlohmann::json j = {{"model", o.model},
                         {"train_samples_per_s", r.train_samples_per_s},
                         {"eval_samples_per_s", r.eval_samples_per_s},

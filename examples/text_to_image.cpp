@@ -3,6 +3,9 @@
 // — and writes the images of a prompt as one PNG grid.
 //   example_text_to_image RUN_DIR ["a large red circle"] [OUT.png] [N]
 //   example_text_to_image --tiny   (no run: makes a small untrained one in a temporary folder, then the same steps)
+// The one header beyond the library's: the CLI's preset registry (tools/cli/preset_registry.hpp, plain data), since a
+// run's config.json names its preset and only the registry knows which taming layout that name stands for; copying
+// the layout here would drift from what `vae train` built.
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,20 +20,19 @@
 #include <vae/models/text_to_image.hpp>
 #include <vae/vae.hpp>
 
+#include "cli/preset_registry.hpp"
+
 namespace fs = std::filesystem;
 
-// The decoding half of a vqgan run (presets vqgan, vqgan-shapes, vqgan-seed): codebook lookup, post_quant_conv, the
-// taming decoder, then pixels from [-1, 1] to [0, 1] and the image cut from the power-of-two side it was padded to.
+// The decoding half of a vqgan run (any vqgan preset of the registry): codebook lookup, post_quant_conv, the taming
+// decoder, then pixels from [-1, 1] to [0, 1] and the image cut from the power-of-two side it was padded to.
 // The parameters keep the run's names, so they come straight from its model.safetensors.
 class VQGANTokenDecoder {
  public:
   VQGANTokenDecoder(const nlohmann::json& vq, std::int64_t channels, std::int64_t height, std::int64_t width)
-      : h_(height), w_(width), side_(padded_side(std::max(height, width))),
-        post_quant_conv_(vq.at("code_dim").get<std::int64_t>(), 64, 1), decoder_(decoder_options(vq, channels, side_)) {
-    const auto model = vq.at("model").get<std::string>();
-    vae::check(model == "vqgan" || model == "vqgan-shapes" || model == "vqgan-seed", [&] {
-      return vae::cat("this example draws with vqgan, vqgan-shapes and vqgan-seed runs, not ", model);
-    });
+      : h_(height), w_(width), side_(padded_side(std::max(height, width))), layout_(layout_of(vq)),
+        post_quant_conv_(vq.at("code_dim").get<std::int64_t>(), layout_.z_channels, 1),
+        decoder_(decoder_options(vq, layout_, channels, side_)) {
     codebook_.shape = {vq.at("codebook_size").get<std::int64_t>(), vq.at("code_dim").get<std::int64_t>()};
     codebook_.init = vae::parameter_init::normal(0.0, 1.0);
     vae::generator init(0);
@@ -81,21 +83,31 @@ class VQGANTokenDecoder {
     while (side < s) side *= 2;
     return side;
   }
-  // The vqgan presets' decoder (tools/cli/vqgan_presets.hpp): f = 4, one res block, z 64, attention at the token
-  // grid (vqgan-shapes, vqgan-seed) or at 8 × 8 (vqgan).
-  static vae::vqgan_decoder_options decoder_options(const nlohmann::json& vq, std::int64_t channels, std::int64_t side) {
+  // The taming layout of the run's preset, as `vae train` built it (tools/cli/vqgan_presets.hpp reads the same entry).
+  static vae::cli::vqgan_layout layout_of(const nlohmann::json& vq) {
+    const auto model = vq.at("model").get<std::string>();
+    const auto* p = vae::cli::find_preset(model);
+    vae::check(p != nullptr && p->kind == vae::cli::preset_kind::vqgan, [&] {
+      return vae::cat("this example draws with the runs of the vqgan presets (",
+                      vae::cli::preset_choices({vae::cli::preset_kind::vqgan}), "), not ", model);
+    });
+    return p->vqgan;
+  }
+  static vae::vqgan_decoder_options decoder_options(const nlohmann::json& vq, const vae::cli::vqgan_layout& l,
+                                                    std::int64_t channels, std::int64_t side) {
     vae::vqgan_decoder_options o;
     o.ch = vq.value("ch", std::int64_t{32});
-    o.ch_mult = {1, 2, 2};
-    o.num_res_blocks = 1;
-    o.attn_resolutions = {vq.at("model") == "vqgan" ? 8 : side / 4};
+    o.ch_mult = l.ch_mult;
+    o.num_res_blocks = l.num_res_blocks;
+    o.attn_resolutions = {l.attention_at(side)};
     o.resolution = side;
-    o.z_channels = 64;
+    o.z_channels = l.z_channels;
     o.out_channels = channels;
     return o;
   }
 
   std::int64_t h_, w_, side_;
+  vae::cli::vqgan_layout layout_;
   vae::parameter<float> codebook_;
   vae::Conv2d<float> post_quant_conv_;
   vae::VQGANDecoder<float> decoder_;

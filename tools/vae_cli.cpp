@@ -12,6 +12,7 @@
 
 #include "cli/device_runner.hpp"
 #include "cli/distributed.hpp"
+#include "cli/preset_registry.hpp"
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -194,10 +195,24 @@ struct train_args {
   vae::cli::text2img_train_args t2i;  // text2img
 };
 
+// Refuses each flag given on the command line that preset `p` does not take (it would be ignored), naming both.
+void check_flags(const vae::cli::preset& p, const CLI::App& cmd) {
+  for (const CLI::Option* o : cmd.get_options()) {
+    if (o->count() == 0) continue;
+    std::string value;
+    if (o->get_expected_min() > 0)
+      for (const auto& r : o->results()) value += (value.empty() ? "" : " ") + r;
+    vae::cli::check_accepts(p, o->get_name(), value);
+  }
+}
+
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
   check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
-  if (vae::cli::is_text2img(a.model))
+  if (vae::cli::is_text2img(a.model)) {
+    check_flags(vae::cli::preset_named(a.model), cmd);
+    set_threads(a.threads);
     return vae::cli::train_text2img(vae::cli::text2img_config_from(cmd, a.t2i, a.model, a.data, a.epochs, a.batch, a.lr, a.seed), a.out, world);
+  }
   vae::cli::run_config c;
   fs::path dir = a.out;
   std::int64_t start_epoch = 0, step = 0;
@@ -245,13 +260,21 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--perceptual-weight", c.perceptual_weight, a.perceptual_weight);
     set("--rec-loss", c.rec_loss, a.rec_loss);
     if (a.reuse_recon) c.reuse_recon = true;
-    // each vqgan preset's learning rate, batch (and data, sizes) unless given (the CLI's defaults are the VAEs')
-    if (vae::cli::is_vqgan(c.model) && a.config.empty())
-      vae::cli::apply_vqgan_defaults(c, [&](const char* flag) { return cmd.count(flag) > 0; });
+    // each preset's own defaults (vqgan*: learning rate, batch, data, sizes) for the flags not given; the CLI's
+    // defaults are the VAEs'. --global-batch gives the batch too.
+    const auto& p = vae::cli::preset_named(c.model);
+    const auto given = [&](std::string_view flag) {
+      return cmd.count(std::string(flag)) > 0 || (flag == "--batch" && cmd.count("--global-batch") > 0);
+    };
+    if (a.config.empty()) {
+      vae::cli::check_required(p, given);
+      vae::cli::apply_preset_defaults(p, c, given);
+    }
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
-    if (c.model == "vq-vae-2048") c.codebook_size = 2048;
+    if (p.codes > 0) c.codebook_size = p.codes;  // vq-vae-2048
   }
+  check_flags(vae::cli::preset_named(c.model), cmd);
   vae::cli::check_known_model(c.model);
   vae::cli::check_res_blocks(c);
   check_device(c.device);
@@ -414,8 +437,7 @@ int main(int argc, char** argv) {
   train_args ta;
   auto* train = app.add_subcommand("train", "train a model and write DIR/{config.json, model.safetensors, metrics.jsonl, *.png, report.html}");
   train->add_option("--model", ta.model,
-                    "mlp-ae | conv-ae | mlp-vae | conv-vae | vq-vae | vq-vae-2048 | vqgan | vqgan-shapes | vqgan-seed | vqgan-f8-2048 | "
-                    "classifier | text2img | text2img-shapes | text2img-seed");
+                    vae::cli::preset_choices() + " (default mlp-vae; `vae presets` describes each, its flags and defaults)");
   train->add_option("--config", ta.config, "a run.json with any config keys (flags override it)");
   train->add_option("--data", ta.data,
                     "fashion-mnist | mnist-idx:PREFIX | npy:FILE | folder:DIR | fashion-mnist-captions | folder-captions:DIR | "
@@ -494,6 +516,7 @@ int main(int argc, char** argv) {
 
   vae::cli::generate_args ga;
   auto* generate = vae::cli::add_generate_command(app, ga);
+  auto* presets = app.add_subcommand("presets", "list the models of vae train --model: what each is, its flags, defaults");
   auto* report = app.add_subcommand("report", "rebuild DIR/report.html: curves, pictures, config and final metrics");
   report->add_option("--run", run_dir, "run directory")->required();
   report->add_option("--out", out_file, "HTML file (default DIR/report.html)");
@@ -507,6 +530,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   try {
+    if (*presets) {
+      std::cout << vae::cli::presets_help();
+      return 0;
+    }
     if (*report) {
       std::cerr << "wrote " << vae::write_run_report(run_dir, out_file).string() << "\n";
       return 0;

@@ -1,4 +1,4 @@
-// axpy and dot: values by hand, aliasing, a large buffer against a serial double sum.
+// axpy, dot and divide: values by hand, aliasing, a large buffer against a serial double sum / host loop.
 #include "vae/ops/axpy.hpp"
 
 #include "../test_support.hpp"
@@ -25,4 +25,20 @@ TEST_CASE("dot: Σ x·y in double, the same for every chunking") {
   for (std::int64_t i = 0; i < x.numel(); ++i) expect += double(x[i]) * double(y[i]);
   CHECK(ops::dot<cpu>(x.numel(), x.data(), y.data()) == doctest::Approx(expect).epsilon(1e-12));
   CHECK(ops::dot<cpu>(0, x.data(), y.data()) == 0.0);
+}
+
+TEST_CASE("divide: out = T(double(x) / d), equal to the host loop, in place allowed") {
+  generator rng(3);
+  auto x = test::random_tensor<float>({1037}, rng);
+  tensor<float> expect(x.shape()), out(x.shape());
+  for (std::int64_t i = 0; i < x.numel(); ++i) expect[i] = static_cast<float>(x[i] / 7.0);
+  ops::divide<cpu>(x.numel(), x.data(), 7.0, out.data());  // 7: the quotient rounds
+  std::int64_t equal = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) equal += out[i] == expect[i];
+  CHECK(equal == x.numel());
+  x[0] = 3.0f;
+  const float second = static_cast<float>(x[1] / 3.0);
+  ops::divide<cpu>(x.numel(), x.data(), 3.0, x.data());  // in place
+  CHECK(x[0] == 1.0f);
+  CHECK(x[1] == second);
 }

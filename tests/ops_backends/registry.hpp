@@ -14,6 +14,7 @@
 #include "cases/conv2d.hpp"
 #include "cases/feature_distance.hpp"
 #include "cases/gaussian_latent.hpp"
+#include "cases/grad_norm.hpp"
 #include "cases/group_norm.hpp"
 #include "cases/layer_norm.hpp"
 #include "cases/likelihood_terms.hpp"
@@ -47,7 +48,7 @@ using op_registry = case_list<
     act_norm_case, act_norm_initialize_case, add_case<false>, add_case<true>, avg_pool2d_case, axpy_case, dot_case,
     batch_norm_case<true>, batch_norm_case<false>, batch_norm_split_case, batched_matmul_case, causal_attention_case,
     conv2d_case, conv_transpose2d_case, feature_distance_case, posterior_split_case, reparameterize_case,
-    normal_fill_case, gaussian_kl_case<false>, gaussian_kl_case<true>, group_norm_case, layer_norm_case,
+    normal_fill_case, gaussian_kl_case<false>, gaussian_kl_case<true>, grad_norm_case, group_norm_case, layer_norm_case,
     likelihood_case<false>, likelihood_case<true>, bernoulli_nll_fused_case, bernoulli_mean_case, linear_case<false>,
     linear_case<true>, linear_case<true, true>, linear_case<false, true>, linear_writing_case,
     elementwise_loss_case<losses::MSE>, elementwise_loss_case<losses::L1>, elementwise_loss_case<losses::BCEWithLogits>,
@@ -64,7 +65,9 @@ struct tested_elsewhere {
   std::string_view op, backend, test;
 };
 inline constexpr tested_elsewhere kernels_tested_elsewhere[] = {
+    {"adam_op", "cpu", "tests/train/adam.cpp"},
     {"adam_op", "cuda", "tests/cuda/adam_step.cu"},
+    {"sgd_op", "cpu", "tests/train/sgd.cpp"},
     {"sgd_op", "cuda", "tests/cuda/sgd.cu"},
 };
 

@@ -9,14 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "vae/metrics/feature_statistics.hpp"
 #include "vae/models/classifier.hpp"
 
 namespace vae::cli {
-
-inline bool is_classifier(const std::string& m) { return m == "classifier"; }
 
 // Features and class probabilities of host images [N, C, H, W], in double, for the sample-quality metrics.
 class feature_extractor {

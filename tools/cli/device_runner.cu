@@ -1,6 +1,6 @@
 // vae train/eval/sample/reconstruct --device cuda: the CLI's presets instantiated on the cuda backend (nvcc).
-// The model code is the cpu presets' own (dense_presets.hpp, vq_presets.hpp, runner.hpp over backend cuda); this file
-// adds the device probe and the refusals of what does not run on cuda yet (quantizers other than vq / ema).
+// The model code is the cpu presets' own (dense_presets.hpp, vq_presets.hpp, runner.hpp over backend cuda) for the
+// registry's entries marked on_cuda; this file adds the device probe and the refusals of what does not run on cuda yet.
 #include <cuda_runtime.h>
 
 #include <string>
@@ -35,13 +35,13 @@ std::string cuda_device_description() {
 }
 
 void check_cuda_supports(const run_config& c) {
-  check_known_model(c.model);
+  const preset& p = preset_named(c.model);
   check_res_blocks(c);
-  check(c.model != "classifier",
-        "--device cuda: the classifier runs on the cpu only for now (train and evaluate it without --device cuda)");
-  check(!is_vqgan(c.model),
-        "--device cuda: the vqgan presets run on the cpu only for now in the CLI (train and evaluate it without --device cuda)");
-  if (is_vq(c.model)) {
+  check(p.on_cuda, [&] {
+    return cat("--device cuda: ", c.model, " runs on the cpu only for now (train and evaluate it without --device cuda; ",
+               "on cuda: ", preset_choices_on_cuda(), ")");
+  });
+  if (p.kind == preset_kind::vq) {
     // VectorQuantizer / EMAVectorQuantizer run on cuda, k-means initialisation and dead-code restarts included
     // (decided on the host); FSQ, Gumbel and residual VQ do not yet.
     check(c.quantizer == "vq" || c.quantizer == "ema", [&] {
@@ -54,7 +54,7 @@ void check_cuda_supports(const run_config& c) {
 std::unique_ptr<runner> make_device_runner(const run_config& c, image_shape s, generator& init) {
   check_cuda_supports(c);
   (void)cuda_device_description();  // a missing driver or device is reported here, before anything is allocated
-  if (!is_vq(c.model)) return make_dense_runner<cuda>(c, s, init);
+  if (preset_named(c.model).kind != preset_kind::vq) return make_dense_runner<cuda>(c, s, init);
   const vq_preset p(c, s);
   if (c.quantizer == "vq")
     return p.build<cuda>(VectorQuantizer<float, cuda>(p.codes, c.code_dim, p.quantizer), s, init);

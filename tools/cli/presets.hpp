@@ -1,5 +1,5 @@
-// presets: the named models of the CLI (mlp-ae ... vq-vae-2048, vqgan), each the exact reference architecture, on cpu.
-// The AE / VAE presets and the VQ-VAE's builder are shared with the cuda build (tools/cli/device_runner.cu).
+// presets: any entry of the preset registry (cli/preset_registry.hpp) built on the cpu, by its kind's builder.
+// The AE / VAE and VQ-VAE builders are shared with the cuda build (tools/cli/device_runner.cu).
 #pragma once
 #include <memory>
 #include <string>
@@ -39,14 +39,20 @@ inline std::unique_ptr<runner_on<cpu>> make_vq_runner(const run_config& c, image
       cat("unknown quantizer '", c.quantizer, "' for ", c.model, ": choose vq, ema, fsq, gumbel or rvq"));
 }
 
-// Any CLI model on the cpu.
+// Any CLI preset on the cpu, by the kind its registry entry names.
 inline std::unique_ptr<runner_on<cpu>> make_runner(const run_config& c, image_shape s, generator& init) {
-  check_known_model(c.model);
+  const preset& p = preset_named(c.model);
   check_res_blocks(c);
-  if (is_vq(c.model)) return make_vq_runner(c, s, init);
-  if (is_vqgan(c.model)) return make_vqgan_runner(c, s, init);
-  if (is_classifier(c.model)) return make_classifier_runner(c, s, init);
-  return make_dense_runner<cpu>(c, s, init);
+  switch (p.kind) {
+    case preset_kind::vq: return make_vq_runner(c, s, init);
+    case preset_kind::vqgan: return make_vqgan_runner(c, s, init);
+    case preset_kind::classifier: return make_classifier_runner(c, s, init);
+    case preset_kind::autoencoder:
+    case preset_kind::vae: return make_dense_runner<cpu>(c, s, init);
+    case preset_kind::text2img: break;
+  }
+  vae::detail::throw_error(cat(c.model, " is a text2img preset: a prior over a VQ run's tokens, trained by vae train ",
+                               "--model ", c.model, " --tokenizer-run DIR, not an image model"));
 }
 
 }  // namespace vae::cli

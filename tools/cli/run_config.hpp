@@ -15,7 +15,7 @@
 namespace vae::cli {
 
 struct run_config {
-  std::string model = "mlp-vae";  // mlp-ae, conv-ae, mlp-vae, conv-vae, vq-vae, vq-vae-2048, vqgan, classifier
+  std::string model = "mlp-vae";  // a preset of cli/preset_registry.hpp (vae presets lists them)
   std::string data = "fashion-mnist";
   int epochs = 5;
   std::int64_t batch = 128;

@@ -17,6 +17,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
@@ -147,7 +148,7 @@ class runner_on : public runner {
   // Evaluation freezes a host store for inference (each Linear forward then reads its weight's transposed copy in
   // place); training thaws it (as does any write through the store: optimizer steps, loading).
   void freeze_for_evaluation(bool training) {
-    if constexpr (std::same_as<typename B::memory_space, host_memory>) {
+    if constexpr (HostBackend<B>) {
       if (training) store_.thaw();
       else store_.freeze_for_inference();
     }
@@ -161,9 +162,6 @@ class runner_on : public runner {
 };
 
 namespace detail {
-
-template <class B>
-inline constexpr bool on_host = std::same_as<typename B::memory_space, host_memory>;
 
 // Shapes a batch for the model: MLP models take [N, C·H·W], convolutional ones [N, C, H, W].
 inline void shape_input(tensor<float>& x, bool flat, const image_shape& s) {
@@ -198,7 +196,7 @@ inline double squared_error(const tensor<float>& a, const tensor<float>& b) {
 // The model's view of a host tensor: the tensor itself on a host backend, a copy in `staging` (uploaded) elsewhere.
 template <class B, class T>
 const tensor<T, B>& to_model(const tensor<T>& x, tensor<T, B>& staging) {
-  if constexpr (on_host<B>) {
+  if constexpr (HostBackend<B>) {
     return x;
   } else {
     staging.resize(x.shape());
@@ -228,7 +226,7 @@ void set_quantizer_communicator(Q& q, dist::collective* comm) {
 // Hands the data-parallel gradient sync to a host model that declares its gradients final during its backward.
 template <class Model>
 void set_gradient_sync(Model& m, dist::gradient_sync<float>* sync) {
-  if constexpr (on_host<typename Model::backend> && requires { m.set_gradient_sync(sync); }) m.set_gradient_sync(sync);
+  if constexpr (HostBackend<typename Model::backend> && requires { m.set_gradient_sync(sync); }) m.set_gradient_sync(sync);
 }
 
 // A VQ model's codebook statistics as the metrics name them, under `prefix` ("train_" or "").
@@ -291,7 +289,7 @@ class ae_runner final : public runner_on<typename Model::backend> {
   }
   void reconstruct(tensor<float>& x, tensor<float>& out) override {
     detail::shape_input(x, flat_, shape_);
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.reconstruct(x, out);
     } else {
       model_.reconstruct(detail::to_model(x, xd_), yd_);
@@ -351,7 +349,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
     nlohmann::json j = {{"test_elbo", elbo}, {"test_loss", -elbo},
                         {"test_mse", se / static_cast<double>(n * shape_.pixels())}, {"n", n}};
     if (req.iwae_k > 0) {
-      if constexpr (detail::on_host<B>) {
+      if constexpr (HostBackend<B>) {
         const std::int64_t m = std::min(req.iwae_n, test.dim(0));
         double ll = 0;
         const std::int64_t bs = std::max<std::int64_t>(1, std::min<std::int64_t>(req.batch, 100));
@@ -386,7 +384,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
   }
   bool generative() const override { return true; }
   void sample(std::int64_t n, generator& rng, tensor<float>& out) override {
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.sample(n, rng, out);
     } else {
       model_.sample(n, rng, yd_);
@@ -398,7 +396,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
     detail::shape_input(x, flat_, shape_);
     model_.encode(detail::to_model(x, xd_), mu_, logvar_);
     const tensor<float>* mu = nullptr;
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       mu = &mu_;
     } else {
       detail::to_host(mu_, mu_host_);
@@ -410,7 +408,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
       const float t = steps > 1 ? static_cast<float>(s) / static_cast<float>(steps - 1) : 0.f;
       for (std::int64_t k = 0; k < d; ++k) z_.data()[s * d + k] = (1 - t) * mu->data()[k] + t * mu->data()[d + k];
     }
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.decode(z_, out);
     } else {
       model_.decode(detail::to_model(z_, zd_), yd_);
@@ -423,7 +421,7 @@ class vae_runner final : public runner_on<typename Model::backend> {
   // The posterior mean of x decoded, in host memory.
   void decode_mean(const tensor<float, B>& x, tensor<float>& out) {
     model_.encode(x, mu_, logvar_);
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.decode(mu_, out);
     } else {
       model_.decode(mu_, yd_);
@@ -486,7 +484,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
   }
   void reconstruct(tensor<float>& x, tensor<float>& out) override {
     detail::shape_images(x, shape_);
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.reconstruct(x, out);
     } else {
       model_.reconstruct(detail::to_model(x, xd_), yd_);
@@ -496,7 +494,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
   bool has_tokens() const override { return true; }
   void encode_tokens(tensor<float>& x, tensor<std::int32_t>& tokens) override {
     detail::shape_images(x, shape_);
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.encode_tokens(x, tokens);
     } else {
       model_.encode_tokens(detail::to_model(x, xd_), tokens_d_);
@@ -504,7 +502,7 @@ class vq_runner final : public runner_on<typename Model::backend> {
     }
   }
   void decode_tokens(const tensor<std::int32_t>& tokens, tensor<float>& out) override {
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.decode_tokens(tokens, out);
     } else {
       model_.decode_tokens(detail::to_model(tokens, tokens_d_), yd_);

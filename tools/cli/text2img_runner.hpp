@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "cli/distributed.hpp"
+#include "cli/preset_registry.hpp"
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
@@ -39,15 +40,8 @@
 
 namespace vae::cli {
 
-inline bool is_text2img(const std::string& m) {
-  return m == "text2img" || m == "text2img-shapes" || m == "text2img-seed";
-}
-
-// A text2img preset: the data, the token grid and codebook its VQ run must give (0: any) and the prior's sizes.
-//   text2img         Fashion-MNIST captions over any vq-vae / vqgan run's tokens (vqgan on Fashion-MNIST: 8×8 of 512)
-//   text2img-shapes  64×64 shapes over a vqgan-shapes run: 16×16 tokens of 1024 codes, caption + 256 positions
-//   text2img-seed    128×128 shapes over a vqgan-seed run: 32×32 tokens of 2048 codes (the lecture's full size),
-//                    caption + 1024 positions, a prior of 8 layers, d 512
+// A text2img preset (kind text2img of preset_registry.hpp) as this runner reads it: the data, the token grid and
+// codebook its VQ run must give (0: any) and the prior's sizes.
 struct text2img_preset {
   std::string data;
   std::int64_t grid = 0, codebook = 0;  // the VQ run's token grid (grid × grid) and codebook size; 0 = any
@@ -59,10 +53,22 @@ struct text2img_preset {
 };
 
 inline text2img_preset text2img_preset_of(const std::string& model) {
-  if (model == "text2img-shapes") return {"shapes:size=64,n=4000,test=500", 16, 1024, "vqgan-shapes", 20, 32, 3e-4, 4, 4, 128};
-  if (model == "text2img-seed") return {"shapes:size=128,n=10000,test=1000", 32, 2048, "vqgan-seed", 10, 16, 3e-4, 8, 8, 512};
-  check(model == "text2img", [&] { return cat("unknown text2img preset '", model, "': text2img, text2img-shapes or text2img-seed"); });
-  return {"fashion-mnist-captions", 0, 0, "", 5, 64, 3e-4, 4, 4, 128};
+  const preset& p = preset_named(model);
+  check(p.kind == preset_kind::text2img, [&] {
+    return cat("'", model, "' is not a text2img preset: choose ", preset_choices({preset_kind::text2img}));
+  });
+  text2img_preset t;
+  t.data = parse_default(p, "--data", t.data);
+  t.grid = p.text2img.grid;
+  t.codebook = p.text2img.codebook;
+  t.vq_preset = std::string(p.text2img.vq_preset);
+  t.epochs = parse_default(p, "--epochs", t.epochs);
+  t.batch = parse_default(p, "--batch", t.batch);
+  t.lr = parse_default(p, "--lr", t.lr);
+  t.n_layer = parse_default(p, "--n-layer", t.n_layer);
+  t.n_head = parse_default(p, "--n-head", t.n_head);
+  t.n_embd = parse_default(p, "--n-embd", t.n_embd);
+  return t;
 }
 
 // Whether DIR is a text2img run (its config.json names the model), for the commands that treat those differently.
@@ -214,7 +220,7 @@ struct vq_tokenizer {
 // The codebook size of VQ run config `c` (FSQ: its implicit 8·5·5·5 codes).
 inline std::int64_t codebook_size_of(const run_config& c) {
   if (c.quantizer == "fsq" && is_vq(c.model)) return 8 * 5 * 5 * 5;
-  if (c.model == "vq-vae-2048") return 2048;
+  if (const auto* p = find_preset(c.model); p != nullptr && p->codes > 0) return p->codes;  // vq-vae-2048
   return c.codebook_size;
 }
 

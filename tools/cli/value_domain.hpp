@@ -19,8 +19,8 @@ inline data::value_domain value_domain_of(const run_config& c) {
 
 // Who needs the domain, for the error message: "mlp-vae's Bernoulli likelihood".
 inline std::string value_domain_reason(const run_config& c) {
-  if (c.model == "mlp-vae" || c.model == "conv-vae") return c.model + "'s Bernoulli likelihood";
-  if (c.model == "mlp-ae" || c.model == "conv-ae") return c.model + "'s binary cross-entropy loss";
+  if (is_vae(c.model)) return c.model + "'s Bernoulli likelihood";
+  if (is_kind(c.model, preset_kind::autoencoder)) return c.model + "'s binary cross-entropy loss";
   if (is_vqgan(c.model)) return c.model + "'s reconstruction loss";
   return c.model + "'s mean squared error";
 }

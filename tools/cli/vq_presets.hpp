@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "vae/decoders/resnet_decoder.hpp"
@@ -28,7 +29,8 @@ struct vq_preset {
     quantizer.seed = c.seed;
     quantizer.restart_after_steps = c.dead_code_restart ? c.restart_after_steps : 0;
     quantizer.kmeans_init = c.kmeans_init;
-    codes = c.model == "vq-vae-2048" ? 2048 : c.codebook_size;
+    const preset& p = preset_named(c.model);
+    codes = p.codes > 0 ? p.codes : c.codebook_size;  // vq-vae-2048 fixes its codebook
   }
   // The encoder's output and the decoder's input channels (FSQ: 4).
   void set_code_channels(std::int64_t d) {

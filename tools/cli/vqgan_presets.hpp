@@ -1,7 +1,5 @@
-// vqgan_presets: the CLI's VQGANs with the CLI's quantizers and GAN losses: vqgan (shared/reference/vqgan.py: taming's
-// Encoder/Decoder at ch 32, ch_mult (1, 2, 2), one res block, attention at 8×8, z 64, a PatchGAN of ndf 32 and 2
-// layers), vqgan-shapes (64×64 RGB captioned shapes, f = 4, K 1024), vqgan-seed (128×128 RGB shapes, f = 4: the
-// lecture's 32×32 tokens of 2048 codes) and vqgan-f8-2048 (256×256 RGB, f = 8, K 2048).
+// vqgan_presets: the builder of the CLI's vqgan presets (kind vqgan of preset_registry.hpp: vqgan, vqgan-shapes,
+// vqgan-seed, vqgan-f8-2048), each entry's taming layout with the CLI's quantizers and GAN losses, on the cpu.
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "cli/dense_presets.hpp"
+#include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
 #include "cli/vqgan_perceptual.hpp"
@@ -24,41 +23,7 @@
 
 namespace vae::cli {
 
-// The defaults each vqgan preset gives the flags a user left out (`given(flag)`: the flag was on the command line).
-// vqgan: vqgan.py's lr and batch. vqgan-shapes: its own data and a run sized for ≤ 30 minutes on 2 cores (see
-// docs/vqgan-training.md). vqgan-seed: 128×128 shapes, vqgan-shapes' layout with 2048 codes, the tokenizer of
-// text2img-seed. vqgan-f8-2048: the user's images, each file centre-cropped and resized to 256×256 RGB.
-inline void apply_vqgan_defaults(run_config& c, const std::function<bool(const char*)>& given) {
-  if (!given("--lr")) c.lr = 2e-4;
-  const bool batch_given = given("--batch") || given("--global-batch");
-  if (c.model == "vqgan") {
-    if (!batch_given) c.batch = 64;
-  } else if (c.model == "vqgan-shapes") {
-    if (!given("--data")) c.data = "shapes:size=64,n=768,test=100";
-    if (!given("--channels")) c.channels = 3;
-    if (!given("--codebook-size")) c.codebook_size = 1024;
-    if (!given("--epochs")) c.epochs = 2;
-    if (!given("--disc-start")) c.disc_start = 48;  // the first step of epoch 2
-    if (!batch_given) c.batch = 16;
-  } else if (c.model == "vqgan-seed") {
-    if (!given("--data")) c.data = "shapes:size=128,n=2000,test=200";
-    if (!given("--channels")) c.channels = 3;
-    if (!given("--codebook-size")) c.codebook_size = 2048;
-    if (!given("--epochs")) c.epochs = 2;
-    if (!given("--disc-start")) c.disc_start = 250;  // the first step of epoch 2
-    if (!batch_given) c.batch = 8;
-  } else if (c.model == "vqgan-f8-2048") {
-    check(given("--data"), "--model vqgan-f8-2048 trains on your own images: give --data folder:DIR (or npy:FILE.npy)");
-    if (!given("--image-size")) c.image_size = 256;
-    if (!given("--channels")) c.channels = 3;
-    if (!given("--codebook-size")) c.codebook_size = 2048;
-    if (!given("--ch")) c.ch = 128;
-    if (!batch_given) c.batch = 8;
-  }
-}
-
-// The sizes of a vqgan run: images padded to side² (vqgan_padded_side), f = 4 (8 for vqgan-f8-2048), K codes of
-// dimension D.
+// The sizes of a vqgan run: images padded to side² (vqgan_padded_side), the preset's layout, K codes of dimension D.
 struct vqgan_preset {
   vqgan_encoder_options encoder;
   vqgan_decoder_options decoder;
@@ -73,24 +38,18 @@ struct vqgan_preset {
     check(c.ch > 0 && c.ch % 32 == 0, [&] {
       return cat("vqgan: --ch must be a positive multiple of 32 (GroupNorm's 32 groups), got ", c.ch);
     });
+    const vqgan_layout& l = preset_named(c.model).vqgan;
+    check(side >= l.min_side(), [&] {
+      return cat(c.model, ": images of ", s.h, "x", s.w, " are too small for f = ", l.factor(), " (padded side ", side,
+                 " < ", l.min_side(), ")");
+    });
     encoder.ch = decoder.ch = c.ch;
-    encoder.ch_mult = decoder.ch_mult = {1, 2, 2};  // f = 4
-    encoder.num_res_blocks = decoder.num_res_blocks = 1;
-    encoder.attn_resolutions = decoder.attn_resolutions = {8};
-    disc.ndf = 32;
-    disc.n_layers = 2;
-    if (c.model == "vqgan-shapes" || c.model == "vqgan-seed") {  // attention on the token grid, taming's 3-layer PatchGAN
-      encoder.attn_resolutions = decoder.attn_resolutions = {side / 4};
-      disc.n_layers = 3;
-    } else if (c.model == "vqgan-f8-2048") {  // taming's f = 8 layout (4 levels, 2 res blocks, attention at the tokens)
-      check(side >= 32, [&] { return cat(c.model, ": images of ", s.h, "x", s.w, " are too small for f = 8 (padded side ", side, " < 32)"); });
-      encoder.ch_mult = decoder.ch_mult = {1, 2, 2, 4};
-      encoder.num_res_blocks = decoder.num_res_blocks = 2;
-      encoder.attn_resolutions = decoder.attn_resolutions = {side / 8};
-      z_channels = 256;
-      disc.ndf = 64;
-      disc.n_layers = 3;
-    }
+    encoder.ch_mult = decoder.ch_mult = l.ch_mult;
+    encoder.num_res_blocks = decoder.num_res_blocks = l.num_res_blocks;
+    encoder.attn_resolutions = decoder.attn_resolutions = {l.attention_at(side)};
+    z_channels = l.z_channels;
+    disc.ndf = l.disc_ndf;
+    disc.n_layers = l.disc_layers;
     encoder.resolution = decoder.resolution = side;
     encoder.z_channels = decoder.z_channels = z_channels;
     encoder.in_channels = s.c;

@@ -117,7 +117,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
       model_.set_data_parallel(nullptr, nullptr, nullptr);
       return;
     }
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       vae::set_communicator(model_.discriminator(), comm);  // SyncBatchNorm
       dist::gradient_reducer_options o;
       o.bucket_elements = distributed::bucket_elements();
@@ -132,7 +132,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
   }
   bool averages_own_gradients() const override { return true; }
   std::vector<parameter_store<float, cpu>*> other_host_stores() override {
-    if constexpr (detail::on_host<B>) return {&d_store_};
+    if constexpr (HostBackend<B>) return {&d_store_};
     else return {};
   }
   void reset_epoch_stats() override {
@@ -201,7 +201,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
   void encode_tokens(tensor<float>& x, tensor<std::int32_t>& tokens) override {
     detail::shape_images(x, shape_);
     detail::pad_to_model(x, side_, padded_);
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.encode_tokens(padded_, tokens);
     } else {
       model_.encode_tokens(detail::to_model(padded_, xd_), tokens_d_);
@@ -209,7 +209,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
     }
   }
   void decode_tokens(const tensor<std::int32_t>& tokens, tensor<float>& out) override {
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.decode_tokens(tokens, y_);
     } else {
       model_.decode_tokens(detail::to_model(tokens, tokens_d_), yd_);
@@ -247,7 +247,7 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
  private:
   // x̂ in [−1, 1] of a padded host batch, in host memory.
   void reconstruct_padded(const tensor<float>& x, tensor<float>& out) {
-    if constexpr (detail::on_host<B>) {
+    if constexpr (HostBackend<B>) {
       model_.reconstruct(x, out);
     } else {
       model_.reconstruct(detail::to_model(x, xd_), yd_);

@@ -11,10 +11,9 @@
 #endif
 
 #include "vae/config.hpp"
+#include "vae/core/memory_space.hpp"
 
 namespace vae {
-
-struct host_memory {};
 
 // Backend policy for the host. Kernels are not members: they are specialisations kernel<Op, cpu>.
 struct cpu {

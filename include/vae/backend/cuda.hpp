@@ -21,10 +21,9 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/memory_space.hpp"
 
 namespace vae {
-
-struct device_memory {};
 
 namespace cuda_detail {
 

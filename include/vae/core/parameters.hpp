@@ -11,6 +11,7 @@
 
 #include "vae/backend/cpu/avx512.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 
@@ -142,8 +143,8 @@ class parameter_store {
       initialise(slots[i]->init, initial.data() + entries_[i].offset, slots[i]->numel(), rng);
       slots[i]->value = values_.data() + entries_[i].offset;
       slots[i]->grad = slots[i]->trainable ? grads_.data() + entries_[i].offset : nullptr;
-      slots[i]->grad_unset = on_host && slots[i]->trainable ? &unset_[i] : nullptr;
-      slots[i]->inference_transposed = on_host ? &transposed_[i] : nullptr;
+      slots[i]->grad_unset = HostBackend<Backend> && slots[i]->trainable ? &unset_[i] : nullptr;
+      slots[i]->inference_transposed = HostBackend<Backend> ? &transposed_[i] : nullptr;
     }
     Backend::copy_from_host(values_.data(), initial.data(), initial.size());
   }
@@ -182,14 +183,17 @@ class parameter_store {
     return grads_;
   }
 
-  // Every gradient reads as zero from now on, without touching its memory (host stores; PyTorch's
+  // Every gradient reads as zero from now on. A host store does it without touching their memory (PyTorch's
   // zero_grad(set_to_none=True)): the next backward's first write to a parameter overwrites instead of adding to a
-  // cleared buffer, and grads() clears whatever no backward wrote. One pass over the gradients per step less.
-  void unset_grads()
-    requires std::same_as<typename Backend::memory_space, host_memory>
-  {
-    for (std::size_t i = 0; i < entries_.size(); ++i) unset_[i] = entries_[i].trainable ? 1 : 0;
-    maybe_unset_ = true;
+  // cleared buffer, and grads() clears whatever no backward wrote; one pass over the gradients per step less. A device
+  // store's layers cannot read the flags (their parameters carry none), so it clears the gradients (zero_grad).
+  void unset_grads() {
+    if constexpr (HostBackend<Backend>) {
+      for (std::size_t i = 0; i < entries_.size(); ++i) unset_[i] = entries_[i].trainable ? 1 : 0;
+      maybe_unset_ = true;
+    } else {
+      zero_grad();
+    }
   }
 
   // Inference (host stores): a [in, out] copy of every weight a layer's forward reads transposed (Linear's [out, in]),
@@ -200,7 +204,7 @@ class parameter_store {
   // value_tensor(), which optimizers and loaders use); writes through a layer's raw parameter::value pointer in
   // between are not seen. Backward passes keep reading the weights themselves.
   void freeze_for_inference()
-    requires std::same_as<typename Backend::memory_space, host_memory>
+    requires HostBackend<Backend>
   {
     thaw();
     if constexpr (!std::same_as<T, float> || !cpu_detail::avx512::available) return;
@@ -234,7 +238,7 @@ class parameter_store {
   void zero_grad() {
     if (unset_) std::fill(unset_.get(), unset_.get() + entries_.size(), std::uint8_t{0});
     maybe_unset_ = false;
-    if constexpr (on_host) {
+    if constexpr (HostBackend<Backend>) {
       constexpr std::int64_t chunk = 1 << 16;
       const std::int64_t n = grads_.numel(), chunks = (n + chunk - 1) / chunk;
       T* g = grads_.data();
@@ -248,8 +252,6 @@ class parameter_store {
   }
 
  private:
-  static constexpr bool on_host = std::same_as<typename Backend::memory_space, host_memory>;
-
   // Clears the gradients still unset (parameters no backward wrote since unset_grads).
   void settle_unset() const {
     if (!maybe_unset_) return;

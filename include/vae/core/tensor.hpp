@@ -7,6 +7,7 @@
 #include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/memory_format.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/core/shape.hpp"
 
 namespace vae {
@@ -107,19 +108,19 @@ class tensor {
 
   // Element access for host tensors only (device memory is not addressable from the host).
   T& operator[](std::int64_t i)
-    requires std::same_as<typename Backend::memory_space, host_memory>
+    requires HostBackend<Backend>
   {
     return data_[i];
   }
   const T& operator[](std::int64_t i) const
-    requires std::same_as<typename Backend::memory_space, host_memory>
+    requires HostBackend<Backend>
   {
     return data_[i];
   }
-  T* begin() requires std::same_as<typename Backend::memory_space, host_memory> { return data_; }
-  T* end() requires std::same_as<typename Backend::memory_space, host_memory> { return data_ + numel(); }
-  const T* begin() const requires std::same_as<typename Backend::memory_space, host_memory> { return data_; }
-  const T* end() const requires std::same_as<typename Backend::memory_space, host_memory> { return data_ + numel(); }
+  T* begin() requires HostBackend<Backend> { return data_; }
+  T* end() requires HostBackend<Backend> { return data_ + numel(); }
+  const T* begin() const requires HostBackend<Backend> { return data_; }
+  const T* end() const requires HostBackend<Backend> { return data_ + numel(); }
 
   void fill(T value) { Backend::fill(data_, static_cast<std::size_t>(numel()), value); }
   void zero() { fill(T(0)); }

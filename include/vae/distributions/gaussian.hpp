@@ -12,7 +12,7 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/gaussian_latent.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 
 namespace vae::dist {
 

@@ -8,7 +8,7 @@
 
 #include "vae/divergences/divergence.hpp"
 #include "vae/ops/gaussian_latent.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
@@ -49,9 +49,10 @@ struct analytic_kl_prior_check<VampPrior<T, B>> {
 
 // KL_ij = ½[lv_p − lv_q + (exp(lv_q) + (mu − m_p)²)/exp(lv_p) − 1]; for N(0, I): ½(mu² + σ² − log σ² − 1).
 // Decomposes per dimension (per_dim = batch means, for FreeBits). Does not use z or eps. The element loops are the
-// gaussian_kl_op kernels (ops/gaussian_latent.hpp): forward_rows / backward_rows keep their values in B's memory
-// (the VAE reads them back once per step); forward / backward (host statistics) wrap them. On a device backend the
-// prior must be StandardNormalPrior (LearnableGaussianPrior is host-only for now).
+// gaussian_kl_op kernels (ops/gaussian_latent.hpp): forward_rows / backward_rows keep their values in B's memory;
+// forward / backward (the Divergence concept's host statistics and scales) stage them through a buffer in B's memory,
+// the same code on every backend. On a device backend the prior must be StandardNormalPrior (LearnableGaussianPrior
+// is host-only for now).
 struct AnalyticGaussianKL {
   static constexpr bool per_dimension = true;
   static constexpr bool is_kl = true;
@@ -110,7 +111,7 @@ struct AnalyticGaussianKL {
     }
   }
 
-  // Host statistics (any backend: on a device backend the values are computed there and copied back).
+  // Host statistics on every backend: the values are computed in B's memory and copied back.
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,
                Prior& prior, generator&, divergence_stats& stats) const {
@@ -119,14 +120,10 @@ struct AnalyticGaussianKL {
       const auto n = static_cast<std::size_t>(mu.dim(0)), d = static_cast<std::size_t>(mu.dim(1));
       stats.per_row.resize(n);
       stats.per_dim.resize(d);
-      if constexpr (HostBackend<B>) {
-        forward_rows(mu, logvar, prior, std::span<double>(stats.per_row), std::span<double>(stats.per_dim));
-      } else {
-        tensor<double, B> buf(shape{static_cast<std::int64_t>(n + d)});
-        forward_rows(mu, logvar, prior, std::span<double>(buf.data(), n), std::span<double>(buf.data() + n, d));
-        B::copy_to_host(stats.per_row.data(), buf.data(), n);
-        B::copy_to_host(stats.per_dim.data(), buf.data() + n, d);
-      }
+      tensor<double, B> buf(shape{static_cast<std::int64_t>(n + d)});
+      forward_rows(mu, logvar, prior, std::span<double>(buf.data(), n), std::span<double>(buf.data() + n, d));
+      B::copy_to_host(stats.per_row.data(), buf.data(), n);
+      B::copy_to_host(stats.per_dim.data(), buf.data() + n, d);
     }
   }
 
@@ -137,17 +134,12 @@ struct AnalyticGaussianKL {
     if constexpr (accepts<Prior>()) {
       detail::check_posterior("AnalyticGaussianKL::backward", mu, logvar, z, eps);
       detail::check_grads("AnalyticGaussianKL::backward", mu, dmu, dlogvar, dz, scale);
-      if constexpr (HostBackend<B>) {
-        backward_rows(mu, logvar, prior, std::span<const double>(scale.row), std::span<const double>(scale.dim), dmu,
-                      dlogvar);
-      } else {
-        const auto n = scale.row.size(), nd = scale.dim.size();
-        tensor<double, B> buf(shape{static_cast<std::int64_t>(n + nd)});
-        B::copy_from_host(buf.data(), scale.row.data(), n);
-        B::copy_from_host(buf.data() + n, scale.dim.data(), nd);
-        backward_rows(mu, logvar, prior, std::span<const double>(buf.data(), n),
-                      std::span<const double>(buf.data() + n, nd), dmu, dlogvar);
-      }
+      const auto n = scale.row.size(), nd = scale.dim.size();
+      tensor<double, B> buf(shape{static_cast<std::int64_t>(n + nd)});
+      B::copy_from_host(buf.data(), scale.row.data(), n);
+      B::copy_from_host(buf.data() + n, scale.dim.data(), nd);
+      backward_rows(mu, logvar, prior, std::span<const double>(buf.data(), n),
+                    std::span<const double>(buf.data() + n, nd), dmu, dlogvar);
     }
   }
 

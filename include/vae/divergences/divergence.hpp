@@ -34,7 +34,11 @@ struct divergence_scale {
 //   forward(mu, logvar, z, eps, prior, rng, stats)               fills stats (rng: divergences that sample);
 //   backward(mu, logvar, z, eps, prior, scale, dmu, dlogvar, dz) ADDS the gradient of Σ scale·value into
 //                                                                dmu, dlogvar, dz and the prior's parameters;
-//   static constexpr bool per_dimension, is_kl                   (is_kl: the value is a KL(q‖p) estimate).
+//   static constexpr bool per_dimension, is_kl                   (is_kl: the value is a KL(q‖p) estimate);
+//   static constexpr bool accepts<Prior>()                       whether the pair has this divergence; a refused
+//                                                                pair fails there with a message naming it.
+// These are all the members a model calls, on every backend: stats and scales are host vectors, the tensors are in
+// B's memory (a divergence stages what it needs between the two).
 template <class Dv, class Prior, class T, class B>
 concept Divergence = requires(Dv& d, Prior& p, const tensor<T, B>& t, tensor<T, B>& g, generator& rng,
                               divergence_stats& s, const divergence_scale& sc) {
@@ -42,6 +46,7 @@ concept Divergence = requires(Dv& d, Prior& p, const tensor<T, B>& t, tensor<T, 
   d.backward(t, t, t, t, p, sc, g, g, g);
   { Dv::per_dimension } -> std::convertible_to<bool>;
   { Dv::is_kl } -> std::convertible_to<bool>;
+  { Dv::template accepts<Prior>() } -> std::convertible_to<bool>;
 };
 
 namespace detail {

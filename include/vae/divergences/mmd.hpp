@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "vae/divergences/divergence.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {
@@ -45,6 +45,8 @@ template <MMDKernel Kernel = kernels::InverseMultiquadric>
 struct MMD {
   static constexpr bool per_dimension = false;
   static constexpr bool is_kl = false;
+  template <class Prior>
+  static constexpr bool accepts() { return true; }  // any prior it can sample
   Kernel kernel{};
 
   MMD() = default;

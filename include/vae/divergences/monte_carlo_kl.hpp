@@ -4,7 +4,7 @@
 
 #include "vae/distributions/gaussian.hpp"
 #include "vae/divergences/divergence.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 
 namespace vae {
 
@@ -14,6 +14,8 @@ namespace vae {
 struct MonteCarloKL {
   static constexpr bool per_dimension = false;
   static constexpr bool is_kl = true;
+  template <class Prior>
+  static constexpr bool accepts() { return true; }  // any prior with log_prob and its gradient
 
   template <class T, class B, class Prior>
   void forward(const tensor<T, B>& mu, const tensor<T, B>& logvar, const tensor<T, B>& z, const tensor<T, B>& eps,

@@ -23,7 +23,7 @@ class Dropout {
  public:
   using value_type = T;
   using backend = B;
-  static_assert(std::same_as<typename B::memory_space, host_memory>,
+  static_assert(HostBackend<B>,
                 "Dropout: only host backends for now (the mask loop runs on the host)");
 
   explicit Dropout(double p = 0.5, std::uint64_t seed = 0) : p_(p), seed_(seed) {

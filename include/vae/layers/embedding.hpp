@@ -21,7 +21,7 @@ class Embedding {
  public:
   using value_type = T;
   using backend = B;
-  static_assert(std::same_as<typename B::memory_space, host_memory>,
+  static_assert(HostBackend<B>,
                 "Embedding: only host backends for now (gather/scatter loops run on the host)");
 
   Embedding(std::int64_t num_embeddings, std::int64_t embedding_dim) : num_(num_embeddings), dim_(embedding_dim) {

@@ -5,7 +5,6 @@
 
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
-#include "vae/ops/host_only.hpp"
 #include "vae/ops/linear.hpp"
 
 namespace vae {
@@ -36,22 +35,18 @@ class Linear {
   // x: [..., in] → y: [..., out]
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     prepare_forward(x);
-    if constexpr (HostBackend<B>) {
-      if (const T* wt = weight_.transposed_value()) {
-        ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), false);
-        return y_;
-      }
+    if (const T* wt = weight_.transposed_value()) {  // a store frozen for inference
+      ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), false);
+      return y_;
     }
     ops::linear_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
   }
 
-  // forward(x) followed by ReLU in the same pass (host backends): y_ holds max(x·Wᵀ + b, 0). Sequential uses it for a
-  // Linear directly followed by a ReLU, which then passes y_ through (ReLU's mask from its output equals the one from
-  // its input). backward() is unchanged: it receives the gradient the ReLU already masked.
-  const tensor<T, B>& forward_relu(const tensor<T, B>& x)
-    requires HostBackend<B>
-  {
+  // forward(x) followed by ReLU in the same pass: y_ holds max(x·Wᵀ + b, 0). Sequential uses it for a Linear directly
+  // followed by a ReLU, which then passes y_ through (ReLU's mask from its output equals the one from its input).
+  // backward() is unchanged: it receives the gradient the ReLU already masked.
+  const tensor<T, B>& forward_relu(const tensor<T, B>& x) {
     prepare_forward(x);
     if (const T* wt = weight_.transposed_value())
       ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), true);
@@ -65,15 +60,10 @@ class Linear {
     check_shape(dy.shape(), y_.shape(), "Linear::backward: dy");
     if (input_grad_) dx_.resize(x_->shape());
     T* dx = input_grad_ ? dx_.data() : nullptr;
-    if constexpr (HostBackend<B>) {
-      // A gradient the store left unset (Adam::step_and_zero_grad) is overwritten: no clearing pass, no read of it.
-      const bool overwrite_w = weight_.take_unset_grad(), overwrite_b = has_bias_ && bias_.take_unset_grad();
-      ops::linear_backward_writing<B>(dims(*x_), x_->data(), weight_.value, dy.data(), dx, weight_.grad,
-                                      has_bias_ ? bias_.grad : nullptr, overwrite_w, overwrite_b);
-    } else {
-      ops::linear_backward<B>(dims(*x_), x_->data(), weight_.value, dy.data(), dx, weight_.grad_to_add(),
-                              has_bias_ ? bias_.grad_to_add() : nullptr);
-    }
+    // A gradient the store left unset (Adam::step_and_zero_grad) is overwritten: no clearing pass, no read of it.
+    const bool overwrite_w = weight_.take_unset_grad(), overwrite_b = has_bias_ && bias_.take_unset_grad();
+    ops::linear_backward_writing<B>(dims(*x_), x_->data(), weight_.value, dy.data(), dx, weight_.grad,
+                                    has_bias_ ? bias_.grad : nullptr, overwrite_w, overwrite_b);
     return dx_;
   }
 

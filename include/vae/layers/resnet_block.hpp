@@ -33,7 +33,7 @@ class no_dropout {
 };
 template <class T, class B>
 using dropout_slot =
-    std::conditional_t<std::same_as<typename B::memory_space, host_memory>, Dropout<T, B>, no_dropout<T, B>>;
+    std::conditional_t<HostBackend<B>, Dropout<T, B>, no_dropout<T, B>>;
 }  // namespace detail
 
 // Names as taming's ResnetBlock: "norm1.*", "conv1.*", "norm2.*", "conv2.*", and "nin_shortcut.*" when in_channels

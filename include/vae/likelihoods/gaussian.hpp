@@ -6,7 +6,7 @@
 
 #include "vae/distributions/gaussian.hpp"
 #include "vae/likelihoods/likelihood.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/ops/likelihood_terms.hpp"
 
 namespace vae {

@@ -10,7 +10,8 @@
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/dist/gradient_sync.hpp"
-#include "vae/distributions/gaussian.hpp"
+#include "vae/ops/axpy.hpp"
+#include "vae/ops/likelihood_terms.hpp"
 #include "vae/ops/losses.hpp"
 
 namespace vae {
@@ -25,7 +26,8 @@ concept ReconstructionLoss = requires(const R& r, double x) {
 };
 
 // loss = (1/N) Σ_i Σ_p loss(decoder(encoder(x))_ip, x_ip): per-image sums averaged over the batch (as the VAE's
-// reconstruction term; F.mse_loss(reduction="sum") / N). The decoder output must have x's element count.
+// reconstruction term; F.mse_loss(reduction="sum") / N). The decoder output must have x's element count. Every step
+// is an op, so the same code runs on every backend.
 template <class Encoder, class Decoder, ReconstructionLoss Loss = losses::MSE, class T = float, class B = cpu>
 class Autoencoder {
   static_assert(Layer<Encoder> && std::same_as<typename Encoder::value_type, T>,
@@ -52,7 +54,7 @@ class Autoencoder {
     const auto n = static_cast<double>(x.dim(0));
     dout_.resize(out.shape());
     const double sum = ops::elementwise_loss<B>(loss_, x.numel(), out.data(), x.data(), loss_reduction::sum, dout_.data());
-    for (std::int64_t i = 0; i < dout_.numel(); ++i) dout_[i] = static_cast<T>(dout_[i] / n);
+    ops::divide<B>(dout_.numel(), dout_.data(), n, dout_.data());
     const auto& dcode = dec_.backward(dout_);
     dist::mark_gradients_ready(sync_, dec_);  // its allreduce runs beside the encoder's backward
     enc_.backward(dcode);
@@ -67,8 +69,8 @@ class Autoencoder {
   // The reconstruction in data space: sigmoid of the decoder output for BCEWithLogits, the output otherwise.
   void decode(const tensor_type& code, tensor_type& pixels) {
     pixels = dec_.forward(code);
-    if constexpr (std::same_as<Loss, losses::BCEWithLogits>)
-      for (std::int64_t i = 0; i < pixels.numel(); ++i) pixels[i] = static_cast<T>(dist::sigmoid(pixels[i]));
+    if constexpr (std::same_as<Loss, losses::BCEWithLogits>)  // σ, as BernoulliLikelihood's mean
+      ops::bernoulli_mean<B>(pixels.numel(), pixels.data(), pixels.data());
   }
   void reconstruct(const tensor_type& x, tensor_type& pixels) { decode(enc_.forward(x), pixels); }
 

@@ -60,7 +60,7 @@ struct gpt_prior_loss {
 // Sampling: transformer/sampler.hpp (forward_cached over a kv_cache from make_cache).
 template <class T = float, class B = cpu>
 class GPTPrior {
-  static_assert(std::same_as<typename B::memory_space, host_memory>,
+  static_assert(HostBackend<B>,
                 "GPTPrior: only host backends for now (the position embeddings and loss slices are host loops)");
 
  public:

@@ -21,7 +21,7 @@
 #include "vae/likelihoods/bernoulli.hpp"
 #include "vae/likelihoods/likelihood.hpp"
 #include "vae/objectives/iwae.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/priors/prior.hpp"
 #include "vae/priors/standard_normal.hpp"
 #include "vae/weighting/weighting.hpp"
@@ -31,14 +31,6 @@ namespace vae {
 namespace detail {
 template <class E>
 concept HasInputGradientSwitch = requires(E& e) { e.set_input_gradient(true); };
-// Instantiates the divergence's own prior check (AnalyticGaussianKL's static_assert names the pair).
-template <class Dv, class P>
-consteval bool divergence_accepts() {
-  if constexpr (requires { Dv::template accepts<P>(); })
-    return Dv::template accepts<P>();
-  else
-    return true;
-}
 template <class P, class T>
 concept ScalarMatches = !requires { typename P::value_type; } || std::same_as<typename P::value_type, T>;
 }  // namespace detail
@@ -48,13 +40,13 @@ concept ScalarMatches = !requires { typename P::value_type; } || std::same_as<ty
 //   loss = mean_i nll_i + Weighting.penalty(step, Divergence(q, prior)).value
 // Parameters: encoder "enc.", decoder "dec.", prior "prior.", likelihood "likelihood." (the MLP preset gives
 // enc.0.weight … dec.4.bias, as the reference vae_mlp.py).
-// Backends: on cpu the policies run their cpu kernels on host memory. On a device backend (cuda) the train step and
-// elbo keep every tensor on the device: the policies' element loops are backend ops (ops/likelihood_terms.hpp,
-// ops/gaussian_latent.hpp), eps is drawn there from the same Philox stream, and the host sees one download per call
-// (per-image nll, per-row and per-dimension divergence: 2N + D doubles) and, in a train step, one upload (the row
-// weights and the Weighting's scales: 2N (+ D) doubles), because the Weighting runs on the host. Policies that still
-// index host memory (MixtureOfGaussiansPrior, VampPrior, LearnableGaussianPrior, MonteCarloKL, MMD, the learned-σ
-// Gaussians) and the IWAE objective fail to compile on a device backend with "<Policy>: host backends only for now".
+// Backends: one code path for all. Every tensor stays in B's memory: the policies' element loops are backend ops
+// (ops/likelihood_terms.hpp, ops/gaussian_latent.hpp) and eps is drawn from the same Philox stream on every backend.
+// The host sees what the Weighting needs, since it runs there: the per-image nll (N doubles, read back) and the
+// Divergence's statistics and scales (divergence_stats / divergence_scale, host vectors by the Divergence concept).
+// Policies that still index host memory (MixtureOfGaussiansPrior, VampPrior, LearnableGaussianPrior, MonteCarloKL,
+// MMD, the learned-σ Gaussians) and the IWAE objective fail to compile on a device backend with "<Policy>: host
+// backends only for now".
 // VampPrior (an EncoderDependentPrior): each call runs the encoder on the pseudo-inputs first, the main batch
 // second, and (train steps) re-runs the pseudo-input forward/backward after the main backward, so cached
 // activations never interleave. The encoder must then produce input gradients: the model calls its
@@ -73,10 +65,10 @@ class VAE {
   static_assert(!detail::ScalarMatches<LikelihoodP, T> || Likelihood<LikelihoodP, T, B>,
                 "VAE: the Likelihood policy does not model vae::Likelihood (likelihoods/likelihood.hpp)");
   static_assert(Weighting<WeightingP>, "VAE: the Weighting policy does not model vae::Weighting (weighting/weighting.hpp)");
-  // `|| true`: a refused pair fails inside the divergence with its own message, and only there.
-  static_assert(detail::divergence_accepts<DivergenceP, PriorP>() || true);
   static_assert(Divergence<DivergenceP, PriorP, T, B>,
                 "VAE: the Divergence policy does not model vae::Divergence (divergences/divergence.hpp)");
+  // `|| true`: a refused pair fails inside the divergence with its own message, and only there.
+  static_assert(DivergenceP::template accepts<PriorP>() || true);
   static_assert(!WeightingP::needs_per_dimension || DivergenceP::per_dimension,
                 "VAE: FreeBits needs a divergence that decomposes per latent dimension (AnalyticGaussianKL); "
                 "MonteCarloKL and MMD do not");
@@ -109,43 +101,39 @@ class VAE {
   // One training step's forward and backward on x [N, ...]: ADDS the gradient of the returned batch-mean loss
   // into the parameter store (the caller zeroes grads and steps the optimizer). eps comes from rng.
   double train_step_loss(const tensor_type& x, generator& rng, std::int64_t step) {
-    if constexpr (!HostBackend<B>) {
-      return device_train_step_loss(x, rng, step);
-    } else {
-      const auto n = check_batch("VAE::train_step_loss", x);
-      prior_forward();
-      posterior(x);
-      draw(rng);
-      const auto& out = dec_.forward(z_);
-      nll_.resize(n);
-      row_w_.assign(n, 1.0 / static_cast<double>(n));
-      // A likelihood with a one-pass nll_and_backward (Bernoulli) computes the output gradient with the nll.
-      constexpr bool one_pass = requires(LikelihoodP& l, std::span<const double> w, std::span<double> s) {
-        l.nll_and_backward(out, x, w, s, dout_);
-      };
-      if constexpr (one_pass) lik_.nll_and_backward(out, x, row_w_, nll_, dout_);
-      else lik_.nll(out, x, nll_);
-      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
-      const auto pen = weight_.penalty(step, stats_);
-      double rec = 0;
-      for (double v : nll_) rec += v;
-      last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
+    const auto n = check_batch("VAE::train_step_loss", x);
+    prior_forward();
+    posterior(x);
+    draw(rng);
+    const auto& out = dec_.forward(z_);
+    const auto w = likelihood_weights(n);
+    // A likelihood with a one-pass nll_and_backward (Bernoulli) computes the output gradient with the nll.
+    constexpr bool one_pass = requires(LikelihoodP& l, std::span<const double> rw, std::span<double> s) {
+      l.nll_and_backward(out, x, rw, s, dout_);
+    };
+    if constexpr (one_pass) lik_.nll_and_backward(out, x, w, nll_rows(n), dout_);
+    else lik_.nll(out, x, nll_rows(n));
+    read_nll(n);
+    div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
+    const auto pen = weight_.penalty(step, stats_);
+    double rec = 0;
+    for (double v : nll_) rec += v;
+    last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
 
-      if constexpr (!one_pass) lik_.backward(out, x, row_w_, dout_);
-      dz_ = dec_.backward(dout_);
-      dist::mark_gradients_ready(sync_, lik_);  // their allreduces run beside the encoder's backward
-      dist::mark_gradients_ready(sync_, dec_);
-      zero_like(dmu_, mu_);
-      zero_like(dlogvar_, mu_);
-      div_.backward(mu_, logvar_, z_, eps_, prior_, pen.scale, dmu_, dlogvar_, dz_);
-      dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
-      dist::join_posterior(dmu_, dlogvar_, dh_);
-      enc_.backward(dh_);
-      prior_backward();
-      dist::mark_gradients_ready(sync_, enc_);
-      dist::mark_gradients_ready(sync_, prior_);
-      return last_.reconstruction + last_.penalty;
-    }
+    if constexpr (!one_pass) lik_.backward(out, x, w, dout_);
+    dz_ = dec_.backward(dout_);
+    dist::mark_gradients_ready(sync_, lik_);  // their allreduces run beside the encoder's backward
+    dist::mark_gradients_ready(sync_, dec_);
+    zero_like(dmu_, mu_);
+    zero_like(dlogvar_, mu_);
+    div_.backward(mu_, logvar_, z_, eps_, prior_, pen.scale, dmu_, dlogvar_, dz_);
+    dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
+    dist::join_posterior(dmu_, dlogvar_, dh_);
+    enc_.backward(dh_);
+    prior_backward();
+    dist::mark_gradients_ready(sync_, enc_);
+    dist::mark_gradients_ready(sync_, prior_);
+    return last_.reconstruction + last_.penalty;
   }
 
   // IWAE training step (objectives/iwae.hpp): loss = mean_i −log(1/k Σ_s p(x_i|z_s)p(z_s)/q(z_s|x_i)) with k
@@ -211,28 +199,23 @@ class VAE {
   double elbo(const tensor_type& x, generator& rng, std::span<double> per_image) {
     const auto n = check_batch("VAE::elbo", x);
     check(per_image.size() == n, [&] { return cat("VAE::elbo: expected ", n, " per-image slots, got ", per_image.size()); });
-    if constexpr (!HostBackend<B>) {
-      return device_elbo(x, rng, per_image);
+    prior_forward();
+    posterior(x);
+    draw(rng);
+    lik_.nll(dec_.forward(z_), x, nll_rows(n));
+    read_nll(n);
+    if constexpr (DivergenceP::is_kl) {
+      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
     } else {
-      prior_forward();
-      posterior(x);
-      draw(rng);
-      const auto& out = dec_.forward(z_);
-      nll_.resize(n);
-      lik_.nll(out, x, nll_);
-      if constexpr (DivergenceP::is_kl) {
-        div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
-      } else {
-        MonteCarloKL mc;
-        mc.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
-      }
-      double mean = 0;
-      for (std::size_t i = 0; i < n; ++i) {
-        per_image[i] = -nll_[i] - stats_.per_row[i];
-        mean += per_image[i];
-      }
-      return mean / static_cast<double>(n);
+      MonteCarloKL mc;
+      mc.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);
     }
+    double mean = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      per_image[i] = -nll_[i] - stats_.per_row[i];
+      mean += per_image[i];
+    }
+    return mean / static_cast<double>(n);
   }
 
   // Importance-sampled log-likelihood (IWAE bound with K samples from q(z|x)), streaming over samples with a
@@ -332,91 +315,23 @@ class VAE {
   }
   void draw(generator& rng) { dist::draw_reparameterized(mu_, logvar_, rng, eps_, z_); }
 
-  // The divergence has the B-memory interface (forward_rows / backward_rows) a device backend needs.
-  static constexpr bool device_divergence =
-      requires(DivergenceP& dv, PriorP& p, const tensor_type& t, tensor_type& g, std::span<double> s,
-               std::span<const double> c) {
-        dv.forward_rows(t, t, p, s, s);
-        dv.backward_rows(t, t, p, c, c, g, g);
-      };
-
-  // Device backends: the per-image likelihood and per-row / per-dimension divergence values land in rows_ (B's
-  // memory: [nll N | divergence N | per-dimension D]) and come back to the host in one copy.
-  void device_forward_terms(const tensor_type& x, const tensor_type& out, std::size_t n) {
-    const auto d = static_cast<std::size_t>(latent_);
-    rows_.resize(shape{static_cast<std::int64_t>(2 * n + d)});
-    double* r = rows_.data();
-    lik_.nll(out, x, std::span<double>(r, n));
-    div_.forward_rows(mu_, logvar_, prior_, std::span<double>(r + n, n), std::span<double>(r + 2 * n, d));
-    rows_host_.resize(2 * n + d);
-    B::copy_to_host(rows_host_.data(), r, rows_host_.size());  // the step's one read-back (waits for the stream)
-    nll_.assign(rows_host_.begin(), rows_host_.begin() + static_cast<std::ptrdiff_t>(n));
-    stats_.per_row.assign(rows_host_.begin() + static_cast<std::ptrdiff_t>(n),
-                          rows_host_.begin() + static_cast<std::ptrdiff_t>(2 * n));
-    stats_.per_dim.assign(rows_host_.begin() + static_cast<std::ptrdiff_t>(2 * n), rows_host_.end());
+  // The likelihood's per-image values are written in B's memory (nll_rows) and read back into nll_ (read_nll): one
+  // copy of N doubles per call. Its row weights (the ELBO's 1/N) live there too, uploaded when N changes.
+  std::span<double> nll_rows(std::size_t n) {
+    nll_rows_.resize(shape{static_cast<std::int64_t>(n)});
+    return {nll_rows_.data(), n};
   }
-
-  double device_train_step_loss(const tensor_type& x, generator& rng, std::int64_t step) {
-    const auto n = check_batch("VAE::train_step_loss", x);
-    prior_forward();
-    posterior(x);
-    draw(rng);
-    const auto& out = dec_.forward(z_);
-    if constexpr (!device_divergence) {
-      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);  // host-only divergence: its static_assert names it
-      return 0.0;
-    } else {
-      device_forward_terms(x, out, n);
-      const auto pen = weight_.penalty(step, stats_);
-      double rec = 0;
-      for (double v : nll_) rec += v;
-      last_ = {rec / static_cast<double>(n), stats_.mean(), pen.value};
-
-      // Upload [likelihood row weights N | divergence row scales N | dimension scales D or 0] in one copy.
-      check(pen.scale.row.size() == n,
-            [&] { return cat("VAE: the Weighting returned ", pen.scale.row.size(), " row scales for ", n, " rows"); });
-      const std::size_t nd = pen.scale.dim.size();
-      scales_host_.assign(n, 1.0 / static_cast<double>(n));
-      scales_host_.insert(scales_host_.end(), pen.scale.row.begin(), pen.scale.row.end());
-      scales_host_.insert(scales_host_.end(), pen.scale.dim.begin(), pen.scale.dim.end());
-      scales_.resize(shape{static_cast<std::int64_t>(scales_host_.size())});
-      B::copy_from_host(scales_.data(), scales_host_.data(), scales_host_.size());
-      const double* s = scales_.data();
-
-      lik_.backward(out, x, std::span<const double>(s, n), dout_);
-      dz_ = dec_.backward(dout_);
-      zero_like(dmu_, mu_);
-      zero_like(dlogvar_, mu_);
-      div_.backward_rows(mu_, logvar_, prior_, std::span<const double>(s + n, n), std::span<const double>(s + 2 * n, nd),
-                         dmu_, dlogvar_);
-      dist::reparameterize_backward(logvar_, eps_, dz_, dmu_, dlogvar_);
-      dist::join_posterior(dmu_, dlogvar_, dh_);
-      enc_.backward(dh_);
-      prior_backward();
-      return last_.reconstruction + last_.penalty;
-    }
+  void read_nll(std::size_t n) {
+    nll_.resize(n);
+    B::copy_to_host(nll_.data(), nll_rows_.data(), n);
   }
-
-  double device_elbo(const tensor_type& x, generator& rng, std::span<double> per_image) {
-    static_assert(DivergenceP::is_kl, "VAE::elbo on a device backend: MonteCarloKL (used for non-KL divergences): "
-                                      "host backends only for now");
-    const auto n = per_image.size();
-    prior_forward();
-    posterior(x);
-    draw(rng);
-    const auto& out = dec_.forward(z_);
-    if constexpr (!device_divergence) {
-      div_.forward(mu_, logvar_, z_, eps_, prior_, rng, stats_);  // host-only divergence: its static_assert names it
-      return 0.0;
-    } else {
-      device_forward_terms(x, out, n);
+  std::span<const double> likelihood_weights(std::size_t n) {
+    if (static_cast<std::size_t>(row_weights_.numel()) != n) {
+      const std::vector<double> w(n, 1.0 / static_cast<double>(n));
+      row_weights_.resize(shape{static_cast<std::int64_t>(n)});
+      B::copy_from_host(row_weights_.data(), w.data(), n);
     }
-    double mean = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      per_image[i] = -nll_[i] - stats_.per_row[i];
-      mean += per_image[i];
-    }
-    return mean / static_cast<double>(n);
+    return {row_weights_.data(), n};
   }
   void prior_forward() {
     if constexpr (encoder_dependent_prior) {
@@ -460,8 +375,7 @@ class VAE {
   tensor_type mu_, logvar_, eps_, z_, dz_, dmu_, dlogvar_, dh_, dout_;
   tensor_type mu_k_, logvar_k_, eps_k_, z_k_, x_k_, dmu_k_, dlogvar_k_;
   std::vector<double> nll_, logp_, logq_, logw_, bound_, row_w_, neg_w_;
-  tensor<double, B> rows_, scales_;                 // device backends: per-row terms and scales in B's memory
-  std::vector<double> rows_host_, scales_host_;     // their host copies
+  tensor<double, B> nll_rows_, row_weights_;  // the likelihood's per-image values and row weights, in B's memory
   divergence_stats stats_;
   loss_parts last_;
 };

@@ -21,7 +21,6 @@
 #include "vae/dist/gradient_sync.hpp"
 #include "vae/layers/conv2d.hpp"
 #include "vae/ops/axpy.hpp"
-#include "vae/ops/host_only.hpp"
 #include "vae/ops/losses.hpp"
 #include "vae/quantizers/quantizer.hpp"
 #include "vae/train/optimizer.hpp"
@@ -330,10 +329,7 @@ class VQGAN {
   static void scale(tensor_type& t, double f) {
     if (f != 1.0) ops::axpy<B>(t.numel(), f - 1.0, t.data(), t.data(), t.data());
   }
-  static void clear_grads(parameter_store<T, B>& store) {
-    if constexpr (HostBackend<B>) store.unset_grads();
-    else store.zero_grad();
-  }
+  static void clear_grads(parameter_store<T, B>& store) { store.unset_grads(); }
   static void require_finite(double v, const char* term, std::int64_t step) {
     check(std::isfinite(v), [&] {
       return cat("VQGAN: ", term, " is not finite (", v, ") at step ", step,

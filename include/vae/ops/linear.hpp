@@ -19,12 +19,12 @@ template <class B, class T>
 void linear_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
   kernel<linear_op, B>::forward(d, x, w, bias, y);
 }
-// y = max(x·wᵀ + bias, 0) in one pass (host backends: the cpu kernel's epilogue).
+// y = max(x·wᵀ + bias, 0) in one pass (the cpu kernel's GEMM epilogue; cuda's bias kernel).
 template <class B, class T>
 void linear_relu_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
   kernel<linear_op, B>::forward_relu(d, x, w, bias, y);
 }
-// y = x·wt + bias (then max(·, 0) when relu) from wt [in, out], the weight's transposed copy (host backends).
+// y = x·wt + bias (then max(·, 0) when relu) from wt [in, out], the weight's transposed copy (a frozen store's).
 template <class B, class T>
 void linear_forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
   kernel<linear_op, B>::forward_from_transposed(d, x, wt, bias, y, relu);
@@ -34,8 +34,8 @@ template <class B, class T>
 void linear_backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
   kernel<linear_op, B>::backward(d, x, w, dy, dx, dw, dbias);
 }
-// linear_backward, but dw and dbias are each OVERWRITTEN (dw = dyᵀ·x, dbias = Σ dy) where their flag says so (host
-// backends: a gradient the store left unset, see parameter::take_unset_grad).
+// linear_backward, but dw and dbias are each OVERWRITTEN (dw = dyᵀ·x, dbias = Σ dy) where their flag says so (a
+// gradient the store left unset, see parameter::take_unset_grad).
 template <class B, class T>
 void linear_backward_writing(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                              bool overwrite_dw, bool overwrite_dbias) {

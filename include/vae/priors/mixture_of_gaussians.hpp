@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "vae/distributions/gaussian.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {

@@ -5,7 +5,7 @@
 
 #include "vae/distributions/gaussian.hpp"
 #include "vae/ops/gaussian_latent.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/priors/prior.hpp"
 
 namespace vae {

@@ -22,7 +22,7 @@ class FSQ {
  public:
   using value_type = T;
   using backend = B;
-  static_assert(std::same_as<typename B::memory_space, host_memory>, "FSQ: host backends only for now");
+  static_assert(HostBackend<B>, "FSQ: host backends only for now");
 
   explicit FSQ(std::vector<int> levels) : levels_(std::move(levels)) {
     check(!levels_.empty(), "FSQ: needs at least one level");

@@ -36,7 +36,7 @@ class GumbelQuantizer {
  public:
   using value_type = T;
   using backend = B;
-  static_assert(std::same_as<typename B::memory_space, host_memory>, "GumbelQuantizer: host backends only for now");
+  static_assert(HostBackend<B>, "GumbelQuantizer: host backends only for now");
 
   GumbelQuantizer(std::int64_t in_channels, std::int64_t num_codes, std::int64_t code_dim, gumbel_options opt = {})
       : D_(in_channels), K_(num_codes), C_(code_dim), opt_(opt), rng_(opt.seed), stats_(num_codes) {

@@ -15,7 +15,7 @@
 #include "vae/dist/communicator.hpp"
 #include "vae/layers/linear.hpp"
 #include "vae/ops/add.hpp"
-#include "vae/ops/host_only.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/ops/vq_nearest.hpp"
 #include "vae/ops/vq_terms.hpp"
 #include "vae/quantizers/kmeans.hpp"
@@ -240,13 +240,10 @@ class vq_base {
     check(codebook_.bound(), "VectorQuantizer::lookup: parameters are not attached to a parameter_store");
     check(idx.rank() == 3, [&] { return cat("VectorQuantizer::lookup: expected tokens [N, h, w], got ", idx.shape()); });
     const std::int64_t N = idx.dim(0), hw = idx.dim(1) * idx.dim(2), M = N * hw;
-    const std::int32_t* tokens = idx.data();
-    std::vector<std::int32_t> downloaded;
-    if constexpr (!host) {  // the range check reads the tokens on the host
-      downloaded.resize(static_cast<std::size_t>(M));
-      B::copy_to_host(downloaded.data(), idx.data(), static_cast<std::size_t>(M));
-      tokens = downloaded.data();
-    }
+    // The range check reads a host copy of the tokens (B's memory may not be the host's).
+    std::vector<std::int32_t> host_tokens(static_cast<std::size_t>(M));
+    B::copy_to_host(host_tokens.data(), idx.data(), host_tokens.size());
+    const std::int32_t* tokens = host_tokens.data();
     for (std::int64_t r = 0; r < M; ++r)
       check(tokens[r] >= 0 && tokens[r] < K_, [&] {
         return cat("VectorQuantizer::lookup: token ", tokens[r], " at position ", r, " is outside [0, ", K_, ")");
@@ -450,7 +447,7 @@ class vq_base {
   // This batch's per-code counts summed over ranks, in counts_ (the EMA update reads them) and batch_counts_.
   void share_counts() {
     comm_->allreduce_sum(batch_counts_.data(), batch_counts_.size());
-    if constexpr (host) std::copy(batch_counts_.begin(), batch_counts_.end(), counts_.data());
+    B::copy_from_host(counts_.data(), batch_counts_.data(), batch_counts_.size());
   }
 
   // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a

@@ -7,6 +7,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/memory_space.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 
@@ -73,9 +74,6 @@ void prepare_state(tensor<T, B>& state, std::int64_t n, const char* owner, const
                " trainable elements (state from another model?)");
   });
 }
-
-template <class B>
-inline constexpr bool host_backend = std::same_as<typename B::memory_space, host_memory>;
 
 }  // namespace detail
 

@@ -6,6 +6,7 @@
 #include "vae/core/error.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
+#include "vae/ops/sgd_step.hpp"
 #include "vae/train/optimizer.hpp"
 
 namespace vae {
@@ -18,64 +19,6 @@ struct sgd_options {
   double weight_decay = 0.0;
   bool nesterov = false;
 };
-
-// One SGD step over n contiguous elements. A backend without host memory implements it as
-// kernel<sgd_op, B>::step(const sgd_step_args<T>&).
-struct sgd_op {};
-template <class T>
-struct sgd_step_args {
-  std::int64_t n = 0;
-  T* param = nullptr;
-  const T* grad = nullptr;
-  T* momentum_buffer = nullptr;  // null when momentum == 0
-  bool first_step = false;       // the buffer is initialised to the gradient instead of updated
-  bool nesterov = false;
-  T lr{}, momentum{}, dampening{}, weight_decay{};
-  T one_minus_dampening{};  // computed in double, as PyTorch passes it
-};
-
-namespace detail {
-
-// PyTorch's formula (torch/optim/sgd.py), per element:
-//   g ← g + wd·p
-//   b ← g (first step) | μ·b + (1 − dampening)·g        g ← g + μ·b (Nesterov) | b      (only when μ ≠ 0)
-//   p ← p − lr·g
-// The flags are template arguments so each variant is a branch-free, vectorisable loop.
-template <bool Momentum, bool First, bool Nesterov, class T>
-void sgd_update_host(const sgd_step_args<T>& a) {
-  const T keep = a.one_minus_dampening;
-  for_chunks(a.n, 8, [&](std::int64_t begin, std::int64_t end) {
-    T* p = a.param;
-    const T* g = a.grad;
-    T* buf = a.momentum_buffer;
-#pragma omp simd
-    for (std::int64_t i = begin; i < end; ++i) {
-      T gi = g[i] + a.weight_decay * p[i];
-      if constexpr (Momentum) {
-        T bi;
-        if constexpr (First) bi = gi;
-        else bi = a.momentum * buf[i] + keep * gi;
-        buf[i] = bi;
-        if constexpr (Nesterov) gi = gi + a.momentum * bi;
-        else gi = bi;
-      }
-      p[i] = p[i] - a.lr * gi;
-    }
-  });
-}
-
-template <bool Momentum, class T>
-void sgd_dispatch_host(const sgd_step_args<T>& a) {
-  if (a.first_step) {
-    if (a.nesterov) sgd_update_host<Momentum, true, true>(a);
-    else sgd_update_host<Momentum, true, false>(a);
-  } else {
-    if (a.nesterov) sgd_update_host<Momentum, false, true>(a);
-    else sgd_update_host<Momentum, false, false>(a);
-  }
-}
-
-}  // namespace detail
 
 // torch.optim.SGD. SGD<float> opt({.lr = 0.05, .momentum = 0.9, .nesterov = true}); opt.step(store);
 template <class T = float, class B = cpu>
@@ -113,12 +56,7 @@ class SGD {
     a.one_minus_dampening = static_cast<T>(1.0 - dampening_);
     ++step_;
     if (a.n == 0) return;
-    if constexpr (detail::host_backend<B>) {
-      if (momentum_ != 0) detail::sgd_dispatch_host<true>(a);
-      else detail::sgd_dispatch_host<false>(a);
-    } else {
-      kernel<sgd_op, B>::step(a);
-    }
+    ops::sgd_step<B>(a);
   }
 
   // Sizes the momentum buffer to the store (when momentum ≠ 0) if it is not yet; checks it otherwise.

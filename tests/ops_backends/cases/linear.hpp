@@ -1,18 +1,18 @@
-// Cases of ops/linear.hpp: y = x·wᵀ + bias and its backward; the host-only fused forms (ReLU epilogue, transposed
-// weight) on the cpu.
+// Cases of ops/linear.hpp: y = x·wᵀ + bias and its backward, the fused forms (ReLU epilogue, transposed weight) and
+// the backward that overwrites dw and dbias, on every backend.
 #pragma once
 #include "../case_support.hpp"
 #include "vae/ops/linear.hpp"
 
 namespace vae::op_cases {
 
-// Relu: linear_relu_forward (cpu only). Transposed: linear_forward_from_transposed (cpu only), the weight given as
-// its transpose wt [in, out].
+// Relu: linear_relu_forward. Transposed: linear_forward_from_transposed, the weight given as its transpose
+// wt [in, out].
 template <bool Relu, bool Transposed = false>
 struct linear_case {
   static constexpr const char* op = "linear_op";
   static constexpr const char* name = Transposed ? "linear_from_transposed" : (Relu ? "linear_relu" : "linear");
-  static constexpr bool on_cuda = !Relu && !Transposed;
+  static constexpr bool on_cuda = true;
   // float: cuBLAS against the cpu GEMM, sums of up to 19 products in another order.
   static constexpr op_case_checks checks{.parity_float = {1e-5, 1e-4}, .parity_double = {1e-12, 1e-11}};
   struct config {
@@ -75,11 +75,11 @@ struct linear_case {
   }
 };
 
-// linear_backward_writing (cpu only): dw and dbias overwritten, not added to.
+// linear_backward_writing: dw and dbias overwritten, not added to.
 struct linear_writing_case {
   static constexpr const char* op = "linear_op";
   static constexpr const char* name = "linear_backward_writing";
-  static constexpr bool on_cuda = false;
+  static constexpr bool on_cuda = true;
   static constexpr op_case_checks checks = linear_case<false>::checks;
   using config = linear_case<false>::config;
   static std::vector<config> configs() { return linear_case<false>::configs(); }

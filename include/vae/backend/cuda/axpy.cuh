@@ -1,4 +1,4 @@
-// cuda kernels of the axpy op: one thread per element; dot as per-block double partial sums, then one block.
+// cuda kernels of the axpy op: one thread per element (axpy, divide); dot as per-block double partial sums, then one block.
 #pragma once
 #include <cstdint>
 
@@ -16,6 +16,14 @@ __global__ void axpy_kernel(std::int64_t n, T a, const T* x, const T* y, T* out)
   const std::int64_t i = thread_index();
   if (i >= n) return;
   out[i] = y[i] + a * x[i];
+}
+
+// Thread i < n: out[i] = x[i] / divisor, in double.
+template <class T>
+__global__ void divide_kernel(std::int64_t n, const T* x, double divisor, T* out) {
+  const std::int64_t i = thread_index();
+  if (i >= n) return;
+  out[i] = static_cast<T>(static_cast<double>(x[i]) / divisor);
 }
 
 // partial[blockIdx.x] = Σ x[i]·y[i] over the block's elements, in double. Every thread reaches the block sum.
@@ -37,6 +45,13 @@ struct kernel<axpy_op, cuda> {
     cuda_detail::axpy_kernel<T><<<cuda_detail::blocks_for(n), cuda_detail::threads_per_block, 0,
                                   cuda_detail::stream()>>>(n, a, x, y, out);
     cuda_detail::check_launch("vae::cuda axpy");
+  }
+  template <class T>
+  static void divide(std::int64_t n, const T* x, double divisor, T* out) {
+    if (n == 0) return;
+    cuda_detail::divide_kernel<T><<<cuda_detail::blocks_for(n), cuda_detail::threads_per_block, 0,
+                                    cuda_detail::stream()>>>(n, x, divisor, out);
+    cuda_detail::check_launch("vae::cuda divide");
   }
   // Returns to the host (waits for the stream).
   template <class T>

@@ -12,6 +12,7 @@
 #include "vae/backend/cuda/conv2d.cuh"
 #include "vae/backend/cuda/conv_transpose2d.cuh"
 #include "vae/backend/cuda/gaussian_latent.cuh"
+#include "vae/backend/cuda/grad_norm.cuh"
 #include "vae/backend/cuda/group_norm.cuh"
 #include "vae/backend/cuda/layer_norm.cuh"
 #include "vae/backend/cuda/likelihood_terms.cuh"

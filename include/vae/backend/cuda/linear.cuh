@@ -48,21 +48,26 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
     check_call(cublasDgemm(blas(), op_b, op_a, m, n, k, &alpha, B, ld_b, A, ld_a, &beta, C, ld_c), "cublasDgemm");
 }
 
-// y[r, j] += bias[j]: one thread per element of y.
+// y[r, j] += bias[j] (bias may be null), then y = max(y, 0) when relu: one thread per element of y.
 template <class T>
-__global__ void add_bias_kernel(T* y, const T* bias, std::int64_t rows, std::int64_t out) {
+__global__ void add_bias_kernel(T* y, const T* bias, std::int64_t rows, std::int64_t out, bool relu) {
   const std::int64_t i = thread_index();
-  if (i < rows * out) y[i] += bias[i % out];
+  if (i >= rows * out) return;
+  T v = y[i];
+  if (bias) v += bias[i % out];
+  if (relu) v = v > T(0) ? v : T(0);  // activation::ReLU::value
+  y[i] = v;
 }
 
-// dbias[j] += Σ_r dy[r, j]: one thread per output feature, summing its column in row order.
+// dbias[j] += Σ_r dy[r, j] (dbias[j] = Σ_r dy[r, j] when overwrite): one thread per output feature, summing its
+// column in row order.
 template <class T>
-__global__ void bias_grad_kernel(const T* dy, T* dbias, std::int64_t rows, std::int64_t out) {
+__global__ void bias_grad_kernel(const T* dy, T* dbias, std::int64_t rows, std::int64_t out, bool overwrite) {
   const std::int64_t j = thread_index();
   if (j >= out) return;
   T s = 0;
   for (std::int64_t r = 0; r < rows; ++r) s += dy[r * out + j];
-  dbias[j] += s;
+  dbias[j] = overwrite ? s : dbias[j] + s;
 }
 
 }  // namespace cuda_detail
@@ -72,22 +77,43 @@ struct kernel<linear_op, cuda> {
   template <class T>
   static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
     cuda_detail::gemm<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out);
-    if (bias && d.rows * d.out > 0) {
-      cuda_detail::add_bias_kernel<<<cuda_detail::blocks_for(d.rows * d.out), cuda_detail::threads_per_block, 0,
-                                     cuda_detail::stream()>>>(y, bias, d.rows, d.out);
-      cuda_detail::check_launch("vae::cuda linear add_bias");
+    epilogue(d, bias, y, false);
+  }
+  // y = max(x·wᵀ + bias, 0): the ReLU applied in the bias pass.
+  template <class T>
+  static void forward_relu(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
+    cuda_detail::gemm<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out);
+    epilogue(d, bias, y, true);
+  }
+  // forward / forward_relu from the weight's transposed copy wt [in, out].
+  template <class T>
+  static void forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
+    cuda_detail::gemm<T>(false, false, d.rows, d.out, d.in, T(1), x, d.in, wt, d.out, T(0), y, d.out);
+    epilogue(d, bias, y, relu);
+  }
+
+  // dw and dbias are added to, or overwritten where overwrite_dw / overwrite_dbias (beta = 0: never read).
+  template <class T>
+  static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
+                       bool overwrite_dw = false, bool overwrite_dbias = false) {
+    if (dx) cuda_detail::gemm<T>(false, false, d.rows, d.in, d.out, T(1), dy, d.out, w, d.in, T(0), dx, d.in);
+    if (dw)
+      cuda_detail::gemm<T>(true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, overwrite_dw ? T(0) : T(1), dw,
+                           d.in);
+    if (dbias && d.out > 0) {
+      cuda_detail::bias_grad_kernel<<<cuda_detail::blocks_for(d.out), cuda_detail::threads_per_block, 0,
+                                      cuda_detail::stream()>>>(dy, dbias, d.rows, d.out, overwrite_dbias);
+      cuda_detail::check_launch("vae::cuda linear bias_grad");
     }
   }
 
+ private:
   template <class T>
-  static void backward(const linear_dims& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias) {
-    if (dx) cuda_detail::gemm<T>(false, false, d.rows, d.in, d.out, T(1), dy, d.out, w, d.in, T(0), dx, d.in);
-    if (dw) cuda_detail::gemm<T>(true, false, d.out, d.in, d.rows, T(1), dy, d.out, x, d.in, T(1), dw, d.in);
-    if (dbias && d.out > 0) {
-      cuda_detail::bias_grad_kernel<<<cuda_detail::blocks_for(d.out), cuda_detail::threads_per_block, 0,
-                                      cuda_detail::stream()>>>(dy, dbias, d.rows, d.out);
-      cuda_detail::check_launch("vae::cuda linear bias_grad");
-    }
+  static void epilogue(const linear_dims& d, const T* bias, T* y, bool relu) {
+    if ((!bias && !relu) || d.rows * d.out == 0) return;
+    cuda_detail::add_bias_kernel<<<cuda_detail::blocks_for(d.rows * d.out), cuda_detail::threads_per_block, 0,
+                                   cuda_detail::stream()>>>(y, bias, d.rows, d.out, relu);
+    cuda_detail::check_launch("vae::cuda linear bias/relu");
   }
 };
 
