@@ -46,16 +46,20 @@ build_one() {
 ordered=()
 for t in tokens image; do [[ " ${targets[*]} " == *" $t "* ]] && ordered+=("$t"); done
 for t in "${targets[@]}"; do [[ " ${ordered[*]} " == *" $t "* ]] || ordered+=("$t"); done
-pids=()
+# A pool: the next build starts as soon as any one finishes (the short ones all build beside tokens).
+running=0
 for t in "${ordered[@]}"; do
-  build_one "$t" &
-  pids+=($!)
-  if [ ${#pids[@]} -ge "$(nproc)" ]; then
-    for p in "${pids[@]}"; do wait "$p" || status=1; done
-    pids=()
+  if [ "$running" -ge "$(nproc)" ]; then
+    wait -n || status=1
+    running=$((running - 1))
   fi
+  build_one "$t" &
+  running=$((running + 1))
 done
-for p in "${pids[@]}"; do wait "$p" || status=1; done
+while [ "$running" -gt 0 ]; do
+  wait -n || status=1
+  running=$((running - 1))
+done
 [ "$status" -eq 0 ] || exit "$status"
 
 # Each target: its committed seeds (read only) plus what earlier runs found; a 4 KiB input cap keeps every

@@ -14,7 +14,7 @@ using cuda_test::require_close;
 namespace {
 
 // Same formula in T on both sides; the host's Eigen sqrt may be rsqrt + a Newton step (≤ 1–2 ulp) and the
-// device contracts into FMAs: float atol 1e-6 / rtol 1e-5 after 5 steps (as tests/cuda/adam.cu), double
+// device contracts into FMAs: float atol 1e-6 / rtol 1e-5 after 5 steps, double
 // 1e-13. The second moments are ~1e-3 here, so they are compared with atol 1e-12 (float) / 1e-20 (double).
 template <class T, template <class, class> class Opt, class Options>
 void check_adam(const Options& o, const std::string& label) {

@@ -58,7 +58,8 @@ void compare_layer(HostLayer& host, DeviceLayer& device, shape in, const std::st
   host_store.zero_grad();
   device_store.zero_grad();
   const auto& dx_host = host.backward(dy);
-  const auto& dx_device = device.backward(to<cuda>(dy));
+  const auto dy_device = to<cuda>(dy);  // named: GCC cannot tell that dx_device does not refer to a temporary
+  const auto& dx_device = device.backward(dy_device);
   require_close(dx_device, dx_host, label + " dx", tol::g_atol, tol::g_rtol);
   require_close(device_store.grad_tensor(), host_store.grad_tensor(), label + " parameter gradients", tol::g_atol,
                 tol::g_rtol);

@@ -35,7 +35,7 @@ struct PoisonedDisc {
   using backend = cpu;
   Disc inner;
   int calls = 0, poison_call = -1;
-  tensor<float> out;
+  tensor<float> out{};
   const tensor<float>& forward(const tensor<float>& x) {
     const auto& y = inner.forward(x);
     if (++calls != poison_call) return y;

@@ -5,10 +5,12 @@
 #include <memory>
 #include <string>
 
+#include "cli/ae_runner.hpp"
 #include "cli/at_model_root.hpp"
 #include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
+#include "cli/vae_runner.hpp"
 #include "vae/decoders/conv_decoder.hpp"
 #include "vae/decoders/mlp_decoder.hpp"
 #include "vae/divergences/analytic_kl.hpp"

@@ -7,6 +7,7 @@
 #include "cli/preset_registry.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
+#include "cli/vq_runner.hpp"
 #include "vae/decoders/resnet_decoder.hpp"
 #include "vae/encoders/resnet_encoder.hpp"
 #include "vae/models/vqvae.hpp"

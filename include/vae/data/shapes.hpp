@@ -235,9 +235,9 @@ struct shapes_options {
   int image_size = 64;                // 32, 64 or 128
   double two_objects = 0.5;           // probability of a two-object scene
   // (shape, colour) pairs never drawn, e.g. {{shape_kind::triangle, shape_colour::red}} holds red triangles out.
-  std::vector<std::pair<shape_kind, shape_colour>> excluded;
+  std::vector<std::pair<shape_kind, shape_colour>> excluded{};
   // When set, only scenes for which it returns true are drawn (held-out captions, one-object-only sets, ...).
-  std::function<bool(const shapes_scene&)> accept;
+  std::function<bool(const shapes_scene&)> accept{};
   int max_attempts = 10000;           // redraws per scene before giving up (an accept that rejects everything)
 };
 

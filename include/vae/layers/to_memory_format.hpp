@@ -25,19 +25,21 @@ class ToMemoryFormat {
 
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     check(x.rank() == 4, [&] { return cat("ToMemoryFormat::forward: expected a 4-d activation, got ", x.shape()); });
-    x_ = &x;
+    in_format_ = x.format();
+    in_shape_ = x.shape();
+    seen_input_ = true;
     if (x.format() == format_) return x;
     convert(x, x.format(), format_, y_);
     return y_;
   }
   const tensor<T, B>& backward(const tensor<T, B>& dy) {
-    check(x_ != nullptr, "ToMemoryFormat::backward called before forward");
-    if (x_->format() == format_) {
-      check_shape(dy.shape(), x_->shape(), "ToMemoryFormat::backward: dy");
+    check(seen_input_, "ToMemoryFormat::backward called before forward");
+    if (in_format_ == format_) {
+      check_shape(dy.shape(), in_shape_, "ToMemoryFormat::backward: dy");
       return dy;
     }
     check_shape(dy.shape(), y_.shape(), "ToMemoryFormat::backward: dy");
-    convert(dy, format_, x_->format(), dx_);  // dy is laid out as the output, whatever its tag says
+    convert(dy, format_, in_format_, dx_);  // dy is laid out as the output, whatever its tag says
     return dx_;
   }
 
@@ -54,7 +56,10 @@ class ToMemoryFormat {
   }
 
   memory_format format_;
-  const tensor<T, B>* x_ = nullptr;
+  // The last input's layout and shape (kept by value: backward needs nothing else of it).
+  memory_format in_format_ = memory_format::channels_first;
+  vae::shape in_shape_;
+  bool seen_input_ = false;
   tensor<T, B> y_, dx_;
 };
 

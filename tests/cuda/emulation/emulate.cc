@@ -95,14 +95,22 @@ void cmpv(const char* what, double a, double b) { if (!(std::abs(a - b) <= 1e-12
 
 template <class K, class E, class D>
 void conv_case(const char* what, D d, std::int64_t wsize, std::int64_t xin, std::int64_t yout, std::int64_t oc) {
-  auto x = rnd(xin), w = rnd(wsize), b = rnd(oc), dy = rnd(yout), dw = rnd(wsize), db = rnd(oc);
-  std::vector<double> y1(yout), y2(yout), dx1(xin), dx2(xin), dw1 = dw, dw2 = dw, db1 = db, db2 = db;
-  std::vector<double> s1(K::scratch_size(d)), s2(E::scratch_size(d));
-  K::forward(d, x.data(), w.data(), b.data(), y1.data(), s1.data());
-  E::forward(d, x.data(), w.data(), b.data(), y2.data(), s2.data());
-  K::backward(d, x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), s1.data());
-  E::backward(d, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data(), s2.data());
-  cmp(what, y2, y1); cmp(what, dx2, dx1); cmp(what, dw2, dw1); cmp(what, db2, db1);
+  // Plain, then with the op-level fusions (ReLU and a residual on the output; the input's ReLU and a residual
+  // gradient on dx), which the device applies in its own pass after the product.
+  for (const bool fused : {false, true}) {
+    auto x = rnd(xin), w = rnd(wsize), b = rnd(oc), dy = rnd(yout), dw = rnd(wsize), db = rnd(oc);
+    const auto skip = rnd(yout), dskip = rnd(xin);
+    std::vector<double> y1(yout), y2(yout), dx1(xin), dx2(xin), dw1 = dw, dw2 = dw, db1 = db, db2 = db;
+    const auto f = memory_format::channels_first;
+    const conv_output<double> out{fused, fused ? skip.data() : nullptr};
+    const conv_input_grad<double> in{fused, fused ? dskip.data() : nullptr};
+    std::vector<double> s1(K::scratch_size(d, f)), s2(E::scratch_size(d, f));
+    K::forward(d, x.data(), w.data(), b.data(), y1.data(), s1.data(), f, out);
+    E::forward(d, x.data(), w.data(), b.data(), y2.data(), s2.data(), f, out);
+    K::backward(d, x.data(), w.data(), dy.data(), dx1.data(), dw1.data(), db1.data(), s1.data(), f, in);
+    E::backward(d, x.data(), w.data(), dy.data(), dx2.data(), dw2.data(), db2.data(), s2.data(), f, in);
+    cmp(what, y2, y1); cmp(what, dx2, dx1); cmp(what, dw2, dw1); cmp(what, db2, db1);
+  }
 }
 
 // The VAE policy ops (ops/likelihood_terms.hpp, ops/gaussian_latent.hpp): Bernoulli / Gaussian per-image sums in

@@ -7,7 +7,7 @@ import sys
 
 root, out_path = sys.argv[1], sys.argv[2]
 files = ['reduce.cuh', 'group_norm.cuh', 'layer_norm.cuh', 'batch_norm.cuh', 'softmax.cuh', 'losses.cuh',
-         'upsample.cuh', 'avg_pool2d.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
+         'upsample.cuh', 'avg_pool2d.cuh', 'conv_fusion.cuh', 'conv2d.cuh', 'conv_transpose2d.cuh', 'sgd.cuh', 'adam_step.cuh',
          'vq_nearest.cuh']
 files += ['likelihood_terms.cuh', 'gaussian_latent.cuh']  # the VAE policy ops
 files += ['add.cuh', 'rows_by_code.cuh', 'vq_terms.cuh']  # skip additions and the quantizers' element ops
@@ -40,7 +40,7 @@ out = []
 for f in files:
     s = open(root + '/' + f).read()
     s = '\n'.join(l for l in s.split('\n') if not l.startswith('#'))
-    s = re.sub(r'struct kernel<(.*?), cuda>', r'struct emu_kernel<\1>', s)
+    s = re.sub(r'\bkernel<([^;{}()]*?), cuda>', r'emu_kernel<\1>', s)  # also where a kernel names itself (CRTP bases)
     s = re.sub(r'tensor<([\w:]+), cuda>', r'tensor<\1, cpu>', s).replace('cuda::copy_to_host', 'emu_copy_to_host')
     s = re.sub(r'([\w:]+(?:<[\w:<>, ]*>)?)\s*<<<(.*?)>>>\((.*?)\);', launch, s, flags=re.S)
     if '<<<' in s:

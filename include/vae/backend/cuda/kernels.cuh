@@ -2,7 +2,6 @@
 #pragma once
 #include "vae/backend/cuda.hpp"
 #include "vae/backend/cuda/activations.cuh"
-#include "vae/backend/cuda/adam.cuh"
 #include "vae/backend/cuda/adam_step.cuh"
 #include "vae/backend/cuda/add.cuh"
 #include "vae/backend/cuda/avg_pool2d.cuh"
