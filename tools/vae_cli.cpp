@@ -21,6 +21,7 @@
 #include "cli/value_domain.hpp"
 #include "vae/data/dataset.hpp"
 #include "vae/io/npy.hpp"
+#include "vae/metrics/caption_accuracy.hpp"
 #include "vae/io/png.hpp"
 #include "vae/train/metrics_log.hpp"
 #include "vae/train/progress.hpp"
@@ -141,6 +142,24 @@ void write_reconstructions(vae::cli::runner& m, const vae::data::dataset& d, con
       for (std::int64_t i = r * 8; i < std::min(originals.dim(0), r * 8 + 8); ++i)
         std::copy(src->data() + i * per, src->data() + (i + 1) * per, grid.data() + (out++) * per);
   vae::io::write_png_grid(file.string(), grid, 8);
+}
+
+// Caption accuracy of the reconstructions of shapes test images (the first `limit`, 0: all): whether a tokenizer
+// keeps every colour, shape, size and relation the captions state.
+nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::data::dataset& d, std::int64_t limit) {
+  const std::int64_t n = limit > 0 ? std::min(limit, d.test_images.dim(0)) : d.test_images.dim(0);
+  vae::metrics::caption_accuracy acc;
+  vae::tensor<float> x, rec;
+  for (std::int64_t b = 0; b < n; b += 50) {
+    vae::cli::detail::slice_rows(d.test_images, b, std::min(n, b + 50), x);
+    m.reconstruct(x, rec);
+    for (std::int64_t i = 0; i < rec.dim(0); ++i)
+      acc.add(vae::metrics::score_caption(vae::data::parse_caption(d.test_captions[static_cast<std::size_t>(b + i)]),
+                                          vae::metrics::parse_shapes_image(rec, i)));
+  }
+  std::cerr << "caption accuracy of " << n << " reconstructed test images: " << acc.summary() << "\n";
+  return {{"images", acc.images}, {"whole", acc.whole()}, {"colour", acc.colour()}, {"shape", acc.shape()},
+          {"size", acc.size()}, {"relation", acc.relation()}, {"count", acc.count()}};
 }
 
 void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::path& dir, std::uint64_t seed) {
@@ -492,7 +511,10 @@ int main(int argc, char** argv) {
   eval->add_flag("--fid", fid,
                  "sample quality: Fréchet distance, precision/recall (k = 3) and Inception-style score of --n images "
                  "(default 10000) against the test set, in the features of --classifier");
-  eval->add_option("--classifier", classifier_dir, "--fid: a classifier run (vae train --model classifier)");
+  eval->add_option("--classifier", classifier_dir,
+                   "--fid: a classifier run (vae train --model classifier); text2img: labels the generated images");
+  double eval_cfg = 3.0;
+  eval->add_option("--cfg", eval_cfg, "text2img: guidance scale of the generated images (default 3; 1 = none)");
   eval->add_option("--of", sq.of,
                    "--fid: samples | reconstructions | train (default: samples for VAEs, train for a classifier, else "
                    "reconstructions)");
@@ -551,7 +573,20 @@ int main(int argc, char** argv) {
     if (*generate) return vae::cli::generate_text2img(ga, *generate);
     if (vae::cli::is_text2img_run(run_dir)) {  // eval; the image commands have no meaning for a prior
       check(static_cast<bool>(*eval), [&] { return cat("'", run_dir, "' is a text2img run: use vae generate --run ", run_dir, " or vae eval"); });
-      std::cout << vae::cli::eval_text2img(run_dir, eval->count("--n") ? n : 16, 3.0).dump() << std::endl;
+      vae::cli::text2img_eval_request q;
+      q.n = eval->count("--n") ? n : 16;
+      q.cfg = eval_cfg;
+      std::optional<loaded_run> cls;
+      if (!classifier_dir.empty()) {
+        cls.emplace(open_run(classifier_dir, "cpu"));
+        q.classifier = dynamic_cast<vae::cli::feature_extractor*>(cls->model.get());
+        check(q.classifier != nullptr, [&] {
+          return cat("--classifier ", classifier_dir, " is a ", cls->config.model,
+                     " run, not a classifier (train one with vae train --model classifier)");
+        });
+        q.classifier_name = classifier_dir;
+      }
+      std::cout << vae::cli::eval_text2img(run_dir, q).dump() << std::endl;
       return 0;
     }
     auto r = open_run(run_dir, device);
@@ -570,6 +605,9 @@ int main(int argc, char** argv) {
       check(fid || (classifier_dir.empty() && !eval->count("--of") && !eval->count("--save-images")),
             "--classifier, --of and --save-images go with --fid");
       auto j = r.model->evaluate(r.data.test_images, rng, req);
+      const bool shapes = r.config.data == "shapes" || r.config.data.starts_with("shapes:");
+      if (shapes && r.model->reconstructs() && r.data.test_images.dim(1) == 3 && !r.data.test_captions.empty())
+        j["reconstruction_caption_accuracy"] = reconstruction_caption_accuracy(*r.model, r.data, eval_limit);
       if (fid) {
         auto cls = open_run(classifier_dir, "cpu");
         auto* features = dynamic_cast<vae::cli::feature_extractor*>(cls.model.get());

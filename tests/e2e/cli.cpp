@@ -203,6 +203,34 @@ TEST_CASE("bad input: unknown model, missing run, wrong data spec") {
   CHECK(r.output.find("/nonexistent.npy") != std::string::npos);
 }
 
+TEST_CASE("cpu commands never load the CUDA libraries; --device cuda opens the module that has them") {
+  // The dynamic loader lists every library it maps under LD_DEBUG=files ("file=libcublas.so.13 [0];  needed by ...").
+  auto loads = [](const std::string& args) {
+    const std::string cmd = "LD_DEBUG=files OMP_NUM_THREADS=2 " + tool.string() + " " + args + " 2>&1";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    std::array<char, 4096> buf{};
+    while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+    ::pclose(p);
+    return out;
+  };
+  const auto cpu = loads("presets");
+  REQUIRE(cpu.find("file=libc.so") != std::string::npos);  // the listing works here: the C library is named
+  CHECK(cpu.find("libcublas") == std::string::npos);
+  CHECK(cpu.find("libcudart") == std::string::npos);
+  CHECK(cpu.find("libvae_cli_cuda") == std::string::npos);
+  const auto dir = scratch("module_probe");
+  const auto cuda = loads("train --model mlp-vae --epochs 1 --limit 64 --device cuda --out " + dir.string());
+  if (cuda.find("this build has no CUDA backend") != std::string::npos) {
+    MESSAGE("built without VAE_WITH_CUDA: no module to open");
+    return;
+  }
+  CHECK(cuda.find("libvae_cli_cuda.so") != std::string::npos);
+  CHECK(cuda.find("libcublas") != std::string::npos);
+  fs::remove_all(dir.parent_path());
+}
+
 TEST_CASE("--device cuda: with a GPU it trains there (checked); without one (or without the CUDA backend) a clear error, no run written") {
   if (!ready()) return;
   const auto dir = scratch("cuda");

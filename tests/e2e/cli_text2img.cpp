@@ -37,7 +37,8 @@ inline bool has(const std::string& text, const std::string& part) { return text.
 TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipeline on tiny shapes; bad flags refused") {
   namespace t = cli_text2img_test;
   const auto vq = t::text2img_scratch("vq"), run = t::text2img_scratch("t2i");
-  const std::string data = "shapes:size=32,n=256,test=32";
+  // Red triangles are held out of the data: eval also scores captions that ask for them.
+  const std::string data = "shapes:size=32,n=256,test=32,exclude=red-triangle";
   auto r = t::run_vae("train --model vq-vae --data " + data + " --epochs 1 --batch 64 --codebook-size 64 --code-dim 16 --out " +
                       vq.string());
   INFO(r.output);
@@ -122,6 +123,21 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   CHECK(j["test_token_nll"].get<double>() == doctest::Approx(nll).epsilon(1e-9));
   CHECK(j["caption_accuracy"]["images"] == 4);
   CHECK(j["caption_accuracy"]["whole"].get<double>() >= 0.0);
+  CHECK(j["caption_accuracy"]["cfg"] == 3.0);
+  CHECK(j["held_out_caption_accuracy"]["images"] == 4);
+  CHECK(j["held_out_caption_accuracy"]["excluded_pairs"] == nlohmann::json::array({"red-triangle"}));
+  CHECK(t::has(r.output, "images generated from held-out captions (4 with an excluded pair)"));
+  r = t::run_vae("eval --run " + run.string() + " --n 2 --cfg 1");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")))["caption_accuracy"]["cfg"] == 1.0);
+  // eval's own refusals: more images than test captions, a negative guidance scale.
+  r = t::run_vae("eval --run " + run.string() + " --n 33");
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "--n 33 is more than the run's 32 test captions"));
+  r = t::run_vae("eval --run " + run.string() + " --cfg -2");
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "--cfg must be ≥ 0"));
 
   // Refusals, each naming the allowed range or what the run is.
   const std::string base = "generate --run " + run.string() + " --prompt \"a red circle\" --out " + grid.string() + " ";

@@ -238,8 +238,8 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   INFO(r.output);
   REQUIRE(r.status == 0);
   const auto c = t::run_config_of(dir / "defaults");
-  CHECK(c["data"] == "shapes:size=64,n=768,test=100");
-  CHECK(c["disc_start"] == 48);
+  CHECK(c["data"] == "shapes:size=64,n=8000,test=200");
+  CHECK(c["disc_start"] == 500);
   CHECK(c["channels"] == 3);
   CHECK(c["codebook_size"] == 1024);
   CHECK(c["batch"] == 16);
@@ -270,6 +270,11 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(j["test_mse01_per_pixel"].get<double>() > 0);
   CHECK(j["codebook_usage"].get<double>() > 0);
   CHECK(j["codes_used"].get<std::int64_t>() >= 1);
+  // On shapes data: the caption parser's verdict on each reconstructed test image (an untrained tokenizer's are
+  // counted too, whatever they score).
+  CHECK(j["reconstruction_caption_accuracy"]["images"] == 4);
+  CHECK(j["reconstruction_caption_accuracy"]["whole"].get<double>() >= 0.0);
+  CHECK(r.output.find("caption accuracy of 4 reconstructed test images: whole ") != std::string::npos);
   fs::remove_all(dir);
 }
 

@@ -1,4 +1,5 @@
-// vae train/eval/sample/reconstruct --device cuda: the CLI's presets instantiated on the cuda backend (nvcc).
+// vae train/eval/sample/reconstruct --device cuda: the CLI's presets instantiated on the cuda backend (nvcc), built
+// as the module libvae_cli_cuda.so that cli/device_runner.hpp opens on first use.
 // The model code is the cpu presets' own (dense_presets.hpp, vq_presets.hpp, runner.hpp over backend cuda) for the
 // registry's entries marked on_cuda; this file adds the device probe and the refusals of what does not run on cuda yet.
 #include <cuda_runtime.h>
@@ -16,8 +17,9 @@
 #include "vae/train/adam.hpp"
 
 namespace vae::cli {
+namespace {
 
-std::string cuda_device_description() {
+std::string describe_cuda_device() {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
@@ -34,7 +36,7 @@ std::string cuda_device_description() {
   return cat(p.name, " (device ", device, " of ", count, ", compute capability ", p.major, ".", p.minor, ")");
 }
 
-void check_cuda_supports(const run_config& c) {
+void check_supports(const run_config& c) {
   const preset& p = preset_named(c.model);
   check_res_blocks(c);
   check(p.on_cuda, [&] {
@@ -51,9 +53,9 @@ void check_cuda_supports(const run_config& c) {
   }
 }
 
-std::unique_ptr<runner> make_device_runner(const run_config& c, image_shape s, generator& init) {
-  check_cuda_supports(c);
-  (void)cuda_device_description();  // a missing driver or device is reported here, before anything is allocated
+std::unique_ptr<runner> make_cuda_runner(const run_config& c, image_shape s, generator& init) {
+  check_supports(c);
+  (void)describe_cuda_device();  // a missing driver or device is reported here, before anything is allocated
   if (preset_named(c.model).kind != preset_kind::vq) return make_dense_runner<cuda>(c, s, init);
   const vq_preset p(c, s);
   if (c.quantizer == "vq")
@@ -61,4 +63,11 @@ std::unique_ptr<runner> make_device_runner(const run_config& c, image_shape s, g
   return p.build<cuda>(EMAVectorQuantizer<float, cuda>(p.codes, c.code_dim, p.quantizer), s, init);
 }
 
+}  // namespace
 }  // namespace vae::cli
+
+extern "C" __attribute__((visibility("default"))) const vae::cli::device_module* vae_cli_device_module() {
+  static const vae::cli::device_module m{vae::cli::device_module::current_version, &vae::cli::make_cuda_runner,
+                                         &vae::cli::check_supports, &vae::cli::describe_cuda_device};
+  return &m;
+}

@@ -151,9 +151,9 @@ inline const std::vector<preset>& presets() {
        .kind = preset_kind::vqgan, .options = vqgan_flags, .defaults = vqgan_defaults({{"--batch", "64"}})},
       {.name = "vqgan-shapes", .description = "64x64 RGB captioned shapes, f = 4, K 1024, sized for 30 min on 2 cores",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
-       .defaults = vqgan_defaults({{"--data", "shapes:size=64,n=768,test=100"}, {"--channels", "3"},
-                                   {"--codebook-size", "1024"}, {"--epochs", "2"},
-                                   {"--disc-start", "48"},  // the first step of epoch 2
+       .defaults = vqgan_defaults({{"--data", "shapes:size=64,n=8000,test=200"}, {"--channels", "3"},
+                                   {"--codebook-size", "1024"}, {"--epochs", "3"},
+                                   {"--disc-start", "500"},  // the first step of epoch 2
                                    {"--batch", "16"}}),
        .vqgan = at_tokens({})},
       {.name = "vqgan-seed", .description = "128x128 RGB shapes, f = 4: 32x32 tokens of 2048 codes (text2img-seed's tokenizer)",
@@ -178,7 +178,9 @@ inline const std::vector<preset>& presets() {
                     {"--n-layer", "4"}, {"--n-head", "4"}, {"--n-embd", "128"}}},
       {.name = "text2img-shapes", .description = "64x64 shapes over a vqgan-shapes run: 16x16 tokens of 1024 codes",
        .kind = preset_kind::text2img, .options = text2img_flags,
-       .defaults = {{"--data", "shapes:size=64,n=4000,test=500"}, {"--epochs", "20"}, {"--batch", "32"},
+       // Three (shape, colour) pairs are never drawn in training, so that vae eval can ask for scenes never seen.
+       .defaults = {{"--data", "shapes:size=64,n=16000,test=1000,exclude=red-triangle+blue-circle+green-square"},
+                    {"--epochs", "5"}, {"--batch", "32"},
                     {"--lr", "3e-4"}, {"--n-layer", "4"}, {"--n-head", "4"}, {"--n-embd", "128"}},
        .text2img = {16, 1024, "vqgan-shapes"}},
       {.name = "text2img-seed", .description = "128x128 shapes over a vqgan-seed run: 32x32 tokens of 2048 codes, 8 layers d 512",

@@ -21,6 +21,7 @@
 #include "cli/presets.hpp"
 #include "cli/run_config.hpp"
 #include "cli/runner.hpp"
+#include "cli/classifier_runner.hpp"
 #include "cli/value_domain.hpp"
 #include "vae/core/error.hpp"
 #include "vae/data/dataset.hpp"
@@ -270,6 +271,14 @@ inline data::dataset load_captioned_data(const std::string& spec, const run_conf
   });
   return d;
 }
+
+// What `vae eval` of a text2img run generates and scores beyond the test token NLL.
+struct text2img_eval_request {
+  std::int64_t n = 16;   // images generated from the first n test captions (0: none)
+  double cfg = 3.0;      // guidance scale of those images (1: none)
+  feature_extractor* classifier = nullptr;  // labels images of class captions (fashion-mnist-captions)
+  std::string classifier_name;
+};
 
 #if defined(VAE_WITH_SENTENCEPIECE)
 
@@ -580,11 +589,107 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   return 0;
 }
 
-// vae eval of a text2img run: test token NLL; on shapes data also the caption accuracy of `n` generated images (the
-// first n test captions as prompts, guidance `cfg`).
-inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64_t n, double cfg) {
+namespace text2img_detail {
+
+// Images of `prompts` in chunks of 100 (the KV caches of 1,000 guided prompts at once would take gigabytes); chunk
+// k draws with seed s.seed + k, so a run's numbers do not depend on anything but its request.
+inline tensor<float> generate_in_chunks(text2img_run& r, const std::vector<std::string>& prompts, sampling_options s) {
+  constexpr std::size_t chunk = 100;
+  tensor<float> all, part;
+  const auto n = static_cast<std::int64_t>(prompts.size());
+  for (std::size_t b = 0; b < prompts.size(); b += chunk) {
+    const std::vector<std::string> some(prompts.begin() + static_cast<std::ptrdiff_t>(b),
+                                        prompts.begin() + static_cast<std::ptrdiff_t>(std::min(prompts.size(), b + chunk)));
+    sampling_options sc = s;
+    sc.seed = s.seed + b / chunk;
+    part = generate_images(r, some, sc);
+    if (b == 0) {
+      shape full = part.shape();
+      full[0] = n;
+      all.resize(full);
+    }
+    std::copy(part.begin(), part.end(), all.data() + static_cast<std::int64_t>(b) * (part.numel() / part.dim(0)));
+  }
+  return all;
+}
+
+// Caption accuracy of images generated from `prompts` (shapes captions), as JSON; one summary line on stderr.
+inline nlohmann::json shapes_caption_accuracy(text2img_run& r, const std::vector<std::string>& prompts,
+                                              const sampling_options& s, const std::string& what) {
+  const auto images = generate_in_chunks(r, prompts, s);
+  metrics::caption_accuracy acc;
+  for (std::size_t i = 0; i < prompts.size(); ++i)
+    acc.add(metrics::score_caption(data::parse_caption(prompts[i]),
+                                   metrics::parse_shapes_image(images, static_cast<std::int64_t>(i))));
+  std::cerr << "caption accuracy of " << prompts.size() << " images generated from " << what << ": " << acc.summary()
+            << "\n";
+  return {{"images", acc.images}, {"cfg", s.cfg_scale}, {"whole", acc.whole()}, {"colour", acc.colour()},
+          {"shape", acc.shape()}, {"size", acc.size()}, {"relation", acc.relation()}, {"count", acc.count()}};
+}
+
+// The held-out side of a shapes spec with exclude=: `n` captions of scenes that hold an excluded (shape, colour)
+// pair, drawn past both splits of the stream; empty when the spec excludes nothing.
+inline std::vector<std::string> held_out_captions(const text2img_config& c, std::int64_t n,
+                                                  std::vector<std::string>& pairs) {
+  if (!(c.data == "shapes" || c.data.starts_with("shapes:"))) return {};
+  data::load_options o;
+  o.image_size = static_cast<int>(c.pixel_height);
+  o.seed = c.seed;
+  std::int64_t n_train = 0, n_test = 0;
+  std::uint64_t seed = 0;
+  const auto so = data::detail::parse_shapes_spec(c.data == "shapes" ? "" : c.data.substr(7), o, n_train, n_test, seed);
+  if (so.excluded.empty()) return {};
+  for (const auto& [kind, colour] : so.excluded) pairs.push_back(cat(data::name(colour), "-", data::name(kind)));
+  const auto eval = data::held_out_only(so);
+  std::vector<std::string> captions;
+  for (std::int64_t i = 0; i < n; ++i)
+    captions.push_back(data::sample_shapes_scene(seed, static_cast<std::uint64_t>(n_train + n_test + i), eval).caption());
+  return captions;
+}
+
+// Share of images generated from class captions that `classifier` labels as the caption's class.
+inline nlohmann::json class_accuracy(text2img_run& r, const std::vector<std::string>& prompts, const sampling_options& s,
+                                     feature_extractor& classifier, const std::string& classifier_name) {
+  std::vector<int> labels;
+  for (const auto& p : prompts) {
+    const auto label = data::fashion_mnist_label_of(p);
+    check(label.has_value(), [&] {
+      return cat("vae eval --classifier: the test caption '", p, "' names no Fashion-MNIST class, so a classifier ",
+                 "cannot score its image (class accuracy is for fashion-mnist-captions runs)");
+    });
+    labels.push_back(*label);
+  }
+  const auto images = generate_in_chunks(r, prompts, s);
+  const auto want = classifier.input_shape();
+  check(want.c == images.dim(1) && want.h == images.dim(2) && want.w == images.dim(3), [&] {
+    return cat("vae eval --classifier ", classifier_name, ": the classifier takes ", want.c, "x", want.h, "x", want.w,
+               " images, the run generates ", images.dim(1), "x", images.dim(2), "x", images.dim(3));
+  });
+  metrics::feature_matrix features, probabilities;
+  classifier.extract(images, features, probabilities);
+  std::int64_t right = 0;
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    Eigen::Index best = 0;
+    probabilities.row(static_cast<Eigen::Index>(i)).maxCoeff(&best);
+    right += static_cast<int>(best) == labels[i];
+  }
+  const double acc = static_cast<double>(right) / static_cast<double>(labels.size());
+  std::cerr << "class accuracy of " << labels.size() << " images generated with cfg " << s.cfg_scale << ": " << acc
+            << " (" << right << "/" << labels.size() << ", classifier " << classifier_name << ")\n";
+  return {{"images", labels.size()}, {"cfg", s.cfg_scale}, {"accuracy", acc}, {"right", right},
+          {"classifier", classifier_name}};
+}
+
+}  // namespace text2img_detail
+
+// vae eval of a text2img run: test token NLL; images generated from the first n test captions (guidance cfg),
+// scored by caption accuracy on shapes data (and on held-out captions when the data excludes pairs) and by a
+// classifier's labels when one is given.
+inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text2img_eval_request& q) {
   using namespace text2img_detail;
-  check(n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", n); });
+  check(q.n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", q.n); });
+  check(std::isfinite(q.cfg) && q.cfg >= 0,
+        [&] { return cat("--cfg must be ≥ 0 (1 = no guidance, 0 = unconditional), got ", q.cfg); });
   auto r = open_text2img_run(dir);
   auto data = load_captioned_data(r.config.data, r.model.decoder().config, r.config.seed);
   std::int64_t h = 0, w = 0;
@@ -598,24 +703,31 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, std::int64
                       {"test_bits_per_token", nll / std::log(2.0)},
                       {"n_test", test_text.dim(0)}};
   const bool shapes = r.config.data == "shapes" || r.config.data.starts_with("shapes:");
-  if (shapes && n > 0) {
-    const std::int64_t m = std::min(n, test_text.dim(0));
-    std::vector<std::string> prompts(data.test_captions.begin(), data.test_captions.begin() + m);
-    sampling_options s;
-    s.cfg_scale = cfg;
-    s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
-    s.top_p = 0.95;
-    s.seed = r.config.seed;
-    const auto images = generate_images(r, prompts, s);
-    metrics::caption_accuracy acc;
-    for (std::int64_t i = 0; i < m; ++i)
-      acc.add(metrics::score_caption(data::parse_caption(prompts[static_cast<std::size_t>(i)]),
-                                     metrics::parse_shapes_image(images, i)));
-    j["caption_accuracy"] = {{"images", acc.images}, {"cfg", cfg}, {"whole", acc.whole()}, {"colour", acc.colour()},
-                             {"shape", acc.shape()}, {"size", acc.size()}, {"relation", acc.relation()},
-                             {"count", acc.count()}};
-    std::cerr << "caption accuracy of " << m << " generated images: " << acc.summary() << "\n";
+  if (q.n == 0) return j;
+  check(shapes || q.classifier != nullptr, [&] {
+    return cat("vae eval: generated images of '", r.config.data, "' are scored by a classifier: give --classifier DIR ",
+               "(vae train --model classifier --data <the same images>), or --n 0 for the token NLL alone");
+  });
+  check(q.n <= test_text.dim(0), [&] {
+    return cat("--n ", q.n, " is more than the run's ", test_text.dim(0), " test captions");
+  });
+  std::vector<std::string> prompts(data.test_captions.begin(), data.test_captions.begin() + q.n);
+  sampling_options s;
+  s.cfg_scale = q.cfg;
+  s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
+  s.top_p = 0.95;
+  s.seed = r.config.seed;
+  if (shapes) {
+    j["caption_accuracy"] = shapes_caption_accuracy(r, prompts, s, "test captions");
+    std::vector<std::string> pairs;
+    const auto held = held_out_captions(r.config, q.n, pairs);
+    if (!held.empty()) {
+      auto hj = shapes_caption_accuracy(r, held, s, cat("held-out captions (", held.size(), " with an excluded pair)"));
+      hj["excluded_pairs"] = pairs;
+      j["held_out_caption_accuracy"] = hj;
+    }
   }
+  if (q.classifier) j["class_accuracy"] = class_accuracy(r, prompts, s, *q.classifier, q.classifier_name);
   return j;
 }
 
@@ -628,7 +740,7 @@ inline int train_text2img(text2img_config, const std::filesystem::path&, distrib
   vae::detail::throw_error(no_text2img);
 }
 inline int generate_text2img(generate_args, const CLI::App&) { vae::detail::throw_error(no_text2img); }
-inline nlohmann::json eval_text2img(const std::filesystem::path&, std::int64_t, double) {
+inline nlohmann::json eval_text2img(const std::filesystem::path&, const text2img_eval_request&) {
   vae::detail::throw_error(no_text2img);
 }
 
