@@ -434,8 +434,12 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   if (!world.writer()) return 0;
   write_pictures(*model, data, dir, c.seed);
   write_report(dir, progress);
-  progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(), ", report.html and pictures in ",
-                    dir.string()));
+  if (start_epoch < c.epochs)
+    progress.note(cat("wrote ", (dir / model_file).string(), ", ", (dir / "metrics.jsonl").string(),
+                      ", report.html and pictures in ", dir.string()));
+  else  // --epochs 0, or a resumed run that already has its epochs: nothing was trained, so no checkpoint was written
+    progress.note(cat("no epoch to train (--epochs ", c.epochs, ", ", start_epoch, " done): wrote report.html and ",
+                      "pictures of the ", start_epoch > 0 ? "checkpointed" : "untrained", " model in ", dir.string()));
   return 0;
 }
 

@@ -65,6 +65,24 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   CHECK(nll < std::log(64.0));  // 8 steps already beat the uniform code (the background tokens dominate)
   CHECK(metrics[0]["test_bits_per_token"].get<double>() == doctest::Approx(nll / std::log(2.0)).epsilon(1e-12));
 
+  // The learning-rate schedule and clipping flags land in config.json; an unknown decay is refused by name.
+  const auto sched = t::text2img_scratch("sched");
+  const std::string base_train = "train --model text2img --tokenizer-run " + vq.string() + " --data " + data +
+                                 " --epochs 0 --n-layer 1 --n-head 2 --n-embd 32 ";
+  r = t::run_vae(base_train + "--warmup-steps 3 --lr-decay cosine --grad-clip 0.5 --out " + sched.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  {
+    std::ifstream in(sched / "config.json");
+    const auto c = nlohmann::json::parse(in);
+    CHECK(c["warmup_steps"] == 3);
+    CHECK(c["lr_decay"] == "cosine");
+    CHECK(c["grad_clip"] == 0.5);
+  }
+  r = t::run_vae(base_train + "--lr-decay linear --out " + (sched.string() + "_bad"));
+  CHECK(r.status != 0);
+  CHECK(t::has(r.output, "--lr-decay none or cosine (got 0, 0, 'linear')"));
+
   // A grid, twice with the same seed: the same bytes.
   const auto grid = run.parent_path() / "grid.png", again = run.parent_path() / "again.png";
   const std::string gen = "generate --run " + run.string() + " --prompt \"a large red circle\" --n 4 --cfg 3 --seed 1 --out ";

@@ -238,6 +238,9 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   INFO(r.output);
   REQUIRE(r.status == 0);
   const auto c = t::run_config_of(dir / "defaults");
+  // Nothing trained, no checkpoint, and the last line says so instead of naming a model file.
+  CHECK(r.output.find("no epoch to train (--epochs 0, 0 done)") != std::string::npos);
+  CHECK(!fs::exists(dir / "defaults" / "model.safetensors"));
   CHECK(c["data"] == "shapes:size=64,n=8000,test=200");
   CHECK(c["disc_start"] == 500);
   CHECK(c["channels"] == 3);

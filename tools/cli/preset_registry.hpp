@@ -103,7 +103,8 @@ inline const std::vector<std::string_view> vqgan_flags =
     join(vq_flags, {"--ch", "--disc-start", "--disc-weight", "--gan-loss", "--rec-loss", "--reuse-recon",
                     "--lecam-weight", "--perceptual", "--perceptual-weight"});
 inline const std::vector<std::string_view> text2img_flags = {"--tokenizer-run", "--caption-dropout", "--n-layer",
-                                                             "--n-head", "--n-embd"};
+                                                             "--n-head", "--n-embd", "--warmup-steps", "--lr-decay",
+                                                             "--grad-clip"};
 // vqgan.py's learning rate and batch: the CLI's own defaults are the VAEs'.
 inline std::vector<flag_default> vqgan_defaults(std::initializer_list<flag_default> more) {
   std::vector<flag_default> d = {{"--lr", "2e-4"}};

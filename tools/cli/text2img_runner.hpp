@@ -36,6 +36,8 @@
 #include "vae/models/text_to_image.hpp"
 #include "vae/text/tokenizer.hpp"
 #include "vae/train/adam.hpp"
+#include "vae/train/grad_clip.hpp"
+#include "vae/train/lr_schedule.hpp"
 #include "vae/transformer/sampler.hpp"
 #endif
 
@@ -94,6 +96,9 @@ struct text2img_config {
   double lr = 3e-4;
   std::uint64_t seed = 0;
   double caption_dropout = 0.1;
+  std::int64_t warmup_steps = 0;  // linear warm-up of the learning rate over the first steps (0: none)
+  std::string lr_decay = "none";  // none | cosine (to 0 at the last step, after the warm-up)
+  double grad_clip = 0;           // clip the gradient's global norm to this (0: off)
   std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
   std::int64_t text_length = 0;  // set from the training captions: the longest encoded caption
   std::int64_t text_vocab = 0, image_vocab = 0, image_height = 0, image_width = 0;  // set at training
@@ -101,7 +106,8 @@ struct text2img_config {
 
   nlohmann::json to_json() const {
     return {{"model", model}, {"data", data}, {"tokenizer_run", tokenizer_run}, {"epochs", epochs}, {"batch", batch},
-            {"lr", lr}, {"seed", seed}, {"caption_dropout", caption_dropout}, {"n_layer", n_layer}, {"n_head", n_head},
+            {"lr", lr}, {"seed", seed}, {"caption_dropout", caption_dropout}, {"warmup_steps", warmup_steps},
+            {"lr_decay", lr_decay}, {"grad_clip", grad_clip}, {"n_layer", n_layer}, {"n_head", n_head},
             {"n_embd", n_embd}, {"text_length", text_length}, {"text_vocab", text_vocab}, {"image_vocab", image_vocab},
             {"image_height", image_height}, {"image_width", image_width}, {"pixel_channels", pixel_channels},
             {"pixel_height", pixel_height}, {"pixel_width", pixel_width}};
@@ -117,6 +123,7 @@ struct text2img_config {
       };
       get("model", c.model); get("data", c.data); get("tokenizer_run", c.tokenizer_run); get("epochs", c.epochs);
       get("batch", c.batch); get("lr", c.lr); get("seed", c.seed); get("caption_dropout", c.caption_dropout);
+      get("warmup_steps", c.warmup_steps); get("lr_decay", c.lr_decay); get("grad_clip", c.grad_clip);
       get("n_layer", c.n_layer); get("n_head", c.n_head); get("n_embd", c.n_embd); get("text_length", c.text_length);
       get("text_vocab", c.text_vocab); get("image_vocab", c.image_vocab); get("image_height", c.image_height);
       get("image_width", c.image_width); get("pixel_channels", c.pixel_channels); get("pixel_height", c.pixel_height);
@@ -133,6 +140,9 @@ struct text2img_config {
 struct text2img_train_args {
   std::string tokenizer_run;
   double caption_dropout = 0.1;
+  std::int64_t warmup_steps = 0;
+  std::string lr_decay = "none";
+  double grad_clip = 0;
   std::int64_t n_layer = 4, n_head = 4, n_embd = 128;  // the preset's unless given
 };
 
@@ -140,6 +150,9 @@ struct text2img_train_args {
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
+  train.add_option("--warmup-steps", a.warmup_steps, "text2img: linear learning-rate warm-up steps (default 0)");
+  train.add_option("--lr-decay", a.lr_decay, "text2img: none | cosine (to 0 at the last step; default none)");
+  train.add_option("--grad-clip", a.grad_clip, "text2img: clip the gradient's global norm (default 0: off)");
   train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
   train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4; text2img-seed 8)");
   train.add_option("--n-embd", a.n_embd, "text2img: width (default 128; text2img-seed 512)");
@@ -161,6 +174,9 @@ inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_
   c.lr = given("--lr") ? lr : p.lr;
   c.seed = seed;
   c.caption_dropout = a.caption_dropout;
+  c.warmup_steps = a.warmup_steps;
+  c.lr_decay = a.lr_decay;
+  c.grad_clip = a.grad_clip;
   c.n_layer = given("--n-layer") ? a.n_layer : p.n_layer;
   c.n_head = given("--n-head") ? a.n_head : p.n_head;
   c.n_embd = given("--n-embd") ? a.n_embd : p.n_embd;
@@ -397,6 +413,10 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
     return cat("text2img: batch and lr must be positive, epochs >= 0 and --caption-dropout in [0, 1] (got batch ",
                c.batch, ", lr ", c.lr, ", epochs ", c.epochs, ", caption dropout ", c.caption_dropout, ")");
   });
+  check(c.warmup_steps >= 0 && c.grad_clip >= 0 && (c.lr_decay == "none" || c.lr_decay == "cosine"), [&] {
+    return cat("text2img: --warmup-steps and --grad-clip must be >= 0 and --lr-decay none or cosine (got ",
+               c.warmup_steps, ", ", c.grad_clip, ", '", c.lr_decay, "')");
+  });
   // Data-parallel under mpirun as the image models (cli::distributed): each rank takes its rows of every global
   // batch (--batch is the global batch here) and its share of the caption-dropout draws; the prior's gradients are
   // averaged in buckets overlapped with its backward; rank 0 alone evaluates and writes.
@@ -468,6 +488,10 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
   const std::int64_t draws = c.caption_dropout > 0 ? 1 : 0;  // uniform draws per row (GPTPrior's caption dropout)
   tensor<std::int32_t> bt, bi;
   std::int64_t step = 0;
+  const std::int64_t total_steps = sampler.batches_per_epoch() * c.epochs;
+  const AnyLR schedule = c.lr_decay == "cosine"
+                             ? AnyLR{CosineLR{.base_lr = c.lr, .total_steps = total_steps, .warmup_steps = c.warmup_steps}}
+                             : AnyLR{WarmupLR{.base_lr = c.lr, .warmup_steps = c.warmup_steps}};
   for (int epoch = 0; epoch < c.epochs; ++epoch) {
     if (epoch > 0) sampler.new_epoch();
     generator rng(c.seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 17);
@@ -487,6 +511,8 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
       check(std::isfinite(loss), [&] {
         return cat("training stopped: the loss is ", loss, " at epoch ", epoch + 1, ", step ", step + 1, "; lower --lr");
       });
+      if (c.grad_clip > 0) clip_grad_norm(prior.parameters(), c.grad_clip);
+      adam.set_lr(lr_at(schedule, step));
       adam.step_and_zero_grad(prior.parameters());
       seconds += seconds_now() - ts;
       ++step;
