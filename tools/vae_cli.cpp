@@ -609,8 +609,8 @@ int main(int argc, char** argv) {
       check(fid || (classifier_dir.empty() && !eval->count("--of") && !eval->count("--save-images")),
             "--classifier, --of and --save-images go with --fid");
       auto j = r.model->evaluate(r.data.test_images, rng, req);
-      const bool shapes = r.config.data == "shapes" || r.config.data.starts_with("shapes:");
-      if (shapes && r.model->reconstructs() && r.data.test_images.dim(1) == 3 && !r.data.test_captions.empty())
+      if (vae::data::is_shapes_spec(r.config.data) && r.model->reconstructs() && r.data.test_images.dim(1) == 3 &&
+          !r.data.test_captions.empty())
         j["reconstruction_caption_accuracy"] = reconstruction_caption_accuracy(*r.model, r.data, eval_limit);
       if (fid) {
         auto cls = open_run(classifier_dir, "cpu");

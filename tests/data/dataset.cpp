@@ -288,3 +288,11 @@ TEST_CASE("binarize thresholds strictly above") {
   CHECK(b[3] == 1.f);
   CHECK(vae::data::binarize(x, 0.1f)[0] == 1.f);
 }
+
+TEST_CASE("is_shapes_spec: the shapes source with or without options, nothing that only starts alike") {
+  CHECK(vae::data::is_shapes_spec("shapes"));
+  CHECK(vae::data::is_shapes_spec("shapes:size=32,n=8"));
+  CHECK_FALSE(vae::data::is_shapes_spec("shapesx"));
+  CHECK_FALSE(vae::data::is_shapes_spec("fashion-mnist-captions"));
+  CHECK_FALSE(vae::data::is_shapes_spec("folder:shapes"));
+}

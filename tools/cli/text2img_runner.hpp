@@ -657,13 +657,14 @@ inline nlohmann::json shapes_caption_accuracy(text2img_run& r, const std::vector
 // pair, drawn past both splits of the stream; empty when the spec excludes nothing.
 inline std::vector<std::string> held_out_captions(const text2img_config& c, std::int64_t n,
                                                   std::vector<std::string>& pairs) {
-  if (!(c.data == "shapes" || c.data.starts_with("shapes:"))) return {};
+  if (!data::is_shapes_spec(c.data)) return {};
   data::load_options o;
   o.image_size = static_cast<int>(c.pixel_height);
   o.seed = c.seed;
   std::int64_t n_train = 0, n_test = 0;
   std::uint64_t seed = 0;
-  const auto so = data::detail::parse_shapes_spec(c.data == "shapes" ? "" : c.data.substr(7), o, n_train, n_test, seed);
+  const std::string args = c.data == "shapes" ? "" : c.data.substr(std::string_view("shapes:").size());
+  const auto so = data::detail::parse_shapes_spec(args, o, n_train, n_test, seed);
   if (so.excluded.empty()) return {};
   for (const auto& [kind, colour] : so.excluded) pairs.push_back(cat(data::name(colour), "-", data::name(kind)));
   const auto eval = data::held_out_only(so);
@@ -728,7 +729,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
                       {"test_token_nll", nll},
                       {"test_bits_per_token", nll / std::log(2.0)},
                       {"n_test", test_text.dim(0)}};
-  const bool shapes = r.config.data == "shapes" || r.config.data.starts_with("shapes:");
+  const bool shapes = data::is_shapes_spec(r.config.data);
   if (q.n == 0) return j;
   check(shapes || q.classifier != nullptr, [&] {
     return cat("vae eval: generated images of '", r.config.data, "' are scored by a classifier: give --classifier DIR ",

@@ -36,6 +36,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vae/backend/cpu.hpp"
@@ -55,6 +56,10 @@ struct dataset {
   std::vector<std::int32_t> train_labels, test_labels;  // empty when unknown
   std::vector<std::string> train_captions, test_captions;  // empty for sources without captions, else one per image
 };
+
+// Whether a load_dataset spec names the procedural shapes ("shapes" or "shapes:KEY=VALUE,..."), whose captions the
+// caption parser (metrics/caption_accuracy.hpp) can score.
+inline bool is_shapes_spec(std::string_view spec) { return spec == "shapes" || spec.starts_with("shapes:"); }
 
 // Loads a dataset from a spec string (see the top of this header for the forms and the options).
 inline dataset load_dataset(const std::string& spec, const load_options& opt = {}) {
