@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "cli/caption_report.hpp"
 #include "cli/device_runner.hpp"
 #include "cli/distributed.hpp"
 #include "cli/preset_registry.hpp"
@@ -23,6 +24,7 @@
 #include "vae/io/npy.hpp"
 #include "vae/metrics/caption_accuracy.hpp"
 #include "vae/io/png.hpp"
+#include "vae/train/lr_schedule.hpp"
 #include "vae/train/metrics_log.hpp"
 #include "vae/train/progress.hpp"
 #include "vae/train/run_report.hpp"
@@ -157,9 +159,7 @@ nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::d
       acc.add(vae::metrics::score_caption(vae::data::parse_caption(d.test_captions[static_cast<std::size_t>(b + i)]),
                                           vae::metrics::parse_shapes_image(rec, i)));
   }
-  std::cerr << "caption accuracy of " << n << " reconstructed test images: " << acc.summary() << "\n";
-  return {{"images", acc.images}, {"whole", acc.whole()}, {"colour", acc.colour()}, {"shape", acc.shape()},
-          {"size", acc.size()}, {"relation", acc.relation()}, {"count", acc.count()}};
+  return vae::cli::caption_report(acc, "reconstructed test images");
 }
 
 void write_pictures(vae::cli::runner& m, const vae::data::dataset& d, const fs::path& dir, std::uint64_t seed) {
@@ -241,6 +241,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     c = vae::cli::run_config::load(dir / config_file);
     if (cmd.count("--epochs")) c.epochs = a.epochs;
     if (cmd.count("--lr")) c.lr = a.lr;  // e.g. continue with a lower learning rate
+    if (cmd.count("--warmup-steps")) c.warmup_steps = a.t2i.warmup_steps;
+    if (cmd.count("--lr-decay")) c.lr_decay = a.t2i.lr_decay;
     if (cmd.count("--device")) c.device = a.device;  // the checkpoint is the same on every device
     // The architecture comes from the run's config.json: a different --res-blocks could not load its weights.
     check(!cmd.count("--res-blocks") || a.res_blocks == c.res_blocks, [&] {
@@ -258,6 +260,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--batch", c.batch, a.batch);
     c.batch = world.global_batch(c.batch, a.global_batch);  // the config keeps the global batch (any world size)
     set("--lr", c.lr, a.lr);
+    set("--warmup-steps", c.warmup_steps, a.t2i.warmup_steps);
+    set("--lr-decay", c.lr_decay, a.t2i.lr_decay);
     set("--seed", c.seed, a.seed);
     set("--latent", c.latent, a.latent);
     set("--beta", c.beta, a.beta);
@@ -299,6 +303,9 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   check_device(c.device);
   check(c.batch > 0 && c.epochs >= 0 && c.lr > 0,
         [&] { return cat("batch and lr must be positive and epochs >= 0 (got batch ", c.batch, ", lr ", c.lr, ")"); });
+  check(c.warmup_steps >= 0 && (c.lr_decay == "none" || c.lr_decay == "cosine"), [&] {
+    return cat("--warmup-steps must be >= 0 and --lr-decay none or cosine (got ", c.warmup_steps, ", '", c.lr_decay, "')");
+  });
   set_threads(c.threads);
 
   auto progress = world.writer() ? vae::progress_display::to_stderr() : vae::progress_display(world.progress_stream(), false);
@@ -361,6 +368,14 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   vae::tensor<float> batch;
   std::vector<std::int64_t> idx, shard;
   for (std::int64_t e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
+  // The schedule is a function of the global step, so a resumed run continues it where it stopped (over the epochs
+  // of the resumed run's --epochs).
+  const std::int64_t total_steps = static_cast<std::int64_t>(c.epochs) * sampler.batches_per_epoch();
+  const vae::AnyLR schedule =
+      c.lr_decay == "cosine"
+          ? vae::AnyLR{vae::CosineLR{.base_lr = c.lr, .total_steps = total_steps, .warmup_steps = c.warmup_steps}}
+          : vae::AnyLR{vae::WarmupLR{.base_lr = c.lr, .warmup_steps = c.warmup_steps}};
+  double step_lr = c.lr;
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     if (epoch > start_epoch) sampler.new_epoch();
     model->zero_grad();  // once per epoch (whatever ran in between); each step then leaves them zeroed
@@ -378,6 +393,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
       vae::data::gather(data.train_images, shard, batch);
       if (model->needs_labels()) model->set_labels(vae::data::detail::pick_labels(data.train_labels, shard));
       world.before_step(rng, static_cast<std::int64_t>(shard.size()), draws);
+      step_lr = vae::lr_at(schedule, step);
+      model->set_learning_rate(step_lr);
       const double local_loss = model->train_step(batch, rng, step);
       // The gradient mean first: its allreduces may still be in flight, and no other collective may run meanwhile.
       world.average_gradients(*model);
@@ -400,7 +417,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
       seen += static_cast<std::int64_t>(idx.size());
       progress.advance(loss, static_cast<std::int64_t>(idx.size()));
     }
-    nlohmann::json rec = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", loss_sum / static_cast<double>(seen)}};
+    nlohmann::json rec = {{"epoch", epoch + 1}, {"step", step}, {"train_loss", loss_sum / static_cast<double>(seen)},
+                          {"lr", step_lr}};  // the last step's
     rec.update(model->epoch_stats());
     world.check_same_parameters(*model, epoch + 1);
     if (world.parallel() && epoch == start_epoch) progress.note(world.overlap_summary());

@@ -13,6 +13,7 @@
 
 #include "vae/io/npy.hpp"
 #include "vae/io/safetensors.hpp"
+#include "vae/train/lr_schedule.hpp"
 
 namespace fs = std::filesystem;
 
@@ -130,6 +131,46 @@ TEST_CASE("mlp-vae: train, resume, eval, sample, reconstruct; NaN stops and keep
   CHECK(r.output.find("step") != std::string::npos);
   CHECK(r.output.find("last good checkpoint (after epoch 2)") != std::string::npos);
   CHECK(slurp(dir / "model.safetensors") == before);
+  fs::remove_all(dir.parent_path());
+}
+
+TEST_CASE("image presets: --warmup-steps and --lr-decay cosine are saved, followed step by step, continued on resume") {
+  if (!ready()) return;
+  const auto dir = scratch("schedule");
+  // 256 images in batches of 64: 4 steps an epoch, 8 over the two epochs the schedule spans.
+  auto r = run("train --model mlp-ae --epochs 1 --limit 256 --batch 64 --warmup-steps 2 --lr-decay cosine --out " +
+               dir.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto config = nlohmann::json::parse(slurp(dir / "config.json"));
+  CHECK(config["warmup_steps"] == 2);
+  CHECK(config["lr_decay"] == "cosine");
+  // The last step of epoch 1 (step 3) of a one-epoch run ran at the schedule's last rate.
+  auto m = read_metrics(dir);
+  REQUIRE(m.size() == 1);
+  const vae::CosineLR one_epoch{.base_lr = 1e-3, .total_steps = 4, .warmup_steps = 2};
+  CHECK(m[0]["lr"].get<double>() == doctest::Approx(one_epoch.lr(3)).epsilon(1e-12));
+  // Resumed to two epochs, the schedule spans 8 steps and goes on from step 4.
+  r = run("train --resume " + dir.string() + " --epochs 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  m = read_metrics(dir);
+  REQUIRE(m.size() == 2);
+  const vae::CosineLR two_epochs{.base_lr = 1e-3, .total_steps = 8, .warmup_steps = 2};
+  CHECK(m[1]["lr"].get<double>() == doctest::Approx(two_epochs.lr(7)).epsilon(1e-12));
+  CHECK(m[1]["lr"].get<double>() < 1e-4);
+
+  // A constant run logs its constant rate; an unknown decay is refused before anything is written.
+  const auto flat = scratch("schedule_flat");
+  r = run("train --model mlp-ae --epochs 1 --limit 128 --batch 64 --lr 3e-4 --out " + flat.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(read_metrics(flat)[0]["lr"].get<double>() == doctest::Approx(3e-4).epsilon(1e-12));
+  const auto bad = scratch("schedule_bad");
+  r = run("train --model mlp-ae --epochs 1 --limit 128 --lr-decay linear --out " + bad.string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("--lr-decay none or cosine (got 0, 'linear')") != std::string::npos);
+  CHECK(!fs::exists(bad));
   fs::remove_all(dir.parent_path());
 }
 

@@ -165,5 +165,27 @@ TEST_CASE("caption_accuracy: the scorer marks each wrong attribute, a missing or
   CHECK(acc.whole() == 0.5);
   CHECK(acc.relation() == 0.5);
   CHECK(acc.colour() == 1.0);
+  CHECK(acc.shape_confusion_summary().empty());  // every shape parsed as asked so far
+
+  // the shape confusion: the wrongly named object counts under what was asked, as what was parsed; a missing one
+  // under "missing"
+  acc.add(ws);
+  acc.add(sn);
+  const auto asked = static_cast<std::size_t>(*wrong_shape.objects[1].kind),
+             drawn = static_cast<std::size_t>(*truth.objects[1].kind);
+  const auto row = static_cast<std::size_t>(*truth.objects[1].size) * 3 + asked;
+  CHECK(acc.shape_confusion[row][drawn] == 1);
+  CHECK(acc.shape_confusion[row][3] == 0);
+  const auto first_row = static_cast<std::size_t>(*truth.objects[0].size) * 3 + static_cast<std::size_t>(*truth.objects[0].kind);
+  CHECK(acc.shape_confusion[first_row][3] == 1);  // the black image
+  std::int64_t counted = 0;
+  for (const auto& r : acc.shape_confusion) counted += r[0] + r[1] + r[2] + r[3];
+  CHECK(counted == acc.shape_asked);
+  const auto text = acc.shape_confusion_summary();
+  CHECK(text.find(caption_accuracy::confusion_row_name(row)) != std::string::npos);
+  CHECK(text.find(cat(name(all_shape_kinds[drawn]), " 1")) != std::string::npos);
+  CHECK(text.find("missing 1") != std::string::npos);
+  CHECK(caption_accuracy::confusion_row_name(4) == "large square");
+  CHECK(caption_accuracy::confusion_row_name(6) == "circle");  // no size stated
   CHECK_THROWS_WITH_AS(metrics::score_captions(b.images, {}), doctest::Contains("N captions"), vae::error);
 }

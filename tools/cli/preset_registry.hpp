@@ -89,8 +89,9 @@ namespace registry_detail {
 // Flags every image preset takes (the data, the loop, where it runs); text2img takes the loop's, the data's and
 // --threads (it runs on the cpu, on the whole images of its VQ run).
 inline const std::vector<std::string_view> image_common = {
-    "--model", "--config", "--data",  "--epochs", "--batch",      "--global-batch", "--lr",      "--seed",
-    "--out",   "--resume", "--threads", "--limit", "--device", "--image-size",   "--channels", "--verbose", "--help"};
+    "--model",  "--config",     "--data",     "--epochs", "--batch",   "--global-batch", "--lr",
+    "--warmup-steps", "--lr-decay", "--seed", "--out",    "--resume",  "--threads",      "--limit",
+    "--device", "--image-size", "--channels", "--verbose", "--help"};
 inline const std::vector<std::string_view> text2img_common = {"--model", "--data",    "--epochs",  "--batch", "--lr",
                                                               "--seed",  "--out",     "--threads", "--verbose", "--help"};
 inline const std::vector<std::string_view> vq_flags = {"--quantizer", "--codebook-size", "--code-dim", "--no-restart",
@@ -315,6 +316,8 @@ inline void apply_preset_defaults(const preset& p, run_config& c, const std::fun
   set("--epochs", c.epochs);
   set("--batch", c.batch);
   set("--lr", c.lr);
+  set("--warmup-steps", c.warmup_steps);
+  set("--lr-decay", c.lr_decay);
   set("--image-size", c.image_size);
   set("--channels", c.channels);
   set("--codebook-size", c.codebook_size);

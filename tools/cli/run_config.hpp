@@ -20,6 +20,8 @@ struct run_config {
   int epochs = 5;
   std::int64_t batch = 128;
   double lr = 1e-3;
+  std::int64_t warmup_steps = 0;  // linear learning-rate warm-up over the first steps (0: none)
+  std::string lr_decay = "none";  // none | cosine (to 0 at the run's last step)
   std::uint64_t seed = 0;
   std::int64_t image_size = 0;   // > 0: images are centre-cropped and resized to this square size (0 = keep)
   std::int64_t channels = 0;     // 1 or 3: convert images to this many channels (0 = keep)
@@ -49,8 +51,8 @@ struct run_config {
   double perceptual_weight = 1.0;     // × the perceptual loss (taming's perceptual_weight)
 
   nlohmann::json to_json() const {
-    return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr}, {"seed", seed},
-            {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
+    return {{"model", model}, {"data", data}, {"epochs", epochs}, {"batch", batch}, {"lr", lr},
+            {"warmup_steps", warmup_steps}, {"lr_decay", lr_decay}, {"seed", seed}, {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
             {"beta", beta}, {"res_blocks", res_blocks}, {"quantizer", quantizer}, {"codebook_size", codebook_size},
             {"code_dim", code_dim}, {"dead_code_restart", dead_code_restart},
             {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
@@ -81,7 +83,7 @@ struct run_config {
       }
     };
     get("model", c.model); get("data", c.data); get("epochs", c.epochs); get("batch", c.batch); get("lr", c.lr);
-    get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
+    get("warmup_steps", c.warmup_steps); get("lr_decay", c.lr_decay); get("seed", c.seed); get("image_size", c.image_size); get("channels", c.channels); get("binarize", c.binarize);
     get("latent", c.latent); get("beta", c.beta); get("res_blocks", c.res_blocks);
     get("quantizer", c.quantizer);
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);

@@ -58,6 +58,8 @@ class runner {
   virtual std::int64_t trainable_size() const = 0;
   virtual void zero_grad() = 0;
   virtual void set_optimizer(const adam_options& o) = 0;
+  // The learning rate of the next optimizer steps (a schedule sets it before each step).
+  virtual void set_learning_rate(double lr) = 0;
   // Adam's step over the accumulated gradients, which it leaves zeroed.
   virtual void optimizer_step() = 0;
   // The first parameter whose gradient is NaN or ±inf (for the report when training stops).
@@ -132,6 +134,7 @@ class runner_on : public runner {
   std::int64_t trainable_size() const override { return store_.trainable_size(); }
   void zero_grad() override { store_.zero_grad(); }
   void set_optimizer(const adam_options& o) override { opt_ = std::make_unique<Adam<float, B>>(o); }
+  void set_learning_rate(double lr) override { optimizer().set_lr(lr); }
   void optimizer_step() override { optimizer().step_and_zero_grad(store_); }
   std::optional<std::string> first_nonfinite_grad() override { return vae::first_nonfinite_grad(store_); }
   void save_parameters(const std::filesystem::path& file, const metadata& meta) override {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/caption_report.hpp"
 #include "cli/distributed.hpp"
 #include "cli/preset_registry.hpp"
 #include "cli/presets.hpp"
@@ -136,7 +137,8 @@ struct text2img_config {
   void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
 };
 
-// The flags of `vae train --model text2img*` beyond the common ones (epochs, batch, lr, seed, data, out).
+// The flags of `vae train --model text2img*` beyond the common ones (epochs, batch, lr, seed, data, out); the
+// learning-rate schedule's two (warmup_steps, lr_decay) are read by the image presets too.
 struct text2img_train_args {
   std::string tokenizer_run;
   double caption_dropout = 0.1;
@@ -150,8 +152,8 @@ struct text2img_train_args {
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
-  train.add_option("--warmup-steps", a.warmup_steps, "text2img: linear learning-rate warm-up steps (default 0)");
-  train.add_option("--lr-decay", a.lr_decay, "text2img: none | cosine (to 0 at the last step; default none)");
+  train.add_option("--warmup-steps", a.warmup_steps, "linear learning-rate warm-up steps (default 0)");
+  train.add_option("--lr-decay", a.lr_decay, "none | cosine: the learning rate decays to 0 at the last step (default none)");
   train.add_option("--grad-clip", a.grad_clip, "text2img: clip the gradient's global norm (default 0: off)");
   train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
   train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4; text2img-seed 8)");
@@ -647,10 +649,9 @@ inline nlohmann::json shapes_caption_accuracy(text2img_run& r, const std::vector
   for (std::size_t i = 0; i < prompts.size(); ++i)
     acc.add(metrics::score_caption(data::parse_caption(prompts[i]),
                                    metrics::parse_shapes_image(images, static_cast<std::int64_t>(i))));
-  std::cerr << "caption accuracy of " << prompts.size() << " images generated from " << what << ": " << acc.summary()
-            << "\n";
-  return {{"images", acc.images}, {"cfg", s.cfg_scale}, {"whole", acc.whole()}, {"colour", acc.colour()},
-          {"shape", acc.shape()}, {"size", acc.size()}, {"relation", acc.relation()}, {"count", acc.count()}};
+  auto j = caption_report(acc, cat("images generated from ", what));
+  j["cfg"] = s.cfg_scale;
+  return j;
 }
 
 // The held-out side of a shapes spec with exclude=: `n` captions of scenes that hold an excluded (shape, colour)

@@ -80,6 +80,11 @@ class vqgan_runner final : public runner_on<typename Model::backend> {
     base::opt_ = std::make_unique<Adam<float, B>>(a);
     d_opt_ = std::make_unique<Adam<float, B>>(a);
   }
+  // Both optimizers follow the schedule (taming trains both at one rate).
+  void set_learning_rate(double lr) override {
+    base::optimizer().set_lr(lr);
+    d_optimizer().set_lr(lr);
+  }
   void zero_grad() override {
     base::store_.zero_grad();
     d_store_.zero_grad();

@@ -197,6 +197,14 @@ struct caption_score {
   bool relation_asked = false, relation_right = false;
   bool count_right = false;  // the image holds exactly as many objects as the caption names
   bool whole_right = false;  // every stated attribute, the relation and the count right
+  // Each stated shape and what the matched object is: the rows of caption_accuracy's shape confusion.
+  struct shape_outcome {
+    int size = 2;  // 0 small, 1 large, 2 not stated
+    int want = 0;  // index in data::all_shape_kinds
+    int got = 3;   // index in data::all_shape_kinds; 3: no object matched
+  };
+  std::array<shape_outcome, 2> shapes{};
+  int shapes_n = 0;
 };
 
 // Scores parsed image `got` against caption `want` (see the top of this header).
@@ -208,6 +216,12 @@ inline caption_score score_caption(const data::caption_attributes& want, const p
     if (d.colour) ++s.colour_asked;
     if (d.kind) ++s.shape_asked;
     if (d.size) ++s.size_asked;
+    if (d.kind) {
+      auto& r = s.shapes[static_cast<std::size_t>(s.shapes_n++)];
+      r.size = d.size ? static_cast<int>(*d.size) : 2;
+      r.want = static_cast<int>(*d.kind);
+      r.got = j < 0 ? 3 : static_cast<int>(got.objects[static_cast<std::size_t>(j)].kind);
+    }
     if (j < 0) return;
     const auto& o = got.objects[static_cast<std::size_t>(j)];
     s.colour_right += d.colour && *d.colour == o.colour;
@@ -244,13 +258,40 @@ inline caption_score score_caption(const data::caption_attributes& want, const p
 }
 
 // Accuracy over many (image, caption) pairs: per attribute over the attributes the captions state, per relation
-// over two-object captions, and per whole caption over images.
+// over two-object captions, and per whole caption over images; and which shape each stated shape was parsed as.
 struct caption_accuracy {
   std::int64_t images = 0, whole_right = 0, count_right = 0;
   std::int64_t colour_asked = 0, colour_right = 0, shape_asked = 0, shape_right = 0, size_asked = 0, size_right = 0;
   std::int64_t relation_asked = 0, relation_right = 0;
+  // shape_confusion[size * 3 + wanted kind][parsed kind, or 3: no object]; size 0 small, 1 large, 2 not stated.
+  std::array<std::array<std::int64_t, 4>, 9> shape_confusion{};
+
+  // "small square" (or "square" where the captions state no size) for a row of shape_confusion.
+  static std::string confusion_row_name(std::size_t row) {
+    const auto kind = data::name(data::all_shape_kinds[row % 3]);
+    return row / 3 == 2 ? std::string(kind) : cat(data::name(static_cast<data::shape_size>(row / 3)), " ", kind);
+  }
+  // "small square: circle 12 of 80, missing 1; ..." over the rows with a wrong parse; empty when there is none.
+  std::string shape_confusion_summary() const {
+    std::string out;
+    for (std::size_t row = 0; row < shape_confusion.size(); ++row) {
+      const auto& r = shape_confusion[row];
+      const std::int64_t total = r[0] + r[1] + r[2] + r[3];
+      std::string wrong;
+      for (std::size_t got = 0; got < 4; ++got)
+        if (got != row % 3 && r[got] > 0)
+          wrong += cat(wrong.empty() ? "" : ", ", got == 3 ? "missing" : data::name(data::all_shape_kinds[got]), " ",
+                       r[got]);
+      if (!wrong.empty()) out += cat(out.empty() ? "" : "; ", confusion_row_name(row), " (", total, "): ", wrong);
+    }
+    return out;
+  }
 
   void add(const caption_score& s) {
+    for (int k = 0; k < s.shapes_n; ++k) {
+      const auto& o = s.shapes[static_cast<std::size_t>(k)];
+      ++shape_confusion[static_cast<std::size_t>(o.size * 3 + o.want)][static_cast<std::size_t>(o.got)];
+    }
     ++images;
     whole_right += s.whole_right;
     count_right += s.count_right;
