@@ -152,8 +152,9 @@ nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::d
   const std::int64_t n = limit > 0 ? std::min(limit, d.test_images.dim(0)) : d.test_images.dim(0);
   vae::metrics::caption_accuracy acc;
   vae::tensor<float> x, rec;
-  for (std::int64_t b = 0; b < n; b += 50) {
-    vae::cli::detail::slice_rows(d.test_images, b, std::min(n, b + 50), x);
+  const std::int64_t batch = vae::cli::eval_request::batch_for(shape_of(d));
+  for (std::int64_t b = 0; b < n; b += batch) {
+    vae::cli::detail::slice_rows(d.test_images, b, std::min(n, b + batch), x);
     m.reconstruct(x, rec);
     for (std::int64_t i = 0; i < rec.dim(0); ++i)
       acc.add(vae::metrics::score_caption(vae::data::parse_caption(d.test_captions[static_cast<std::size_t>(b + i)]),
@@ -226,7 +227,18 @@ void check_flags(const vae::cli::preset& p, const CLI::App& cmd) {
 }
 
 int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) {
-  check(a.resume.empty() || !vae::cli::is_text2img_run(a.resume), "--resume: text2img runs cannot be resumed yet");
+  if (!a.resume.empty() && vae::cli::is_text2img_run(a.resume)) {
+    // Its config.json defines the run; --epochs (to train further) and --lr may change, nothing else.
+    for (const CLI::Option* o : cmd.get_options())
+      check(o->count() == 0 || o->check_name("--resume") || o->check_name("--epochs") || o->check_name("--lr") ||
+                o->check_name("--threads") || o->check_name("--verbose"),
+            [&] { return cat("--resume of a text2img run takes only --epochs, --lr and --threads, not ", o->get_name()); });
+    set_threads(a.threads);
+    auto c = vae::cli::text2img_config::load(fs::path(a.resume) / config_file);
+    if (cmd.count("--epochs")) c.epochs = a.epochs;
+    if (cmd.count("--lr")) c.lr = a.lr;
+    return vae::cli::train_text2img(c, a.resume, world, /*resuming=*/true);
+  }
   if (vae::cli::is_text2img(a.model)) {
     check_flags(vae::cli::preset_named(a.model), cmd);
     set_threads(a.threads);
@@ -427,6 +439,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     vae::generator eval_rng(c.seed + 7);
     const double t_eval = now_seconds();
     vae::cli::eval_request eval_req;
+    eval_req.batch = vae::cli::eval_request::batch_for(s);
     eval_req.labels = &data.test_labels;
     rec.update(model->evaluate(data.test_images, eval_rng, eval_req));
     rec["eval_seconds"] = now_seconds() - t_eval;
@@ -615,6 +628,7 @@ int main(int argc, char** argv) {
     if (*eval) {
       vae::generator rng(r.config.seed + 7);
       vae::cli::eval_request req;
+      req.batch = vae::cli::eval_request::batch_for(shape_of(r.data));
       req.iwae_k = iwae_k;
       req.iwae_n = n;
       req.limit = eval_limit;

@@ -31,19 +31,27 @@
 
 namespace vae::cli {
 
-struct eval_request {
-  std::int64_t limit = 0;     // evaluate the first `limit` test images (0 = all)
-  std::int64_t iwae_k = 0;    // > 0: importance-sampled log p(x) with K samples (VAE only)
-  std::int64_t iwae_n = 1000; //   on the first iwae_n test images
-  std::int64_t batch = 500;
-  bool check_tokens = false;  // vq: decode(encode(x)) must equal reconstruct(x) bit for bit on the evaluated images
-  const std::vector<std::int32_t>* labels = nullptr;  // the test labels, for models that need them (classifier)
-};
-
 // The per-image data shape [C, H, W] the run was configured with.
 struct image_shape {
   std::int64_t c = 1, h = 28, w = 28;
   std::int64_t pixels() const { return c * h * w; }
+};
+
+struct eval_request {
+  std::int64_t limit = 0;     // evaluate the first `limit` test images (0 = all)
+  std::int64_t iwae_k = 0;    // > 0: importance-sampled log p(x) with K samples (VAE only)
+  std::int64_t iwae_n = 1000; //   on the first iwae_n test images
+  std::int64_t batch = 500;   // images per forward (batch_for: fewer for larger images)
+  bool check_tokens = false;  // vq: decode(encode(x)) must equal reconstruct(x) bit for bit on the evaluated images
+  const std::vector<std::int32_t>* labels = nullptr;  // the test labels, for models that need them (classifier)
+
+  // The evaluation batch for images of shape `s`: the pixels of 500 Fashion-MNIST images (500 of 28×28, 31 of
+  // 3×64×64, 1 of 3×256×256). Every layer keeps its activation buffers at the largest batch it has seen, so an
+  // evaluation batch of 500 large images would stay in a training process's memory for the rest of the run.
+  static std::int64_t batch_for(const image_shape& s) {
+    constexpr std::int64_t budget = 500 * 28 * 28;
+    return std::max<std::int64_t>(1, budget / std::max<std::int64_t>(1, s.pixels()));
+  }
 };
 
 using metadata = std::map<std::string, std::string>;

@@ -306,14 +306,16 @@ inline double seconds_now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// The token grids of `images` by the VQ run's encoder, [N, h·w], in batches of 256.
+// The token grids of `images` [N, C, H, W] by the VQ run's encoder, [N, h·w], in evaluation batches
+// (eval_request::batch_for: the encoder's buffers stay allocated while the prior trains).
 inline tensor<std::int32_t> encode_images(vq_tokenizer& vq, const tensor<float>& images, std::int64_t& h,
                                           std::int64_t& w) {
   const std::int64_t n = images.dim(0);
+  const std::int64_t batch = eval_request::batch_for({1, 1, n > 0 ? images.numel() / n : 1});
   tensor<std::int32_t> all, part;
   tensor<float> x;
-  for (std::int64_t b = 0; b < n; b += 256) {
-    detail::slice_rows(images, b, std::min(n, b + 256), x);
+  for (std::int64_t b = 0; b < n; b += batch) {
+    detail::slice_rows(images, b, std::min(n, b + batch), x);
     vq.model->encode_tokens(x, part);
     check(part.rank() == 3, [&] { return cat("text2img: expected VQ tokens [N, h, w], got ", part.shape()); });
     if (b == 0) {
@@ -409,7 +411,10 @@ inline tensor<float> generate_images(text2img_run& r, const std::vector<std::str
 }  // namespace text2img_detail
 
 // vae train --model text2img: encodes the data's images with the VQ run, trains the caption tokenizer and the prior.
-inline int train_text2img(text2img_config c, const std::filesystem::path& dir, distributed& world_) {
+// `resuming`: c is DIR's config.json (with the --epochs / --lr given); the caption tokenizer, the prior and Adam's
+// state come from DIR and training goes on after the last checkpointed epoch, as the uninterrupted run would have.
+inline int train_text2img(text2img_config c, const std::filesystem::path& dir, distributed& world_,
+                          bool resuming = false) {
   using namespace text2img_detail;
   check(c.batch > 0 && c.epochs >= 0 && c.lr > 0 && c.caption_dropout >= 0 && c.caption_dropout <= 1, [&] {
     return cat("text2img: batch and lr must be positive, epochs >= 0 and --caption-dropout in [0, 1] (got batch ",
@@ -448,12 +453,19 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
                     c.image_height, "x", c.image_width, " token grids (", c.image_vocab, " codes) with ", vq_config.model,
                     " in ", seconds_now() - t0, " s"));
 
-  auto tok = text::caption_tokenizer::train(data.train_captions);
-  std::int64_t longest = 0;
-  for (const auto& cap : data.train_captions)
-    longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(tok.pieces(cap).size()));
-  c.text_length = longest + 2;  // <bos> ... <eos>
-  c.text_vocab = tok.vocab_size();
+  auto tok = resuming ? text::caption_tokenizer::load(dir / text::tokenizer_file)
+                      : text::caption_tokenizer::train(data.train_captions);
+  if (!resuming) {
+    std::int64_t longest = 0;
+    for (const auto& cap : data.train_captions)
+      longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(tok.pieces(cap).size()));
+    c.text_length = longest + 2;  // <bos> ... <eos>
+    c.text_vocab = tok.vocab_size();
+  }
+  check(tok.vocab_size() == c.text_vocab, [&] {
+    return cat("--resume: ", dir.string(), "'s caption tokenizer has ", tok.vocab_size(), " pieces, its config says ",
+               c.text_vocab);
+  });
   auto train_text = encode_prompts(tok, data.train_captions, c.text_length);
   // Test captions longer than the training ones are truncated, unseen words become <unk>: one line says how many.
   std::int64_t truncated = 0, unknown = 0;
@@ -471,7 +483,21 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
   world->broadcast_parameters(prior.parameters());
   prior.set_gradient_sync(world->attach(prior.parameters()));
   Adam<float> adam({.lr = c.lr});
-  if (world->writer()) {
+  const std::filesystem::path optimizer_file = dir / "optimizer.safetensors";
+  int start_epoch = 0;
+  std::int64_t step = 0;
+  if (resuming) {
+    check(std::filesystem::exists(optimizer_file), [&] {
+      return cat("--resume: ", dir.string(), " has no optimizer.safetensors (a run written before text2img runs could ",
+                 "resume, or one that finished no epoch)");
+    });
+    prior.load(dir / "model.safetensors");
+    const auto meta = load_optimizer_state(optimizer_file, adam, prior.parameters());
+    start_epoch = std::stoi(meta.at("epoch"));
+    step = std::stoll(meta.at("step"));
+    world->broadcast_parameters(prior.parameters());
+    progress.note(cat("resuming ", dir.string(), " after epoch ", start_epoch, " (step ", step, ")"));
+  } else if (world->writer()) {
     std::filesystem::create_directories(dir);
     tok.save(dir / text::tokenizer_file);
     c.save(dir / "config.json");
@@ -489,13 +515,16 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
   std::vector<std::int64_t> idx, shard;
   const std::int64_t draws = c.caption_dropout > 0 ? 1 : 0;  // uniform draws per row (GPTPrior's caption dropout)
   tensor<std::int32_t> bt, bi;
-  std::int64_t step = 0;
+  for (int e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
   const std::int64_t total_steps = sampler.batches_per_epoch() * c.epochs;
   const AnyLR schedule = c.lr_decay == "cosine"
                              ? AnyLR{CosineLR{.base_lr = c.lr, .total_steps = total_steps, .warmup_steps = c.warmup_steps}}
                              : AnyLR{WarmupLR{.base_lr = c.lr, .warmup_steps = c.warmup_steps}};
-  for (int epoch = 0; epoch < c.epochs; ++epoch) {
-    if (epoch > 0) sampler.new_epoch();
+  if (start_epoch >= c.epochs && world->writer())
+    progress.note(cat("no epoch to train (--epochs ", c.epochs, ", ", start_epoch, " done): ", dir.string(),
+                      " is left as it is"));
+  for (int epoch = start_epoch; epoch < c.epochs; ++epoch) {
+    if (epoch > start_epoch) sampler.new_epoch();
     generator rng(c.seed * 1000003ULL + static_cast<std::uint64_t>(epoch) + 17);
     progress.start_epoch(epoch + 1, c.epochs, sampler.batches_per_epoch());
     double loss_sum = 0, seconds = 0;
@@ -535,15 +564,19 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
                           {"test_bits_per_token", test_nll / std::log(2.0)},
                           {"seconds", seconds},
                           {"train_tokens_per_s", seconds > 0 ? tokens / seconds : 0.0}};
+    // Checkpoint: the prior, then Adam's state that names the epoch (both written atomically).
     prior.save(dir / "model.safetensors");
+    save_optimizer_state(optimizer_file, adam, prior.parameters(),
+                         {{"epoch", std::to_string(epoch + 1)}, {"step", std::to_string(step)}});
     log->write(rec);
     progress.end_epoch(train_nll, cat(", test token NLL ", test_nll, " nats (", test_nll / std::log(2.0), " bits)"));
     std::cout << rec.dump() << std::endl;
   }
   if (!world->writer()) return 0;
   if (c.epochs == 0) prior.save(dir / "model.safetensors");
-  progress.note(cat("wrote ", (dir / "model.safetensors").string(), ", ", text::tokenizer_file, ", config.json and ",
-                    "metrics.jsonl in ", dir.string()));
+  if (start_epoch < c.epochs || c.epochs == 0)
+    progress.note(cat("wrote ", (dir / "model.safetensors").string(), ", ", text::tokenizer_file, ", config.json and ",
+                      "metrics.jsonl in ", dir.string()));
   return 0;
 }
 
@@ -764,7 +797,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
 inline constexpr const char* no_text2img =
     "text2img: this build has no caption tokenizer (install libsentencepiece-dev and reconfigure with "
     "VAE_WITH_SENTENCEPIECE=ON)";
-inline int train_text2img(text2img_config, const std::filesystem::path&, distributed&) {
+inline int train_text2img(text2img_config, const std::filesystem::path&, distributed&, bool = false) {
   vae::detail::throw_error(no_text2img);
 }
 inline int generate_text2img(generate_args, const CLI::App&) { vae::detail::throw_error(no_text2img); }
