@@ -62,7 +62,11 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
     CHECK(names.insert(p.name).second);
     CHECK(!p.description.empty());
     CHECK(find_preset(p.name) == &p);
-    for (const auto& d : p.defaults) CHECK(p.accepts(d.flag));  // a default for a flag it refuses would be dead
+    std::set<std::string_view> defaulted;
+    for (const auto& d : p.defaults) {
+      CHECK(p.accepts(d.flag));              // a default for a flag it refuses would be dead
+      CHECK(defaulted.insert(d.flag).second);  // a second default for one flag would never be read
+    }
     for (const auto& r : p.required) CHECK(p.accepts(r.flag));
     if (p.kind == preset_kind::text2img) {
       ++text2img;
@@ -89,6 +93,21 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
   CHECK(names.size() == presets().size());
   CHECK(built == parameters_before.size());
   CHECK(text2img == 3);
+}
+
+TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shapes: its schedule and GAN weight)") {
+  const auto shapes = config_for(preset_named("vqgan-shapes"));
+  CHECK(shapes.epochs == 4);
+  CHECK(shapes.lr == 3e-4);
+  CHECK(shapes.warmup_steps == 100);
+  CHECK(shapes.lr_decay == "cosine");
+  CHECK(shapes.disc_weight == 0.1);
+  CHECK(shapes.disc_start == 500);
+  const auto fashion = config_for(preset_named("vqgan"));  // vqgan.py's: lr 2e-4, constant, disc weight 0.8
+  CHECK(fashion.lr == 2e-4);
+  CHECK(fashion.lr_decay == "none");
+  CHECK(fashion.warmup_steps == 0);
+  CHECK(fashion.disc_weight == 0.8);
 }
 
 TEST_CASE("preset registry: flags a preset does not take and unknown names are refused naming what it accepts") {

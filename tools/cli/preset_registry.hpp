@@ -108,8 +108,9 @@ inline const std::vector<std::string_view> text2img_flags = {"--tokenizer-run", 
                                                              "--grad-clip"};
 // vqgan.py's learning rate and batch: the CLI's own defaults are the VAEs'.
 inline std::vector<flag_default> vqgan_defaults(std::initializer_list<flag_default> more) {
-  std::vector<flag_default> d = {{"--lr", "2e-4"}};
-  d.insert(d.end(), more.begin(), more.end());
+  std::vector<flag_default> d(more);
+  if (std::none_of(d.begin(), d.end(), [](const flag_default& f) { return f.flag == "--lr"; }))
+    d.insert(d.begin(), {"--lr", "2e-4"});
   return d;
 }
 // The taming layout on the token grid: attention at the tokens, taming's 3-layer PatchGAN.
@@ -154,8 +155,12 @@ inline const std::vector<preset>& presets() {
       {.name = "vqgan-shapes", .description = "64x64 RGB captioned shapes, f = 4, K 1024, sized for 30 min on 2 cores",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
        .defaults = vqgan_defaults({{"--data", "shapes:size=64,n=8000,test=200"}, {"--channels", "3"},
-                                   {"--codebook-size", "1024"}, {"--epochs", "3"},
+                                   {"--codebook-size", "1024"}, {"--epochs", "4"},
                                    {"--disc-start", "500"},  // the first step of epoch 2
+                                   // flat-colour scenes: at taming's 0.8 the PatchGAN's gradient textured the
+                                   // interiors and rounded small squares (docs/vqgan-training.md)
+                                   {"--disc-weight", "0.1"},
+                                   {"--lr", "3e-4"}, {"--warmup-steps", "100"}, {"--lr-decay", "cosine"},
                                    {"--batch", "16"}}),
        .vqgan = at_tokens({})},
       {.name = "vqgan-seed", .description = "128x128 RGB shapes, f = 4: 32x32 tokens of 2048 codes (text2img-seed's tokenizer)",
@@ -323,6 +328,7 @@ inline void apply_preset_defaults(const preset& p, run_config& c, const std::fun
   set("--codebook-size", c.codebook_size);
   set("--ch", c.ch);
   set("--disc-start", c.disc_start);
+  set("--disc-weight", c.disc_weight);
 }
 
 // The `vae presets` listing: one block per preset (name, kind, description, its flags and its defaults).
