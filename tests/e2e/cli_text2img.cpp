@@ -220,6 +220,20 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   CHECK(r.status != 0);
   CHECK(t::has(r.output, "--model text2img-seed models 32x32 token grids of 2048 codes (a vqgan-seed run)"));
   CHECK(t::has(r.output, "gives 8x8 tokens of 64 codes"));
+  // --classifier on shapes captions: refused naming the caption, before any image is generated.
+  if (t::fs::exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
+    const auto cls = t::text2img_scratch("cls");
+    r = t::run_vae("train --model classifier --epochs 1 --limit 256 --batch 64 --out " + cls.string());
+    INFO(r.output);
+    REQUIRE(r.status == 0);
+    r = t::run_vae("eval --run " + run.string() + " --n 4 --classifier " + cls.string());
+    INFO(r.output);
+    CHECK(r.status != 0);
+    CHECK(t::has(r.output, "names no Fashion-MNIST class"));
+    CHECK(!t::has(r.output, "sampling"));
+  } else {
+    MESSAGE("the --classifier refusal was not checked: Fashion-MNIST is not installed (dataset-fashion-mnist)");
+  }
   t::fs::remove(run / "optimizer.safetensors");  // as a run written before text2img runs could resume
   r = t::run_vae("train --resume " + run.string() + " --epochs 2");
   CHECK(r.status != 0);

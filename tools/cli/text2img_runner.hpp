@@ -708,9 +708,10 @@ inline std::vector<std::string> held_out_captions(const text2img_config& c, std:
   return captions;
 }
 
-// Share of images generated from class captions that `classifier` labels as the caption's class.
-inline nlohmann::json class_accuracy(text2img_run& r, const std::vector<std::string>& prompts, const sampling_options& s,
-                                     feature_extractor& classifier, const std::string& classifier_name) {
+// The Fashion-MNIST class each prompt names, checked before anything is generated: a caption that names none, or a
+// classifier of other images than the run draws, is refused.
+inline std::vector<int> class_labels_for(const text2img_run& r, const std::vector<std::string>& prompts,
+                                         feature_extractor& classifier, const std::string& classifier_name) {
   std::vector<int> labels;
   for (const auto& p : prompts) {
     const auto label = data::fashion_mnist_label_of(p);
@@ -720,12 +721,21 @@ inline nlohmann::json class_accuracy(text2img_run& r, const std::vector<std::str
     });
     labels.push_back(*label);
   }
-  const auto images = generate_in_chunks(r, prompts, s);
   const auto want = classifier.input_shape();
-  check(want.c == images.dim(1) && want.h == images.dim(2) && want.w == images.dim(3), [&] {
+  const auto& c = r.config;
+  check(want.c == c.pixel_channels && want.h == c.pixel_height && want.w == c.pixel_width, [&] {
     return cat("vae eval --classifier ", classifier_name, ": the classifier takes ", want.c, "x", want.h, "x", want.w,
-               " images, the run generates ", images.dim(1), "x", images.dim(2), "x", images.dim(3));
+               " images, the run generates ", c.pixel_channels, "x", c.pixel_height, "x", c.pixel_width);
   });
+  return labels;
+}
+
+// Share of images generated from class captions (`labels`: class_labels_for) that `classifier` labels as the
+// caption's class.
+inline nlohmann::json class_accuracy(text2img_run& r, const std::vector<std::string>& prompts,
+                                     const std::vector<int>& labels, const sampling_options& s,
+                                     feature_extractor& classifier, const std::string& classifier_name) {
+  const auto images = generate_in_chunks(r, prompts, s);
   metrics::feature_matrix features, probabilities;
   classifier.extract(images, features, probabilities);
   std::int64_t right = 0;
@@ -773,6 +783,8 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
     return cat("--n ", q.n, " is more than the run's ", test_text.dim(0), " test captions");
   });
   std::vector<std::string> prompts(data.test_captions.begin(), data.test_captions.begin() + q.n);
+  const auto labels =
+      q.classifier ? class_labels_for(r, prompts, *q.classifier, q.classifier_name) : std::vector<int>{};
   sampling_options s;
   s.cfg_scale = q.cfg;
   s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
@@ -788,7 +800,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
       j["held_out_caption_accuracy"] = hj;
     }
   }
-  if (q.classifier) j["class_accuracy"] = class_accuracy(r, prompts, s, *q.classifier, q.classifier_name);
+  if (q.classifier) j["class_accuracy"] = class_accuracy(r, prompts, labels, s, *q.classifier, q.classifier_name);
   return j;
 }
 
