@@ -246,7 +246,10 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(c["channels"] == 3);
   CHECK(c["codebook_size"] == 1024);
   CHECK(c["batch"] == 16);
-  CHECK(c["lr"] == 2e-4);
+  CHECK(c["lr"] == 3e-4);
+  CHECK(c["warmup_steps"] == 100);
+  CHECK(c["lr_decay"] == "cosine");
+  CHECK(c["disc_weight"] == 0.1);
 
   // A tiny run (one step of 8 images, the discriminator on): 16×16 tokens, the exact token round trip, test MSE and
   // codebook usage.
