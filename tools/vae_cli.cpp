@@ -383,10 +383,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
   // The schedule is a function of the global step, so a resumed run continues it where it stopped (over the epochs
   // of the resumed run's --epochs).
   const std::int64_t total_steps = static_cast<std::int64_t>(c.epochs) * sampler.batches_per_epoch();
-  const vae::AnyLR schedule =
-      c.lr_decay == "cosine"
-          ? vae::AnyLR{vae::CosineLR{.base_lr = c.lr, .total_steps = total_steps, .warmup_steps = c.warmup_steps}}
-          : vae::AnyLR{vae::WarmupLR{.base_lr = c.lr, .warmup_steps = c.warmup_steps}};
+  const auto schedule = vae::lr_schedule_named(c.lr_decay, c.lr, total_steps, c.warmup_steps);
   double step_lr = c.lr;
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     if (epoch > start_epoch) sampler.new_epoch();

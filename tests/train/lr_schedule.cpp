@@ -60,3 +60,16 @@ TEST_CASE("AnyLR picks a schedule at run time, validates it, and drives an optim
   CHECK_THROWS_WITH_AS(validate(AnyLR{WarmupLR{1e-2, -1}}), doctest::Contains("warmup_steps must be >= 0, got -1"),
                        vae::error);
 }
+
+TEST_CASE("lr_schedule_named: none is warm-up then constant, cosine decays to 0 at total_steps, others refused") {
+  const auto none = lr_schedule_named("none", 1e-3, 10, 2);
+  CHECK(std::holds_alternative<WarmupLR>(none));
+  CHECK(lr_at(none, 0) == doctest::Approx(5e-4));
+  CHECK(lr_at(none, 9) == doctest::Approx(1e-3));
+  const auto cosine = lr_schedule_named("cosine", 1e-3, 10, 2);
+  CHECK(std::holds_alternative<CosineLR>(cosine));
+  CHECK(lr_at(cosine, 1) == doctest::Approx(1e-3));
+  CHECK(lr_at(cosine, 10) == doctest::Approx(0.0));
+  CHECK_THROWS_WITH_AS(lr_schedule_named("linear", 1e-3, 10, 0), doctest::Contains("none or cosine, got 'linear'"),
+                       vae::error);
+}

@@ -517,9 +517,7 @@ inline int train_text2img(text2img_config c, const std::filesystem::path& dir, d
   tensor<std::int32_t> bt, bi;
   for (int e = 0; e < start_epoch; ++e) sampler.new_epoch();  // a resumed run sees the same order
   const std::int64_t total_steps = sampler.batches_per_epoch() * c.epochs;
-  const AnyLR schedule = c.lr_decay == "cosine"
-                             ? AnyLR{CosineLR{.base_lr = c.lr, .total_steps = total_steps, .warmup_steps = c.warmup_steps}}
-                             : AnyLR{WarmupLR{.base_lr = c.lr, .warmup_steps = c.warmup_steps}};
+  const auto schedule = lr_schedule_named(c.lr_decay, c.lr, total_steps, c.warmup_steps);
   if (start_epoch >= c.epochs && world->writer())
     progress.note(cat("no epoch to train (--epochs ", c.epochs, ", ", start_epoch, " done): ", dir.string(),
                       " is left as it is"));

@@ -5,6 +5,7 @@
 #include <concepts>
 #include <cstdint>
 #include <numbers>
+#include <string_view>
 #include <type_traits>
 #include <variant>
 
@@ -56,6 +57,16 @@ struct CosineLR {
 
 // A schedule chosen at run time (from a config file).
 using AnyLR = std::variant<ConstantLR, WarmupLR, CosineLR>;
+
+// The schedule a config names: decay "none" (linear warm-up, then constant) or "cosine" (warm-up, then cosine to 0
+// at total_steps); any other name is refused.
+inline AnyLR lr_schedule_named(std::string_view decay, double base_lr, std::int64_t total_steps,
+                               std::int64_t warmup_steps) {
+  check(decay == "none" || decay == "cosine",
+        [&] { return cat("lr schedule: decay must be none or cosine, got '", decay, "'"); });
+  if (decay == "cosine") return CosineLR{.base_lr = base_lr, .total_steps = total_steps, .warmup_steps = warmup_steps};
+  return WarmupLR{.base_lr = base_lr, .warmup_steps = warmup_steps};
+}
 
 inline double lr_at(const AnyLR& schedule, std::int64_t step) {
   return std::visit([&](const auto& s) { return s.lr(step); }, schedule);
