@@ -148,7 +148,9 @@ void write_reconstructions(vae::cli::runner& m, const vae::data::dataset& d, con
 
 // Caption accuracy of the reconstructions of shapes test images (the first `limit`, 0: all): whether a tokenizer
 // keeps every colour, shape, size and relation the captions state.
-nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::data::dataset& d, std::int64_t limit) {
+// With a `failures` list, the reconstructions whose caption is not read back go into it beside their originals.
+nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::data::dataset& d, std::int64_t limit,
+                                               vae::cli::caption_failures* failures) {
   const std::int64_t n = limit > 0 ? std::min(limit, d.test_images.dim(0)) : d.test_images.dim(0);
   vae::metrics::caption_accuracy acc;
   vae::tensor<float> x, rec;
@@ -156,9 +158,13 @@ nlohmann::json reconstruction_caption_accuracy(vae::cli::runner& m, const vae::d
   for (std::int64_t b = 0; b < n; b += batch) {
     vae::cli::detail::slice_rows(d.test_images, b, std::min(n, b + batch), x);
     m.reconstruct(x, rec);
-    for (std::int64_t i = 0; i < rec.dim(0); ++i)
-      acc.add(vae::metrics::score_caption(vae::data::parse_caption(d.test_captions[static_cast<std::size_t>(b + i)]),
-                                          vae::metrics::parse_shapes_image(rec, i)));
+    for (std::int64_t i = 0; i < rec.dim(0); ++i) {
+      const auto& caption = d.test_captions[static_cast<std::size_t>(b + i)];
+      const auto got = vae::metrics::parse_shapes_image(rec, i);
+      const auto score = vae::metrics::score_caption(vae::data::parse_caption(caption), got);
+      acc.add(score);
+      if (failures != nullptr) failures->add(b + i, caption, score, got, rec, i, &x);
+    }
   }
   return vae::cli::caption_report(acc, "reconstructed test images");
 }
@@ -551,6 +557,11 @@ int main(int argc, char** argv) {
                    "--fid: samples | reconstructions | train (default: samples for VAEs, train for a classifier, else "
                    "reconstructions)");
   eval->add_option("--save-images", sq.save_images, "--fid: write the compared images as DIR/{real,generated}.npy");
+  std::string failures_dir;
+  eval->add_option("--failures", failures_dir,
+                   "shapes runs: write the images whose caption the parser does not read back into DIR (failures-*.png: "
+                   "reconstructions beside their originals, or text2img's generated images; failures-*.jsonl: index, "
+                   "caption and what was parsed, for every one)");
   auto* sample = app.add_subcommand("sample", "decode samples from the prior into a PNG grid");
   sample->add_option("--run", run_dir, "run directory")->required();
   sample->add_option("--n", n_samples, "number of samples (default 64)");
@@ -607,6 +618,7 @@ int main(int argc, char** argv) {
       check(static_cast<bool>(*eval), [&] { return cat("'", run_dir, "' is a text2img run: use vae generate --run ", run_dir, " or vae eval"); });
       vae::cli::text2img_eval_request q;
       q.n = eval->count("--n") ? n : 16;
+      q.failures_dir = failures_dir;
       q.cfg = eval_cfg;
       std::optional<loaded_run> cls;
       if (!classifier_dir.empty()) {
@@ -637,10 +649,19 @@ int main(int argc, char** argv) {
       });
       check(fid || (classifier_dir.empty() && !eval->count("--of") && !eval->count("--save-images")),
             "--classifier, --of and --save-images go with --fid");
+      const bool shapes_captions = vae::data::is_shapes_spec(r.config.data) && r.model->reconstructs() &&
+                                   r.data.test_images.dim(1) == 3 && !r.data.test_captions.empty();
+      check(failures_dir.empty() || shapes_captions, [&] {
+        return cat("--failures needs a run on shapes data (its captions say what each image must show); ", run_dir,
+                   " trained on ", r.config.data);
+      });
       auto j = r.model->evaluate(r.data.test_images, rng, req);
-      if (vae::data::is_shapes_spec(r.config.data) && r.model->reconstructs() && r.data.test_images.dim(1) == 3 &&
-          !r.data.test_captions.empty())
-        j["reconstruction_caption_accuracy"] = reconstruction_caption_accuracy(*r.model, r.data, eval_limit);
+      if (shapes_captions) {
+        vae::cli::caption_failures failures;
+        j["reconstruction_caption_accuracy"] = reconstruction_caption_accuracy(
+            *r.model, r.data, eval_limit, failures_dir.empty() ? nullptr : &failures);
+        if (!failures_dir.empty()) failures.write(failures_dir, "failures-reconstructions");
+      }
       if (fid) {
         auto cls = open_run(classifier_dir, "cpu");
         auto* features = dynamic_cast<vae::cli::feature_extractor*>(cls.model.get());

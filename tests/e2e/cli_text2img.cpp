@@ -176,6 +176,22 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   CHECK(j["held_out_caption_accuracy"]["images"] == 4);
   CHECK(j["held_out_caption_accuracy"]["excluded_pairs"] == nlohmann::json::array({"red-triangle"}));
   CHECK(t::has(r.output, "images generated from held-out captions (4 with an excluded pair)"));
+  // --failures: the same evaluation, with the generated images whose caption is not read back listed, one file for
+  // the test captions and one for the held-out ones.
+  const auto failures = run.parent_path() / "failures";
+  r = t::run_vae("eval --run " + run.string() + " --n 4 --failures " + failures.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const auto jf = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")));
+  CHECK(jf["caption_accuracy"]["whole"] == j["caption_accuracy"]["whole"]);
+  for (const auto& [name, key] : {std::pair{"failures-test", "caption_accuracy"}, {"failures-held-out", "held_out_caption_accuracy"}}) {
+    std::ifstream fl(failures / (std::string(name) + ".jsonl"));
+    REQUIRE(fl.good());
+    std::size_t n_failed = 0;
+    for (std::string line; std::getline(fl, line); ++n_failed) CHECK(nlohmann::json::parse(line)["parsed"].is_array());
+    CHECK(static_cast<double>(n_failed) == doctest::Approx(4 * (1 - jf[key]["whole"].get<double>())));
+    CHECK(t::fs::exists(failures / (std::string(name) + ".png")) == (n_failed > 0));
+  }
   r = t::run_vae("eval --run " + run.string() + " --n 2 --cfg 1");
   INFO(r.output);
   REQUIRE(r.status == 0);

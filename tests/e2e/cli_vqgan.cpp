@@ -281,6 +281,25 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(j["reconstruction_caption_accuracy"]["images"] == 4);
   CHECK(j["reconstruction_caption_accuracy"]["whole"].get<double>() >= 0.0);
   CHECK(r.output.find("caption accuracy of 4 reconstructed test images: whole ") != std::string::npos);
+  // --failures: one JSON line for each image whose caption was not read back, in test order, and a picture of them.
+  const auto failures = dir / "failures";
+  r = t::run_vae("eval --run " + out.string() + " --failures " + failures.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const double whole = t::last_json(r.output)["reconstruction_caption_accuracy"]["whole"].get<double>();
+  std::ifstream lines(failures / "failures-reconstructions.jsonl");
+  REQUIRE(lines.good());
+  std::vector<nlohmann::json> failed;
+  for (std::string line; std::getline(lines, line);) failed.push_back(nlohmann::json::parse(line));
+  CHECK(static_cast<double>(failed.size()) == doctest::Approx(4 * (1 - whole)));
+  std::int64_t last = -1;
+  for (const auto& f : failed) {
+    CHECK(f["index"].get<std::int64_t>() > last);
+    last = f["index"].get<std::int64_t>();
+    CHECK(f["caption"].get<std::string>().rfind("a ", 0) == 0);
+    CHECK(f["parsed"].is_array());
+  }
+  CHECK(fs::exists(failures / "failures-reconstructions.png") == !failed.empty());
   fs::remove_all(dir);
 }
 
@@ -328,6 +347,11 @@ TEST_CASE("vqgan-f8-2048: a mixed folder resized to 256x256 RGB, 32x32 tokens, a
   REQUIRE(r.status == 0);
   CHECK(t::last_json(r.output)["token_roundtrip_exact"] == true);
   CHECK(t::last_json(r.output)["codebook_size"] == 2048);
+  // --failures reads shapes captions; a folder of the user's images has none.
+  r = t::run_vae("eval --run " + out.string() + " --failures " + (dir / "failures").string());
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--failures needs a run on shapes data") != std::string::npos);
+  CHECK(!fs::exists(dir / "failures"));
 
   // A file that is not an image is refused, named, before anything is trained.
   { std::ofstream(images / "img3b.png") << "not a png"; }

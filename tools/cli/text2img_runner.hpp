@@ -296,6 +296,7 @@ struct text2img_eval_request {
   double cfg = 3.0;      // guidance scale of those images (1: none)
   feature_extractor* classifier = nullptr;  // labels images of class captions (fashion-mnist-captions)
   std::string classifier_name;
+  std::string failures_dir;  // shapes captions: where the images the parser does not read back go (empty: nowhere)
 };
 
 #if defined(VAE_WITH_SENTENCEPIECE)
@@ -673,13 +674,19 @@ inline tensor<float> generate_in_chunks(text2img_run& r, const std::vector<std::
 }
 
 // Caption accuracy of images generated from `prompts` (shapes captions), as JSON; one summary line on stderr.
+// With a `failures` list, the images whose caption is not read back go into it.
 inline nlohmann::json shapes_caption_accuracy(text2img_run& r, const std::vector<std::string>& prompts,
-                                              const sampling_options& s, const std::string& what) {
+                                              const sampling_options& s, const std::string& what,
+                                              caption_failures* failures = nullptr) {
   const auto images = generate_in_chunks(r, prompts, s);
   metrics::caption_accuracy acc;
-  for (std::size_t i = 0; i < prompts.size(); ++i)
-    acc.add(metrics::score_caption(data::parse_caption(prompts[i]),
-                                   metrics::parse_shapes_image(images, static_cast<std::int64_t>(i))));
+  for (std::size_t i = 0; i < prompts.size(); ++i) {
+    const auto k = static_cast<std::int64_t>(i);
+    const auto got = metrics::parse_shapes_image(images, k);
+    const auto score = metrics::score_caption(data::parse_caption(prompts[i]), got);
+    acc.add(score);
+    if (failures != nullptr) failures->add(k, prompts[i], score, got, images, k, nullptr);
+  }
   auto j = caption_report(acc, cat("images generated from ", what));
   j["cfg"] = s.cfg_scale;
   return j;
@@ -760,6 +767,10 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
   check(std::isfinite(q.cfg) && q.cfg >= 0,
         [&] { return cat("--cfg must be ≥ 0 (1 = no guidance, 0 = unconditional), got ", q.cfg); });
   auto r = open_text2img_run(dir);
+  check(q.failures_dir.empty() || data::is_shapes_spec(r.config.data), [&] {
+    return cat("--failures needs a run on shapes captions (the parser reads shapes images only); ", dir.string(),
+               " trained on ", r.config.data);
+  });
   auto data = load_captioned_data(r.config.data, r.model.decoder().config, r.config.seed);
   std::int64_t h = 0, w = 0;
   const auto test_image = encode_images(r.model.decoder(), data.test_images, h, w);
@@ -789,11 +800,16 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
   s.top_p = 0.95;
   s.seed = r.config.seed;
   if (shapes) {
-    j["caption_accuracy"] = shapes_caption_accuracy(r, prompts, s, "test captions");
+    const bool keep = !q.failures_dir.empty();
+    caption_failures test_failures, held_failures;
+    j["caption_accuracy"] = shapes_caption_accuracy(r, prompts, s, "test captions", keep ? &test_failures : nullptr);
+    if (keep) test_failures.write(q.failures_dir, "failures-test");
     std::vector<std::string> pairs;
     const auto held = held_out_captions(r.config, q.n, pairs);
     if (!held.empty()) {
-      auto hj = shapes_caption_accuracy(r, held, s, cat("held-out captions (", held.size(), " with an excluded pair)"));
+      auto hj = shapes_caption_accuracy(r, held, s, cat("held-out captions (", held.size(), " with an excluded pair)"),
+                                        keep ? &held_failures : nullptr);
+      if (keep) held_failures.write(q.failures_dir, "failures-held-out");
       hj["excluded_pairs"] = pairs;
       j["held_out_caption_accuracy"] = hj;
     }
