@@ -171,6 +171,10 @@ TEST_CASE("image presets: --warmup-steps and --lr-decay cosine are saved, follow
   CHECK(r.status != 0);
   CHECK(r.output.find("--lr-decay none or cosine (got 0, 'linear')") != std::string::npos);
   CHECK(!fs::exists(bad));
+  r = run("train --model mlp-ae --epochs 1 --limit 128 --warmup-steps -5 --out " + bad.string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("--warmup-steps must be >= 0 and --lr-decay none or cosine (got -5, 'none')") != std::string::npos);
+  CHECK(!fs::exists(bad));
   fs::remove_all(dir.parent_path());
 }
 
