@@ -245,7 +245,7 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(c["disc_start"] == 500);
   CHECK(c["channels"] == 3);
   CHECK(c["codebook_size"] == 1024);
-  CHECK(c["batch"] == 16);
+  CHECK(c["batch"] == 8);
   CHECK(c["lr"] == 3e-4);
   CHECK(c["warmup_steps"] == 100);
   CHECK(c["lr_decay"] == "cosine");

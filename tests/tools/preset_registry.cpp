@@ -95,7 +95,7 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
   CHECK(text2img == 3);
 }
 
-TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shapes: its schedule and GAN weight)") {
+TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shapes: its schedule, GAN weight and batch)") {
   const auto shapes = config_for(preset_named("vqgan-shapes"));
   CHECK(shapes.epochs == 4);
   CHECK(shapes.lr == 3e-4);
@@ -103,6 +103,7 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(shapes.lr_decay == "cosine");
   CHECK(shapes.disc_weight == 0.1);
   CHECK(shapes.disc_start == 500);
+  CHECK(shapes.batch == 8);
   const auto fashion = config_for(preset_named("vqgan"));  // vqgan.py's: lr 2e-4, constant, disc weight 0.8
   CHECK(fashion.lr == 2e-4);
   CHECK(fashion.lr_decay == "none");
