@@ -1,7 +1,6 @@
 // caption_report: a caption_accuracy (metrics/caption_accuracy.hpp) as `vae eval` reports it, in JSON and on stderr.
 #pragma once
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -72,8 +71,6 @@ class caption_failures {
     pairs_ = originals != nullptr;
   }
 
-  std::int64_t count() const { return count_; }
-
   // Writes DIR/NAME.jsonl (always, empty when nothing failed) and DIR/NAME.png (when something failed); one line on
   // stderr saying what was written.
   void write(const std::filesystem::path& dir, const std::string& name) const {
@@ -84,19 +81,16 @@ class caption_failures {
       return;
     }
     shape s = image_shape_;
-    const std::int64_t per = images_per_entry();
     s[0] = static_cast<std::int64_t>(pixels_.size()) / (image_shape_.numel() / image_shape_[0]);
     tensor<float> grid(s);
     std::copy(pixels_.begin(), pixels_.end(), grid.data());
-    io::write_png_grid((dir / (name + ".png")).string(), grid, static_cast<int>(8 * per));
+    io::write_png_grid((dir / (name + ".png")).string(), grid, pairs_ ? 16 : 8);  // 8 entries a row
     std::cerr << count_ << " caption failures in " << (dir / (name + ".jsonl")).string() << "; the first "
               << std::min(count_, max_images) << " in " << (dir / (name + ".png")).string()
               << (pairs_ ? " (each original, then its reconstruction)" : "") << "\n";
   }
 
  private:
-  std::int64_t images_per_entry() const { return pairs_ ? 2 : 1; }
-
   std::string lines_;
   std::int64_t count_ = 0;
   std::vector<float> pixels_;
