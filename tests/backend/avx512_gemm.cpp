@@ -1,6 +1,6 @@
 // The AVX-512 GEMM kernel against a double-precision reference: every transpose case, row/column/K tails, several row
 // blocks, the copied-panel and in-place paths, beta = 0 never reading C, columns past N never written; the windowed
-// products a convolution reads in place, and the conv2d input gradient they compute.
+// products a convolution reads in place, and the conv2d input gradient they compute; a Linear weight's inference panels.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "gemm_check.hpp"
 #include "vae/backend/cpu/avx512_gemm.hpp"
 #include "vae/backend/cpu/conv2d.hpp"
+#include "vae/backend/cpu/weight_panels.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/ops/conv2d.hpp"
 
@@ -188,4 +189,53 @@ TEST_CASE("conv2d stride-1 input gradient read through dy's windows (float, AVX-
 #if defined(_OPENMP)
   omp_set_num_threads(threads);
 #endif
+}
+
+TEST_CASE("avx512 gemm_from_panels: a weight's inference panels give its products bit for bit, every tail and split") {
+  using namespace avx512_gemm_test;
+  skip_without_avx512();
+  namespace cd = vae::cpu_detail;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal;
+  for (const std::int64_t n : {1, 31, 32, 33, 70, 100})
+    for (const std::int64_t k : {1, 17, 300}) {
+      std::vector<float> w(static_cast<std::size_t>(n * k)), wt(w.size());  // W [N,K] (a Linear weight), Wᵀ [K,N]
+      for (auto& v : w) v = normal(rng);
+      for (std::int64_t o = 0; o < n; ++o)
+        for (std::int64_t i = 0; i < k; ++i) wt[i * n + o] = w[o * k + i];
+      std::vector<float> storage(static_cast<std::size_t>(cd::weight_panel_floats(n, k) + 16), std::nanf(""));
+      float* panels = storage.data() + (16 - reinterpret_cast<std::uintptr_t>(storage.data()) / 4 % 16) % 16;
+      cd::pack_weight_panels(w.data(), n, k, panels);
+      // The padding columns of the last panel are zeros (read by the kernels, so never NaN).
+      const std::int64_t padded = cd::weight_panel_floats(n, k) / k;
+      std::int64_t bad_padding = 0;
+      for (std::int64_t kk = 0; kk < k; ++kk)
+        for (std::int64_t j = n; j < padded; ++j) bad_padding += panels[(j / 32) * k * 32 + kk * 32 + j % 32] != 0.0f;
+      CHECK(bad_padding == 0);
+      for (const std::int64_t m : {1, 2, 3, 4, 5, 13, 130}) {
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        const std::int64_t lda = k + 3, ldc = n + 2;
+        std::vector<float> a(static_cast<std::size_t>(m * lda));
+        for (auto& v : a) v = normal(rng);
+        std::vector<float> c(static_cast<std::size_t>(m * ldc), 7.0f), want(c.size(), 7.0f), banded(c.size(), 7.0f);
+        cd::avx512::gemm_from_panels(m, n, k, a.data(), lda, panels, c.data(), ldc);
+        // What the unfrozen Linear computes (the weight read transposed) for more than skinny_rows rows; for fewer, the
+        // product of the weight's [K,N] transpose (a frozen store's layout before the panels), as the KV-cache sampler
+        // computed it.
+        if (m <= cd::avx512::skinny_rows)
+          REQUIRE(cd::avx512::gemm(false, false, m, n, k, 1.0f, a.data(), lda, wt.data(), n, 0.0f, want.data(), ldc));
+        else
+          REQUIRE(cd::avx512::gemm(false, true, m, n, k, 1.0f, a.data(), lda, w.data(), k, 0.0f, want.data(), ldc));
+        cd::gemm_from_panels_bands(m, n, k, a.data(), lda, panels, banded.data(), ldc);
+        std::int64_t differ = 0, banded_differ = 0;
+        for (std::size_t i = 0; i < c.size(); ++i) {  // columns n … ldc − 1 stay 7: never written
+          differ += c[i] != want[i];
+          banded_differ += banded[i] != want[i];
+        }
+        CHECK(differ == 0);
+        CHECK(banded_differ == 0);
+      }
+    }
 }

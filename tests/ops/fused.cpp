@@ -1,8 +1,8 @@
 // The fused host ops against the plain ops they fuse, in double: linear_relu_forward = linear then ReLU,
-// linear_forward_from_transposed = linear with the weight transposed (± ReLU), linear_backward_writing = linear_backward
-// into zeroed gradients (overwrite) or into the old ones (add), conv2d_forward with a residual epilogue = conv2d then
-// + residual, conv2d_backward with a residual = conv2d_backward then + residual. Each fusion computes the same products in the same order and
-// adds in its epilogue, so the comparisons are bit for bit except the transposed weight (a different product: bound).
+// linear_backward_writing = linear_backward into zeroed gradients (overwrite) or into the old ones (add), conv2d_forward
+// with a residual epilogue = conv2d then + residual, conv2d_backward with a residual = conv2d_backward then + residual.
+// Each fusion computes the same products in the same order and adds in its epilogue, so the comparisons are bit for
+// bit. (linear_forward_from_panels, float only, is tested with the layer: tests/layers/linear.cpp.)
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -45,34 +45,6 @@ TEST_CASE("linear_relu_forward equals linear_forward then max(., 0), bit for bit
     CAPTURE(d.rows);
     CHECK(negatives > 0);  // the ReLU had something to clamp
     CHECK(mismatches(plain, fused) == 0);
-  }
-}
-
-TEST_CASE("linear_forward_from_transposed equals linear_forward (with and without ReLU) to the product's rounding") {
-  using namespace fused_test;
-  generator rng(2);
-  const linear_dims d{9, 40, 6};
-  const auto x = randn(d.rows * d.in, rng), w = randn(d.out * d.in, rng), b = randn(d.out, rng);
-  std::vector<double> wt(w.size());
-  for (std::int64_t o = 0; o < d.out; ++o)
-    for (std::int64_t i = 0; i < d.in; ++i) wt[i * d.out + o] = w[o * d.in + i];
-  std::vector<double> plain(static_cast<std::size_t>(d.rows * d.out)), fused(plain.size());
-  ops::linear_forward<cpu>(d, x.data(), w.data(), b.data(), plain.data());
-  for (const bool relu : {false, true}) {
-    CAPTURE(relu);
-    std::fill(fused.begin(), fused.end(), std::nan(""));
-    ops::linear_forward_from_transposed<cpu>(d, x.data(), wt.data(), b.data(), fused.data(), relu);
-    // Another summation order of the same in-term product: |Δ| ≤ 2·in·ε·(Σ_i |x_i w_i| + |b|) per output.
-    std::int64_t outside = 0;
-    for (std::int64_t r = 0; r < d.rows; ++r)
-      for (std::int64_t o = 0; o < d.out; ++o) {
-        double mag = std::abs(b[o]);
-        for (std::int64_t i = 0; i < d.in; ++i) mag += std::abs(x[r * d.in + i] * w[o * d.in + i]);
-        const double want = relu ? std::max(plain[r * d.out + o], 0.0) : plain[r * d.out + o];
-        const double bound = 2.0 * d.in * std::numeric_limits<double>::epsilon() * mag;
-        outside += !(std::abs(fused[r * d.out + o] - want) <= bound);
-      }
-    CHECK(outside == 0);
   }
 }
 

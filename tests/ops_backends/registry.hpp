@@ -50,7 +50,7 @@ using op_registry = case_list<
     conv2d_case, conv_transpose2d_case, feature_distance_case, posterior_split_case, reparameterize_case,
     normal_fill_case, gaussian_kl_case<false>, gaussian_kl_case<true>, grad_norm_case, group_norm_case, layer_norm_case,
     likelihood_case<false>, likelihood_case<true>, bernoulli_nll_fused_case, bernoulli_mean_case, linear_case<false>,
-    linear_case<true>, linear_case<true, true>, linear_case<false, true>, linear_writing_case,
+    linear_case<true>, linear_writing_case,
     elementwise_loss_case<losses::MSE>, elementwise_loss_case<losses::L1>, elementwise_loss_case<losses::BCEWithLogits>,
     elementwise_loss_case<losses::Hinge>, elementwise_loss_case<losses::NegatedProduct>,
     elementwise_loss_case<losses::ExcessSquared>, elementwise_loss_case<losses::DeficitSquared>, weighted_mse_case,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vae/backend/cpu/avx512.hpp"
+#include "vae/backend/cpu/weight_panels.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/memory_space.hpp"
 #include "vae/core/rng.hpp"
@@ -49,12 +50,13 @@ struct parameter {
   // holds the last step's values. Gradient writers go through grad_to_add() or take_unset_grad(), never `grad` alone.
   std::uint8_t* grad_unset = nullptr;
   // A [out, in] weight that a layer's forward reads transposed (Linear): while its host store is frozen for inference
-  // (parameter_store::freeze_for_inference) *inference_transposed points to a [in, out] copy, else to null.
-  bool transposed_for_inference = false;
-  const T* const* inference_transposed = nullptr;
+  // (parameter_store::freeze_for_inference) *inference_panels points to its inference panels
+  // (cpu_detail::pack_weight_panels: Wᵀ in K × 32 blocks), else to null.
+  bool panels_for_inference = false;
+  const T* const* inference_panels = nullptr;
 
-  // The frozen [in, out] copy of this [out, in] weight, or null.
-  const T* transposed_value() const { return inference_transposed ? *inference_transposed : nullptr; }
+  // The frozen inference panels of this [out, in] weight, or null.
+  const T* frozen_panels() const { return inference_panels ? *inference_panels : nullptr; }
 
   // The gradient to ADD into: cleared first when the store left it unset.
   T* grad_to_add() {
@@ -84,7 +86,7 @@ struct parameter_entry {
   vae::shape shape;
   std::int64_t offset = 0;
   bool trainable = true;
-  bool transposed_for_inference = false;  // parameter::transposed_for_inference
+  bool panels_for_inference = false;  // parameter::panels_for_inference
 };
 
 namespace detail {
@@ -126,7 +128,7 @@ class parameter_store {
         if (p.trainable != trainable) return;
         for (const auto& e : entries_)
           check(e.name != name, [&] { return cat("parameter_store: duplicate parameter name '", name, "'"); });
-        entries_.push_back({name, p.shape, offset, p.trainable, p.transposed_for_inference && p.shape.rank() == 2});
+        entries_.push_back({name, p.shape, offset, p.trainable, p.panels_for_inference && p.shape.rank() == 2});
         slots.push_back(&p);
         offset += p.numel();
       });
@@ -136,7 +138,7 @@ class parameter_store {
     grads_.resize(shape{offset});
     grads_.zero();
     unset_ = std::make_unique<std::uint8_t[]>(slots.size());  // zero: every gradient set (to zero, just above)
-    transposed_ = std::make_unique<const T*[]>(slots.size());  // null: not frozen
+    panels_ = std::make_unique<const T*[]>(slots.size());  // null: not frozen
     // Initial values are drawn on the host (same draws on every backend) and copied once.
     std::vector<T> initial(static_cast<std::size_t>(offset), T(0));
     for (std::size_t i = 0; i < slots.size(); ++i) {
@@ -144,7 +146,7 @@ class parameter_store {
       slots[i]->value = values_.data() + entries_[i].offset;
       slots[i]->grad = slots[i]->trainable ? grads_.data() + entries_[i].offset : nullptr;
       slots[i]->grad_unset = HostBackend<Backend> && slots[i]->trainable ? &unset_[i] : nullptr;
-      slots[i]->inference_transposed = HostBackend<Backend> ? &transposed_[i] : nullptr;
+      slots[i]->inference_panels = HostBackend<Backend> ? &panels_[i] : nullptr;
     }
     Backend::copy_from_host(values_.data(), initial.data(), initial.size());
   }
@@ -196,10 +198,11 @@ class parameter_store {
     }
   }
 
-  // Inference (host stores): a [in, out] copy of every weight a layer's forward reads transposed (Linear's [out, in]),
-  // so that its product reads the weight in place instead of transposing it on every call (7% of a Linear forward
-  // at batch 128). Only where that product is vae's float AVX-512 kernel, whose result is then bit for bit the same;
-  // BLAS packs its operands anyway and would sum in another order, so elsewhere this does nothing (frozen() false).
+  // Inference (host stores): every weight a layer's forward reads transposed (Linear's [out, in]) copied once into
+  // inference panels (cpu_detail::pack_weight_panels), the blocks of Wᵀ the product's kernel multiplies, so that it
+  // neither transposes the weight on every call nor reads it at a stride. Only where that product is vae's float
+  // AVX-512 kernel, whose result is then bit for bit the same; BLAS packs its operands anyway and would sum in
+  // another order, so elsewhere this does nothing (frozen() false).
   // A snapshot, as torch.jit.freeze: it holds until thaw() or the next writable access through the store (values(),
   // value_tensor(), which optimizers and loaders use); writes through a layer's raw parameter::value pointer in
   // between are not seen. Backward passes keep reading the weights themselves.
@@ -207,29 +210,31 @@ class parameter_store {
     requires HostBackend<Backend>
   {
     thaw();
-    if constexpr (!std::same_as<T, float> || !cpu_detail::avx512::available) return;
-    std::int64_t total = 0;
-    for (const auto& e : entries_)
-      if (e.transposed_for_inference) total += e.shape.numel();
-    if (total == 0) return;
-    frozen_.resize(shape{total});
-    std::int64_t at = 0;
-    for (std::size_t i = 0; i < entries_.size(); ++i) {
-      const auto& e = entries_[i];
-      if (!e.transposed_for_inference) continue;
-      const std::int64_t rows = e.shape[0], cols = e.shape[1];
-      const T* w = values_.data() + e.offset;
-      T* t = frozen_.data() + at;
-      parallel_for(cols, rows * cols, [&](std::int64_t c) {
-        for (std::int64_t r = 0; r < rows; ++r) t[c * rows + r] = w[r * cols + c];
-      });
-      transposed_[i] = t;
-      at += rows * cols;
+#if defined(VAE_AVX512_KERNELS)
+    if constexpr (std::same_as<T, float>) {
+      // Each entry's panels start 64 bytes apart from the buffer's start (whole 32-float panels), which the packing's
+      // aligned stores need; the buffer itself is aligned by a few spare floats.
+      constexpr std::int64_t align_floats = 16;
+      std::int64_t total = align_floats;
+      for (const auto& e : entries_)
+        if (e.panels_for_inference) total += cpu_detail::weight_panel_floats(e.shape[0], e.shape[1]);
+      if (total == align_floats) return;
+      frozen_.resize(shape{total});
+      float* base = frozen_.data();
+      std::int64_t at = (align_floats - static_cast<std::int64_t>(reinterpret_cast<std::uintptr_t>(base) / 4 % 16)) % 16;
+      for (std::size_t i = 0; i < entries_.size(); ++i) {
+        const auto& e = entries_[i];
+        if (!e.panels_for_inference) continue;
+        cpu_detail::pack_weight_panels(values_.data() + e.offset, e.shape[0], e.shape[1], base + at);
+        panels_[i] = base + at;
+        at += cpu_detail::weight_panel_floats(e.shape[0], e.shape[1]);
+      }
     }
+#endif
   }
   void thaw() {
     if (frozen_.numel() == 0) return;
-    std::fill(transposed_.get(), transposed_.get() + entries_.size(), nullptr);
+    std::fill(panels_.get(), panels_.get() + entries_.size(), nullptr);
     frozen_ = tensor<T, Backend>();
   }
   bool frozen() const { return frozen_.numel() != 0; }
@@ -277,8 +282,8 @@ class parameter_store {
   std::vector<parameter_entry> entries_;
   std::int64_t trainable_size_ = 0;
   tensor<T, Backend> values_, grads_;
-  tensor<T, Backend> frozen_;                  // the transposed copies while frozen (freeze_for_inference)
-  std::unique_ptr<const T*[]> transposed_;     // per entry (parameter::inference_transposed points here)
+  tensor<T, Backend> frozen_;                  // the inference panels while frozen (freeze_for_inference)
+  std::unique_ptr<const T*[]> panels_;         // per entry (parameter::inference_panels points here)
   std::unique_ptr<std::uint8_t[]> unset_;  // per entry (the layers' parameter::grad_unset point here): 1 = unset
   mutable bool maybe_unset_ = false;       // whether any flag may be 1 (grads() is then not free)
 };

@@ -21,7 +21,7 @@ class Linear {
           [&] { return cat("Linear: sizes must be positive, got in=", in_features, " out=", out_features); });
     weight_.shape = {out_, in_};
     weight_.init = parameter_init::fan_in_uniform(in_);
-    weight_.transposed_for_inference = true;  // the forward reads it transposed (parameter_store::freeze_for_inference)
+    weight_.panels_for_inference = true;  // read as panels while frozen (parameter_store::freeze_for_inference)
     bias_.shape = {out_};
     bias_.init = parameter_init::fan_in_uniform(in_);
   }
@@ -35,9 +35,12 @@ class Linear {
   // x: [..., in] → y: [..., out]
   const tensor<T, B>& forward(const tensor<T, B>& x) {
     prepare_forward(x);
-    if (const T* wt = weight_.transposed_value()) {  // a store frozen for inference
-      ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), false);
-      return y_;
+    if constexpr (HostBackend<B>) {
+      if (const T* panels = weight_.frozen_panels()) {  // a host store frozen for inference
+        ops::linear_forward_from_panels<B>(dims(x), x.data(), panels, has_bias_ ? bias_.value : nullptr, y_.data(),
+                                           false);
+        return y_;
+      }
     }
     ops::linear_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
@@ -48,10 +51,14 @@ class Linear {
   // backward() is unchanged: it receives the gradient the ReLU already masked.
   const tensor<T, B>& forward_relu(const tensor<T, B>& x) {
     prepare_forward(x);
-    if (const T* wt = weight_.transposed_value())
-      ops::linear_forward_from_transposed<B>(dims(x), x.data(), wt, has_bias_ ? bias_.value : nullptr, y_.data(), true);
-    else
-      ops::linear_relu_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
+    if constexpr (HostBackend<B>) {
+      if (const T* panels = weight_.frozen_panels()) {
+        ops::linear_forward_from_panels<B>(dims(x), x.data(), panels, has_bias_ ? bias_.value : nullptr, y_.data(),
+                                           true);
+        return y_;
+      }
+    }
+    ops::linear_relu_forward<B>(dims(x), x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data());
     return y_;
   }
 

@@ -24,10 +24,12 @@ template <class B, class T>
 void linear_relu_forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
   kernel<linear_op, B>::forward_relu(d, x, w, bias, y);
 }
-// y = x·wt + bias (then max(·, 0) when relu) from wt [in, out], the weight's transposed copy (a frozen store's).
+// y = x·wᵀ + bias (then max(·, 0) when relu) from w's inference panels (a frozen host store's, float with the
+// AVX-512 kernel: parameter_store::freeze_for_inference, backend/cpu/weight_panels.hpp).
 template <class B, class T>
-void linear_forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
-  kernel<linear_op, B>::forward_from_transposed(d, x, wt, bias, y, relu);
+  requires HostBackend<B>
+void linear_forward_from_panels(const linear_dims& d, const T* x, const T* panels, const T* bias, T* y, bool relu) {
+  kernel<linear_op, B>::forward_from_panels(d, x, panels, bias, y, relu);
 }
 // dx = dy·w (skipped when dx is null), dw += dyᵀ·x, dbias += column sums of dy (skipped when null).
 template <class B, class T>

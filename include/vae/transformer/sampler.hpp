@@ -209,8 +209,8 @@ tensor<std::int32_t, B> sample_with(GPTPrior<T, B>& model, const tensor<std::int
 // Samples the image tokens [n, H·W] of n captions text [n, Lt] with a KV cache. prime (optional) [n, P] gives each
 // image's first P tokens (completion). With cfg_scale ≠ 1 every caption also runs as the empty caption in the same
 // batch (2n rows). The same options and seed give the same tokens. Freezes the model's store for inference
-// (parameter_store::freeze_for_inference: the Linear weights read transposed, the same results bit for bit); the next
-// optimizer step or load thaws it.
+// (parameter_store::freeze_for_inference: the Linear weights read as inference panels, the same results bit for
+// bit); the next optimizer step or load thaws it.
 template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                             const sampling_options& o,

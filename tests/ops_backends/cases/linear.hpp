@@ -1,17 +1,16 @@
-// Cases of ops/linear.hpp: y = x·wᵀ + bias and its backward, the fused forms (ReLU epilogue, transposed weight) and
-// the backward that overwrites dw and dbias, on every backend.
+// Cases of ops/linear.hpp: y = x·wᵀ + bias and its backward, the fused ReLU epilogue and the backward that overwrites
+// dw and dbias, on every backend.
 #pragma once
 #include "../case_support.hpp"
 #include "vae/ops/linear.hpp"
 
 namespace vae::op_cases {
 
-// Relu: linear_relu_forward. Transposed: linear_forward_from_transposed, the weight given as its transpose
-// wt [in, out].
-template <bool Relu, bool Transposed = false>
+// Relu: linear_relu_forward.
+template <bool Relu>
 struct linear_case {
   static constexpr const char* op = "linear_op";
-  static constexpr const char* name = Transposed ? "linear_from_transposed" : (Relu ? "linear_relu" : "linear");
+  static constexpr const char* name = Relu ? "linear_relu" : "linear";
   static constexpr bool on_cuda = true;
   // float: cuBLAS against the cpu GEMM, sums of up to 19 products in another order.
   static constexpr op_case_checks checks{.parity_float = {1e-5, 1e-4}, .parity_double = {1e-12, 1e-11}};
@@ -25,23 +24,20 @@ struct linear_case {
   }
   static op_signature signature(const config& c) {
     return {{{.name = "x", .numel = c.d.rows * c.d.in},
-             {.name = Transposed ? "wt" : "w", .numel = c.d.out * c.d.in, .grad_accumulates = !Transposed},
+             {.name = "w", .numel = c.d.out * c.d.in, .grad_accumulates = true},
              {.name = "bias", .numel = c.bias ? c.d.out : 0, .grad_accumulates = true}},
             {{.name = "y", .numel = c.d.rows * c.d.out}}};
   }
   template <class B, class T>
   static void forward(const config& c, op_buffers<T, B>& io) {
     const T* bias = c.bias ? io.in(2) : nullptr;
-    if constexpr (Transposed)
-      ops::linear_forward_from_transposed<B>(c.d, io.in(0), io.in(1), bias, io.out(0), Relu);
-    else if constexpr (Relu)
+    if constexpr (Relu)
       ops::linear_relu_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
     else
       ops::linear_forward<B>(c.d, io.in(0), io.in(1), bias, io.out(0));
   }
-  // The plain backward (dx written, dw and dbias added to): the relu forms' gradients go through the seed masked by
-  // y > 0 (done on the host: these forms are cpu-only), the transposed form's weight gradient transposed back
-  // (written).
+  // The plain backward (dx written, dw and dbias added to): the relu form's gradients go through the seed masked by
+  // y > 0 (done on the host: the form is cpu-only).
   template <class B, class T>
   static void backward(const config& c, op_buffers<T, B>& io) {
     const auto n = c.d.rows * c.d.out;
@@ -52,26 +48,7 @@ struct linear_case {
     }
     tensor<T, B> gdy(shape{n});
     upload<B>(gdy.data(), dy);
-    if constexpr (!Transposed) {
-      ops::linear_backward<B>(c.d, io.in(0), io.in(1), gdy.data(), io.grad(0), io.grad(1),
-                              c.bias ? io.grad(2) : nullptr);
-      return;
-    }
-    tensor<T, B> w(shape{c.d.out * c.d.in}), dw(shape{c.d.out * c.d.in});
-    {
-      const auto wt = download<B>(io.in(1), c.d.out * c.d.in);
-      std::vector<T> wh(wt.size());
-      for (std::int64_t o = 0; o < c.d.out; ++o)
-        for (std::int64_t i = 0; i < c.d.in; ++i) wh[o * c.d.in + i] = wt[i * c.d.out + o];
-      upload<B>(w.data(), wh);
-    }
-    B::fill(dw.data(), static_cast<std::size_t>(dw.numel()), T(0));
-    ops::linear_backward<B>(c.d, io.in(0), w.data(), gdy.data(), io.grad(0), dw.data(), c.bias ? io.grad(2) : nullptr);
-    const auto g = download<B>(dw.data(), c.d.out * c.d.in);
-    std::vector<T> gt(g.size());
-    for (std::int64_t o = 0; o < c.d.out; ++o)
-      for (std::int64_t i = 0; i < c.d.in; ++i) gt[i * c.d.out + o] = g[o * c.d.in + i];
-    upload<B>(io.grad(1), gt);
+    ops::linear_backward<B>(c.d, io.in(0), io.in(1), gdy.data(), io.grad(0), io.grad(1), c.bias ? io.grad(2) : nullptr);
   }
 };
 

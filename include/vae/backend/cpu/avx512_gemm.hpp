@@ -51,6 +51,32 @@ template <int MR, bool Two, bool TransA>
   }
 }
 
+// bcast_accumulate for op(A) = A row-major at a stride: rows r of the tile addressed from two pointers (rows 0-3 and
+// 4-7) and multiples of lda, not one pointer per row. Eight row pointers, the panel's pointer and the loop counters
+// outnumber the general registers, and GCC 12 then kept some row pointers on the stack and reloaded one per
+// broadcast (10-13% slower products, depending on what it inlined around the kernel). The same sums in the same order.
+template <int MR, bool Two>
+[[gnu::always_inline]] inline void bcast_accumulate_strided(std::int64_t kc, const float* a, std::int64_t lda,
+                                                            const float* b, std::int64_t ldb, __mmask16 m0,
+                                                            __mmask16 m1, __m512* acc0, __m512* acc1) {
+  const float* a0 = a;
+  const float* a4 = a + 4 * lda;
+  const std::int64_t l2 = 2 * lda, l3 = 3 * lda;
+  for (std::int64_t k = 0; k < kc; ++k, ++a0, ++a4) {
+    const float* bk = b + k * ldb;
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
+    const __m512 b1 = Two ? _mm512_maskz_loadu_ps(m1, bk + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const float* base = r < 4 ? a0 : a4;
+      const int rr = r & 3;
+      const __m512 av = _mm512_set1_ps(rr == 0 ? base[0] : rr == 1 ? base[lda] : rr == 2 ? base[l2] : base[l3]);
+      acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
+      if constexpr (Two) acc1[r] = _mm512_fmadd_ps(av, b1, acc1[r]);
+    }
+  }
+}
+
 // C tile = alpha·acc + (first ? beta·C : C) (beta = 0: C is not read).
 template <int MR, bool Two>
 [[gnu::always_inline]] inline void bcast_store(const __m512* acc0, const __m512* acc1, __mmask16 m0, __mmask16 m1, float* c, std::int64_t ldc,
@@ -117,6 +143,8 @@ inline void bcast_tile(std::int64_t kc, const Rows& src, std::int64_t i, std::in
   }
   if constexpr (TransA) {
     bcast_accumulate<MR, Two, true>(kc, src.A + k0 * src.lda + i, src.lda, nullptr, b, ldb, m0, m1, acc0, acc1);
+  } else if constexpr (std::is_same_v<Rows, strided_rows>) {
+    bcast_accumulate_strided<MR, Two>(kc, src.A + i * src.lda + k0, src.lda, b, ldb, m0, m1, acc0, acc1);
   } else {
     for (std::int64_t k = k0; k < k0 + kc;) {
       const std::int64_t len = std::min(k0 + kc - k, src.segment(k));
@@ -304,8 +332,10 @@ inline constexpr std::int64_t block_rows = 128;
 // C[M,N] = alpha·op(A)·op(B) + beta·C, op(A)[i, k] = TransA ? A[k·lda + i] : A[i·lda + k]. pack(j, w, k0, kd, buffer)
 // returns the kd × 32 block of op(B) at rows k0…, columns j… (w of them valid; kd ≤ pack.depth), rows pack.stride
 // apart: copied into buffer, or in place. Each block is multiplied bcast_kc rows at a time. K ≥ 1.
+// Never inlined: where GCC 12 inlined it (and propagated a constant stride into it), it kept the tile's eight row
+// pointers on the stack and reloaded one per broadcast, 10-13% slower.
 template <bool TransA, class Pack, class Rows = strided_rows>
-inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const Rows& src, float beta,
+[[gnu::noinline]] inline void gemm_panels(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const Rows& src, float beta,
                         float* C, std::int64_t ldc, Pack&& pack) {
   using source = std::remove_cvref_t<Pack>;
   constexpr std::int64_t depth = source::depth;
@@ -408,6 +438,72 @@ bool gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   });
   return true;
 }
+
+// C = A·op(B) for MR ≤ skinny_rows rows of A [MR,K] (lda), op(B) given as inference panels (weight_panels.hpp):
+// G panels at a time, each element of C summed over k = 0 … K−1 in one accumulator, as skinny_times_rows sums it,
+// so a frozen store's products equal the unfrozen in-place ones bit for bit. The panels' zero padding is read,
+// never stored.
+template <int MR, int G>
+[[gnu::always_inline]] inline void skinny_panel_group(std::int64_t j, std::int64_t N, std::int64_t K, const float* A,
+                                                      std::int64_t lda, const float* P, float* C, std::int64_t ldc) {
+  __m512 acc[MR][2 * G];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < 2 * G; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (std::int64_t k = 0; k < K; ++k) {
+    __m512 b[2 * G];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; ++g) {
+      b[2 * g] = _mm512_load_ps(P + g * K * 32 + k * 32);
+      b[2 * g + 1] = _mm512_load_ps(P + g * K * 32 + k * 32 + 16);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * lda + k]);
+#pragma GCC unroll 16
+      for (int v = 0; v < 2 * G; ++v) acc[r][v] = _mm512_fmadd_ps(a, b[v], acc[r][v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+    for (int v = 0; v < 2 * G; ++v)
+      _mm512_mask_storeu_ps(C + r * ldc + j + 16 * v, lanes(N - j - 16 * v), acc[r][v]);
+}
+
+template <int MR>
+inline void skinny_times_panels(std::int64_t N, std::int64_t K, const float* A, std::int64_t lda, const float* panels,
+                                float* C, std::int64_t ldc) {
+  constexpr int G = 8 / MR > 0 ? 8 / MR : 1;
+  const std::int64_t count = (N + 31) / 32;
+  std::int64_t p = 0;
+  for (; p + G <= count; p += G) skinny_panel_group<MR, G>(p * 32, N, K, A, lda, panels + p * K * 32, C, ldc);
+  for (; p < count; ++p) skinny_panel_group<MR, 1>(p * 32, N, K, A, lda, panels + p * K * 32, C, ldc);
+}
+
+// C[M,N] = A·op(B) (C overwritten), A [M,K] row-major (lda), op(B) given as inference panels (weight_panels.hpp) whose
+// first panel holds C's column 0. Serial. Bit for bit gemm(false, true, …) of the weight itself for M > skinny_rows,
+// and gemm(false, false, …) of its [K,N] transpose for any M: the same products summed in the same order.
+// The broadcast kernel over inference panels: a product per panel, each reading its panel in place (32 columns,
+// rows 32 floats apart). Bit for bit one product over all of them: every column's sums are the same either way.
+inline void gemm_prepacked(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                           const float* panels, float* C, std::int64_t ldc) {
+  gemm_panels<false>(M, N, K, 1.0f, strided_rows{A, lda}, 0.0f, C, ldc, prepacked_panels{panels, K});
+}
+
+inline void gemm_from_panels(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                             const float* panels, float* C, std::int64_t ldc) {
+  if (M <= 0 || N <= 0 || K <= 0) return;
+  switch (M) {
+    case 1: return skinny_times_panels<1>(N, K, A, lda, panels, C, ldc);
+    case 2: return skinny_times_panels<2>(N, K, A, lda, panels, C, ldc);
+    case 3: return skinny_times_panels<3>(N, K, A, lda, panels, C, ldc);
+    case 4: return skinny_times_panels<4>(N, K, A, lda, panels, C, ldc);
+    default: return gemm_prepacked(M, N, K, A, lda, panels, C, ldc);
+  }
+}
+static_assert(skinny_rows == 4, "gemm_from_panels: one skinny case per row count up to skinny_rows");
 
 // C[M,N] += alpha·op(A)ᵀ·cols, A [K,M] row-major (lda), with cols [K,N] the columns of a convolution gathered from
 // its channels-last input (gathered_panels: no im2col copy): a weight gradient. Serial, bit for bit im2col_cl then

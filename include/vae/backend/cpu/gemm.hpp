@@ -8,6 +8,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/avx512_gemm.hpp"
+#include "vae/backend/cpu/weight_panels.hpp"
 
 #if defined(EIGEN_USE_BLAS)
 // OpenBLAS's thread-count setter, weak so that another BLAS (or none) links too: null when it is absent.
@@ -177,6 +178,39 @@ void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std:
     });
   }
 }
+
+#if defined(VAE_AVX512_KERNELS)
+// C[M,N] = A·Wᵀ (C overwritten) for A [M,K] (lda) and the inference panels of a weight W [N,K] (weight_panels.hpp),
+// split over the OpenMP pool as gemm_bands splits a product (bands of columns in whole panels), then epilogue on each
+// finished band. Bit for bit gemm_bands(false, true, …) of W for more than avx512::skinny_rows rows.
+template <class Epilogue = no_epilogue>
+void gemm_from_panels_bands(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
+                            const float* panels, float* C, std::int64_t ldc, Epilogue&& epilogue = {}) {
+  const bool by_rows = M >= N;
+  auto part = [&](std::int64_t t, std::int64_t parts) {
+    const std::int64_t len = by_rows ? M : N, align = by_rows ? 16 : weight_panel_width;
+    const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
+    const std::int64_t b0 = std::min(len, t * per), b1 = std::min(len, b0 + per);
+    if (b1 <= b0) return;
+    if (by_rows) {
+      avx512::gemm_from_panels(b1 - b0, N, K, A + b0 * lda, lda, panels, C + b0 * ldc, ldc);
+      epilogue(b0, b1, std::int64_t{0}, N);
+    } else {
+      avx512::gemm_from_panels(M, b1 - b0, K, A, lda, panels + b0 * K, C + b0, ldc);
+      epilogue(std::int64_t{0}, M, b0, b1);
+    }
+  };
+#if defined(_OPENMP)
+  const int threads = max_threads();
+  if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
+#pragma omp parallel num_threads(threads)
+    part(omp_get_thread_num(), omp_get_num_threads());
+    return;
+  }
+#endif
+  part(0, 1);
+}
+#endif
 
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,

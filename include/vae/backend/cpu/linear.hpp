@@ -2,9 +2,11 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/gemm.hpp"
+#include "vae/core/error.hpp"
 #include "vae/ops/linear.hpp"
 
 namespace vae {
@@ -13,26 +15,32 @@ template <>
 struct kernel<linear_op, cpu> {
   template <class T>
   static void forward(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    forward_then(d, x, w, false, bias, y, false);
+    forward_then(d, x, w, bias, y, false);
   }
   // y = max(x·wᵀ + bias, 0): a Linear followed by a ReLU in one pass (Sequential fuses the pair on the host).
   template <class T>
   static void forward_relu(const linear_dims& d, const T* x, const T* w, const T* bias, T* y) {
-    forward_then(d, x, w, false, bias, y, true);
+    forward_then(d, x, w, bias, y, true);
   }
-  // forward / forward_relu from the weight's transposed copy wt [in, out] (a store frozen for inference): the
-  // product reads it in place.
+  // forward / forward_relu from the weight's inference panels (a store frozen for inference, float with the AVX-512
+  // kernel: parameter_store::freeze_for_inference), which the product reads in place.
   template <class T>
-  static void forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
-    forward_then(d, x, wt, true, bias, y, relu);
+  static void forward_from_panels(const linear_dims& d, const T* x, const T* panels, const T* bias, T* y, bool relu) {
+#if defined(VAE_AVX512_KERNELS)
+    if constexpr (std::is_same_v<T, float>) {
+      cpu_detail::gemm_from_panels_bands(d.rows, d.out, d.in, x, d.in, panels, y, d.out, epilogue(d, bias, y, relu));
+      return;
+    }
+#endif
+    (void)d, (void)x, (void)panels, (void)bias, (void)y, (void)relu;
+    detail::throw_error("linear forward_from_panels: inference panels exist for float with the AVX-512 kernel only");
   }
 
  private:
+  // The bias (and the ReLU) are applied by each thread to the band of y it just computed (still in its cache).
   template <class T>
-  static void forward_then(const linear_dims& d, const T* x, const T* w, bool w_is_transposed, const T* bias, T* y,
-                           bool relu) {
-    // The bias (and the ReLU) are applied by each thread to the band of y it just computed (still in its cache).
-    auto epilogue = [&](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
+  static auto epilogue(const linear_dims& d, const T* bias, T* y, bool relu) {
+    return [=](std::int64_t r0, std::int64_t r1, std::int64_t c0, std::int64_t c1) {
       if (!bias && !relu) return;
       for (std::int64_t r = r0; r < r1; ++r) {
         T* row = y + r * d.out;
@@ -42,10 +50,11 @@ struct kernel<linear_op, cpu> {
           for (std::int64_t j = c0; j < c1; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);  // activation::ReLU::value
       }
     };
-    if (w_is_transposed)
-      cpu_detail::gemm_bands<T>(false, false, d.rows, d.out, d.in, T(1), x, d.in, w, d.out, T(0), y, d.out, epilogue);
-    else
-      cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out, epilogue);
+  }
+  template <class T>
+  static void forward_then(const linear_dims& d, const T* x, const T* w, const T* bias, T* y, bool relu) {
+    cpu_detail::gemm_bands<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out,
+                              epilogue(d, bias, y, relu));
   }
 
  public:

@@ -85,12 +85,6 @@ struct kernel<linear_op, cuda> {
     cuda_detail::gemm<T>(false, true, d.rows, d.out, d.in, T(1), x, d.in, w, d.in, T(0), y, d.out);
     epilogue(d, bias, y, true);
   }
-  // forward / forward_relu from the weight's transposed copy wt [in, out].
-  template <class T>
-  static void forward_from_transposed(const linear_dims& d, const T* x, const T* wt, const T* bias, T* y, bool relu) {
-    cuda_detail::gemm<T>(false, false, d.rows, d.out, d.in, T(1), x, d.in, wt, d.out, T(0), y, d.out);
-    epilogue(d, bias, y, relu);
-  }
 
   // dw and dbias are added to, or overwritten where overwrite_dw / overwrite_dbias (beta = 0: never read).
   template <class T>
