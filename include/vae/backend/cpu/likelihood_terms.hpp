@@ -8,6 +8,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/avx512.hpp"
+#include "vae/backend/cpu/flush_denormals.hpp"
 #include "vae/ops/likelihood_terms.hpp"
 
 namespace vae {
@@ -121,6 +122,7 @@ inline double lane_sum(__m512d v) {
 }
 // The row's nll; with d, also writes d = w·(σ − x).
 inline double bernoulli_row(const float* out, const float* x, std::int64_t p, float* d, float w) {
+  const flush_denormals flush;  // exp(−|o|) of confident logits underflows (flush_denormals.hpp)
   __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
   const __m512 wv = _mm512_set1_ps(w);
   for (std::int64_t k = 0; k < p; k += 16) {
@@ -144,6 +146,7 @@ inline void bernoulli_row_grad(const float* out, const float* x, std::int64_t p,
 // One row's nll (the float AVX-512 path where built, else the chunked Eigen loops above).
 template <class T>
 double bernoulli_row_nll(const T* out, const T* x, std::int64_t p) {
+  const flush_denormals flush;
 #if defined(VAE_AVX512_KERNELS)
   if constexpr (std::is_same_v<T, float>) return avx512::bernoulli_row(out, x, p, nullptr, 0.f);
 #endif
@@ -151,6 +154,7 @@ double bernoulli_row_nll(const T* out, const T* x, std::int64_t p) {
 }
 template <class T>
 void bernoulli_row_grad(const T* out, const T* x, double w, std::int64_t p, T* d) {
+  const flush_denormals flush;
 #if defined(VAE_AVX512_KERNELS)
   if constexpr (std::is_same_v<T, float>) {
     avx512::bernoulli_row_grad(out, x, p, d, static_cast<float>(w));
