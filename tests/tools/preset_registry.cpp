@@ -104,11 +104,14 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(shapes.disc_weight == 0.1);
   CHECK(shapes.disc_start == 500);
   CHECK(shapes.batch == 8);
-  const auto fashion = config_for(preset_named("vqgan"));  // vqgan.py's: lr 2e-4, constant, disc weight 0.8
+  // vqgan.py's lr 2e-4, constant; its disc weight 0.8 collapsed the reconstructions at disc_start, so 0.1
+  const auto fashion = config_for(preset_named("vqgan"));
   CHECK(fashion.lr == 2e-4);
   CHECK(fashion.lr_decay == "none");
   CHECK(fashion.warmup_steps == 0);
-  CHECK(fashion.disc_weight == 0.8);
+  CHECK(fashion.disc_weight == 0.1);
+  CHECK(fashion.disc_start == 1500);
+  CHECK(fashion.batch == 64);
 }
 
 TEST_CASE("preset registry: flags a preset does not take and unknown names are refused naming what it accepts") {
