@@ -482,16 +482,15 @@ inline void skinny_times_panels(std::int64_t N, std::int64_t K, const float* A, 
   for (; p < count; ++p) skinny_panel_group<MR, 1>(p * 32, N, K, A, lda, panels + p * K * 32, C, ldc);
 }
 
-// C[M,N] = A·op(B) (C overwritten), A [M,K] row-major (lda), op(B) given as inference panels (weight_panels.hpp) whose
-// first panel holds C's column 0. Serial. Bit for bit gemm(false, true, …) of the weight itself for M > skinny_rows,
-// and gemm(false, false, …) of its [K,N] transpose for any M: the same products summed in the same order.
-// The broadcast kernel over inference panels: a product per panel, each reading its panel in place (32 columns,
-// rows 32 floats apart). Bit for bit one product over all of them: every column's sums are the same either way.
+// The broadcast kernel over inference panels (more than skinny_rows rows of A).
 inline void gemm_prepacked(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
                            const float* panels, float* C, std::int64_t ldc) {
   gemm_panels<false>(M, N, K, 1.0f, strided_rows{A, lda}, 0.0f, C, ldc, prepacked_panels{panels, K});
 }
 
+// C[M,N] = A·op(B) (C overwritten), A [M,K] row-major (lda), op(B) given as inference panels (weight_panels.hpp) whose
+// first panel holds C's column 0. Serial. Bit for bit gemm(false, true, …) of the weight itself for M > skinny_rows,
+// and gemm(false, false, …) of its [K,N] transpose for any M: the same products summed in the same order.
 inline void gemm_from_panels(std::int64_t M, std::int64_t N, std::int64_t K, const float* A, std::int64_t lda,
                              const float* panels, float* C, std::int64_t ldc) {
   if (M <= 0 || N <= 0 || K <= 0) return;
