@@ -2,8 +2,8 @@
 //
 //   ./fma_peak [threads] [seconds]   prints {"threads": T, "gflops": G, "per_thread_gflops": [...]}
 //
-// Each thread runs independent chains of 64-byte vector FMAs (enough chains to cover the FMA latency on every
-// x86 core we know), so the rate is the FMA units' throughput at whatever clock the cores hold under full load:
+// Each thread runs independent chains of vector FMAs as wide as the compiler targets (64 bytes with AVX-512, else 32:
+// AVX2 has no 64-byte registers), enough chains to cover the FMA latency on every x86 core we know, so the rate is the FMA units' throughput at whatever clock the cores hold under full load:
 // a measured peak rather than one computed from a nominal frequency, which a virtual machine does not report.
 #include <omp.h>
 
@@ -14,16 +14,24 @@
 
 namespace {
 
-using vec16 = float __attribute__((vector_size(64)));
+// The chains, the multiplier and the addend must fit the vector registers: 32 with AVX-512, 16 without.
+#if defined(__AVX512F__)
+constexpr int lanes = 16;
 constexpr int chains = 16;
+#define VAE_FMA_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
+#else
+constexpr int lanes = 8;
+constexpr int chains = 12;
+#define VAE_FMA_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#endif
+using vec = float __attribute__((vector_size(lanes * 4)));
 
-// Runs `iters` rounds of `chains` FMAs on 16 floats each, the chains in named registers (an array would live on
+// Runs `iters` rounds of `chains` FMAs on `lanes` floats each, the chains in named registers (an array would live on
 // the stack); returns a value that depends on every chain so the compiler keeps the loop.
 __attribute__((noinline)) float fma_rounds(long iters, float seed) {
-  const vec16 mul = vec16{} + 0.999999f;
-  const vec16 add = vec16{} + 1e-7f;
-#define VAE_FMA_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
-#define VAE_FMA_INIT(c) vec16 a##c = vec16{} + seed * static_cast<float>(c + 1);
+  const vec mul = vec{} + 0.999999f;
+  const vec add = vec{} + 1e-7f;
+#define VAE_FMA_INIT(c) vec a##c = vec{} + seed * static_cast<float>(c + 1);
 #define VAE_FMA_STEP(c) a##c = a##c * mul + add;
 #define VAE_FMA_KEEP(c) asm volatile("" : "+v"(a##c));  // the compiler may not fold rounds it can see through
 #define VAE_FMA_SUM(c) sum += a##c;
@@ -32,7 +40,7 @@ __attribute__((noinline)) float fma_rounds(long iters, float seed) {
     VAE_FMA_CHAINS(VAE_FMA_STEP)
     VAE_FMA_CHAINS(VAE_FMA_KEEP)
   }
-  vec16 sum{};
+  vec sum{};
   VAE_FMA_CHAINS(VAE_FMA_SUM)
 #undef VAE_FMA_SUM
 #undef VAE_FMA_KEEP
@@ -40,7 +48,7 @@ __attribute__((noinline)) float fma_rounds(long iters, float seed) {
 #undef VAE_FMA_INIT
 #undef VAE_FMA_CHAINS
   float s = 0;
-  for (int k = 0; k < 16; ++k) s += sum[k];
+  for (int k = 0; k < lanes; ++k) s += sum[k];
   return s;
 }
 
@@ -59,13 +67,13 @@ int main(int argc, char** argv) {
   {
     const int t = omp_get_thread_num();
     const long iters = 1L << 22;
-    sink += fma_rounds(iters / 16, 1.0f);  // warm-up: clocks settle under AVX-512 load
+    sink += fma_rounds(iters / 16, 1.0f);  // warm-up: clocks settle under vector load
     double flops = 0;
     const auto start = std::chrono::steady_clock::now();
     double elapsed = 0;
     while (elapsed < seconds) {
       sink += fma_rounds(iters, static_cast<float>(t + 1));
-      flops += 2.0 * 16.0 * chains * static_cast<double>(iters);
+      flops += 2.0 * lanes * chains * static_cast<double>(iters);
       elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     rate[static_cast<std::size_t>(t)] = flops / elapsed / 1e9;
