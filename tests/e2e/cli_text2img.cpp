@@ -250,6 +250,24 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   } else {
     MESSAGE("the --classifier refusal was not checked: Fashion-MNIST is not installed (dataset-fashion-mnist)");
   }
+  // --failures on a run whose captions are not shapes captions (the parser reads shapes images only): refused naming
+  // the run's data, before any data is loaded or any image generated, and no failures folder written.
+  {
+    const auto other = t::text2img_scratch("not_shapes");
+    t::fs::copy(run, other, t::fs::copy_options::recursive);
+    auto cfg = nlohmann::json::parse(std::ifstream(other / "config.json"));
+    cfg["data"] = "folder-captions:" + (other / "no_such_folder").string();
+    std::ofstream(other / "config.json") << cfg.dump();
+    const auto failures_dir = other / "failures";
+    r = t::run_vae("eval --run " + other.string() + " --n 4 --failures " + failures_dir.string());
+    INFO(r.output);
+    CHECK(r.status != 0);
+    CHECK(t::has(r.output, "--failures needs a run on shapes captions"));
+    CHECK(t::has(r.output, "trained on folder-captions:"));
+    CHECK(!t::has(r.output, "sampling"));
+    CHECK(!t::fs::exists(failures_dir));
+    t::fs::remove_all(other);
+  }
   t::fs::remove(run / "optimizer.safetensors");  // as a run written before text2img runs could resume
   r = t::run_vae("train --resume " + run.string() + " --epochs 2");
   CHECK(r.status != 0);
