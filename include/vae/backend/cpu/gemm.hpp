@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
+#include <utility>
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/avx512_gemm.hpp"
@@ -120,14 +121,31 @@ void gemm_serial(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t 
 #endif
 }
 
+// Band `part` of `parts` of [0, len) in whole multiples of `align`: [first, second), empty past the end.
+inline std::pair<std::int64_t, std::int64_t> band_of(std::int64_t len, std::int64_t part, std::int64_t parts,
+                                                     std::int64_t align) {
+  const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
+  const std::int64_t b0 = std::min(len, part * per);
+  return {b0, std::min(len, b0 + per)};
+}
+
+// Whether an M×N×K product is split over the pool: more than one thread, not already inside a parallel region, at
+// least 2 MFLOP, and at least two 16-float widths along the split dimension.
+inline bool split_product(int threads, std::int64_t M, std::int64_t N, std::int64_t K) {
+#if defined(_OPENMP)
+  return threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16;
+#else
+  (void)threads, (void)M, (void)N, (void)K;
+  return false;
+#endif
+}
+
 // Band `part` of `parts` of one product (rows of C when it is taller than wide, else columns; bands in whole 16-float
 // SIMD widths), computed by the calling thread alone, then epilogue(r0, r1, c0, c1) on that band.
 template <class T, class Epilogue = no_epilogue>
 void gemm_part(const gemm_call<T>& g, std::int64_t part, std::int64_t parts, Epilogue&& epilogue = {}) {
   const bool by_rows = g.M >= g.N;
-  const std::int64_t len = by_rows ? g.M : g.N, align = 16;
-  const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
-  const std::int64_t b0 = std::min(len, part * per), b1 = std::min(len, b0 + per);
+  const auto [b0, b1] = band_of(by_rows ? g.M : g.N, part, parts, 16);
   if (b1 <= b0) return;
   const auto serial = [](auto... args) { gemm_serial<T>(args...); };
   if (by_rows) {
@@ -163,7 +181,7 @@ void gemm_bands(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std:
     const gemm_call<T> g{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
 #if defined(_OPENMP)
     const int threads = max_threads();
-    if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
+    if (split_product(threads, M, N, K)) {
 #pragma omp parallel num_threads(threads)
       gemm_part(g, omp_get_thread_num(), omp_get_num_threads(), epilogue);
       return;
@@ -188,9 +206,7 @@ void gemm_from_panels_bands(std::int64_t M, std::int64_t N, std::int64_t K, cons
                             const float* panels, float* C, std::int64_t ldc, Epilogue&& epilogue = {}) {
   const bool by_rows = M >= N;
   auto part = [&](std::int64_t t, std::int64_t parts) {
-    const std::int64_t len = by_rows ? M : N, align = by_rows ? 16 : weight_panel_width;
-    const std::int64_t per = ((len + parts - 1) / parts + align - 1) / align * align;
-    const std::int64_t b0 = std::min(len, t * per), b1 = std::min(len, b0 + per);
+    const auto [b0, b1] = band_of(by_rows ? M : N, t, parts, by_rows ? 16 : weight_panel_width);
     if (b1 <= b0) return;
     if (by_rows) {
       avx512::gemm_from_panels(b1 - b0, N, K, A + b0 * lda, lda, panels, C + b0 * ldc, ldc);
@@ -202,7 +218,7 @@ void gemm_from_panels_bands(std::int64_t M, std::int64_t N, std::int64_t K, cons
   };
 #if defined(_OPENMP)
   const int threads = max_threads();
-  if (threads > 1 && !omp_in_parallel() && 2 * M * N * K >= (std::int64_t{1} << 21) && std::max(M, N) >= 2 * 16) {
+  if (split_product(threads, M, N, K)) {
 #pragma omp parallel num_threads(threads)
     part(omp_get_thread_num(), omp_get_num_threads());
     return;
