@@ -3,7 +3,8 @@
 //   ./fma_peak [threads] [seconds]   prints {"threads": T, "gflops": G, "per_thread_gflops": [...]}
 //
 // Each thread runs independent chains of vector FMAs as wide as the compiler targets (64 bytes with AVX-512, else 32:
-// AVX2 has no 64-byte registers), enough chains to cover the FMA latency on every x86 core we know, so the rate is the FMA units' throughput at whatever clock the cores hold under full load:
+// AVX2 has no 64-byte registers), enough chains to cover the FMA latency on every x86 core we know, so the rate is
+// the FMA units' throughput at whatever clock the cores hold under full load:
 // a measured peak rather than one computed from a nominal frequency, which a virtual machine does not report.
 #include <omp.h>
 
