@@ -9,6 +9,7 @@
 
 #include "vae/backend/cpu.hpp"
 #include "vae/backend/cpu/avx512_gemm.hpp"
+#include "vae/backend/cpu/simd_skinny_gemm.hpp"
 #include "vae/backend/cpu/weight_panels.hpp"
 
 #if defined(EIGEN_USE_BLAS)
@@ -108,12 +109,18 @@ void blas_gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
 #endif
 
 // One product on the calling thread alone (inside a parallel region, or for products too small to split): vae's
-// AVX-512 kernel for float where it is compiled in, else BLAS (single-threaded) or Eigen's serial product.
+// AVX-512 kernel for float where it is compiled in, else (float, a Linear's few-row products) the vector-extension
+// dot products of simd_skinny_gemm.hpp, else BLAS (single-threaded) or Eigen's serial product.
 template <class T>
 void gemm_serial(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda,
                  const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    if (avx512::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+  if constexpr (std::is_same_v<T, float>) {
+    if constexpr (avx512::available) {
+      if (avx512::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+    } else {
+      if (simd::gemm_skinny(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)) return;
+    }
+  }
 #if defined(EIGEN_USE_BLAS)
   blas_gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else

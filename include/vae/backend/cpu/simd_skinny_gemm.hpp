@@ -1,0 +1,99 @@
+// Float C = alpha·A·Bᵀ + beta·C for one to four rows of A without AVX-512 (vector extensions): a sampled token's products.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#if defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+namespace vae::cpu_detail::simd {
+
+// A product with at most skinny_rows rows of A and a Linear weight B [N,K] (a sampled token's products: M = the batch)
+// uses each element of B M times only. BLAS packs B into panels first, one more pass over B than the product itself
+// (three times the product's time at M = 1 on AVX2), so these dot products read B once where it lies instead.
+inline constexpr std::int64_t skinny_rows = 4;
+
+using float8 = float __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline float8 load8(const float* p) {
+  float8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// a·b + c fused where the cpu has FMA (vector extensions are contracted only under -ffp-contract=fast).
+[[gnu::always_inline]] inline float8 fma8(float8 a, float8 b, float8 c) {
+#if defined(__FMA__)
+  return reinterpret_cast<float8>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                                  reinterpret_cast<__m256>(c)));
+#else
+  return a * b + c;
+#endif
+}
+
+// The sum of v's 8 lanes, pairwise.
+[[gnu::always_inline]] inline float lane_sum(float8 v) {
+  return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+}
+
+// C = alpha·A·Bᵀ + beta·C for MR rows of A [MR,K] (lda) and B [N,K] (ldb): 8/MR rows of B at a time (at least 2),
+// each read as one contiguous run; K's last K mod 8 terms are added after the lane sum.
+template <int MR>
+inline void skinny_times_transposed(std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda,
+                                    const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  constexpr int NB = MR >= 3 ? 2 : 8 / MR;
+  const std::int64_t K8 = K / 8 * 8;
+  std::int64_t j = 0;
+  auto block = [&]<int W>(std::integral_constant<int, W>) {
+    float8 acc[MR][W];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int n = 0; n < W; ++n) acc[r][n] = float8{};
+    for (std::int64_t k = 0; k < K8; k += 8) {
+      float8 a[MR];
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) a[r] = load8(A + r * lda + k);
+#pragma GCC unroll 8
+      for (int n = 0; n < W; ++n) {
+        const float8 b = load8(B + (j + n) * ldb + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) acc[r][n] = fma8(a[r], b, acc[r][n]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int n = 0; n < W; ++n) {
+        float dot = lane_sum(acc[r][n]);
+        for (std::int64_t k = K8; k < K; ++k) dot += A[r * lda + k] * B[(j + n) * ldb + k];
+        float& c = C[r * ldc + j + n];
+        c = beta != 0.0f ? alpha * dot + beta * c : alpha * dot;
+      }
+  };
+  for (; j + NB <= N; j += NB) block(std::integral_constant<int, NB>{});
+  for (; j < N; ++j) block(std::integral_constant<int, 1>{});
+}
+
+template <int MR = 1>
+inline void skinny_gemm(std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+                        std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  if constexpr (MR < skinny_rows) {
+    if (M > MR) return skinny_gemm<MR + 1>(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  skinny_times_transposed<MR>(N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Row-major C[M,N] = alpha·A·Bᵀ + beta·C (BLAS semantics: with beta = 0, C is not read) when A is not transposed, B
+// is, 1 ≤ M ≤ skinny_rows and K ≥ 1; returns false, doing nothing, for every other product.
+inline bool gemm_skinny(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                        const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+                        std::int64_t ldc) {
+  if (trans_a || !trans_b || M < 1 || M > skinny_rows || K < 1) return false;
+  if (N > 0) skinny_gemm(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  return true;
+}
+
+}  // namespace vae::cpu_detail::simd
