@@ -8,6 +8,13 @@
 #include <immintrin.h>
 #endif
 
+// The register tiles' loops unrolled in full; nvcc's front end, which reads this host code too, knows no GCC pragma.
+#if defined(__CUDACC__)
+#define VAE_SIMD_UNROLL
+#else
+#define VAE_SIMD_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 namespace vae::cpu_detail::simd {
 
 // A product with at most skinny_rows rows of A and a Linear weight B [N,K] (a sampled token's products: M = the batch)
@@ -48,24 +55,24 @@ inline void skinny_times_transposed(std::int64_t N, std::int64_t K, float alpha,
   std::int64_t j = 0;
   auto block = [&]<int W>(std::integral_constant<int, W>) {
     float8 acc[MR][W];
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
     for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) acc[r][n] = float8{};
     for (std::int64_t k = 0; k < K8; k += 8) {
       float8 a[MR];
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
       for (int r = 0; r < MR; ++r) a[r] = load8(A + r * lda + k);
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) {
         const float8 b = load8(B + (j + n) * ldb + k);
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
         for (int r = 0; r < MR; ++r) acc[r][n] = fma8(a[r], b, acc[r][n]);
       }
     }
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
     for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 8
+VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) {
         float dot = lane_sum(acc[r][n]);
         for (std::int64_t k = K8; k < K; ++k) dot += A[r * lda + k] * B[(j + n) * ldb + k];
@@ -97,3 +104,5 @@ inline bool gemm_skinny(bool trans_a, bool trans_b, std::int64_t M, std::int64_t
 }
 
 }  // namespace vae::cpu_detail::simd
+
+#undef VAE_SIMD_UNROLL
