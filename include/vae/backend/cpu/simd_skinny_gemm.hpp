@@ -55,24 +55,24 @@ inline void skinny_times_transposed(std::int64_t N, std::int64_t K, float alpha,
   std::int64_t j = 0;
   auto block = [&]<int W>(std::integral_constant<int, W>) {
     float8 acc[MR][W];
-VAE_SIMD_UNROLL
+    VAE_SIMD_UNROLL
     for (int r = 0; r < MR; ++r)
-VAE_SIMD_UNROLL
+      VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) acc[r][n] = float8{};
     for (std::int64_t k = 0; k < K8; k += 8) {
       float8 a[MR];
-VAE_SIMD_UNROLL
+      VAE_SIMD_UNROLL
       for (int r = 0; r < MR; ++r) a[r] = load8(A + r * lda + k);
-VAE_SIMD_UNROLL
+      VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) {
         const float8 b = load8(B + (j + n) * ldb + k);
-VAE_SIMD_UNROLL
+        VAE_SIMD_UNROLL
         for (int r = 0; r < MR; ++r) acc[r][n] = fma8(a[r], b, acc[r][n]);
       }
     }
-VAE_SIMD_UNROLL
+    VAE_SIMD_UNROLL
     for (int r = 0; r < MR; ++r)
-VAE_SIMD_UNROLL
+      VAE_SIMD_UNROLL
       for (int n = 0; n < W; ++n) {
         float dot = lane_sum(acc[r][n]);
         for (std::int64_t k = K8; k < K; ++k) dot += A[r * lda + k] * B[(j + n) * ldb + k];
