@@ -2,7 +2,6 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 
 #if defined(__FMA__)
 #include <immintrin.h>
@@ -45,43 +44,49 @@ using float8 = float __attribute__((vector_size(32)));
   return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
-// C = alpha·A·Bᵀ + beta·C for MR rows of A [MR,K] (lda) and B [N,K] (ldb): 8/MR rows of B at a time (at least 2),
-// each read as one contiguous run; K's last K mod 8 terms are added after the lane sum.
+// C[:, j..j+W) = alpha·A·B[j..j+W)ᵀ + beta·C for MR rows of A [MR,K] (lda) and W rows of B [N,K] (ldb), each read as
+// one contiguous run; K's last K mod 8 terms are added after the lane sum. A function rather than a lambda: written as
+// a generic lambda, nvcc (with this project's --expt-relaxed-constexpr) stopped with an internal error, "unsupported
+// aggregate constant", in every .cu file that includes gemm.hpp.
+template <int MR, int W>
+inline void skinny_transposed_block(std::int64_t j, std::int64_t K, float alpha, const float* A, std::int64_t lda,
+                                    const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
+  const std::int64_t K8 = K / 8 * 8;
+  float8 acc[MR][W];
+  VAE_SIMD_UNROLL
+  for (int r = 0; r < MR; ++r)
+    VAE_SIMD_UNROLL
+    for (int n = 0; n < W; ++n) acc[r][n] = float8{};
+  for (std::int64_t k = 0; k < K8; k += 8) {
+    float8 a[MR];
+    VAE_SIMD_UNROLL
+    for (int r = 0; r < MR; ++r) a[r] = load8(A + r * lda + k);
+    VAE_SIMD_UNROLL
+    for (int n = 0; n < W; ++n) {
+      const float8 b = load8(B + (j + n) * ldb + k);
+      VAE_SIMD_UNROLL
+      for (int r = 0; r < MR; ++r) acc[r][n] = fma8(a[r], b, acc[r][n]);
+    }
+  }
+  VAE_SIMD_UNROLL
+  for (int r = 0; r < MR; ++r)
+    VAE_SIMD_UNROLL
+    for (int n = 0; n < W; ++n) {
+      float dot = lane_sum(acc[r][n]);
+      for (std::int64_t k = K8; k < K; ++k) dot += A[r * lda + k] * B[(j + n) * ldb + k];
+      float& c = C[r * ldc + j + n];
+      c = beta != 0.0f ? alpha * dot + beta * c : alpha * dot;
+    }
+}
+
+// C = alpha·A·Bᵀ + beta·C for MR rows of A and B [N,K]: 8/MR rows of B at a time (at least 2), then one at a time.
 template <int MR>
 inline void skinny_times_transposed(std::int64_t N, std::int64_t K, float alpha, const float* A, std::int64_t lda,
                                     const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
   constexpr int NB = MR >= 3 ? 2 : 8 / MR;
-  const std::int64_t K8 = K / 8 * 8;
   std::int64_t j = 0;
-  auto block = [&]<int W>(std::integral_constant<int, W>) {
-    float8 acc[MR][W];
-    VAE_SIMD_UNROLL
-    for (int r = 0; r < MR; ++r)
-      VAE_SIMD_UNROLL
-      for (int n = 0; n < W; ++n) acc[r][n] = float8{};
-    for (std::int64_t k = 0; k < K8; k += 8) {
-      float8 a[MR];
-      VAE_SIMD_UNROLL
-      for (int r = 0; r < MR; ++r) a[r] = load8(A + r * lda + k);
-      VAE_SIMD_UNROLL
-      for (int n = 0; n < W; ++n) {
-        const float8 b = load8(B + (j + n) * ldb + k);
-        VAE_SIMD_UNROLL
-        for (int r = 0; r < MR; ++r) acc[r][n] = fma8(a[r], b, acc[r][n]);
-      }
-    }
-    VAE_SIMD_UNROLL
-    for (int r = 0; r < MR; ++r)
-      VAE_SIMD_UNROLL
-      for (int n = 0; n < W; ++n) {
-        float dot = lane_sum(acc[r][n]);
-        for (std::int64_t k = K8; k < K; ++k) dot += A[r * lda + k] * B[(j + n) * ldb + k];
-        float& c = C[r * ldc + j + n];
-        c = beta != 0.0f ? alpha * dot + beta * c : alpha * dot;
-      }
-  };
-  for (; j + NB <= N; j += NB) block(std::integral_constant<int, NB>{});
-  for (; j < N; ++j) block(std::integral_constant<int, 1>{});
+  for (; j + NB <= N; j += NB) skinny_transposed_block<MR, NB>(j, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  for (; j < N; ++j) skinny_transposed_block<MR, 1>(j, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <int MR = 1>
