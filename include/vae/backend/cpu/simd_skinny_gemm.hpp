@@ -18,7 +18,7 @@ namespace vae::cpu_detail::simd {
 
 // A product with at most skinny_rows rows of A and a Linear weight B [N,K] (a sampled token's products: M = the batch)
 // uses each element of B M times only. BLAS packs B into panels first, one more pass over B than the product itself
-// (three times the product's time at M = 1 on AVX2), so these dot products read B once where it lies instead.
+// and at one row a dearer one, so these dot products read B once where it lies instead.
 inline constexpr std::int64_t skinny_rows = 4;
 
 using float8 = float __attribute__((vector_size(32)));
