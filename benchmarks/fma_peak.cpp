@@ -18,13 +18,14 @@ namespace {
 // The chains, the multiplier and the addend must fit the vector registers: 32 with AVX-512, 16 without.
 #if defined(__AVX512F__)
 constexpr int lanes = 16;
-constexpr int chains = 16;
 #define VAE_FMA_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13) X(14) X(15)
 #else
 constexpr int lanes = 8;
-constexpr int chains = 12;
 #define VAE_FMA_CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #endif
+#define VAE_FMA_ONE(i) +1
+constexpr int chains = 0 VAE_FMA_CHAINS(VAE_FMA_ONE);  // counted from the list, so the two cannot disagree
+#undef VAE_FMA_ONE
 using vec = float __attribute__((vector_size(lanes * 4)));
 
 // Runs `iters` rounds of `chains` FMAs on `lanes` floats each, the chains in named registers (an array would live on
