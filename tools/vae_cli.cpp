@@ -553,6 +553,10 @@ int main(int argc, char** argv) {
                    "--fid: a classifier run (vae train --model classifier); text2img: labels the generated images");
   double eval_cfg = 3.0;
   eval->add_option("--cfg", eval_cfg, "text2img: guidance scale of the generated images (default 3; 1 = none)");
+  vae::cli::text2img_eval_request t2i_eval;
+  eval->add_option("--top-k", t2i_eval.top_k, "text2img: sampler's top-k, in [1, codebook] (default 100 or the codebook)");
+  eval->add_option("--top-p", t2i_eval.top_p, "text2img: sampler's nucleus, in (0, 1] (default 0.95)");
+  eval->add_option("--temperature", t2i_eval.temperature, "text2img: sampler's temperature >= 0 (default 1; 0 = greedy)");
   eval->add_option("--of", sq.of,
                    "--fid: samples | reconstructions | train (default: samples for VAEs, train for a classifier, else "
                    "reconstructions)");
@@ -616,7 +620,8 @@ int main(int argc, char** argv) {
     if (*generate) return vae::cli::generate_text2img(ga, *generate);
     if (vae::cli::is_text2img_run(run_dir)) {  // eval; the image commands have no meaning for a prior
       check(static_cast<bool>(*eval), [&] { return cat("'", run_dir, "' is a text2img run: use vae generate --run ", run_dir, " or vae eval"); });
-      vae::cli::text2img_eval_request q;
+      auto q = t2i_eval;
+      q.top_k_given = eval->count("--top-k") > 0;
       q.n = eval->count("--n") ? n : 16;
       q.failures_dir = failures_dir;
       q.cfg = eval_cfg;

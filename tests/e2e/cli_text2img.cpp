@@ -192,10 +192,16 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
     CHECK(static_cast<double>(n_failed) == doctest::Approx(4 * (1 - jf[key]["whole"].get<double>())));
     CHECK(t::fs::exists(failures / (std::string(name) + ".png")) == (n_failed > 0));
   }
-  r = t::run_vae("eval --run " + run.string() + " --n 2 --cfg 1");
+  r = t::run_vae("eval --run " + run.string() + " --n 2 --cfg 1 --top-k 5 --top-p 0.5 --temperature 0.5");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")))["caption_accuracy"]["cfg"] == 1.0);
+  {
+    const auto ja = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")))["caption_accuracy"];
+    CHECK(ja["cfg"] == 1.0);
+    CHECK(ja["top_k"] == 5);
+    CHECK(ja["top_p"] == 0.5);
+    CHECK(ja["temperature"] == 0.5);
+  }
   // eval's own refusals: more images than test captions, a negative guidance scale.
   r = t::run_vae("eval --run " + run.string() + " --n 33");
   CHECK(r.status != 0);
@@ -203,6 +209,16 @@ TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipe
   r = t::run_vae("eval --run " + run.string() + " --cfg -2");
   CHECK(r.status != 0);
   CHECK(t::has(r.output, "--cfg must be ≥ 0"));
+  for (const auto& [flag, message] : std::vector<std::pair<std::string, std::string>>{
+           {"--top-k 0", "--top-k must be in [1, 64]"},
+           {"--top-k 65", "--top-k must be in [1, 64]"},
+           {"--top-p 0", "--top-p must be in (0, 1]"},
+           {"--temperature -1", "--temperature must be ≥ 0"}}) {
+    r = t::run_vae("eval --run " + run.string() + " --n 1 " + flag);
+    INFO(flag, r.output);
+    CHECK(r.status != 0);
+    CHECK(t::has(r.output, message));
+  }
 
   // Refusals, each naming the allowed range or what the run is.
   const std::string base = "generate --run " + run.string() + " --prompt \"a red circle\" --out " + grid.string() + " ";

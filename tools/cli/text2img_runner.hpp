@@ -294,6 +294,9 @@ inline data::dataset load_captioned_data(const std::string& spec, const run_conf
 struct text2img_eval_request {
   std::int64_t n = 16;   // images generated from the first n test captions (0: none)
   double cfg = 3.0;      // guidance scale of those images (1: none)
+  std::int64_t top_k = 100;  // the sampler of those images, as vae generate's flags (top_k: at most the codebook)
+  double top_p = 0.95, temperature = 1.0;
+  bool top_k_given = false;  // an explicit --top-k above the codebook is refused; the default is capped
   feature_extractor* classifier = nullptr;  // labels images of class captions (fashion-mnist-captions)
   std::string classifier_name;
   std::string failures_dir;  // shapes captions: where the images the parser does not read back go (empty: nowhere)
@@ -689,6 +692,9 @@ inline nlohmann::json shapes_caption_accuracy(text2img_run& r, const std::vector
   }
   auto j = caption_report(acc, cat("images generated from ", what));
   j["cfg"] = s.cfg_scale;
+  j["top_k"] = s.top_k.value_or(0);  // 0: no top-k
+  j["top_p"] = s.top_p.value_or(1.0);
+  j["temperature"] = s.temperature;
   return j;
 }
 
@@ -766,7 +772,13 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
   check(q.n >= 0, [&] { return cat("--n must be ≥ 0 (generated images to score; 0 = none), got ", q.n); });
   check(std::isfinite(q.cfg) && q.cfg >= 0,
         [&] { return cat("--cfg must be ≥ 0 (1 = no guidance, 0 = unconditional), got ", q.cfg); });
+  check(q.top_p > 0 && q.top_p <= 1, [&] { return cat("--top-p must be in (0, 1], got ", q.top_p); });
+  check(std::isfinite(q.temperature) && q.temperature >= 0,
+        [&] { return cat("--temperature must be ≥ 0 (0 = greedy), got ", q.temperature); });
   auto r = open_text2img_run(dir);
+  check(!q.top_k_given || (q.top_k >= 1 && q.top_k <= r.config.image_vocab), [&] {
+    return cat("--top-k must be in [1, ", r.config.image_vocab, "] (the tokenizer run's codebook), got ", q.top_k);
+  });
   check(q.failures_dir.empty() || data::is_shapes_spec(r.config.data), [&] {
     return cat("--failures needs a run on shapes captions (the parser reads shapes images only); ", dir.string(),
                " trained on ", r.config.data);
@@ -796,8 +808,9 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
       q.classifier ? class_labels_for(r, prompts, *q.classifier, q.classifier_name) : std::vector<int>{};
   sampling_options s;
   s.cfg_scale = q.cfg;
-  s.top_k = std::min<std::int64_t>(100, r.config.image_vocab);
-  s.top_p = 0.95;
+  s.top_k = q.top_k_given ? q.top_k : std::min(q.top_k, r.config.image_vocab);
+  s.top_p = q.top_p;
+  s.temperature = q.temperature;
   s.seed = r.config.seed;
   if (shapes) {
     const bool keep = !q.failures_dir.empty();

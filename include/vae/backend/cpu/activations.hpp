@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "vae/backend/cpu.hpp"
+#include "vae/backend/cpu/gelu_float.hpp"
 #include "vae/ops/activations.hpp"
 
 namespace vae {
@@ -34,6 +35,8 @@ struct kernel<activation_op<Act>, cpu> {
       if constexpr (silu_arrays<T>) {  // SiLU's exp through Eigen's SIMD exp: a loop over std::exp does not vectorise
         const auto xs = array(x, begin, end);
         array(y, begin, end) = xs / (T(1) + (-xs).exp());
+      } else if constexpr (gelu_floats<T>) {
+        cpu_detail::gelu_float::forward(x + begin, y + begin, end - begin);
       } else {
         for (std::int64_t i = begin; i < end; ++i) y[i] = act.value(x[i]);
       }
@@ -47,6 +50,8 @@ struct kernel<activation_op<Act>, cpu> {
         const auto xs = array(x, begin, end);
         const auto s = (T(1) / (T(1) + (-xs).exp())).eval();
         array(dx, begin, end) = array(dy, begin, end) * s * (T(1) + xs * (T(1) - s));
+      } else if constexpr (gelu_floats<T>) {
+        cpu_detail::gelu_float::backward(x + begin, dy + begin, dx + begin, end - begin);
       } else {
         for (std::int64_t i = begin; i < end; ++i) dx[i] = dy[i] * act.derivative(x[i], y[i]);
       }
@@ -58,6 +63,9 @@ struct kernel<activation_op<Act>, cpu> {
   template <class T>
   static constexpr bool silu_arrays =
       std::same_as<Act, activation::SiLU> && (std::same_as<T, float> || std::same_as<T, double>);
+  // GELU (erf form) in float through gelu_float.hpp's vectorised Φ; double keeps std::erf (gradient checks).
+  template <class T>
+  static constexpr bool gelu_floats = std::same_as<Act, activation::GELU> && std::same_as<T, float>;
   template <class T>
   static auto array(const T* p, std::int64_t begin, std::int64_t end) {
     return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(p + begin, end - begin);
