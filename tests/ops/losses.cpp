@@ -166,6 +166,28 @@ TEST_CASE("L1 gradient at a tie is 0, like PyTorch's sign; BCE and CE stay finit
   CHECK(g[1] == -1.f);
 }
 
+TEST_CASE("cross_entropy_loss in float (the vectorised path) agrees with the same loss in double") {
+  // 1024 classes as a GPT prior's codebook, logits spread wide, rows ignored among them, odd row count.
+  generator rng(21);
+  const std::int64_t rows = 37, classes = 1024;
+  auto x = test::random_tensor<float>({rows, classes}, rng, 4.0);
+  tensor<double> xd({rows, classes});
+  for (std::int64_t i = 0; i < x.numel(); ++i) xd[i] = x[i];
+  tensor<std::int64_t> t({rows});
+  for (std::int64_t i = 0; i < rows; ++i) t[i] = i % 5 == 3 ? default_ignore_index : rng.below(classes);
+  for (const auto r : {loss_reduction::mean, loss_reduction::sum, loss_reduction::none}) {
+    tensor<float> g, per;
+    tensor<double> gd, perd;
+    const double v = ops::cross_entropy_loss(x, t, &g, r, r == loss_reduction::none ? &per : nullptr);
+    const double vd = ops::cross_entropy_loss(xd, t, &gd, r, r == loss_reduction::none ? &perd : nullptr);
+    CHECK(v == doctest::Approx(vd).epsilon(1e-6));
+    std::int64_t off = 0;
+    for (std::int64_t i = 0; i < g.numel(); ++i) off += std::abs(g[i] - gd[i]) > 1e-7 + 1e-5 * std::abs(gd[i]);
+    for (std::int64_t i = 0; i < per.numel(); ++i) off += std::abs(per[i] - perd[i]) > 1e-5 * std::max(1.0, perd[i]);
+    CHECK(off == 0);
+  }
+}
+
 TEST_CASE("Loss gradients are written, not accumulated; null dx computes the value only") {
   generator rng(3);
   auto x = test::random_tensor<float>({4, 3}, rng);
