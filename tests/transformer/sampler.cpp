@@ -139,6 +139,45 @@ TEST_CASE("The KV-cache sampler gives the tokens of full recomputation; the same
   }
 }
 
+TEST_CASE("Batch-parallel sampling: groups of images on their own threads give the tokens of one thread") {
+#if defined(_OPENMP)
+  GPTPrior<float> model(sampler_test::tiny(), 9);
+  sampler_test::sharpen(model);
+  const auto text = sampler_test::captions(5);
+  tensor<std::int32_t> prime({5, 2});
+  for (std::int64_t i = 0; i < prime.numel(); ++i) prime[i] = static_cast<std::int32_t>(i % 9);
+  const int saved = omp_get_max_threads();
+  for (const bool primed : {false, true}) {
+    sampling_options o;
+    o.seed = 3;
+    o.cfg_scale = 3;
+    o.top_k = 6;
+    o.top_p = 0.95;
+    std::int64_t calls = 0, last_done = 0;
+    omp_set_num_threads(1);  // one group: the whole batch
+    const auto one = sample_image_tokens(model, text, o, primed ? &prime : nullptr);
+    for (const int threads : {2, 3, 5}) {  // groups of 3+2, 2+1+2 and 1 image each
+      omp_set_num_threads(threads);
+      o.progress = [&](std::int64_t done, std::int64_t) { ++calls, last_done = done; };
+      calls = 0;
+      const auto split = sample_image_tokens(model, text, o, primed ? &prime : nullptr);
+      INFO(threads << " threads, primed " << primed);
+      CHECK(std::equal(one.data(), one.data() + one.numel(), split.data()));
+      CHECK(calls == (primed ? 10 : 12));  // the first group reports every position it samples
+      CHECK(last_done == calls);
+    }
+    // The model's parameters are those of the copies: a later single-thread call gives the same tokens again.
+    omp_set_num_threads(1);
+    o.progress = nullptr;
+    const auto again = sample_image_tokens(model, text, o, primed ? &prime : nullptr);
+    CHECK(std::equal(one.data(), one.data() + one.numel(), again.data()));
+  }
+  omp_set_num_threads(saved);
+#else
+  MESSAGE("skipped: built without OpenMP, sampling runs as one group");
+#endif
+}
+
 TEST_CASE("Sampling with cfg 0 is sampling the empty caption; progress counts every position") {
   GPTPrior<float> model(sampler_test::tiny(), 6);
   sampler_test::sharpen(model);

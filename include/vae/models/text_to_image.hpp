@@ -123,7 +123,7 @@ class TextToImage {
   }
 
   // Image tokens [n, h, w], one image per prompt ("" = unconditional). `s.seed` is replaced by `seed`: the same
-  // prompts, options and seed give the same tokens.
+  // prompts, options, seed and thread count give the same tokens (sample_image_tokens).
   tensor<std::int32_t> sample_tokens(const std::vector<std::string>& prompts, sampling_options s, std::uint64_t seed) {
     check(!prompts.empty(), "TextToImage: no prompts (one per image; \"\" samples unconditionally)");
     s.seed = seed;

@@ -4,13 +4,17 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
+#include "vae/backend/cpu.hpp"
 #include "vae/core/error.hpp"
 #include "vae/core/rng.hpp"
 #include "vae/core/tensor.hpp"
@@ -158,11 +162,19 @@ tensor<std::int32_t, B> first_rows(GPTPrior<T, B>& model, const tensor<std::int3
   return seq;
 }
 
-// Samples position t of every image from logits rows [rows, ·, Vt + Vi] (the last position of each row used).
+// The images a sampling call draws for: images [first, first + n) of a batch of `total`. Image b's uniform at its
+// d-th sampled position is draw d·total + b of the seed's counter stream, whichever call or thread samples it, so a
+// batch split into groups draws what the whole batch would.
+struct draw_slice {
+  std::int64_t first = 0, total = 0;
+};
+
+// Samples position t of every image from logits rows [rows, ·, Vt + Vi] (the last position of each row used); `d`
+// positions were sampled before this one.
 template <class T, class B>
 void sample_position(const GPTPrior<T, B>& model, const tensor<T, B>& logits, std::int64_t n, bool guided,
-                     const sampling_options& o, generator& rng, std::vector<T>& row, tensor<std::int32_t, B>& out,
-                     std::int64_t t) {
+                     const sampling_options& o, draw_slice draws, std::int64_t d, std::vector<T>& row,
+                     tensor<std::int32_t, B>& out, std::int64_t t) {
   const auto& mo = model.options();
   const std::int64_t v = logits.dim(2), per_row = logits.dim(1) * v, vi = mo.image_vocab, hw = model.image_tokens();
   row.resize(static_cast<std::size_t>(vi));
@@ -171,7 +183,7 @@ void sample_position(const GPTPrior<T, B>& model, const tensor<T, B>& logits, st
     std::copy(cond, cond + vi, row.begin());
     if (guided)
       guide_logits<T>(row, std::span<const T>(cond + n * per_row, static_cast<std::size_t>(vi)), o.cfg_scale);
-    const double u = rng.uniform();
+    const double u = counter_uniform(o.seed, static_cast<std::uint64_t>(d * draws.total + draws.first + b), 0);
     out[b * hw + t] = static_cast<std::int32_t>(sample_logits<T>(row, o, u));
   }
 }
@@ -180,8 +192,10 @@ void sample_position(const GPTPrior<T, B>& model, const tensor<T, B>& logits, st
 // last position per row predicts the next image token.
 template <class T, class B, class Feeder>
 tensor<std::int32_t, B> sample_with(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
-                                    const sampling_options& o, const tensor<std::int32_t, B>* prime, Feeder&& feeder) {
+                                    const sampling_options& o, const tensor<std::int32_t, B>* prime, Feeder&& feeder,
+                                    draw_slice draws = {}) {
   check_sampling_call(model, text, o, prime);
+  if (draws.total == 0) draws = {0, text.dim(0)};
   model.parameters().freeze_for_inference();
   const std::int64_t n = text.dim(0), hw = model.image_tokens(), p = prime ? prime->dim(1) : 0;
   const bool guided = o.cfg_scale != 1.0;
@@ -190,12 +204,11 @@ tensor<std::int32_t, B> sample_with(GPTPrior<T, B>& model, const tensor<std::int
   for (std::int64_t b = 0; b < n; ++b)
     for (std::int64_t i = 0; i < p; ++i) out[b * hw + i] = (*prime)[b * p + i];
   if (p == hw) return out;
-  generator rng(o.seed);
   std::vector<T> row;
   const tensor<T, B>* logits = &feeder.start(first_rows(model, text, prime, guided));
   tensor<std::int32_t, B> next({rows, 1});
   for (std::int64_t t = p; t < hw; ++t) {
-    sample_position(model, *logits, n, guided, o, rng, row, out, t);
+    sample_position(model, *logits, n, guided, o, draws, t - p, row, out, t);
     if (o.progress) o.progress(t - p + 1, hw - p);
     if (t + 1 == hw) break;
     for (std::int64_t r = 0; r < rows; ++r)
@@ -206,25 +219,87 @@ tensor<std::int32_t, B> sample_with(GPTPrior<T, B>& model, const tensor<std::int
 }
 }  // namespace detail
 
+namespace detail {
+// Rows [first, last) of a row-major [N, ...] token tensor.
+template <class B>
+tensor<std::int32_t, B> token_rows(const tensor<std::int32_t, B>& x, std::int64_t first, std::int64_t last) {
+  const std::int64_t w = x.dim(1);
+  tensor<std::int32_t, B> part({last - first, w});
+  std::copy(x.data() + first * w, x.data() + last * w, part.data());
+  return part;
+}
+
+// The KV-cache sampler over one model: make_cache at the first call, then one position per call.
+template <class T, class B>
+struct kv_feeder {
+  GPTPrior<T, B>& model;
+  std::optional<kv_cache<T, B>> cache;
+  const tensor<T, B>& start(const tensor<std::int32_t, B>& rows) {
+    cache.emplace(model.make_cache(rows.dim(0)));
+    return model.forward_cached(rows, *cache, true);
+  }
+  const tensor<T, B>& feed(const tensor<std::int32_t, B>& next) { return model.forward_cached(next, *cache); }
+};
+
+// Groups of images sample_image_tokens splits a batch of n into: one per OpenMP thread, each sampled end to end on
+// its thread. A sampled position is a few small products (one row per image); a fork and join around each of them
+// costs more than the product, all the more under a passive wait policy, whereas a group runs from the first position
+// to the last without meeting the other threads. One group (the whole batch, products split across the threads)
+// where the batch has one image, inside a parallel region, or on one thread.
+template <class B>
+std::int64_t sampling_groups(std::int64_t n) {
+  if constexpr (!HostBackend<B>) {
+    return 1;
+  } else {
+#if defined(_OPENMP)
+    if (omp_in_parallel()) return 1;
+#endif
+    return std::min<std::int64_t>(n, max_threads());
+  }
+}
+}  // namespace detail
+
 // Samples the image tokens [n, H·W] of n captions text [n, Lt] with a KV cache. prime (optional) [n, P] gives each
 // image's first P tokens (completion). With cfg_scale ≠ 1 every caption also runs as the empty caption in the same
-// batch (2n rows). The same options and seed give the same tokens. Freezes the model's store for inference
-// (parameter_store::freeze_for_inference: the Linear weights read as inference panels, the same results bit for
-// bit); the next optimizer step or load thaws it.
+// batch (2n rows). Freezes the model's store for inference (parameter_store::freeze_for_inference: the Linear
+// weights read as inference panels, the same results bit for bit); the next optimizer step or load thaws it.
+// On several threads the images are split into one contiguous group per thread (detail::sampling_groups), each on its
+// own copy of the model (the first group on `model` itself) and its own cache; o.progress reports the first group.
+// Every image draws its own uniforms (detail::draw_slice), so the same options, seed and thread count give the same
+// tokens, and another thread count the same tokens up to the float rounding of the logits (products of fewer rows).
 template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                             const sampling_options& o,
                                             const tensor<std::int32_t, B>* prime = nullptr) {
-  struct cached {
-    GPTPrior<T, B>& model;
-    std::optional<kv_cache<T, B>> cache;
-    const tensor<T, B>& start(const tensor<std::int32_t, B>& rows) {
-      cache.emplace(model.make_cache(rows.dim(0)));
-      return model.forward_cached(rows, *cache, true);
+  detail::check_sampling_call(model, text, o, prime);  // here: nothing may throw out of the threads below
+  const std::int64_t n = text.dim(0), groups = detail::sampling_groups<B>(n);
+  if (groups <= 1) return detail::sample_with(model, text, o, prime, detail::kv_feeder<T, B>{model, std::nullopt});
+  std::vector<std::unique_ptr<GPTPrior<T, B>>> copies;
+  for (std::int64_t g = 1; g < groups; ++g) {
+    copies.push_back(std::make_unique<GPTPrior<T, B>>(model.options()));
+    const auto& from = std::as_const(model.parameters());
+    std::copy(from.values(), from.values() + from.size(), copies.back()->parameters().values());
+  }
+  tensor<std::int32_t, B> out({n, model.image_tokens()});
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(groups));
+  parallel_for(groups, std::numeric_limits<std::int64_t>::max(), [&](std::int64_t g) {
+    try {
+      const std::int64_t first = g * n / groups, last = (g + 1) * n / groups;
+      GPTPrior<T, B>& m = g == 0 ? model : *copies[static_cast<std::size_t>(g - 1)];
+      sampling_options og = o;
+      if (g != 0) og.progress = nullptr;
+      const auto part_prime = prime ? detail::token_rows(*prime, first, last) : tensor<std::int32_t, B>();
+      const auto part = detail::sample_with(m, detail::token_rows(text, first, last), og,
+                                            prime ? &part_prime : nullptr, detail::kv_feeder<T, B>{m, std::nullopt},
+                                            detail::draw_slice{first, n});
+      std::copy(part.data(), part.data() + part.numel(), out.data() + first * model.image_tokens());
+    } catch (...) {
+      errors[static_cast<std::size_t>(g)] = std::current_exception();
     }
-    const tensor<T, B>& feed(const tensor<std::int32_t, B>& next) { return model.forward_cached(next, *cache); }
-  };
-  return detail::sample_with(model, text, o, prime, cached{model, std::nullopt});
+  });
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
 }
 
 // The same sampling without a cache: every position re-runs the model over the whole prefix. Gives the tokens of
