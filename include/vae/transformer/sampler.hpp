@@ -271,9 +271,9 @@ template <class T, class B>
 tensor<std::int32_t, B> sample_image_tokens(GPTPrior<T, B>& model, const tensor<std::int32_t, B>& text,
                                             const sampling_options& o,
                                             const tensor<std::int32_t, B>* prime = nullptr) {
-  detail::check_sampling_call(model, text, o, prime);  // here: nothing may throw out of the threads below
-  const std::int64_t n = text.dim(0), groups = detail::sampling_groups<B>(n);
+  const std::int64_t n = text.rank() >= 1 ? text.dim(0) : 0, groups = detail::sampling_groups<B>(n);
   if (groups <= 1) return detail::sample_with(model, text, o, prime, detail::kv_feeder<T, B>{model, std::nullopt});
+  detail::check_sampling_call(model, text, o, prime);  // here: nothing may throw out of the threads below
   std::vector<std::unique_ptr<GPTPrior<T, B>>> copies;
   for (std::int64_t g = 1; g < groups; ++g) {
     copies.push_back(std::make_unique<GPTPrior<T, B>>(model.options()));
