@@ -212,7 +212,8 @@ struct train_args {
   double lr = 1e-3, beta = 1.0;
   std::uint64_t seed = 0;
   std::string quantizer = "ema", device = "cpu";
-  bool no_restart = false, no_kmeans = false;
+  bool no_restart = false, no_kmeans = false, restart = false, kmeans = false;
+  std::string restart_draw = "uniform";
   // vqgan
   std::int64_t ch = 32, disc_start = 1500;
   double disc_weight = 0.8, lecam_weight = 0.0, perceptual_weight = 1.0;
@@ -300,6 +301,7 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
     set("--perceptual", c.perceptual, a.perceptual);
     set("--perceptual-weight", c.perceptual_weight, a.perceptual_weight);
     set("--rec-loss", c.rec_loss, a.rec_loss);
+    set("--restart-draw", c.restart_draw, a.restart_draw);
     if (a.reuse_recon) c.reuse_recon = true;
     // each preset's own defaults (vqgan*: learning rate, batch, data, sizes) for the flags not given; the CLI's
     // defaults are the VAEs'. --global-batch gives the batch too.
@@ -311,8 +313,13 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
       vae::cli::check_required(p, given);
       vae::cli::apply_preset_defaults(p, c, given);
     }
+    check(!(a.no_restart && a.restart), [] { return std::string("give one of --restart and --no-restart, not both"); });
+    check(!(a.no_kmeans && a.kmeans), [] { return std::string("give one of --kmeans and --no-kmeans, not both"); });
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
+    if (a.restart) c.dead_code_restart = true;
+    if (a.kmeans) c.kmeans_init = true;
+    vae::cli::restart_draw_of(c);  // refused here, before any data loads
     if (p.codes > 0) c.codebook_size = p.codes;  // vq-vae-2048
   }
   check_flags(vae::cli::preset_named(c.model), cmd);
@@ -518,6 +525,11 @@ int main(int argc, char** argv) {
   train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");
   train->add_flag("--no-restart", ta.no_restart, "vq models: no dead-code restart");
   train->add_flag("--no-kmeans", ta.no_kmeans, "vq models: no k-means codebook initialisation");
+  train->add_flag("--restart", ta.restart, "vq models: dead-code restart where the preset turns it off");
+  train->add_flag("--kmeans", ta.kmeans, "vq models: k-means initialisation where the preset turns it off");
+  train->add_option("--restart-draw", ta.restart_draw,
+                    "vq models: the row a dead code restarts from: uniform (default) | error (drawn in proportion to "
+                    "its squared distance to its code)");
   train->add_option("--ch", ta.ch, "vqgan: base channels of the encoder/decoder (default 32, a multiple of 32)");
   train->add_option("--disc-start", ta.disc_start, "vqgan: step from which the discriminator counts (default 1500)");
   train->add_option("--disc-weight", ta.disc_weight, "vqgan: factor on the adaptive GAN weight (default 0.8)");

@@ -224,6 +224,74 @@ TEST_CASE("VectorQuantizer re-seeds a code starved for restart_after_steps train
   CHECK(q.total_restarts() == 1);
 }
 
+namespace {
+// 20 rows close to code 0 (the "background", squared error ≤ 2e-4 each) and two rows far from every code (error 25
+// each); codes 1..3 sit out of reach, so after one training step all three restart. Returns how many of the two far
+// rows became codes.
+template <class Q>
+int far_rows_taken(restart_draw draw, std::uint64_t seed) {
+  quantizer_options opt;
+  opt.restart_after_steps = 1;
+  opt.restart_from = draw;
+  opt.seed = seed;
+  generator rng(1);
+  Q q(4, 2, opt);
+  parameter_store<double> store;
+  store.attach(q, rng);
+  const double codes[] = {0, 0, 100, 100, 100, 100, 100, 100};
+  std::copy(codes, codes + 8, q.codebook().value);
+  tensor<double> z({1, 2, 1, 22});
+  for (int r = 0; r < 20; ++r) {
+    z.data()[r] = 0.01 * ((r % 3) - 1);
+    z.data()[22 + r] = 0.01 * ((r % 2) ? 1 : -1);
+  }
+  z.data()[20] = 5;   // far row (5, 0)
+  z.data()[42] = 0;
+  z.data()[21] = 0;   // far row (0, 5)
+  z.data()[43] = 5;
+  q.set_training(true);
+  q.forward(z);
+  CHECK(q.total_restarts() == 3);
+  int taken = 0;
+  for (int k = 1; k < 4; ++k) {
+    const double x = q.codebook().value[2 * k], y = q.codebook().value[2 * k + 1];
+    taken += (x == 5 && y == 0) + (x == 0 && y == 5);
+  }
+  return taken;
+}
+}  // namespace
+
+TEST_CASE("dead-code restarts drawn by squared error take the rows the codebook serves worst; uniform draws do not") {
+  // The two far rows hold all but 0.02% of the batch's squared error: every seed re-seeds two of the three codes on
+  // them (the third on a background row: a taken row leaves the draw). A uniform draw takes each row alike, so it
+  // rarely takes both (about 1 seed in 77).
+  int error_both = 0, uniform_both = 0;
+  for (std::uint64_t seed = 0; seed < 10; ++seed) {
+    error_both += far_rows_taken<VectorQuantizer<double>>(restart_draw::squared_error, seed) == 2;
+    error_both += far_rows_taken<EMAVectorQuantizer<double>>(restart_draw::squared_error, seed) == 2;
+    uniform_both += far_rows_taken<VectorQuantizer<double>>(restart_draw::uniform, seed) == 2;
+  }
+  CHECK(error_both == 20);
+  CHECK(uniform_both <= 1);
+}
+
+TEST_CASE("dead-code restarts drawn by squared error fall back to any row when every row sits on its code") {
+  quantizer_options opt;
+  opt.restart_after_steps = 1;
+  opt.restart_from = restart_draw::squared_error;
+  generator rng(1);
+  VectorQuantizer<double> q(2, 1, opt);
+  parameter_store<double> store;
+  store.attach(q, rng);
+  q.codebook().value[0] = 3;
+  q.codebook().value[1] = 100;
+  tensor<double> z({1, 1, 1, 4}, 3.0);  // no error anywhere
+  q.set_training(true);
+  q.forward(z);
+  CHECK(q.total_restarts() == 1);
+  CHECK(q.codebook().value[1] == 3);
+}
+
 TEST_CASE("codebook_stats accumulates usage over the epoch, not per batch") {
   generator rng(9);
   VectorQuantizer<double> q(4, 1);

@@ -11,6 +11,7 @@
 
 #include "vae/core/error.hpp"
 #include "vae/io/atomic_file.hpp"
+#include "vae/quantizers/quantizer.hpp"
 
 namespace vae::cli {
 
@@ -35,6 +36,7 @@ struct run_config {
   bool dead_code_restart = true;
   std::int64_t restart_after_steps = 100;  // a code unused this many steps is re-seeded (with dead_code_restart)
   bool kmeans_init = true;                 // vq models: k-means codebook initialisation on the first batch
+  std::string restart_draw = "uniform";    // vq models: which row a dead code restarts from (uniform | error)
   std::int64_t threads = 0;  // 0 = OpenMP default
   std::int64_t limit = 0;    // train on the first `limit` training images only (0 = all)
   std::string device = "cpu";
@@ -55,7 +57,8 @@ struct run_config {
             {"warmup_steps", warmup_steps}, {"lr_decay", lr_decay}, {"seed", seed}, {"image_size", image_size}, {"channels", channels}, {"binarize", binarize}, {"latent", latent},
             {"beta", beta}, {"res_blocks", res_blocks}, {"quantizer", quantizer}, {"codebook_size", codebook_size},
             {"code_dim", code_dim}, {"dead_code_restart", dead_code_restart},
-            {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init}, {"threads", threads}, {"limit", limit},
+            {"restart_after_steps", restart_after_steps}, {"kmeans_init", kmeans_init},
+            {"restart_draw", restart_draw}, {"threads", threads}, {"limit", limit},
             {"device", device}, {"classes", classes}, {"ch", ch}, {"disc_start", disc_start},
             {"disc_weight", disc_weight}, {"gan_loss", gan_loss}, {"rec_loss", rec_loss}, {"reuse_recon", reuse_recon},
             {"lecam_weight", lecam_weight}, {"perceptual", perceptual}, {"perceptual_weight", perceptual_weight}};
@@ -88,7 +91,8 @@ struct run_config {
     get("quantizer", c.quantizer);
     get("codebook_size", c.codebook_size); get("code_dim", c.code_dim);
     get("dead_code_restart", c.dead_code_restart); get("restart_after_steps", c.restart_after_steps);
-    get("kmeans_init", c.kmeans_init); get("threads", c.threads); get("limit", c.limit); get("device", c.device);
+    get("kmeans_init", c.kmeans_init); get("restart_draw", c.restart_draw);
+    get("threads", c.threads); get("limit", c.limit); get("device", c.device);
     get("classes", c.classes);
     get("ch", c.ch); get("disc_start", c.disc_start); get("disc_weight", c.disc_weight); get("gan_loss", c.gan_loss);
     get("rec_loss", c.rec_loss); get("reuse_recon", c.reuse_recon); get("lecam_weight", c.lecam_weight);
@@ -110,5 +114,13 @@ struct run_config {
   }
   void save(const std::filesystem::path& file) const { io::write_text_atomically(file, to_json().dump(2) + "\n"); }
 };
+
+// --restart-draw as the quantizer's option: uniform | error, anything else refused naming both.
+inline restart_draw restart_draw_of(const run_config& c) {
+  if (c.restart_draw == "uniform") return restart_draw::uniform;
+  if (c.restart_draw == "error") return restart_draw::squared_error;
+  vae::detail::throw_error(cat("--restart-draw '", c.restart_draw, "': choose uniform (any row of the batch alike) or ",
+                               "error (a row with probability proportional to its squared distance to its code)"));
+}
 
 }  // namespace vae::cli

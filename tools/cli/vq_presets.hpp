@@ -30,6 +30,7 @@ struct vq_preset {
     quantizer.seed = c.seed;
     quantizer.restart_after_steps = c.dead_code_restart ? c.restart_after_steps : 0;
     quantizer.kmeans_init = c.kmeans_init;
+    quantizer.restart_from = restart_draw_of(c);
     const preset& p = preset_named(c.model);
     codes = p.codes > 0 ? p.codes : c.codebook_size;  // vq-vae-2048 fixes its codebook
   }

@@ -59,6 +59,7 @@ struct vqgan_preset {
     quantizer.seed = c.seed;
     quantizer.restart_after_steps = c.dead_code_restart ? c.restart_after_steps : 0;
     quantizer.kmeans_init = c.kmeans_init;
+    quantizer.restart_from = restart_draw_of(c);
     codes = c.codebook_size;
     check(c.disc_start >= 0, [&] { return cat("--disc-start must be >= 0, got ", c.disc_start); });
     model.disc_start = disc_start_schedule::at_step(c.disc_start);

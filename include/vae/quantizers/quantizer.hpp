@@ -13,13 +13,19 @@
 
 namespace vae {
 
+// Which encoder output a dead code restarts from. uniform: any row of the batch alike, so re-seeded codes follow where
+// rows are most numerous (on flat scenes, the background). squared_error: a row with probability proportional to its
+// squared distance to the code it took (k-means++'s D² rule), so they go where the codebook serves the batch worst.
+enum class restart_draw { uniform, squared_error };
+
 // Options shared by VectorQuantizer and EMAVectorQuantizer (and the levels of ResidualVQ).
 struct quantizer_options {
   double beta = 0.25;                       // weight of the commitment term ‖z_e − sg[e]‖²
   bool kmeans_init = false;                 // on the first training forward, run Lloyd's k-means on that batch
   int kmeans_iters = 10;                    //   and use the centroids as the codebook (done once; "initted" buffer)
   std::int64_t restart_after_steps = 0;     // > 0: a code unused for this many training steps is re-seeded from
-                                            //   a random encoder output of the current batch (0 = never)
+                                            //   an encoder output of the current batch (0 = never),
+  restart_draw restart_from = restart_draw::uniform;  //   drawn as restart_draw says
   bool cosine = false;                      // l2-normalise encoder outputs and codes before matching (and in the loss)
   std::int64_t codebook_dim = 0;            // > 0 and ≠ D: low-dimensional codes with Linear D→d in, d→D out
   double ema_decay = 0.99;                  // EMAVectorQuantizer only

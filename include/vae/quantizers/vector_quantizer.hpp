@@ -450,18 +450,23 @@ class vq_base {
     B::copy_from_host(counts_.data(), batch_counts_.data(), batch_counts_.size());
   }
 
-  // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a
-  // random row of this batch's z_c (its EMA state restarts with it) and the restart is counted. The counters are
-  // kept on the host for the decisions (downloaded and uploaded: K values) and the rows are copied in B's memory.
+  // unused_steps_k ← 0 if code k was used in this batch, else +1; at restart_after_steps the code takes a row of
+  // this batch's z_c (opt_.restart_from: any row alike, or one drawn ∝ its squared distance to its code) and its EMA
+  // state restarts with it; the restart is counted. The counters are kept on the host for the decisions (downloaded
+  // and uploaded: K values) and the rows are copied in B's memory.
   void restart_dead_codes(std::int64_t M) {
     std::int64_t n = 0;
     unused_host_.resize(static_cast<std::size_t>(K_));
     B::copy_to_host(unused_host_.data(), unused_.value, unused_host_.size());
+    row_errors_.clear();
     for (std::int64_t k = 0; k < K_; ++k) {
       T& unused = unused_host_[static_cast<std::size_t>(k)];
       unused = batch_counts_[k] > 0 ? T(0) : unused + T(1);
       if (unused < static_cast<T>(opt_.restart_after_steps) || M == 0) continue;
-      if (comm_ != nullptr) {
+      if (opt_.restart_from == restart_draw::squared_error) {
+        if (row_errors_.empty()) measure_row_errors(M);
+        restart_from_error(k, M);
+      } else if (comm_ != nullptr) {
         if constexpr (host) {  // the global row g lives on rank g / M, which broadcasts it
           const auto g = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(rows_)));
           const int owner = static_cast<int>(g / M);
@@ -482,6 +487,88 @@ class vq_base {
     total_restarts_ += n;
   }
 
+  // row_errors_[r] = ‖z_c,r − e_idx(r)‖² in double (e from the codebook the rows were matched against, in eq_), and
+  // rank_errors_ every rank's sum of them (one entry without a communicator).
+  void measure_row_errors(std::int64_t M) {
+    std::vector<T> z(static_cast<std::size_t>(M * d_)), e(z.size());
+    B::copy_to_host(z.data(), zc_->data(), z.size());
+    B::copy_to_host(e.data(), eq_.data(), e.size());
+    row_errors_.assign(static_cast<std::size_t>(M), 0.0);
+    double total = 0;
+    for (std::int64_t r = 0; r < M; ++r) {
+      double s = 0;
+      for (std::int64_t j = 0; j < d_; ++j) {
+        const double diff = static_cast<double>(z[r * d_ + j]) - static_cast<double>(e[r * d_ + j]);
+        s += diff * diff;
+      }
+      row_errors_[r] = s;
+      total += s;
+    }
+    const int ranks = comm_ != nullptr ? comm_->size() : 1;
+    rank_errors_.assign(static_cast<std::size_t>(ranks), 0.0);
+    rank_errors_[comm_ != nullptr ? comm_->rank() : 0] = total;
+    if (comm_ != nullptr) comm_->allreduce_sum(rank_errors_.data(), rank_errors_.size());
+  }
+
+  // Code k ← the row drawn ∝ row_errors_ over the global batch; the row's error is then taken out of the draw, so two
+  // codes restarted in one step take different rows. With a communicator every rank draws the same u from the same
+  // generator, the owning rank finds the row and broadcasts it with its error. Where every row sits on its code
+  // (no error left), any row alike.
+  void restart_from_error(std::int64_t k, std::int64_t M) {
+    double all = 0;
+    for (double t : rank_errors_) all += t;
+    if (!(all > 0)) {  // the uniform draw, from the same generator on every rank
+      const auto g = static_cast<std::int64_t>(rng_.below(static_cast<std::uint64_t>(rows_)));
+      copy_row_to_code(k, g / M, g % M, /*with_error=*/false);
+      return;
+    }
+    const double u = rng_.uniform() * all;
+    int owner = 0;
+    double before = 0;
+    while (owner + 1 < static_cast<int>(rank_errors_.size()) && before + rank_errors_[owner] <= u)
+      before += rank_errors_[owner++];
+    std::int64_t r = -1;
+    if (comm_ == nullptr || comm_->rank() == owner) {
+      double cum = before;
+      for (std::int64_t i = 0; i < M; ++i) {
+        if (row_errors_[i] <= 0) continue;
+        r = i;  // the last row with error left, should rounding carry u past the end
+        cum += row_errors_[i];
+        if (cum > u) break;
+      }
+      if (r < 0) r = 0;  // rounding left error on this rank's sum after its rows were all taken: any row
+    }
+    copy_row_to_code(k, owner, r, /*with_error=*/true);
+  }
+
+  // codebook row k ← row r of rank `owner`'s z_c (this process's without a communicator); with_error: the row's
+  // error leaves the draw (rank_errors_ on every rank, row_errors_ on the owner).
+  void copy_row_to_code(std::int64_t k, std::int64_t owner, std::int64_t r, bool with_error) {
+    if (comm_ == nullptr) {
+      B::copy(codebook_.value + k * d_, zc_->data() + r * d_, static_cast<std::size_t>(d_));
+      if (with_error) {
+        rank_errors_[0] -= row_errors_[r];
+        row_errors_[r] = 0;
+      }
+      return;
+    }
+    if constexpr (host) {
+      const bool mine = comm_->rank() == owner;
+      restart_row_.assign(static_cast<std::size_t>(d_ + 1), T(0));
+      if (mine) {
+        std::copy(zc_->data() + r * d_, zc_->data() + (r + 1) * d_, restart_row_.begin());
+        restart_row_[d_] = static_cast<T>(with_error ? row_errors_[r] : 0.0);
+      }
+      broadcast_row(*comm_, restart_row_, static_cast<int>(owner));
+      std::copy(restart_row_.begin(), restart_row_.begin() + d_, codebook_.value + k * d_);
+      if (with_error) {
+        // The owner's own sum loses exactly what every other rank subtracts: the broadcast value.
+        rank_errors_[owner] -= static_cast<double>(restart_row_[d_]);
+        if (mine) row_errors_[r] = 0;
+      }
+    }
+  }
+
   std::int64_t K_, D_, d_;
   quantizer_options opt_;
   dist::collective* comm_ = nullptr;
@@ -495,6 +582,7 @@ class vq_base {
   double mse_ = 0;
   std::int64_t total_restarts_ = 0;
   std::vector<T> unused_host_;
+  std::vector<double> row_errors_, rank_errors_;  // restart_draw::squared_error: this batch's, while restarting
   shape nhw_{0, 0, 0};
   const tensor<T, B>* zp_ = nullptr;
   const tensor<T, B>* zc_ = nullptr;

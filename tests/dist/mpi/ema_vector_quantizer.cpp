@@ -35,13 +35,14 @@ vae::tensor<float> rows_of(const vae::tensor<float>& z, std::int64_t n0, std::in
 }
 
 template <class Q>
-void check_against_one_process(bool ema) {
+void check_against_one_process(bool ema, vae::restart_draw draw = vae::restart_draw::uniform) {
   auto& comm = world();
   REQUIRE(comm.size() == 2);
   const std::int64_t K = 6, D = 3;
   vae::quantizer_options o;
   o.kmeans_init = true;
   o.restart_after_steps = 1;
+  o.restart_from = draw;
   o.seed = 5;
   Q shared(K, D, o), alone(K, D, o);
   vae::generator g1(1), g2(1);
@@ -91,4 +92,12 @@ TEST_CASE("EMAVectorQuantizer with a communicator refuses unequal shares") {
   const auto z = dist_ema_test::global_batch(0, 3);
   const auto mine = dist_ema_test::rows_of(z, 0, comm.rank() == 0 ? 4 : 3);
   CHECK_THROWS_WITH_AS(q.forward(mine), doctest::Contains("every rank needs the same number of rows"), vae::error);
+}
+
+TEST_CASE("EMAVectorQuantizer, 2 ranks: restarts drawn by squared error take the rows one process takes") {
+  dist_ema_test::check_against_one_process<vae::EMAVectorQuantizer<float>>(true, vae::restart_draw::squared_error);
+}
+
+TEST_CASE("VectorQuantizer, 2 ranks: restarts drawn by squared error as one process") {
+  dist_ema_test::check_against_one_process<vae::VectorQuantizer<float>>(false, vae::restart_draw::squared_error);
 }
