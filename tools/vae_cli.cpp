@@ -212,7 +212,7 @@ struct train_args {
   double lr = 1e-3, beta = 1.0;
   std::uint64_t seed = 0;
   std::string quantizer = "ema", device = "cpu";
-  bool no_restart = false, no_kmeans = false, restart = false, kmeans = false;
+  bool no_restart = false, no_kmeans = false;
   std::string restart_draw = "uniform";
   // vqgan
   std::int64_t ch = 32, disc_start = 1500;
@@ -313,12 +313,8 @@ int run_train(const train_args& a, CLI::App& cmd, vae::cli::distributed& world) 
       vae::cli::check_required(p, given);
       vae::cli::apply_preset_defaults(p, c, given);
     }
-    check(!(a.no_restart && a.restart), [] { return std::string("give one of --restart and --no-restart, not both"); });
-    check(!(a.no_kmeans && a.kmeans), [] { return std::string("give one of --kmeans and --no-kmeans, not both"); });
     if (a.no_restart) c.dead_code_restart = false;
     if (a.no_kmeans) c.kmeans_init = false;
-    if (a.restart) c.dead_code_restart = true;
-    if (a.kmeans) c.kmeans_init = true;
     vae::cli::restart_draw_of(c);  // refused here, before any data loads
     if (p.codes > 0) c.codebook_size = p.codes;  // vq-vae-2048
   }
@@ -525,8 +521,6 @@ int main(int argc, char** argv) {
   train->add_option("--code-dim", ta.code_dim, "code dimension D (default 64)");
   train->add_flag("--no-restart", ta.no_restart, "vq models: no dead-code restart");
   train->add_flag("--no-kmeans", ta.no_kmeans, "vq models: no k-means codebook initialisation");
-  train->add_flag("--restart", ta.restart, "vq models: dead-code restart where the preset turns it off");
-  train->add_flag("--kmeans", ta.kmeans, "vq models: k-means initialisation where the preset turns it off");
   train->add_option("--restart-draw", ta.restart_draw,
                     "vq models: the row a dead code restarts from: uniform (default) | error (drawn in proportion to "
                     "its squared distance to its code)");

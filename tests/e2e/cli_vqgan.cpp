@@ -250,19 +250,15 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(c["warmup_steps"] == 100);
   CHECK(c["lr_decay"] == "cosine");
   CHECK(c["disc_weight"] == 0.1);
-  CHECK(c["kmeans_init"] == false);
-  CHECK(c["dead_code_restart"] == true);
-  CHECK(c["restart_draw"] == "error");
-  // --kmeans turns the preset's --no-kmeans back; both at once, or an unknown draw, are refused before any data loads.
-  r = t::run_vae("train --model vqgan-shapes --epochs 0 --kmeans --restart-draw uniform --out " +
-                 (dir / "kmeans").string());
+  CHECK(c["kmeans_init"] == true);
+  CHECK(c["restart_draw"] == "uniform");
+  r = t::run_vae("train --model vqgan-shapes --epochs 0 --no-kmeans --restart-draw error --out " +
+                 (dir / "draw_error").string());
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(t::run_config_of(dir / "kmeans")["kmeans_init"] == true);
-  CHECK(t::run_config_of(dir / "kmeans")["restart_draw"] == "uniform");
-  r = t::run_vae("train --model vqgan-shapes --epochs 0 --kmeans --no-kmeans --out " + (dir / "both").string());
-  CHECK(r.status != 0);
-  CHECK(r.output.find("give one of --kmeans and --no-kmeans, not both") != std::string::npos);
+  CHECK(t::run_config_of(dir / "draw_error")["kmeans_init"] == false);
+  CHECK(t::run_config_of(dir / "draw_error")["restart_draw"] == "error");
+  // An unknown draw is refused before any data loads.
   r = t::run_vae("train --model vqgan-shapes --epochs 0 --restart-draw sometimes --out " + (dir / "draw").string());
   CHECK(r.status != 0);
   CHECK(r.output.find("--restart-draw 'sometimes': choose uniform (any row of the batch alike) or error") !=

@@ -104,9 +104,9 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(shapes.disc_weight == 0.1);
   CHECK(shapes.disc_start == 500);
   CHECK(shapes.batch == 8);
-  CHECK(!shapes.kmeans_init);  // a switch the preset turns on (--no-kmeans)
+  CHECK(shapes.kmeans_init);
   CHECK(shapes.dead_code_restart);
-  CHECK(shapes.restart_draw == "error");
+  CHECK(shapes.restart_draw == "uniform");
   // vqgan.py's lr 2e-4, constant; its disc weight 0.8 collapsed the reconstructions at disc_start, so 0.1
   const auto fashion = config_for(preset_named("vqgan"));
   CHECK(fashion.lr == 2e-4);
@@ -119,24 +119,13 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(fashion.restart_draw == "uniform");
 }
 
-TEST_CASE("preset registry: a switch the preset turns on (--no-kmeans) holds unless the command line turns it back") {
-  const preset& shapes = preset_named("vqgan-shapes");
+TEST_CASE("preset registry: --restart-draw takes uniform or error, and refuses anything else naming both") {
   run_config c;
-  c.model = "vqgan-shapes";
-  apply_preset_defaults(shapes, c, [](std::string_view flag) { return flag == "--kmeans"; });
-  CHECK(c.kmeans_init);  // --kmeans given: the CLI's default (on) stays
-  CHECK(c.restart_draw == "error");
-  run_config d;
-  apply_preset_defaults(shapes, d, [](std::string_view flag) { return flag == "--restart-draw"; });
-  CHECK(!d.kmeans_init);
-  CHECK(d.restart_draw == "uniform");  // --restart-draw given: the preset's value does not replace it
-  // The listing shows a switch without a value.
-  CHECK(presets_help().find("--no-kmeans --restart-draw error") != std::string::npos);
-  CHECK(error_of([] {
-          run_config bad;
-          bad.restart_draw = "sometimes";
-          restart_draw_of(bad);
-        }).starts_with("--restart-draw 'sometimes': choose uniform"));
+  CHECK(restart_draw_of(c) == vae::restart_draw::uniform);
+  c.restart_draw = "error";
+  CHECK(restart_draw_of(c) == vae::restart_draw::squared_error);
+  c.restart_draw = "sometimes";
+  CHECK(error_of([&] { restart_draw_of(c); }).starts_with("--restart-draw 'sometimes': choose uniform"));
 }
 
 TEST_CASE("preset registry: flags a preset does not take and unknown names are refused naming what it accepts") {

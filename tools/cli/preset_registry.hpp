@@ -56,8 +56,7 @@ struct text2img_layout {
   std::string_view vq_preset;
 };
 
-// A flag whose default the preset changes (the value as typed on the command line; empty for a switch the preset
-// turns on, such as --no-kmeans), or one it requires.
+// A flag whose default the preset changes (the value as typed on the command line), or one it requires.
 struct flag_default {
   std::string_view flag, value;
 };
@@ -84,10 +83,6 @@ struct preset {
       if (d.flag == flag) return d.value;
     return {};
   }
-  // Whether the preset sets `flag` by default (a switch such as --no-kmeans, or a flag with a value).
-  bool has_default(std::string_view flag) const {
-    return std::ranges::any_of(defaults, [&](const flag_default& d) { return d.flag == flag; });
-  }
 };
 
 namespace registry_detail {
@@ -100,8 +95,7 @@ inline const std::vector<std::string_view> image_common = {
 inline const std::vector<std::string_view> text2img_common = {"--model", "--data",    "--epochs",  "--batch", "--lr",
                                                               "--seed",  "--out",     "--threads", "--verbose", "--help"};
 inline const std::vector<std::string_view> vq_flags = {"--quantizer", "--codebook-size", "--code-dim", "--no-restart",
-                                                       "--no-kmeans", "--restart", "--kmeans",
-                                                       "--restart-draw"};
+                                                       "--no-kmeans", "--restart-draw"};
 inline std::vector<std::string_view> join(std::vector<std::string_view> a, std::initializer_list<std::string_view> b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;
@@ -154,8 +148,7 @@ inline const std::vector<preset>& presets() {
        .kind = preset_kind::vq, .options = vq_flags, .on_cuda = true},
       {.name = "vq-vae-2048", .description = "vq-vae with a fixed codebook of 2048 codes",
        .kind = preset_kind::vq,
-       .options = {"--quantizer", "--code-dim", "--no-restart", "--no-kmeans", "--restart", "--kmeans",
-                   "--restart-draw"},
+       .options = {"--quantizer", "--code-dim", "--no-restart", "--no-kmeans", "--restart-draw"},
        .on_cuda = true, .codes = 2048},
       {.name = "vqgan", .description = "vqgan.py: taming VQGAN (ch 32, f = 4, attention at 8x8, z 64) + 2-layer PatchGAN",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
@@ -175,11 +168,7 @@ inline const std::vector<preset>& presets() {
                                    {"--lr", "3e-4"}, {"--warmup-steps", "100"}, {"--lr-decay", "cosine"},
                                    // as many images a second as batch 16 and twice the steps: small squares keep
                                    // their corners (docs/vqgan-training.md)
-                                   {"--batch", "8"},
-                                   // k-means and uniformly drawn restarts put codes where rows are most numerous:
-                                   // hundreds of near-identical black codes the text prior must then guess among;
-                                   // restarts drawn by error put them on edges and corners (guide-text-to-image.md)
-                                   {"--no-kmeans", ""}, {"--restart-draw", "error"}}),
+                                   {"--batch", "8"}}),
        .vqgan = at_tokens({})},
       {.name = "vqgan-seed", .description = "128x128 RGB shapes, f = 4: 32x32 tokens of 2048 codes (text2img-seed's tokenizer)",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
@@ -347,10 +336,6 @@ inline void apply_preset_defaults(const preset& p, run_config& c, const std::fun
   set("--ch", c.ch);
   set("--disc-start", c.disc_start);
   set("--disc-weight", c.disc_weight);
-  set("--restart-draw", c.restart_draw);
-  // Switches: the preset's --no-kmeans / --no-restart hold unless the command line turns the remedy back on.
-  if (p.has_default("--no-kmeans") && !given("--kmeans")) c.kmeans_init = false;
-  if (p.has_default("--no-restart") && !given("--restart")) c.dead_code_restart = false;
 }
 
 // The `vae presets` listing: one block per preset (name, kind, description, its flags and its defaults).
@@ -362,7 +347,7 @@ inline std::string presets_help() {
     if (!p.options.empty()) s += cat("                flags: ", registry_detail::or_list(p.options, " ", " "), "\n");
     if (!p.defaults.empty()) {
       s += "                defaults:";
-      for (const auto& d : p.defaults) s += d.value.empty() ? cat(" ", d.flag) : cat(" ", d.flag, " ", d.value);
+      for (const auto& d : p.defaults) s += cat(" ", d.flag, " ", d.value);
       s += "\n";
     }
     for (const auto& r : p.required) s += cat("                needs ", r.flag, ": ", r.why, "\n");
