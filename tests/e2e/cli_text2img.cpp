@@ -339,3 +339,60 @@ TEST_CASE("text2img-seed on the cpu: 128x128 shapes as 32x32 tokens of 2048 code
   CHECK(t::has(r.output, "gives 32x32 tokens of 2048 codes"));
   t::fs::remove_all(run.parent_path());
 }
+
+TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config.json unless given; other grids refused") {
+  namespace t = cli_text2img_test;
+  // A vq-vae (f = 4) on 64x64 shapes makes the same 16x16 grid of 1024 codes as vqgan-shapes, in a second.
+  const auto vq = t::text2img_scratch("shapes_vq"), run = t::text2img_scratch("shapes_t2i");
+  const std::string data = "shapes:size=64,n=4,test=2";
+  auto r = t::run_vae("train --model vq-vae --data " + data + " --codebook-size 1024 --code-dim 16 --epochs 1 --batch 2 --out " +
+                      vq.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + run.string());
+  INFO(r.output);
+  if (t::has(r.output, "this build has no caption tokenizer")) {
+    CHECK(r.status != 0);
+    return;
+  }
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "to 16x16 token grids (1024 codes)"));
+  {
+    std::ifstream in(run / "config.json");
+    const auto config = nlohmann::json::parse(in);
+    CHECK(config["model"] == "text2img-shapes");
+    CHECK(config["lr"] == 1e-3);
+    CHECK(config["warmup_steps"] == 200);
+    CHECK(config["lr_decay"] == "cosine");
+    CHECK(config["grad_clip"] == 1.0);
+  }
+  // flags given win over the preset's schedule
+  t::fs::remove_all(run);
+  r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --lr 3e-4 --warmup-steps 0 --lr-decay none "
+                 "--grad-clip 0 --out " + run.string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  {
+    std::ifstream in(run / "config.json");
+    const auto config = nlohmann::json::parse(in);
+    CHECK(config["lr"] == 3e-4);
+    CHECK(config["warmup_steps"] == 0);
+    CHECK(config["lr_decay"] == "none");
+    CHECK(config["grad_clip"] == 0.0);
+  }
+  // the text2img preset keeps its constant learning rate
+  r = t::run_vae("train --model text2img --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + (run.parent_path() / "any").string());
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  {
+    std::ifstream in(run.parent_path() / "any" / "config.json");
+    const auto config = nlohmann::json::parse(in);
+    CHECK(config["lr"] == 3e-4);
+    CHECK(config["lr_decay"] == "none");
+    CHECK(config["grad_clip"] == 0.0);
+  }
+  t::fs::remove_all(run.parent_path());
+}

@@ -264,6 +264,13 @@ TEST_CASE("vqgan-shapes: the preset's defaults, 64x64 RGB -> 16x16 tokens of K =
   CHECK(r.output.find("--restart-draw 'sometimes': choose uniform (any row of the batch alike) or error") !=
         std::string::npos);
   CHECK(r.output.find("loading") == std::string::npos);
+  // So is an error-drawn restart with restarts off: it would be written to config.json and never used.
+  r = t::run_vae("train --model vqgan-shapes --epochs 0 --no-restart --restart-draw error --out " +
+                 (dir / "draw_off").string());
+  CHECK(r.status != 0);
+  CHECK(r.output.find("--restart-draw error chooses how dead codes restart, but --no-restart turns restarts off") !=
+        std::string::npos);
+  CHECK(r.output.find("loading") == std::string::npos);
 
   // A tiny run (one step of 8 images, the discriminator on): 16×16 tokens, the exact token round trip, test MSE and
   // codebook usage.

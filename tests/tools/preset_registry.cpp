@@ -126,6 +126,11 @@ TEST_CASE("preset registry: --restart-draw takes uniform or error, and refuses a
   CHECK(restart_draw_of(c) == vae::restart_draw::squared_error);
   c.restart_draw = "sometimes";
   CHECK(error_of([&] { restart_draw_of(c); }).starts_with("--restart-draw 'sometimes': choose uniform"));
+  c.restart_draw = "error";
+  c.dead_code_restart = false;  // --no-restart
+  CHECK(error_of([&] { restart_draw_of(c); }).starts_with("--restart-draw error chooses how dead codes restart, but --no-restart"));
+  c.restart_draw = "uniform";  // the default says nothing about restarts, so it stands beside --no-restart
+  CHECK(restart_draw_of(c) == vae::restart_draw::uniform);
 }
 
 TEST_CASE("preset registry: flags a preset does not take and unknown names are refused naming what it accepts") {

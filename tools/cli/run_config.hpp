@@ -116,9 +116,16 @@ struct run_config {
 };
 
 // --restart-draw as the quantizer's option: uniform | error, anything else refused naming both.
+// --restart-draw error with --no-restart would draw nothing: refused rather than written to config.json unused.
 inline restart_draw restart_draw_of(const run_config& c) {
   if (c.restart_draw == "uniform") return restart_draw::uniform;
-  if (c.restart_draw == "error") return restart_draw::squared_error;
+  if (c.restart_draw == "error") {
+    check(c.dead_code_restart, [] {
+      return std::string("--restart-draw error chooses how dead codes restart, but --no-restart turns restarts off: "
+                         "give one or the other");
+    });
+    return restart_draw::squared_error;
+  }
   vae::detail::throw_error(cat("--restart-draw '", c.restart_draw, "': choose uniform (any row of the batch alike) or ",
                                "error (a row with probability proportional to its squared distance to its code)"));
 }

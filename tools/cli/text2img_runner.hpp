@@ -53,6 +53,9 @@ struct text2img_preset {
   int epochs = 5;
   std::int64_t batch = 64;
   double lr = 3e-4;
+  std::int64_t warmup_steps = 0;
+  std::string lr_decay = "none";
+  double grad_clip = 0;
   std::int64_t n_layer = 4, n_head = 4, n_embd = 128;
 };
 
@@ -69,6 +72,9 @@ inline text2img_preset text2img_preset_of(const std::string& model) {
   t.epochs = parse_default(p, "--epochs", t.epochs);
   t.batch = parse_default(p, "--batch", t.batch);
   t.lr = parse_default(p, "--lr", t.lr);
+  t.warmup_steps = parse_default(p, "--warmup-steps", t.warmup_steps);
+  t.lr_decay = parse_default(p, "--lr-decay", t.lr_decay);
+  t.grad_clip = parse_default(p, "--grad-clip", t.grad_clip);
   t.n_layer = parse_default(p, "--n-layer", t.n_layer);
   t.n_head = parse_default(p, "--n-head", t.n_head);
   t.n_embd = parse_default(p, "--n-embd", t.n_embd);
@@ -152,7 +158,7 @@ struct text2img_train_args {
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
-  train.add_option("--warmup-steps", a.warmup_steps, "linear learning-rate warm-up steps (default 0)");
+  train.add_option("--warmup-steps", a.warmup_steps, "linear learning-rate warm-up steps (default 0; the preset's)");
   train.add_option("--lr-decay", a.lr_decay, "none | cosine: the learning rate decays to 0 at the last step (default none)");
   train.add_option("--grad-clip", a.grad_clip, "text2img: clip the gradient's global norm (default 0: off)");
   train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
@@ -176,9 +182,9 @@ inline text2img_config text2img_config_from(const CLI::App& cmd, const text2img_
   c.lr = given("--lr") ? lr : p.lr;
   c.seed = seed;
   c.caption_dropout = a.caption_dropout;
-  c.warmup_steps = a.warmup_steps;
-  c.lr_decay = a.lr_decay;
-  c.grad_clip = a.grad_clip;
+  c.warmup_steps = given("--warmup-steps") ? a.warmup_steps : p.warmup_steps;
+  c.lr_decay = given("--lr-decay") ? a.lr_decay : p.lr_decay;
+  c.grad_clip = given("--grad-clip") ? a.grad_clip : p.grad_clip;
   c.n_layer = given("--n-layer") ? a.n_layer : p.n_layer;
   c.n_head = given("--n-head") ? a.n_head : p.n_head;
   c.n_embd = given("--n-embd") ? a.n_embd : p.n_embd;
