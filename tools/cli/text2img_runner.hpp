@@ -158,9 +158,13 @@ struct text2img_train_args {
 inline void add_text2img_options(CLI::App& train, text2img_train_args& a) {
   train.add_option("--tokenizer-run", a.tokenizer_run, "text2img: the VQ run (vq-vae, vqgan) whose tokens it models");
   train.add_option("--caption-dropout", a.caption_dropout, "text2img: empty-caption probability (default 0.1)");
-  train.add_option("--warmup-steps", a.warmup_steps, "linear learning-rate warm-up steps (default 0; the preset's)");
-  train.add_option("--lr-decay", a.lr_decay, "none | cosine: the learning rate decays to 0 at the last step (default none)");
-  train.add_option("--grad-clip", a.grad_clip, "text2img: clip the gradient's global norm (default 0: off)");
+  train.add_option("--warmup-steps", a.warmup_steps,
+                   "linear learning-rate warm-up steps (default 0, or the preset's: vqgan-shapes 100, text2img-shapes 200)");
+  train.add_option("--lr-decay", a.lr_decay,
+                   "none | cosine: the learning rate decays to 0 at the last step (default none; vqgan-shapes and "
+                   "text2img-shapes cosine)");
+  train.add_option("--grad-clip", a.grad_clip,
+                   "text2img: clip the gradient's global norm (default 0: off; text2img-shapes 1)");
   train.add_option("--n-layer", a.n_layer, "text2img: transformer layers (default 4; text2img-seed 8)");
   train.add_option("--n-head", a.n_head, "text2img: attention heads (default 4; text2img-seed 8)");
   train.add_option("--n-embd", a.n_embd, "text2img: width (default 128; text2img-seed 512)");
