@@ -32,6 +32,18 @@ inline std::string file_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+// A vq-vae standing in for a preset's VQ run: the same token grid and codebook (f = 4 on `data`), one step of 2 images.
+inline vae::test::e2e::tool_result train_tiny_tokenizer(const fs::path& out, const std::string& data, int codebook) {
+  return run_vae("train --model vq-vae --data " + data + " --codebook-size " + std::to_string(codebook) +
+                 " --code-dim 16 --epochs 1 --batch 2 --out " + out.string());
+}
+// A 1-layer, d-32 prior of preset `model` over the VQ run `vq`: one epoch of batch 2; `more` adds flags.
+inline vae::test::e2e::tool_result train_tiny_prior(const std::string& model, const fs::path& vq,
+                                                   const std::string& data, const fs::path& out,
+                                                   const std::string& more = "") {
+  return run_vae("train --model " + model + " --tokenizer-run " + vq.string() + " --data " + data +
+                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 " + more + " --out " + out.string());
+}
 }  // namespace cli_text2img_test
 
 TEST_CASE("vae train --model text2img, generate, eval: the caption -> image pipeline on tiny shapes; bad flags refused") {
@@ -299,12 +311,10 @@ TEST_CASE("text2img-seed on the cpu: 128x128 shapes as 32x32 tokens of 2048 code
   // The VQ tokenizer is a vq-vae of the same grid and codebook (a vqgan-seed step at 128x128 takes seconds by itself).
   const auto vq = t::text2img_scratch("seed_vq"), run = t::text2img_scratch("seed_t2i");
   const std::string data = "shapes:size=128,n=4,test=2";
-  auto r = t::run_vae("train --model vq-vae --data " + data + " --codebook-size 2048 --code-dim 16 --epochs 1 --batch 2 --out " +
-                      vq.string());
+  auto r = t::train_tiny_tokenizer(vq, data, 2048);
   INFO(r.output);
   REQUIRE(r.status == 0);
-  r = t::run_vae("train --model text2img-seed --tokenizer-run " + vq.string() + " --data " + data +
-                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + run.string());
+  r = t::train_tiny_prior("text2img-seed", vq, data, run);
   INFO(r.output);
   if (t::has(r.output, "this build has no caption tokenizer")) {
     CHECK(r.status != 0);
@@ -345,12 +355,10 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
   // A vq-vae (f = 4) on 64x64 shapes makes the same 16x16 grid of 1024 codes as vqgan-shapes, in a second.
   const auto vq = t::text2img_scratch("shapes_vq"), run = t::text2img_scratch("shapes_t2i");
   const std::string data = "shapes:size=64,n=4,test=2";
-  auto r = t::run_vae("train --model vq-vae --data " + data + " --codebook-size 1024 --code-dim 16 --epochs 1 --batch 2 --out " +
-                      vq.string());
+  auto r = t::train_tiny_tokenizer(vq, data, 1024);
   INFO(r.output);
   REQUIRE(r.status == 0);
-  r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data +
-                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + run.string());
+  r = t::train_tiny_prior("text2img-shapes", vq, data, run);
   INFO(r.output);
   if (t::has(r.output, "this build has no caption tokenizer")) {
     CHECK(r.status != 0);
@@ -369,9 +377,7 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
   }
   // flags given win over the preset's schedule
   t::fs::remove_all(run);
-  r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data +
-                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --lr 3e-4 --warmup-steps 0 --lr-decay none "
-                 "--grad-clip 0 --out " + run.string());
+  r = t::train_tiny_prior("text2img-shapes", vq, data, run, "--lr 3e-4 --warmup-steps 0 --lr-decay none --grad-clip 0");
   INFO(r.output);
   REQUIRE(r.status == 0);
   {
@@ -383,8 +389,7 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     CHECK(config["grad_clip"] == 0.0);
   }
   // the text2img preset keeps its constant learning rate
-  r = t::run_vae("train --model text2img --tokenizer-run " + vq.string() + " --data " + data +
-                 " --epochs 1 --batch 2 --n-layer 1 --n-head 2 --n-embd 32 --out " + (run.parent_path() / "any").string());
+  r = t::train_tiny_prior("text2img", vq, data, run.parent_path() / "any");
   INFO(r.output);
   REQUIRE(r.status == 0);
   {
