@@ -283,3 +283,39 @@ TEST_CASE("Conv2d on channels-last activations: the cpu backend computes a 3x3 t
   CHECK(worst < 1e-4);
   CHECK(differ);
 }
+
+TEST_CASE("Conv2d keeps nothing in the shared scratch between calls: another layer's larger call in between changes nothing") {
+  // Every convolution of a thread shares one scratch buffer (core/op_scratch.hpp); a layer whose backward read what
+  // its forward left there would see the other layer's columns here. Small (columns), wide (channels-last columns,
+  // Winograd where it fits) and both activation formats.
+  struct config {
+    std::int64_t in, out, k, stride, pad, h, w;
+  };
+  for (const config c : {config{3, 4, 3, 1, 1, 6, 5}, config{32, 32, 3, 1, 1, 12, 12}, config{32, 16, 4, 2, 1, 10, 10}}) {
+    for (const bool last : {false, true}) {
+      CAPTURE(c.in);
+      CAPTURE(last);
+      generator rng(7);
+      Conv2d<float> a(c.in, c.out, c.k, c.stride, c.pad), b(8, 64, 3, 1, 1);
+      parameter_store<float> sa, sb;
+      sa.attach(a, rng);
+      sb.attach(b, rng);
+      auto in_format = [&](const tensor<float>& t) { return last ? test::to_channels_last(t) : t; };
+      const auto x = in_format(test::random_tensor<float>({2, c.in, c.h, c.w}, rng));
+      const auto xb = in_format(test::random_tensor<float>({4, 8, 40, 40}, rng));
+      const tensor<float> y_alone = a.forward(x);
+      const auto dy = test::random_tensor<float>(y_alone.shape(), rng);  // laid out as y
+      sa.zero_grad();
+      const tensor<float> dx_alone = a.backward(dy);
+      const std::vector<float> dw_alone(sa.grads(), sa.grads() + sa.size());
+
+      const tensor<float> y = a.forward(x);
+      b.forward(xb);  // a larger call: grows the scratch and overwrites it
+      sa.zero_grad();
+      const tensor<float> dx = a.backward(dy);
+      for (std::int64_t i = 0; i < y.numel(); ++i) REQUIRE(y[i] == y_alone[i]);
+      for (std::int64_t i = 0; i < dx.numel(); ++i) REQUIRE(dx[i] == dx_alone[i]);
+      for (std::int64_t i = 0; i < sa.size(); ++i) REQUIRE(sa.grads()[i] == dw_alone[i]);
+    }
+  }
+}

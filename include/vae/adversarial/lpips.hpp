@@ -10,6 +10,7 @@
 
 #include "vae/adversarial/feature_net.hpp"
 #include "vae/core/error.hpp"
+#include "vae/core/op_scratch.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/io/safetensors.hpp"
@@ -117,8 +118,8 @@ class LPIPS {
     sd_ = conv2d_dims{x.dim(0), x.dim(1), x.dim(2), x.dim(3), 3, 1, 1};
     sd_.finish();
     scaled_.resize({x.dim(0), 3, x.dim(2), x.dim(3)});
-    scratch_.resize({ops::conv2d_scratch_size<B>(sd_)});
-    ops::conv2d_forward<B>(sd_, x.data(), scaling_weight(), scale_b_.data(), scaled_.data(), scratch_.data());
+    ops::conv2d_forward<B>(sd_, x.data(), scaling_weight(), scale_b_.data(), scaled_.data(),
+                           op_scratch<T, B>(ops::conv2d_scratch_size<B>(sd_)));
     x_ = &x;
     const tensor<T, B>* h = &scaled_;
     std::size_t pool = 0, tap = 0;
@@ -151,7 +152,7 @@ class LPIPS {
       return dx_;
     }
     ops::conv2d_backward<B>(sd_, x_->data(), scaling_weight(), g->data(), dx_.data(), static_cast<T*>(nullptr),
-                            static_cast<T*>(nullptr), scratch_.data());
+                            static_cast<T*>(nullptr), op_scratch<T, B>(ops::conv2d_scratch_size<B>(sd_)));
     return dx_;
   }
   // Layer's backward: the gradient at the last tap (relu5_3) alone.
@@ -179,7 +180,7 @@ class LPIPS {
   std::vector<MaxPool2d<T, B>> pools_;
   std::vector<parameter<T>> lins_;
   std::array<const tensor<T, B>*, taps> taps_{};
-  tensor<T, B> scale_w3_, scale_w1_, scale_b_, scaled_, scratch_, sum_, dx_;
+  tensor<T, B> scale_w3_, scale_w1_, scale_b_, scaled_, sum_, dx_;
   conv2d_dims sd_{};
   const tensor<T, B>* x_ = nullptr;
 };

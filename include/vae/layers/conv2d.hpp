@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "vae/core/op_scratch.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/layers/conv_layer.hpp"
@@ -36,9 +37,9 @@ class Conv2d : public detail::conv_layer<Conv2d<T, B>, conv2d_dims, T, B> {
     dw.resize(this->weight_.shape);
     dw.zero();
     const memory_format f = this->x_->format();
-    this->scratch_.resize({ops::conv2d_scratch_size<B>(this->d_, f)});
+    T* scratch = op_scratch<T, B>(ops::conv2d_scratch_size<B>(this->d_, f));
     ops::conv2d_backward<B>(this->d_, this->x_->data(), this->weight_.value, dy.data(), static_cast<T*>(nullptr),
-                            dw.data(), static_cast<T*>(nullptr), this->scratch_.data(), f);
+                            dw.data(), static_cast<T*>(nullptr), scratch, f);
   }
 
  private:

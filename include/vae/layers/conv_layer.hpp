@@ -4,6 +4,7 @@
 #include <string>
 
 #include "vae/core/memory_format.hpp"
+#include "vae/core/op_scratch.hpp"
 #include "vae/core/parameters.hpp"
 #include "vae/core/tensor.hpp"
 #include "vae/ops/conv_fusion.hpp"
@@ -51,8 +52,8 @@ class conv_layer {
       });
       check(out.residual->format() == f, [&] { return cat(Derived::forward_name, ": the residual is in another memory format"); });
     }
-    scratch_.resize({Derived::scratch_size(d, f)});
-    Derived::run_forward(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(), scratch_.data(), f,
+    Derived::run_forward(d, x.data(), weight_.value, has_bias_ ? bias_.value : nullptr, y_.data(),
+                         op_scratch<T, B>(Derived::scratch_size(d, f)), f,
                          conv_output<T>{out.relu, out.residual ? out.residual->data() : nullptr});
     return y_;
   }
@@ -74,9 +75,9 @@ class conv_layer {
       dx_.resize(x_->shape());
       dx_.set_format(x_->format());
     }
-    scratch_.resize({Derived::scratch_size(d_, x_->format())});
     Derived::run_backward(d_, x_->data(), weight_.value, dy.data(), input_grad_ ? dx_.data() : nullptr,
-                          weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr, scratch_.data(),
+                          weight_.grad_to_add(), has_bias_ ? bias_.grad_to_add() : nullptr,
+                          op_scratch<T, B>(Derived::scratch_size(d_, x_->format())),
                           x_->format(), conv_input_grad<T>{in.relu_input, in.residual ? in.residual->data() : nullptr});
     return dx_;
   }
@@ -105,7 +106,7 @@ class conv_layer {
   parameter<T> weight_, bias_;
   const tensor<T, B>* x_ = nullptr;
   Dims d_{};
-  tensor<T, B> y_, dx_, scratch_;
+  tensor<T, B> y_, dx_;
 
  private:
   Derived& self() { return static_cast<Derived&>(*this); }
