@@ -13,6 +13,7 @@
 
 #include "vae/data/dataset.hpp"
 #include "vae/io/png.hpp"
+#include "../temp_folder.hpp"
 
 using namespace vae;
 using namespace vae::data;
@@ -20,7 +21,8 @@ using namespace vae::data;
 namespace captions_test {
 namespace fs = std::filesystem;
 inline fs::path scratch(const std::string& name) {
-  const auto d = fs::temp_directory_path() / cat("vae_test_captions_", ::getpid()) / name;
+  static const vae::test::temp_folder root("vae_test_captions_");
+  const auto d = root.path() / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;

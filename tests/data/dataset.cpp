@@ -2,6 +2,7 @@
 // binarize, and clear errors. (batch_sampler and gather: tests/data/batches.cpp; the real Fashion-MNIST:
 // tests/data/fashion_mnist.cpp.)
 #include "vae/data/dataset.hpp"
+#include "../temp_folder.hpp"
 
 #include <doctest/doctest.h>
 #include <zlib.h>
@@ -19,12 +20,8 @@ using vae::data::load_dataset;
 using vae::data::load_options;
 
 fs::path temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("vae_test_dataset_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const vae::test::temp_folder dir("vae_test_dataset_");
+  return dir.path();
 }
 // IDX images where every pixel of image i is value(i), and labels label(i).
 void write_idx(const std::string& path, std::vector<std::uint32_t> dims, const std::vector<std::uint8_t>& data, bool gz) {

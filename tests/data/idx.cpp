@@ -9,16 +9,13 @@
 #include <vector>
 
 #include "vae/data/idx.hpp"
+#include "../temp_folder.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 fs::path idx_temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("vae_test_idx_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const vae::test::temp_folder dir("vae_test_idx_");
+  return dir.path();
 }
 std::vector<unsigned char> idx_bytes(std::vector<std::uint32_t> dims, std::size_t data_bytes, unsigned char type = 0x08) {
   std::vector<unsigned char> b = {0, 0, type, static_cast<unsigned char>(dims.size())};

@@ -8,17 +8,14 @@
 #include <vector>
 
 #include "vae/io/npy.hpp"
+#include "../temp_folder.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("vae_test_npy_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const vae::test::temp_folder dir("vae_test_npy_");
+  return dir.path();
 }
 void write_bytes(const fs::path& p, const std::vector<unsigned char>& b) {
   std::ofstream out(p, std::ios::binary);

@@ -1,6 +1,7 @@
 // Tests for io/png.hpp and io/jpeg.hpp: grid layout, clamping, PNG round trips through stb, JPEG decoding through
 // libjpeg-turbo, and clear errors.
 #include "vae/io/png.hpp"  // first: it compiles the static stb copies this test also calls
+#include "../temp_folder.hpp"
 
 #include <doctest/doctest.h>
 
@@ -15,12 +16,8 @@
 namespace {
 namespace fs = std::filesystem;
 fs::path png_temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("vae_test_png_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const vae::test::temp_folder dir("vae_test_png_");
+  return dir.path();
 }
 }  // namespace
 

@@ -11,16 +11,13 @@
 #include <vector>
 
 #include "vae/io/safetensors.hpp"
+#include "../temp_folder.hpp"
 
 namespace {
 namespace fs = std::filesystem;
 fs::path st_temp_dir() {
-  static const fs::path dir = [] {
-    auto d = fs::temp_directory_path() / ("vae_test_safetensors_" + std::to_string(::getpid()));
-    fs::create_directories(d);
-    return d;
-  }();
-  return dir;
+  static const vae::test::temp_folder dir("vae_test_safetensors_");
+  return dir.path();
 }
 // A file from a header text and `data_bytes` zero bytes.
 std::vector<unsigned char> make_file(const std::string& header, std::size_t data_bytes) {
