@@ -168,10 +168,12 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
   for (const auto& c : cases) {
     for (const bool relu : {false, true}) {
       for (const bool add : {false, true}) {
+       for (const bool nchw : {false, true}) {  // NCHW: through the kernel's channels-last copies
         if (relu && add) continue;  // a fused ReLU and a fused residual together are refused by every path
         auto d = c.d;
         d.relu_out = relu;
         d.relu_in = relu;
+        d.channels_last_in = d.channels_last_out = !nchw;
         const auto in = draw<double>(d, 11);
         const auto direct = run(d, conv_path::channels_last, in, false);
         const auto wino = run(d, conv_path::winograd, in, add);
@@ -180,16 +182,24 @@ TEST_CASE("conv2d Winograd path: the same convolution as the direct path (double
           for (std::size_t i = 0; i < y_ref.size(); ++i) y_ref[i] = in.residual[i] + y_ref[i];
           for (std::size_t i = 0; i < dx_ref.size(); ++i) dx_ref[i] = in.dx_residual[i] + dx_ref[i];
         }
-        check_same(std::string(c.label) + (relu ? ", ReLU in and out" : "") + (add ? ", residuals" : ""), wino, y_ref,
-                   dx_ref, direct.dw, direct.dbias);
+        check_same(std::string(c.label) + (relu ? ", ReLU in and out" : "") + (add ? ", residuals" : "") +
+                       (nchw ? ", NCHW" : ""),
+                   wino, y_ref, dx_ref, direct.dw, direct.dbias);
+       }
       }
     }
   }
 }
 
 TEST_CASE("conv2d Winograd path: gradients match central finite differences of its forward (double)") {
-  for (const auto& d : {same_conv(2, 16, 5, 4, 16), down_conv(2, 16, 7, 6, 16)}) {
+  auto nchw = [](vae::cpu_detail::conv2d_plan d) {
+    d.channels_last_in = d.channels_last_out = false;
+    return d;
+  };
+  for (const auto& d : {same_conv(2, 16, 5, 4, 16), down_conv(2, 16, 7, 6, 16), nchw(same_conv(2, 16, 5, 4, 16)),
+                        nchw(down_conv(2, 16, 7, 6, 16))}) {
     CAPTURE(d.k_h);
+    CAPTURE(d.channels_last_in);
     auto in = draw<double>(d, 5);
     std::vector<double> scratch(static_cast<std::size_t>(K::scratch_size(d, conv_path::winograd)));
     // L = Σ dy ⊙ y(x, w, bias): its gradients are the kernel's backward with that dy.
@@ -210,7 +220,9 @@ TEST_CASE("conv2d Winograd path: gradients match central finite differences of i
 }
 
 TEST_CASE("conv2d Winograd path in float: within float accumulation error of the double convolution") {
-  for (const auto& d : {same_conv(4, 128, 7, 7, 32), down_conv(4, 64, 14, 14, 128)}) {
+  // Channel counts off the vector widths (20, 17) take the masked loads of the last few channels.
+  for (const auto& d : {same_conv(4, 128, 7, 7, 32), down_conv(4, 64, 14, 14, 128), same_conv(3, 20, 7, 6, 17),
+                        down_conv(3, 17, 9, 8, 20)}) {
   const auto ind = draw<double>(d, 3);
   auto to_float = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
   auto to_double = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
@@ -240,7 +252,7 @@ TEST_CASE("conv2d Winograd path in float: within float accumulation error of the
   }
 }
 
-TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 4x4 stride-2 padding-1 convolutions") {
+TEST_CASE("conv2d takes the Winograd path only for 3x3 stride-1 / 4x4 stride-2 padding-1 convolutions") {
   CHECK(K::path_for(same_conv(8, 128, 7, 7, 32)) == conv_path::winograd);    // vq-vae residual c1
   CHECK(K::path_for(down_conv(8, 64, 14, 14, 128)) == conv_path::winograd);  // vq-vae conv2
   // The path of the vq-vae c1 / conv2 geometry with one thing changed.
@@ -252,7 +264,13 @@ TEST_CASE("conv2d takes the Winograd path only for channels-last 3x3 stride-1 / 
   const auto c1 = same_conv(8, 128, 7, 7, 32), conv2 = down_conv(8, 64, 14, 14, 128);
   CHECK(path_of(c1, [](auto& d) { d.winograd = false; }) == conv_path::channels_last);  // the tests' opt-out
   CHECK(path_of(conv2, [](auto& d) { d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
-  CHECK(path_of(c1, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::channels_last);
+  // NCHW activations as well (through channels-last copies); conv_transpose2d keeps Winograd to channels-last ones.
+  CHECK(path_of(c1, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::winograd);
+  CHECK(path_of(conv2, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::winograd);
+  auto up = up_conv(8, 64, 7, 7, 32, 3, 1);
+  CHECK(KT::path_for(up) == conv_path::winograd);
+  up.channels_last_in = up.channels_last_out = false;
+  CHECK(KT::path_for(up) != conv_path::winograd);
   CHECK(path_of(c1, [](auto& d) { d.stride_h = d.stride_w = 2; }) == conv_path::channels_last);
   CHECK(path_of(c1, [](auto& d) { d.dil_h = d.dil_w = d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
   CHECK(K::path_for(same_conv(8, 3, 7, 7, 32)) == conv_path::channels_last);  // too few input channels

@@ -43,16 +43,17 @@ struct kernel<conv2d_op, cpu>
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
-  // The path the kernel takes for a call: Winograd where it fits, channels-last columns for wide inputs and for
+  // The path the kernel takes for a call: Winograd where its geometry fits (NCHW activations through channels-last
+  // copies, as the channels-last columns path copies them), channels-last columns for wide inputs and for
   // channels-last activations (read and written in place), else NCHW columns.
   static cpu_detail::conv_path path_for(const cpu_detail::conv2d_plan& d) {
-    if (cpu_detail::winograd_fits(d)) return cpu_detail::conv_path::winograd;
+    if (cpu_detail::winograd_geometry_fits(d)) return cpu_detail::conv_path::winograd;
     const bool wide = d.groups == 1 && d.in_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
   }
   static std::int64_t scratch_size(const cpu_detail::conv2d_plan& d, cpu_detail::conv_path path) {
-    if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(d);
+    if (path == cpu_detail::conv_path::winograd) return cpu_detail::winograd_scratch_size(d) + nchw_copies_size(d);
     if (path == cpu_detail::conv_path::channels_last) {
       const auto l = plan_cl(d);
       return l.plan.tasks * (l.per_task + l.w) + l.w;
@@ -145,28 +146,72 @@ struct kernel<conv2d_op, cpu>
 
  private:
   static void check_winograd(const cpu_detail::conv2d_plan& d) {
-    check(cpu_detail::winograd_fits(d),
-          "conv2d: the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1, no dilation, groups 1, "
-          "channels-last input and output and at least 16 channels each side");
+    check(cpu_detail::winograd_geometry_fits(d),
+          "conv2d: the Winograd path needs a 3x3 stride-1 or 4x4 stride-2 kernel, padding 1, no dilation, groups 1 "
+          "and at least 16 channels each side");
+  }
+
+  // The Winograd pass reads and writes channels-last images. NCHW sides go through whole-batch channels-last copies
+  // after its own scratch: x (forward and the weight gradient), then y / dy, then dx, each only where that side is
+  // NCHW. The output and the input gradient go back to NCHW chunk by chunk, in the task that wrote them.
+  static std::int64_t nchw_copies_size(const cpu_detail::conv2d_plan& d) {
+    const std::int64_t in = d.n * d.in_c * d.in_h * d.in_w, out = d.n * d.out_c * d.out_h * d.out_w;
+    return (d.channels_last_in ? 0 : 2 * in) + (d.channels_last_out ? 0 : out);
+  }
+  template <class T>
+  struct nchw_copies {
+    T *x = nullptr, *y = nullptr, *dx = nullptr;  // null: that side is channels-last, read or written in place
+    nchw_copies(const cpu_detail::conv2d_plan& d, T* scratch) {
+      T* at = scratch + cpu_detail::winograd_scratch_size(d);
+      const std::int64_t in = d.n * d.in_c * d.in_h * d.in_w, out = d.n * d.out_c * d.out_h * d.out_w;
+      if (!d.channels_last_in) x = at, at += in;
+      if (!d.channels_last_out) y = at, at += out;
+      if (!d.channels_last_in) dx = at;
+    }
+  };
+  // [n, c, p] → [n, p, c], images in parallel.
+  template <class T>
+  static void to_channels_last(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, T* dst) {
+    parallel_for(n, n * c * p,
+                 [&](std::int64_t b) { cpu_detail::nchw_to_nhwc(1, c, p, src + b * c * p, dst + b * c * p); });
   }
 
   template <class T>
   static void forward_wg(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* bias, T* y, T* scratch,
                          const T* residual = nullptr) {
+    const nchw_copies<T> c(d, scratch);
+    const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, out_img = d.out_c * ohw;
+    T* xl = c.x;
+    T* yl = c.y;
+    if (xl) to_channels_last(d.n, d.in_c, ihw, x, xl);
     cpu_detail::winograd_io<T> io;
-    io.in = x, io.w = w, io.bias = bias, io.relu_out = d.relu_out, io.residual = residual, io.out = y;
-    cpu_detail::winograd_pass(d, io, scratch);
+    io.in = xl ? xl : x, io.w = w, io.bias = bias, io.relu_out = d.relu_out, io.out = yl ? yl : y;
+    io.residual = yl ? nullptr : residual;  // an NCHW residual is added after the copy back
+    cpu_detail::winograd_pass(d, io, scratch, [&](std::int64_t b0, std::int64_t nb) {
+      if (!yl) return;
+      T* yb = y + b0 * out_img;
+      cpu_detail::nhwc_to_nchw<T>(nb, d.out_c, ohw, yl + b0 * out_img, nullptr, yb);
+      if (residual) cpu_detail::add_residual(nb * out_img, residual + b0 * out_img, yb);
+    });
   }
   // dx is masked by relu'(x) (d.relu_in) and added to dx_residual where it is written, as backward_cl.
   template <class T>
   static void backward_wg(const cpu_detail::conv2d_plan& d, const T* x, const T* w, const T* dy, T* dx, T* dw, T* dbias,
                           T* scratch, const T* dx_residual) {
-    if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, d.out_h * d.out_w, dy, true, dbias);
+    if (dbias) cpu_detail::add_bias_grad(d.n, d.out_c, d.out_h * d.out_w, dy, d.channels_last_out, dbias);
     if (!dw && !dx) return;
+    const nchw_copies<T> c(d, scratch);
+    const std::int64_t ihw = d.in_h * d.in_w, ohw = d.out_h * d.out_w, in_img = d.in_c * ihw;
+    T* xl = c.x;
+    T* dyl = c.y;
+    T* dxl = c.dx;
+    if (xl && dw) to_channels_last(d.n, d.in_c, ihw, x, xl);
+    if (dyl) to_channels_last(d.n, d.out_c, ohw, dy, dyl);
     cpu_detail::winograd_io<T> io;
-    io.in = x, io.w = w, io.dy = dy, io.din = dx, io.dw = dw;
-    const std::int64_t in_img = d.in_h * d.in_w * d.in_c;
+    io.in = xl ? xl : x, io.w = w, io.dy = dyl ? dyl : dy, io.dw = dw;
+    io.din = dx ? (dxl ? dxl : dx) : nullptr;
     cpu_detail::winograd_pass(d, io, scratch, {}, [&](std::int64_t b0, std::int64_t nb) {
+      if (dxl) cpu_detail::nhwc_to_nchw<T>(nb, d.in_c, ihw, dxl + b0 * in_img, nullptr, dx + b0 * in_img);
       cpu_detail::finish_input_grad_images(in_img, b0, nb, d.relu_in, x, dx_residual, dx);
     });
   }

@@ -15,18 +15,22 @@ namespace vae {
 
 namespace cpu_detail {
 
-// Whether conv2d d is one the Winograd path computes: 3×3 stride 1 or 4×4 stride 2, padding 1, no dilation, groups 1,
-// channels-last input and output (read and written in place), at least channels_last_min channels each side, and
-// d.winograd (off only in tests that compare with the direct product). A 3×3
-// kernel does 16 instead of 36 multiplies per 2×2 outputs and channel pair (F(2×2, 3×3): 2.25× fewer; 1.7× on a 7×7
-// image, whose last tile row and column are half outside), a 4×4 stride-2 one 36 instead of 64 (F(2×2, 2×2) over its
-// four tap parities: 1.8×; 1.4× on a 7×7 output). The values agree with the direct convolution to float rounding,
-// not bit for bit.
-inline bool winograd_fits(const conv2d_plan& d) {
+// Whether conv2d d has a geometry the Winograd transforms compute: 3×3 stride 1 or 4×4 stride 2, padding 1, no
+// dilation, groups 1, at least channels_last_min channels each side, and d.winograd (off only in tests that compare
+// with the direct product). A 3×3 kernel does 16 instead of 36 multiplies per 2×2 outputs and channel pair
+// (F(2×2, 3×3): 2.25× fewer; 1.7× on a 7×7 image, whose last tile row and column are half outside), a 4×4 stride-2
+// one 36 instead of 64 (F(2×2, 2×2) over its four tap parities: 1.8×; 1.4× on a 7×7 output). The values agree with
+// the direct convolution to float rounding, not bit for bit.
+inline bool winograd_geometry_fits(const conv2d_plan& d) {
   const bool same3 = d.k_h == 3 && d.k_w == 3 && d.stride_h == 1 && d.stride_w == 1;
   const bool down4 = d.k_h == 4 && d.k_w == 4 && d.stride_h == 2 && d.stride_w == 2;
-  return d.winograd && (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 && d.groups == 1 &&
-         d.channels_last_in && d.channels_last_out && d.in_c >= channels_last_min && d.out_c >= channels_last_min;
+  return d.winograd && (same3 || down4) && d.pad_h == 1 && d.pad_w == 1 && d.dil_h == 1 && d.dil_w == 1 &&
+         d.groups == 1 && d.in_c >= channels_last_min && d.out_c >= channels_last_min;
+}
+// The same with channels-last input and output, which the pass reads and writes in place (conv2d also brings NCHW
+// activations to it through channels-last copies; conv_transpose2d does not).
+inline bool winograd_fits(const conv2d_plan& d) {
+  return winograd_geometry_fits(d) && d.channels_last_in && d.channels_last_out;
 }
 inline winograd::geometry winograd_geometry(const conv2d_dims& d) {
   return winograd::geometry_of(d.in_h, d.in_w, d.out_h, d.out_w, static_cast<int>(d.stride_h));

@@ -5,7 +5,7 @@
 #include <type_traits>
 
 #include "vae/backend/cpu.hpp"
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -23,7 +23,8 @@ namespace vae::cpu_detail::winograd {
 // with F(2×2, 2×2) (9 instead of 16 multiplies per 2×2 outputs; the four phases are the "channels" of one product).
 
 // Runs body(ch, load, store) over channels [0, c): for float with AVX-512, 16 channels at a time (load/store move a
-// masked __m512), else one at a time (T). The transforms' arithmetic is written once for both value types.
+// masked __m512), with AVX2 8 at a time (__m256, masked on the last few), else one at a time (T). The transforms'
+// arithmetic is written once for every value type.
 template <class T, class Body>
 inline void over_channels(std::int64_t c, Body&& body) {
 #if defined(__AVX512F__)
@@ -32,6 +33,19 @@ inline void over_channels(std::int64_t c, Body&& body) {
       const __mmask16 m = c - ch >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (c - ch)) - 1);
       body(ch, [m](const float* p) { return _mm512_maskz_loadu_ps(m, p); },
            [m](float* p, __m512 v) { _mm512_mask_storeu_ps(p, m, v); });
+    }
+    return;
+  }
+#elif defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float>) {
+    std::int64_t ch = 0;
+    for (; ch + 8 <= c; ch += 8)
+      body(ch, [](const float* p) { return _mm256_loadu_ps(p); }, [](float* p, __m256 v) { _mm256_storeu_ps(p, v); });
+    if (ch < c) {
+      const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(c - ch)),
+                                           _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      body(ch, [m](const float* p) { return _mm256_maskload_ps(p, m); },
+           [m](float* p, __m256 v) { _mm256_maskstore_ps(p, m, v); });
     }
     return;
   }
@@ -45,6 +59,8 @@ inline T relu(T v) {
 }
 #if defined(__AVX512F__)
 inline __m512 relu(__m512 v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }  // max(NaN, 0) = 0
+#elif defined(__AVX2__)
+inline __m256 relu(__m256 v) { return _mm256_max_ps(v, _mm256_setzero_ps()); }  // max(NaN, 0) = 0
 #endif
 
 // F(2, 3) on α = 4 points (0, 1, −1, ∞): Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1], G = [1 0 0; ½ ½ ½; ½ −½ ½;
