@@ -14,6 +14,7 @@
 #include "vae/backend/cpu/conv2d_winograd.hpp"
 #include "vae/backend/cpu/conv_plan.hpp"
 #include "vae/backend/cpu/gemm.hpp"
+#include "vae/backend/cpu/to_memory_format.hpp"
 #include "vae/core/error.hpp"
 #include "vae/ops/conv2d.hpp"
 
@@ -169,11 +170,11 @@ struct kernel<conv2d_op, cpu>
       if (!d.channels_last_in) dx = at;
     }
   };
-  // [n, c, p] → [n, p, c], images in parallel.
+  // [n, c, p] → [n, p, c], images in parallel (the to_memory_format op's kernel).
   template <class T>
   static void to_channels_last(std::int64_t n, std::int64_t c, std::int64_t p, const T* src, T* dst) {
-    parallel_for(n, n * c * p,
-                 [&](std::int64_t b) { cpu_detail::nchw_to_nhwc(1, c, p, src + b * c * p, dst + b * c * p); });
+    kernel<to_memory_format_op, cpu>::convert(n, c, p, memory_format::channels_first, memory_format::channels_last,
+                                              src, dst);
   }
 
   template <class T>
