@@ -264,9 +264,10 @@ TEST_CASE("conv2d takes the Winograd path only for 3x3 stride-1 / 4x4 stride-2 p
   const auto c1 = same_conv(8, 128, 7, 7, 32), conv2 = down_conv(8, 64, 14, 14, 128);
   CHECK(path_of(c1, [](auto& d) { d.winograd = false; }) == conv_path::channels_last);  // the tests' opt-out
   CHECK(path_of(conv2, [](auto& d) { d.pad_h = d.pad_w = 2; }) == conv_path::channels_last);
-  // NCHW activations as well (through channels-last copies); conv_transpose2d keeps Winograd to channels-last ones.
+  // NCHW activations as well for 3×3 stride 1 (through channels-last copies), not for 4×4 stride 2 (the kernel
+  // computes it when asked, as the cases above check); conv_transpose2d keeps Winograd to channels-last ones.
   CHECK(path_of(c1, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::winograd);
-  CHECK(path_of(conv2, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::winograd);
+  CHECK(path_of(conv2, [](auto& d) { d.channels_last_in = d.channels_last_out = false; }) == conv_path::channels_last);
   auto up = up_conv(8, 64, 7, 7, 32, 3, 1);
   CHECK(KT::path_for(up) == conv_path::winograd);
   up.channels_last_in = up.channels_last_out = false;

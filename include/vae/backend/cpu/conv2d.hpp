@@ -44,11 +44,14 @@ struct kernel<conv2d_op, cpu>
     l.dw = l.plan.tasks > 1 ? d.out_c * rows / d.groups : 0;
     return l;
   }
-  // The path the kernel takes for a call: Winograd where its geometry fits (NCHW activations through channels-last
-  // copies, as the channels-last columns path copies them), channels-last columns for wide inputs and for
-  // channels-last activations (read and written in place), else NCHW columns.
+  // The path the kernel takes for a call: Winograd where it fits, and for NCHW activations of a 3×3 stride-1
+  // convolution (through channels-last copies, as the channels-last columns path copies them), channels-last columns
+  // for wide inputs and for channels-last activations (read and written in place), else NCHW columns. NCHW 4×4
+  // stride-2 convolutions (conv-vae's) stay on the columns: Winograd measured no faster there, and its other rounding
+  // turned two ranks against one process apart by whole Adam steps in tests/dist/mpi/train_cli.sh.
   static cpu_detail::conv_path path_for(const cpu_detail::conv2d_plan& d) {
-    if (cpu_detail::winograd_geometry_fits(d)) return cpu_detail::conv_path::winograd;
+    const bool nchw_same3 = cpu_detail::winograd_geometry_fits(d) && d.k_h == 3 && d.stride_h == 1;
+    if (cpu_detail::winograd_fits(d) || nchw_same3) return cpu_detail::conv_path::winograd;
     const bool wide = d.groups == 1 && d.in_c >= cpu_detail::channels_last_min;
     return wide || d.channels_last_in || d.channels_last_out ? cpu_detail::conv_path::channels_last
                                                              : cpu_detail::conv_path::columns;
