@@ -558,7 +558,9 @@ int main(int argc, char** argv) {
   eval->add_option("--classifier", classifier_dir,
                    "--fid: a classifier run (vae train --model classifier); text2img: labels the generated images");
   double eval_cfg = 3.0;
-  eval->add_option("--cfg", eval_cfg, "text2img: guidance scale of the generated images (default 3; 1 = none)");
+  eval->add_option("--cfg", eval_cfg,
+                   "text2img: guidance scale of the generated images (default: the run's preset's, 3; text2img-shapes "
+                   "2; 1 = none)");
   vae::cli::text2img_eval_request t2i_eval;
   eval->add_option("--top-k", t2i_eval.top_k, "text2img: sampler's top-k, in [1, codebook] (default 100 or the codebook)");
   eval->add_option("--top-p", t2i_eval.top_p, "text2img: sampler's nucleus, in (0, 1] (default 0.95)");
@@ -631,6 +633,7 @@ int main(int argc, char** argv) {
       q.n = eval->count("--n") ? n : 16;
       q.failures_dir = failures_dir;
       q.cfg = eval_cfg;
+      q.cfg_given = eval->count("--cfg") > 0;
       std::optional<loaded_run> cls;
       if (!classifier_dir.empty()) {
         cls.emplace(open_run(classifier_dir, "cpu"));

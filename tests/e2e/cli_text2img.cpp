@@ -352,10 +352,12 @@ TEST_CASE("text2img-seed on the cpu: 128x128 shapes as 32x32 tokens of 2048 code
 
 TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config.json unless given; other grids refused") {
   namespace t = cli_text2img_test;
-  // A vq-vae (f = 4) on 64x64 shapes makes the same 16x16 grid of 1024 codes as vqgan-shapes, in a second.
+  // The vq-vae-shapes preset (its 1024 codes; 4 scenes, small codes) makes the same 16x16 grid as vqgan-shapes in a
+  // second.
   const auto vq = t::text2img_scratch("shapes_vq"), run = t::text2img_scratch("shapes_t2i");
   const std::string data = "shapes:size=64,n=4,test=2";
-  auto r = t::train_tiny_tokenizer(vq, data, 1024);
+  auto r = t::run_vae("train --model vq-vae-shapes --data " + data + " --code-dim 16 --epochs 1 --batch 2 --out " +
+                      vq.string());
   INFO(r.output);
   REQUIRE(r.status == 0);
   r = t::train_tiny_prior("text2img-shapes", vq, data, run);
@@ -374,6 +376,15 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     CHECK(config["warmup_steps"] == 200);
     CHECK(config["lr_decay"] == "cosine");
     CHECK(config["grad_clip"] == 1.0);
+  }
+  // its runs sample with guidance 2 unless --cfg says otherwise (the text2img preset's runs: 3, below)
+  for (const auto& [flags, guidance] : {std::pair{"", 2.0}, std::pair{" --cfg 3", 3.0}}) {
+    r = t::run_vae("eval --run " + run.string() + " --n 2" + flags);
+    INFO(flags, ": ", r.output);
+    REQUIRE(r.status == 0);
+    CHECK(t::has(r.output, vae::cat("sampling with guidance ", guidance, ", top-k 100, top-p 0.95, temperature 1")));
+    const auto j = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")));
+    CHECK(j["caption_accuracy"]["cfg"] == guidance);
   }
   // flags given win over the preset's schedule
   t::fs::remove_all(run);
@@ -399,5 +410,9 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     CHECK(config["lr_decay"] == "none");
     CHECK(config["grad_clip"] == 0.0);
   }
+  r = t::run_vae("eval --run " + (run.parent_path() / "any").string() + " --n 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(t::has(r.output, "sampling with guidance 3, "));
   t::fs::remove_all(run.parent_path());
 }

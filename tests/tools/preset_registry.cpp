@@ -52,7 +52,7 @@ run_config config_for(const preset& p) {
 const std::map<std::string, std::int64_t> parameters_before = {
     {"mlp-ae", 1083696},      {"conv-ae", 270561},      {"mlp-vae", 1091920},    {"conv-vae", 370945},
     {"vq-vae", 445505},       {"vq-vae-2048", 445505},  {"vqgan", 1079971},      {"vqgan-shapes", 1079971},
-    {"vqgan-seed", 1079971},  {"vqgan-f8-2048", 4864099}, {"classifier", 968586}};
+    {"vqgan-seed", 1079971},  {"vqgan-f8-2048", 4864099}, {"classifier", 968586},  {"vq-vae-shapes", 445505}};
 
 TEST_CASE("preset registry: unique names, a description and a kind's builder for each; the same models as before") {
   std::set<std::string_view> names;
@@ -77,8 +77,10 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
       REQUIRE(vq->kind == preset_kind::vqgan);
       const auto vc = config_for(*vq);
       CHECK(vc.codebook_size == p.text2img.codebook);
+      const auto factor = vq->vqgan.factor();
       const auto data = parse_default(p, "--data", std::string());
-      CHECK(data.starts_with(cat("shapes:size=", p.text2img.grid * vq->vqgan.factor(), ",")));
+      CHECK(data.starts_with(cat("shapes:size=", p.text2img.grid * factor, ",")));
+      CHECK(parse_default(*vq, "--data", std::string()).starts_with(cat("shapes:size=", p.text2img.grid * factor, ",")));
       continue;
     }
     const auto c = config_for(p);
@@ -95,7 +97,7 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
   CHECK(text2img == 3);
 }
 
-TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shapes: its schedule, GAN weight and batch)") {
+TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shapes, vq-vae-shapes, vqgan)") {
   const auto shapes = config_for(preset_named("vqgan-shapes"));
   CHECK(shapes.epochs == 4);
   CHECK(shapes.lr == 3e-4);
@@ -107,6 +109,14 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(shapes.kmeans_init);
   CHECK(shapes.dead_code_restart);
   CHECK(shapes.restart_draw == "uniform");
+  // the local tokenizer of the shapes: 16x16 tokens of 1024 codes on 64x64 scenes, like vqgan-shapes
+  const auto local = config_for(preset_named("vq-vae-shapes"));
+  CHECK(local.data == "shapes:size=64,n=8000,test=200");
+  CHECK(local.codebook_size == 1024);
+  CHECK(local.epochs == 12);
+  CHECK(local.batch == 32);
+  CHECK(local.kmeans_init);
+  CHECK(local.dead_code_restart);
   // vqgan.py's lr 2e-4, constant; its disc weight 0.8 collapsed the reconstructions at disc_start, so 0.1
   const auto fashion = config_for(preset_named("vqgan"));
   CHECK(fashion.lr == 2e-4);

@@ -50,10 +50,12 @@ struct vqgan_layout {
   std::int64_t attention_at(std::int64_t side) const { return attn_resolution > 0 ? attn_resolution : side / factor(); }
 };
 
-// What a text2img preset's VQ run must give: a grid × grid token grid of `codebook` codes (0: any), made by vq_preset.
+// What a text2img preset's VQ run must give: a grid × grid token grid of `codebook` codes (0: any), made by vq_preset;
+// and the guidance scale vae generate / vae eval sample its runs with when --cfg is not given.
 struct text2img_layout {
   std::int64_t grid = 0, codebook = 0;
   std::string_view vq_preset;
+  double guidance = 3;
 };
 
 // A flag whose default the preset changes (the value as typed on the command line), or one it requires.
@@ -150,6 +152,15 @@ inline const std::vector<preset>& presets() {
        .kind = preset_kind::vq,
        .options = {"--quantizer", "--code-dim", "--no-restart", "--no-kmeans", "--restart-draw"},
        .on_cuda = true, .codes = 2048},
+      {.name = "vq-vae-shapes",
+       .description = "64x64 RGB captioned shapes, vq-vae's ResNet: 16x16 tokens of 1024 codes (text2img-shapes' tokenizer)",
+       .kind = preset_kind::vq, .options = vq_flags,
+       // no normalisation and no attention: a patch's code depends on the pixels around it only, so black is one code
+       // and a colour's interior another wherever they lie, which the prior over these tokens needs
+       // (docs/guide-text-to-image.md, "A tokenizer whose codes are local")
+       .defaults = {{"--data", "shapes:size=64,n=8000,test=200"}, {"--codebook-size", "1024"}, {"--epochs", "12"},
+                    {"--batch", "32"}},
+       .on_cuda = true},
       {.name = "vqgan", .description = "vqgan.py: taming VQGAN (ch 32, f = 4, attention at 8x8, z 64) + 2-layer PatchGAN",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
        .defaults = vqgan_defaults({{"--batch", "64"},
@@ -199,7 +210,9 @@ inline const std::vector<preset>& presets() {
                     {"--epochs", "6"}, {"--batch", "32"}, {"--lr", "1e-3"}, {"--warmup-steps", "200"},
                     {"--lr-decay", "cosine"}, {"--grad-clip", "1"}, {"--n-layer", "4"}, {"--n-head", "4"},
                     {"--n-embd", "128"}},
-       .text2img = {16, 1024, "vqgan-shapes"}},
+       // guidance 3 drew extra objects and fragments: 2 read back more captions over every tokenizer measured
+       // (docs/guide-text-to-image.md, "Guidance")
+       .text2img = {16, 1024, "vqgan-shapes", 2.0}},
       {.name = "text2img-seed", .description = "128x128 shapes over a vqgan-seed run: 32x32 tokens of 2048 codes, 8 layers d 512",
        .kind = preset_kind::text2img, .options = text2img_flags,
        .defaults = {{"--data", "shapes:size=128,n=10000,test=1000"}, {"--epochs", "10"}, {"--batch", "16"},
