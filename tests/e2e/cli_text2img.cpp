@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -385,6 +386,21 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     CHECK(t::has(r.output, vae::cat("sampling with guidance ", guidance, ", top-k 100, top-p 0.95, temperature 1")));
     const auto j = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")));
     CHECK(j["caption_accuracy"]["cfg"] == guidance);
+  }
+  // and so does vae generate: no --cfg draws the images --cfg 2 draws, bit for bit, and not those of --cfg 3
+  {
+    std::map<std::string, std::string> png;
+    for (const std::string flags : {"", "--cfg 2 ", "--cfg 3 "}) {
+      const auto file = run.parent_path() / ("guidance" + std::to_string(png.size()) + ".png");
+      r = t::run_vae("generate --run " + run.string() + " --prompt \"a large red circle\" --n 1 --threads 1 " + flags +
+                     "--out " + file.string());
+      INFO(flags, r.output);
+      REQUIRE(r.status == 0);
+      png[flags] = t::file_bytes(file);
+    }
+    CHECK(!png[""].empty());
+    CHECK(png[""] == png["--cfg 2 "]);
+    CHECK(png[""] != png["--cfg 3 "]);
   }
   // flags given win over the preset's schedule
   t::fs::remove_all(run);
