@@ -560,10 +560,11 @@ int main(int argc, char** argv) {
   double eval_cfg = 3.0;
   eval->add_option("--cfg", eval_cfg,
                    "text2img: guidance scale of the generated images (default: the run's preset's, 3; text2img-shapes "
-                   "2; 1 = none)");
+                   "1.5; 1 = none)");
   vae::cli::text2img_eval_request t2i_eval;
   eval->add_option("--top-k", t2i_eval.top_k, "text2img: sampler's top-k, in [1, codebook] (default 100 or the codebook)");
-  eval->add_option("--top-p", t2i_eval.top_p, "text2img: sampler's nucleus, in (0, 1] (default 0.95)");
+  eval->add_option("--top-p", t2i_eval.top_p, "text2img: sampler's nucleus, in (0, 1] (default: the run's preset's, 0.95; "
+                   "text2img-shapes 0.8)");
   eval->add_option("--temperature", t2i_eval.temperature, "text2img: sampler's temperature >= 0 (default 1; 0 = greedy)");
   eval->add_option("--of", sq.of,
                    "--fid: samples | reconstructions | train (default: samples for VAEs, train for a classifier, else "
@@ -634,6 +635,7 @@ int main(int argc, char** argv) {
       q.failures_dir = failures_dir;
       q.cfg = eval_cfg;
       q.cfg_given = eval->count("--cfg") > 0;
+      q.top_p_given = eval->count("--top-p") > 0;
       std::optional<loaded_run> cls;
       if (!classifier_dir.empty()) {
         cls.emplace(open_run(classifier_dir, "cpu"));

@@ -346,18 +346,17 @@ TEST_CASE("text2img-seed on the cpu: 128x128 shapes as 32x32 tokens of 2048 code
   r = t::run_vae("train --model text2img-shapes --tokenizer-run " + vq.string() + " --data " + data + " --out " +
                  t::text2img_scratch("refused").string());
   CHECK(r.status != 0);
-  CHECK(t::has(r.output, "--model text2img-shapes models 16x16 token grids of 1024 codes (a vqgan-shapes run)"));
+  CHECK(t::has(r.output, "--model text2img-shapes models 8x8 token grids of 1024 codes (a vq-vae-shapes-f8 run)"));
   CHECK(t::has(r.output, "gives 32x32 tokens of 2048 codes"));
   t::fs::remove_all(run.parent_path());
 }
 
 TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config.json unless given; other grids refused") {
   namespace t = cli_text2img_test;
-  // The vq-vae-shapes preset (its 1024 codes; 4 scenes, small codes) makes the same 16x16 grid as vqgan-shapes in a
-  // second.
+  // Its tokenizer preset, vq-vae-shapes-f8 (1024 codes; 4 scenes, small codes): 64x64 scenes to 8x8 tokens in a second.
   const auto vq = t::text2img_scratch("shapes_vq"), run = t::text2img_scratch("shapes_t2i");
   const std::string data = "shapes:size=64,n=4,test=2";
-  auto r = t::run_vae("train --model vq-vae-shapes --data " + data + " --code-dim 16 --epochs 1 --batch 2 --out " +
+  auto r = t::run_vae("train --model vq-vae-shapes-f8 --data " + data + " --code-dim 16 --epochs 1 --batch 2 --out " +
                       vq.string());
   INFO(r.output);
   REQUIRE(r.status == 0);
@@ -368,7 +367,7 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     return;
   }
   REQUIRE(r.status == 0);
-  CHECK(t::has(r.output, "to 16x16 token grids (1024 codes)"));
+  CHECK(t::has(r.output, "to 8x8 token grids (1024 codes)"));
   {
     std::ifstream in(run / "config.json");
     const auto config = nlohmann::json::parse(in);
@@ -378,19 +377,27 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
     CHECK(config["lr_decay"] == "cosine");
     CHECK(config["grad_clip"] == 1.0);
   }
-  // its runs sample with guidance 2 unless --cfg says otherwise (the text2img preset's runs: 3, below)
-  for (const auto& [flags, guidance] : {std::pair{"", 2.0}, std::pair{" --cfg 3", 3.0}}) {
+  // its runs sample with guidance 1.5 and nucleus 0.8 unless --cfg / --top-p say otherwise (the text2img preset's
+  // runs: 3 and 0.95, below)
+  struct sampler {
+    const char* flags;
+    double guidance, top_p;
+  };
+  for (const auto& [flags, guidance, top_p] :
+       {sampler{"", 1.5, 0.8}, sampler{" --cfg 3", 3.0, 0.8}, sampler{" --top-p 0.95", 1.5, 0.95}}) {
     r = t::run_vae("eval --run " + run.string() + " --n 2" + flags);
     INFO(flags, ": ", r.output);
     REQUIRE(r.status == 0);
-    CHECK(t::has(r.output, vae::cat("sampling with guidance ", guidance, ", top-k 100, top-p 0.95, temperature 1")));
+    CHECK(t::has(r.output, vae::cat("sampling with guidance ", guidance, ", top-k 100, top-p ", top_p, ", temperature 1")));
     const auto j = nlohmann::json::parse(r.output.substr(r.output.rfind("{\"caption_accuracy\"")));
     CHECK(j["caption_accuracy"]["cfg"] == guidance);
+    CHECK(j["caption_accuracy"]["top_p"] == doctest::Approx(top_p));
   }
-  // and so does vae generate: no --cfg draws the images --cfg 2 draws, bit for bit, and not those of --cfg 3
+  // and so does vae generate: no flags draw the images --cfg 1.5 --top-p 0.8 draw, bit for bit, and not those of
+  // --cfg 3 or --top-p 0.95
   {
     std::map<std::string, std::string> png;
-    for (const std::string flags : {"", "--cfg 2 ", "--cfg 3 "}) {
+    for (const std::string flags : {"", "--cfg 1.5 --top-p 0.8 ", "--cfg 3 ", "--top-p 0.95 "}) {
       const auto file = run.parent_path() / ("guidance" + std::to_string(png.size()) + ".png");
       r = t::run_vae("generate --run " + run.string() + " --prompt \"a large red circle\" --n 1 --threads 1 " + flags +
                      "--out " + file.string());
@@ -399,8 +406,9 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
       png[flags] = t::file_bytes(file);
     }
     CHECK(!png[""].empty());
-    CHECK(png[""] == png["--cfg 2 "]);
+    CHECK(png[""] == png["--cfg 1.5 --top-p 0.8 "]);
     CHECK(png[""] != png["--cfg 3 "]);
+    CHECK(png[""] != png["--top-p 0.95 "]);
   }
   // flags given win over the preset's schedule
   t::fs::remove_all(run);
@@ -429,6 +437,6 @@ TEST_CASE("text2img-shapes: its learning-rate schedule and clipping reach config
   r = t::run_vae("eval --run " + (run.parent_path() / "any").string() + " --n 2");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(t::has(r.output, "sampling with guidance 3, "));
+  CHECK(t::has(r.output, "sampling with guidance 3, top-k 100, top-p 0.95, "));
   t::fs::remove_all(run.parent_path());
 }

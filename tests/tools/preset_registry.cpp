@@ -52,7 +52,8 @@ run_config config_for(const preset& p) {
 const std::map<std::string, std::int64_t> parameters_before = {
     {"mlp-ae", 1083696},      {"conv-ae", 270561},      {"mlp-vae", 1091920},    {"conv-vae", 370945},
     {"vq-vae", 445505},       {"vq-vae-2048", 445505},  {"vqgan", 1079971},      {"vqgan-shapes", 1079971},
-    {"vqgan-seed", 1079971},  {"vqgan-f8-2048", 4864099}, {"classifier", 968586},  {"vq-vae-shapes", 445505}};
+    {"vqgan-seed", 1079971},  {"vqgan-f8-2048", 4864099}, {"classifier", 968586},  {"vq-vae-shapes", 445505},
+    {"vq-vae-shapes-f8", 510081}};
 
 TEST_CASE("preset registry: unique names, a description and a kind's builder for each; the same models as before") {
   std::set<std::string_view> names;
@@ -74,10 +75,10 @@ TEST_CASE("preset registry: unique names, a description and a kind's builder for
       // The grid and codebook it demands are what its VQ preset makes of the preset's own images.
       const auto* vq = find_preset(p.text2img.vq_preset);
       REQUIRE(vq != nullptr);
-      REQUIRE(vq->kind == preset_kind::vqgan);
+      REQUIRE((vq->kind == preset_kind::vqgan || vq->kind == preset_kind::vq));
       const auto vc = config_for(*vq);
       CHECK(vc.codebook_size == p.text2img.codebook);
-      const auto factor = vq->vqgan.factor();
+      const auto factor = vq->token_factor();
       const auto data = parse_default(p, "--data", std::string());
       CHECK(data.starts_with(cat("shapes:size=", p.text2img.grid * factor, ",")));
       CHECK(parse_default(*vq, "--data", std::string()).starts_with(cat("shapes:size=", p.text2img.grid * factor, ",")));
@@ -117,6 +118,12 @@ TEST_CASE("preset registry: a preset's defaults reach the run config (vqgan-shap
   CHECK(local.batch == 32);
   CHECK(local.kmeans_init);
   CHECK(local.dead_code_restart);
+  CHECK(preset_named("vq-vae-shapes").vq_downsamplings == 2);
+  // the same scenes and codebook on an 8x8 grid: a third downsampling, the encoder's first conv at 32 channels
+  const auto coarse = config_for(preset_named("vq-vae-shapes-f8"));
+  CHECK(coarse.data == local.data);
+  CHECK(coarse.codebook_size == 1024);
+  CHECK(preset_named("vq-vae-shapes-f8").vq_downsamplings == 3);
   // vqgan.py's lr 2e-4, constant; its disc weight 0.8 collapsed the reconstructions at disc_start, so 0.1
   const auto fashion = config_for(preset_named("vqgan"));
   CHECK(fashion.lr == 2e-4);

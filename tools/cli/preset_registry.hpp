@@ -51,11 +51,12 @@ struct vqgan_layout {
 };
 
 // What a text2img preset's VQ run must give: a grid × grid token grid of `codebook` codes (0: any), made by vq_preset;
-// and the guidance scale vae generate / vae eval sample its runs with when --cfg is not given.
+// and the guidance scale and nucleus vae generate / vae eval sample its runs with when --cfg / --top-p are not given.
 struct text2img_layout {
   std::int64_t grid = 0, codebook = 0;
   std::string_view vq_preset;
   double guidance = 3;
+  double top_p = 0.95;  // the nucleus of vae generate / vae eval without --top-p
 };
 
 // A flag whose default the preset changes (the value as typed on the command line), or one it requires.
@@ -75,10 +76,15 @@ struct preset {
   bool on_cuda = false;                      // `--device cuda` builds it (device_runner.cu)
   dense_net net = dense_net::mlp;            // autoencoder / vae
   std::int64_t codes = 0;                    // vq: > 0 fixes the codebook size (then --codebook-size is not accepted)
+  std::int64_t vq_downsamplings = 2;         // vq: the token grid is the image side / 2^vq_downsamplings
   vqgan_layout vqgan{};                      // vqgan
   text2img_layout text2img{};                // text2img
 
   bool accepts(std::string_view flag) const;
+  // A vq or vqgan preset's image side over its token grid's side.
+  std::int64_t token_factor() const {
+    return kind == preset_kind::vqgan ? vqgan.factor() : std::int64_t{1} << vq_downsamplings;
+  }
   // The preset's default for `flag` as typed ("2e-4"), or empty.
   std::string_view default_of(std::string_view flag) const {
     for (const auto& d : defaults)
@@ -153,7 +159,7 @@ inline const std::vector<preset>& presets() {
        .options = {"--quantizer", "--code-dim", "--no-restart", "--no-kmeans", "--restart-draw"},
        .on_cuda = true, .codes = 2048},
       {.name = "vq-vae-shapes",
-       .description = "64x64 RGB captioned shapes, vq-vae's ResNet: 16x16 tokens of 1024 codes (text2img-shapes' tokenizer)",
+       .description = "64x64 RGB captioned shapes, vq-vae's ResNet: 16x16 tokens of 1024 codes, as vqgan-shapes",
        .kind = preset_kind::vq, .options = vq_flags,
        // no normalisation and no attention: a patch's code depends on the pixels around it only, so black is one code
        // and a colour's interior another wherever they lie, which the prior over these tokens needs
@@ -161,6 +167,14 @@ inline const std::vector<preset>& presets() {
        .defaults = {{"--data", "shapes:size=64,n=8000,test=200"}, {"--codebook-size", "1024"}, {"--epochs", "12"},
                     {"--batch", "32"}},
        .on_cuda = true},
+      {.name = "vq-vae-shapes-f8",
+       .description = "64x64 RGB captioned shapes, vq-vae's ResNet, f = 8: 8x8 tokens of 1024 codes (text2img-shapes' tokenizer)",
+       .kind = preset_kind::vq, .options = vq_flags,
+       // vq-vae-shapes with a third downsampling: a quarter of the tokens for the prior to draw, each object 2-4
+       // tokens wide (docs/guide-text-to-image.md, "Fewer tokens per object")
+       .defaults = {{"--data", "shapes:size=64,n=8000,test=200"}, {"--codebook-size", "1024"}, {"--epochs", "12"},
+                    {"--batch", "32"}},
+       .on_cuda = true, .vq_downsamplings = 3},
       {.name = "vqgan", .description = "vqgan.py: taming VQGAN (ch 32, f = 4, attention at 8x8, z 64) + 2-layer PatchGAN",
        .kind = preset_kind::vqgan, .options = vqgan_flags,
        .defaults = vqgan_defaults({{"--batch", "64"},
@@ -201,18 +215,20 @@ inline const std::vector<preset>& presets() {
        .kind = preset_kind::text2img, .options = text2img_flags,
        .defaults = {{"--data", "fashion-mnist-captions"}, {"--epochs", "5"}, {"--batch", "64"}, {"--lr", "3e-4"},
                     {"--n-layer", "4"}, {"--n-head", "4"}, {"--n-embd", "128"}}},
-      {.name = "text2img-shapes", .description = "64x64 shapes over a vqgan-shapes run: 16x16 tokens of 1024 codes",
+      {.name = "text2img-shapes", .description = "64x64 shapes over a vq-vae-shapes-f8 run: 8x8 tokens of 1024 codes",
        .kind = preset_kind::text2img, .options = text2img_flags,
        // Three (shape, colour) pairs are never drawn in training, so that vae eval can ask for scenes never seen.
-       .defaults = {{"--data", "shapes:size=64,n=16000,test=1000,exclude=red-triangle+blue-circle+green-square"},
+       // 48,000 scenes seen 9 times: 16,000 seen 15 times overfitted (test NLL flat from the 12th pass) and drew
+       // fewer captions (docs/guide-text-to-image.md, "Fewer tokens per object").
+       .defaults = {{"--data", "shapes:size=64,n=48000,test=1000,exclude=red-triangle+blue-circle+green-square"},
                     // a peak 1e-3 warmed up and decayed, with clipping, gave a lower NLL and better captions than
                     // 3e-4 constant (docs/guide-text-to-image.md, "Measured runs")
-                    {"--epochs", "6"}, {"--batch", "32"}, {"--lr", "1e-3"}, {"--warmup-steps", "200"},
+                    {"--epochs", "9"}, {"--batch", "32"}, {"--lr", "1e-3"}, {"--warmup-steps", "200"},
                     {"--lr-decay", "cosine"}, {"--grad-clip", "1"}, {"--n-layer", "4"}, {"--n-head", "4"},
                     {"--n-embd", "128"}},
-       // guidance 3 drew extra objects and fragments: 2 read back more captions over every tokenizer measured
-       // (docs/guide-text-to-image.md, "Guidance")
-       .text2img = {16, 1024, "vqgan-shapes", 2.0}},
+       // guidance 3 drew extra objects and fragments; 1.5 and a nucleus of 0.8 read back the most captions
+       // (docs/guide-text-to-image.md, "Sampling the shapes")
+       .text2img = {8, 1024, "vq-vae-shapes-f8", 1.5, 0.8}},
       {.name = "text2img-seed", .description = "128x128 shapes over a vqgan-seed run: 32x32 tokens of 2048 codes, 8 layers d 512",
        .kind = preset_kind::text2img, .options = text2img_flags,
        .defaults = {{"--data", "shapes:size=128,n=10000,test=1000"}, {"--epochs", "10"}, {"--batch", "16"},

@@ -51,6 +51,7 @@ struct text2img_preset {
   std::int64_t grid = 0, codebook = 0;  // the VQ run's token grid (grid × grid) and codebook size; 0 = any
   std::string vq_preset;                // the VQ preset that gives them
   double guidance = 3;                  // vae generate / eval's --cfg when not given
+  double top_p = 0.95;                  // and --top-p
   int epochs = 5;
   std::int64_t batch = 64;
   double lr = 3e-4;
@@ -71,6 +72,7 @@ inline text2img_preset text2img_preset_of(const std::string& model) {
   t.codebook = p.text2img.codebook;
   t.vq_preset = std::string(p.text2img.vq_preset);
   t.guidance = p.text2img.guidance;
+  t.top_p = p.text2img.top_p;
   t.epochs = parse_default(p, "--epochs", t.epochs);
   t.batch = parse_default(p, "--batch", t.batch);
   t.lr = parse_default(p, "--lr", t.lr);
@@ -216,7 +218,7 @@ struct generate_args {
   std::int64_t n = 16, top_k = 100, threads = 0;
   double cfg = 3.0, top_p = 0.95, temperature = 1.0;
   std::uint64_t seed = 0;
-  bool prompt_given = false, n_given = false, top_k_given = false, cfg_given = false;
+  bool prompt_given = false, n_given = false, top_k_given = false, cfg_given = false, top_p_given = false;
 };
 
 // Registers `vae generate`; run_generate reads which flags were given from it.
@@ -227,10 +229,10 @@ inline CLI::App* add_generate_command(CLI::App& app, generate_args& a) {
   g->add_option("--prompts", a.prompts_file, "a file of captions, one a line");
   g->add_option("--n", a.n, "images (default 16; with --prompts and no --n: one per line)");
   g->add_option("--cfg", a.cfg,
-                "classifier-free guidance scale >= 0 (default: the run's preset's, 3; text2img-shapes 2; 1 = none, "
+                "classifier-free guidance scale >= 0 (default: the run's preset's, 3; text2img-shapes 1.5; 1 = none, "
                 "0 = unconditional)");
   g->add_option("--top-k", a.top_k, "keep the k most likely tokens, in [1, codebook] (default 100 or the codebook)");
-  g->add_option("--top-p", a.top_p, "nucleus sampling, in (0, 1] (default 0.95)");
+  g->add_option("--top-p", a.top_p, "nucleus sampling, in (0, 1] (default: the run's preset's, 0.95; text2img-shapes 0.8)");
   g->add_option("--temperature", a.temperature, "softmax temperature >= 0 (default 1; 0 = greedy)");
   g->add_option("--seed", a.seed, "sampling seed (default 0)");
   g->add_option("--threads", a.threads,
@@ -309,6 +311,7 @@ struct text2img_eval_request {
   std::int64_t n = 16;   // images generated from the first n test captions (0: none)
   double cfg = 3.0;      // guidance scale of those images (1: none)
   bool cfg_given = true;  // false: the run's preset's guidance instead of cfg
+  bool top_p_given = true;  // false: the run's preset's nucleus instead of top_p
   std::int64_t top_k = 100;  // the sampler of those images, as vae generate's flags (top_k: at most the codebook)
   double top_p = 0.95, temperature = 1.0;
   bool top_k_given = false;  // an explicit --top-k above the codebook is refused; the default is capped
@@ -604,6 +607,7 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   a.n_given = cmd.count("--n") > 0;
   a.top_k_given = cmd.count("--top-k") > 0;
   a.cfg_given = cmd.count("--cfg") > 0;
+  a.top_p_given = cmd.count("--top-p") > 0;
   if (a.threads > 0) omp_set_num_threads(static_cast<int>(a.threads));
   check(a.n >= 1, [&] { return cat("--n must be ≥ 1 (images to generate), got ", a.n); });
   check(a.prompt_given != !a.prompts_file.empty(), "vae generate needs exactly one of --prompt TEXT and --prompts FILE");
@@ -639,7 +643,7 @@ inline int generate_text2img(generate_args a, const CLI::App& cmd) {
   sampling_options s;
   s.temperature = a.temperature;
   s.top_k = a.top_k_given ? a.top_k : std::min(a.top_k, r.config.image_vocab);
-  s.top_p = a.top_p;
+  s.top_p = a.top_p_given ? a.top_p : text2img_preset_of(r.config.model).top_p;
   s.cfg_scale = a.cfg_given ? a.cfg : text2img_preset_of(r.config.model).guidance;
   s.seed = a.seed;
   check_sampling_options(s, r.config.image_vocab);
@@ -825,7 +829,7 @@ inline nlohmann::json eval_text2img(const std::filesystem::path& dir, const text
   sampling_options s;
   s.cfg_scale = q.cfg_given ? q.cfg : text2img_preset_of(r.config.model).guidance;
   s.top_k = q.top_k_given ? q.top_k : std::min(q.top_k, r.config.image_vocab);
-  s.top_p = q.top_p;
+  s.top_p = q.top_p_given ? q.top_p : text2img_preset_of(r.config.model).top_p;
   s.temperature = q.temperature;
   s.seed = r.config.seed;
   std::cerr << "sampling with guidance " << s.cfg_scale << ", top-k " << *s.top_k << ", top-p " << *s.top_p

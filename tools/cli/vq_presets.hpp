@@ -33,6 +33,8 @@ struct vq_preset {
     quantizer.restart_from = restart_draw_of(c);
     const preset& p = preset_named(c.model);
     codes = p.codes > 0 ? p.codes : c.codebook_size;  // vq-vae-2048 fixes its codebook
+    encoder.downsamplings = p.vq_downsamplings;
+    decoder.upsamplings = p.vq_downsamplings;
   }
   // The encoder's output and the decoder's input channels (FSQ: 4).
   void set_code_channels(std::int64_t d) {
