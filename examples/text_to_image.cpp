@@ -266,6 +266,21 @@ int main(int argc, char** argv) {
     if (tiny && args.empty()) {  // one run over each kind of VQ decoder
       generate(make_tiny_run(tmp, "vqgan-shapes"), prompt, out, n);
       generate(make_tiny_run(tmp, "vq-vae-shapes-f8"), prompt, out, n);
+      // and a vq-vae run whose tokens do not index one codebook is refused, naming its quantizer
+      const nlohmann::json fsq = {{"model", "vq-vae-shapes-f8"}, {"quantizer", "fsq"}, {"codebook_size", 16},
+                                  {"code_dim", 8}};
+      std::string refusal;
+      try {
+        ResNetTokenDecoder(fsq, 3, 16, 16);
+      } catch (const vae::error& e) {
+        refusal = e.what();
+      }
+      if (refusal.find("not fsq") == std::string::npos) {
+        std::fprintf(stderr, "a vq-vae run with --quantizer fsq was not refused (got '%s')\n", refusal.c_str());
+        fs::remove_all(tmp);
+        return 1;
+      }
+      std::printf("refused as it should: %s\n", refusal.c_str());
     } else {
       generate(fs::path(args[0]), prompt, out, n);
     }
